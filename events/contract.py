@@ -1,0 +1,252 @@
+"""The public event contract (v1): one pydantic model per event type.
+
+Declared once here; the JSON Schemas served at `/v1/schemas/{type}` and the
+OpenAPI document are generated from these models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, field_validator, model_validator
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
+Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=20, decimal_places=6)]
+ActivityKind = Literal["call", "visit", "email", "meeting", "message", "demo", "other"]
+Period = Annotated[str, StringConstraints(pattern=r"^\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$")]
+
+
+class Data(BaseModel):
+    # Front ends may send fields added in later versions: keep them, don't refuse.
+    model_config = ConfigDict(extra="allow")
+
+
+class RepJoined(Data):
+    rep_id: Id
+    name: str
+    team_id: Id
+    manager_id: Id | None = None
+    region: str | None = None
+
+
+class RepMoved(Data):
+    rep_id: Id
+    team_id: Id
+    manager_id: Id | None = None
+    region: str | None = None
+
+
+class CustomerCreated(Data):
+    customer_id: Id
+    name: str | None = None
+    segment: str | None = None
+    industry: str | None = None
+    region: str | None = None
+
+
+class LeadCreated(Data):
+    lead_id: Id
+    source: str | None = None
+    region: str | None = None
+    company: str | None = None
+    owner_id: Id | None = None
+
+
+class LeadAssigned(Data):
+    lead_id: Id
+    owner_id: Id
+
+
+class LeadDecided(Data):
+    lead_id: Id
+    reason: str | None = None
+
+
+class LeadConverted(Data):
+    lead_id: Id
+    deal_id: Id
+
+
+class ActivitySubject(Data):
+    """An activity is about exactly one lead, deal or customer."""
+
+    lead_id: Id | None = None
+    deal_id: Id | None = None
+    customer_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_subject(self) -> ActivitySubject:
+        if sum(1 for v in (self.lead_id, self.deal_id, self.customer_id) if v) != 1:
+            raise ValueError("give exactly one of lead_id, deal_id, customer_id")
+        return self
+
+
+class ActivityLogged(ActivitySubject):
+    activity_id: Id
+    kind: ActivityKind
+    rep_id: Id
+    duration_min: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = None
+    outcome: str | None = None
+
+
+class ActivityScheduled(ActivitySubject):
+    activity_id: Id
+    kind: ActivityKind
+    rep_id: Id
+    due_at: datetime
+
+
+class DealCreated(Data):
+    deal_id: Id
+    owner_id: Id
+    customer_id: Id | None = None
+    lead_id: Id | None = None
+    amount: Amount | None = None
+    currency: str | None = None
+    product: str | None = None
+    source: str | None = None
+    stage: str | None = None
+    expected_close: str | None = None
+
+
+class DealStageChanged(Data):
+    deal_id: Id
+    stage: str
+
+
+class DealAmountChanged(Data):
+    deal_id: Id
+    amount: Amount
+
+
+class DealOwnerChanged(Data):
+    deal_id: Id
+    owner_id: Id
+
+
+class DealCloseDateChanged(Data):
+    deal_id: Id
+    expected_close: str
+
+
+class QuoteSent(Data):
+    deal_id: Id
+    quote_id: Id
+    amount: Amount
+
+
+class DealWon(Data):
+    deal_id: Id
+    amount: Amount | None = None
+
+
+class DealLost(Data):
+    deal_id: Id
+    reason: str | None = None
+    competitor: str | None = None
+
+
+class OrderBooked(Data):
+    order_id: Id
+    customer_id: Id
+    amount: Amount
+    deal_id: Id | None = None
+    product: str | None = None
+
+
+class PaymentReceived(Data):
+    payment_id: Id
+    order_id: Id
+    amount: Amount
+
+
+class TargetSet(Data):
+    scope: Literal["company", "team", "rep"]
+    scope_id: Id | None = None
+    period: Period
+    metric: Literal["won_value", "won_deals", "new_leads", "activities", "collected"]
+    value: Amount
+
+
+class PipelineConfigured(Data):
+    """Emitted by `PUT /v1/pipeline`: the tenant's ordered open stages."""
+
+    stages: Annotated[list[Id], Field(min_length=1, max_length=30)]
+    win_probabilities: dict[str, Annotated[float, Field(ge=0, le=1)]] | None = None
+    stall_days: dict[str, Annotated[float, Field(gt=0)]] | None = None
+
+
+DATA_MODELS: dict[str, type[Data]] = {
+    "rep.joined": RepJoined,
+    "rep.moved": RepMoved,
+    "customer.created": CustomerCreated,
+    "lead.created": LeadCreated,
+    "lead.assigned": LeadAssigned,
+    "lead.qualified": LeadDecided,
+    "lead.disqualified": LeadDecided,
+    "lead.converted": LeadConverted,
+    "activity.logged": ActivityLogged,
+    "activity.scheduled": ActivityScheduled,
+    "deal.created": DealCreated,
+    "deal.stage_changed": DealStageChanged,
+    "deal.amount_changed": DealAmountChanged,
+    "deal.owner_changed": DealOwnerChanged,
+    "deal.close_date_changed": DealCloseDateChanged,
+    "quote.sent": QuoteSent,
+    "deal.won": DealWon,
+    "deal.lost": DealLost,
+    "order.booked": OrderBooked,
+    "payment.received": PaymentReceived,
+    "target.set": TargetSet,
+    "pipeline.configured": PipelineConfigured,
+}
+EVENT_TYPES = tuple(DATA_MODELS)
+SCHEMA_VERSION = 1
+
+
+class Envelope(BaseModel):
+    """What every event looks like on the wire, before its `data` is checked by type."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Id
+    type: str
+    tenant: Id | None = None
+    occurred_at: str = Field(description="Business time, ISO 8601; without an offset it is "
+                             "read in the tenant's time zone.")
+    actor: Id | None = None
+    schema_version: Annotated[int, Field(ge=1)] = SCHEMA_VERSION
+    data: dict[str, Any]
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _parseable(cls, value: str) -> str:
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not an ISO 8601 date-time, e.g. 2017-03-01T10:00:00+08:00") from None
+        return value
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value > SCHEMA_VERSION:
+            raise ValueError(f"schema version {value} is newer than this server's {SCHEMA_VERSION}")
+        return value
+
+
+def event_model(event_type: str) -> type[BaseModel]:
+    """The full model of one event type (envelope + typed data), for its JSON Schema."""
+    name = "".join(part.title() for part in event_type.replace(".", "_").split("_")) + "Event"
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        name,
+        __base__=Envelope,
+        type=(Literal[event_type], ...),
+        data=(DATA_MODELS[event_type], ...),
+    )
+
+
+def json_schema(event_type: str) -> dict[str, Any]:
+    return event_model(event_type).model_json_schema()

@@ -1,0 +1,156 @@
+"""The sales ledger: contract events checked against their aggregates and stored.
+
+Built on the `eventsourcing` library: each lead, deal, customer, order, rep,
+target and pipeline is an event-sourced aggregate whose events carry the
+canonical contract event. Persistence (PostgreSQL or SQLite) is chosen by the
+environment, as the library intends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError
+
+from events.errors import FieldError, Refused
+from events.parsing import SalesEvent, parse_event
+from events.rules import DEFAULT_STAGES, State, Subject, decide, evolve, subject_of
+
+_NAMESPACE = uuid5(NAMESPACE_URL, "https://salespulse.dev/subjects")
+
+
+def subject_id(tenant: str, kind: str, key: str) -> UUID:
+    # Derived, not random: the same lead id always finds the same aggregate.
+    return uuid5(_NAMESPACE, f"{tenant}\x1f{kind}\x1f{key}")
+
+
+class SalesSubject(Aggregate):
+    """One thing the sales organisation tracks, with the contract events that built it."""
+
+    @staticmethod
+    def create_id(tenant: str, kind: str, key: str, envelope: dict[str, Any]) -> UUID:
+        return subject_id(tenant, kind, key)
+
+    def __init__(self, tenant: str, kind: str, key: str, envelope: dict[str, Any]) -> None:
+        self.tenant, self.kind, self.key = tenant, kind, key
+        self.state: State | None = None
+        self.seen: set[str] = set()
+        self._apply(envelope)
+
+    @event("Recorded")
+    def record(self, kind: str, key: str, envelope: dict[str, Any]) -> None:
+        self._apply(envelope)
+
+    def _apply(self, envelope: dict[str, Any]) -> None:
+        self.state = evolve(parse_event(envelope, tenant=envelope["tenant"]), self.state)
+        self.seen.add(envelope["id"])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: str
+    status: str  # accepted | duplicate
+
+
+class BatchRefused(Exception):
+    """At least one event of a batch was refused; none of the batch was stored."""
+
+    def __init__(self, errors: list[tuple[int, FieldError]], status: int) -> None:
+        super().__init__(f"{len(errors)} event(s) refused")
+        self.errors = errors
+        self.status = status
+
+
+class StoreUnavailable(Exception):
+    """The event store cannot be reached; the caller may retry later."""
+
+
+class SalesLedger(Application):
+    name = "salespulse"
+
+    def record(self, raws: list[Any], *, tenant: str, tz: str = "Asia/Shanghai") -> list[Outcome]:
+        """Check and store a batch atomically: every event, or none of them."""
+        for _attempt in range(5):
+            unit = _UnitOfWork(self, tenant)
+            outcomes = unit.apply_all(raws, tz)
+            try:
+                self.save(*unit.pending_in_order())
+            except IntegrityError:
+                continue  # another writer touched one of these aggregates: decide again
+            return outcomes
+        raise StoreUnavailable("could not store the batch: concurrent writers kept conflicting")
+
+    def load(self, tenant: str, kind: str, key: str) -> SalesSubject | None:
+        try:
+            return self.repository.get(subject_id(tenant, kind, key))  # type: ignore[no-any-return]
+        except AggregateNotFoundError:
+            return None
+
+
+class _UnitOfWork:
+    """The aggregates one batch touches, loaded once, changed in order, saved together."""
+
+    def __init__(self, ledger: SalesLedger, tenant: str) -> None:
+        self.ledger, self.tenant = ledger, tenant
+        self.loaded: dict[UUID, SalesSubject | None] = {}
+        self.pending: list[Any] = []
+
+    def get(self, kind: str, key: str) -> SalesSubject | None:
+        sid = subject_id(self.tenant, kind, key)
+        if sid not in self.loaded:
+            self.loaded[sid] = self.ledger.load(self.tenant, kind, key)
+        return self.loaded[sid]
+
+    # World, for the rules
+    def stages(self) -> tuple[str, ...]:
+        pipeline = self.get("pipeline", self.tenant)
+        return pipeline.state.stages if pipeline and pipeline.state else DEFAULT_STAGES
+
+    def exists(self, kind: str, key: str) -> bool:
+        return self.get(kind, key) is not None
+
+    def apply_all(self, raws: list[Any], tz: str) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        errors: list[tuple[int, FieldError]] = []
+        statuses: set[int] = set()
+        for index, raw in enumerate(raws):
+            try:
+                outcomes.append(self.apply(parse_event(raw, tenant=self.tenant, tz=tz)))
+            except Refused as refused:
+                errors.extend((index, e) for e in refused.errors)
+                statuses.add(refused.status)
+        if errors:
+            raise BatchRefused(errors, 409 if statuses == {409} else 422)
+        return outcomes
+
+    def apply(self, sales_event: SalesEvent) -> Outcome:
+        subject: Subject = subject_of(sales_event)
+        aggregate = self.get(subject.kind, subject.key)
+        if aggregate is not None and sales_event.id in aggregate.seen:
+            return Outcome(sales_event.id, "duplicate")
+        decide(sales_event, subject, aggregate.state if aggregate else None, self)
+        envelope = self._complete(sales_event).canonical()
+        if aggregate is None:
+            aggregate = SalesSubject(self.tenant, subject.kind, subject.key, envelope)
+            self.loaded[aggregate.id] = aggregate
+        else:
+            aggregate.record(subject.kind, subject.key, envelope)
+        self.pending.append(aggregate.pending_events[-1])
+        return Outcome(sales_event.id, "accepted")
+
+    def _complete(self, sales_event: SalesEvent) -> SalesEvent:
+        # Store what the rules implied, so readers need not know the pipeline of the day.
+        data = sales_event.data
+        if sales_event.type == "deal.created" and data.stage is None:  # type: ignore[attr-defined]
+            return replace(sales_event, data=data.model_copy(update={"stage": self.stages()[0]}))
+        return sales_event
+
+    def pending_in_order(self) -> list[Any]:
+        for aggregate in self.loaded.values():
+            if aggregate is not None:
+                aggregate.collect_events()  # clears them: we save our ordered list instead
+        return self.pending

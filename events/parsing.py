@@ -1,0 +1,72 @@
+"""From a raw JSON object to a checked, normalised sales event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ValidationError
+
+from events.contract import DATA_MODELS, Envelope
+from events.errors import FieldError, InvalidEvent
+
+
+@dataclass(frozen=True)
+class SalesEvent:
+    """A contract event whose shape has been checked; `data` is typed by `type`."""
+
+    id: str
+    type: str
+    tenant: str
+    occurred_at: datetime  # always aware
+    actor: str | None
+    data: BaseModel
+
+    def canonical(self) -> dict[str, Any]:
+        """The stored and published form: JSON-ready, amounts as exact decimal strings."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "type": self.type,
+            "tenant": self.tenant,
+            "occurred_at": self.occurred_at.isoformat(),
+            "data": self.data.model_dump(mode="json", exclude_none=True),
+        }
+        if self.actor is not None:
+            out["actor"] = self.actor
+        return out
+
+
+def _field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    return [
+        FieldError((prefix + ".".join(str(p) for p in err["loc"])).rstrip("."), err["msg"])
+        for err in exc.errors()
+    ]
+
+
+def parse_event(raw: Any, *, tenant: str = "default", tz: str = "Asia/Shanghai") -> SalesEvent:
+    """Check one raw event against the contract; raise `InvalidEvent` naming each bad field.
+
+    `tenant` is the caller's tenant, used when the event names none; an event naming
+    another tenant is refused (a credential never writes across tenants).
+    """
+    if not isinstance(raw, dict):
+        raise InvalidEvent([FieldError("", "an event is a JSON object")])
+    try:
+        envelope = Envelope.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidEvent(_field_errors(exc)) from None
+    model = DATA_MODELS.get(envelope.type)
+    if model is None:
+        raise InvalidEvent([FieldError("type", f"unknown event type {envelope.type!r}")])
+    if envelope.tenant is not None and envelope.tenant != tenant:
+        raise InvalidEvent([FieldError("tenant", f"this credential writes to tenant {tenant!r}")])
+    try:
+        data = model.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise InvalidEvent(_field_errors(exc, "data.")) from None
+    occurred_at = datetime.fromisoformat(envelope.occurred_at)
+    if occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=ZoneInfo(tz))
+    return SalesEvent(envelope.id, envelope.type, tenant, occurred_at, envelope.actor, data)
