@@ -1,0 +1,176 @@
+"""The fact projection: one JSON record per subject, built from its own events only.
+
+A record is a pure function of the subject's events (`apply`), so the same code
+serves live streaming, rebuilds and tests. Because a subject's events share a
+Kafka partition, each record has one writer; joins across subjects (a deal's
+team through its owner) happen when a view is read. `v` is the version of the
+last event applied: a redelivered event is recognised and skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One stored event as the relay publishes it."""
+
+    position: int
+    tenant: str
+    kind: str
+    key: str
+    version: int
+    event: dict[str, Any]
+
+    @classmethod
+    def from_message(cls, body: dict[str, Any]) -> Change:
+        event = body["event"]
+        return cls(int(body["position"]), str(event["tenant"]), str(body["kind"]),
+                   str(body["key"]), int(body["version"]), event)
+
+
+def apply(record: Record | None, change: Change) -> Record | None:
+    """The record after `change`; None when the change was already applied."""
+    if record is not None and record["v"] >= change.version:
+        return None
+    rec: Record = dict(record) if record else {"id": change.key}
+    rec["v"] = change.version
+    event = change.event
+    handler = _HANDLERS.get(event["type"])
+    if handler:
+        handler(rec, event["data"], event["occurred_at"])
+    return rec
+
+
+def _add(total: str | None, amount: str) -> str:
+    return str(Decimal(total or "0") + Decimal(amount))
+
+
+def _activity(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec.setdefault("activities", []).append(
+        [at, d["kind"], d["rep_id"], d.get("duration_min"), d["activity_id"]])
+    rec["last_activity_at"] = at
+
+
+def _scheduled(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec["next_step_due"] = d["due_at"]
+
+
+def _rep_joined(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec["name"] = d.get("name")
+    rec["history"] = [[at, d["team_id"], d.get("manager_id"), d.get("region")]]
+
+
+def _rep_moved(rec: Record, d: dict[str, Any], at: str) -> None:
+    _, _, manager, region = rec["history"][-1]
+    rec["history"] = [*rec["history"], [at, d["team_id"], d.get("manager_id", manager),
+                                         d.get("region", region)]]
+
+
+def _customer_created(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec.update(created_at=at, name=d.get("name"), segment=d.get("segment"),
+               industry=d.get("industry"), region=d.get("region"))
+
+
+def _lead_created(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec.update(created_at=at, source=d.get("source"), region=d.get("region"),
+               company=d.get("company"), owner=d.get("owner_id"), status="open",
+               assigned_at=at if d.get("owner_id") else None)
+
+
+def _lead_assigned(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec.update(owner=d["owner_id"], assigned_at=at)
+
+
+def _lead_status(status: str) -> Any:
+    def handler(rec: Record, d: dict[str, Any], at: str) -> None:
+        rec.update(status=status, decided_at=at, reason=d.get("reason"))
+    return handler
+
+
+def _lead_converted(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec.update(status="converted", converted_at=at, deal=d["deal_id"])
+
+
+def _deal_created(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec.update(created_at=at, owner=d["owner_id"], customer=d.get("customer_id"),
+               lead=d.get("lead_id"), amount=d.get("amount", "0"), product=d.get("product"),
+               source=d.get("source"), currency=d.get("currency"), status="open",
+               stages=[[d["stage"], at]], expected_close=d.get("expected_close"))
+
+
+def _deal_stage(rec: Record, d: dict[str, Any], at: str) -> None:
+    if rec["stages"][-1][0] != d["stage"]:  # a change to the current stage changes nothing
+        rec["stages"] = [*rec["stages"], [d["stage"], at]]
+
+
+def _deal_close_date(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec["close_date_pushes"] = rec.get("close_date_pushes", 0) + 1
+    rec["expected_close"] = d["expected_close"]
+
+
+def _quote(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec["quotes"] = rec.get("quotes", 0) + 1
+    rec["quoted_value"] = _add(rec.get("quoted_value"), d["amount"])
+
+
+def _won(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec.update(status="won", closed_at=at)
+    if d.get("amount") is not None:
+        rec["amount"] = d["amount"]
+
+
+def _lost(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec.update(status="lost", closed_at=at, lost_reason=d.get("reason"),
+               competitor=d.get("competitor"))
+
+
+def _order_booked(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec.update(booked_at=at, customer=d["customer_id"], amount=d["amount"],
+               deal=d.get("deal_id"), product=d.get("product"), paid="0", payments=[])
+
+
+def _payment(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec["payments"] = [*rec["payments"], [at, d["amount"], d["payment_id"]]]
+    rec["paid"] = _add(rec["paid"], d["amount"])
+
+
+def _target(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec.update(scope=d["scope"], scope_id=d.get("scope_id"), period=d["period"],
+               metric=d["metric"], value=d["value"], set_at=at)
+
+
+def _pipeline(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec.update(stages=d["stages"], win_probabilities=d.get("win_probabilities"),
+               stall_days=d.get("stall_days"))
+
+
+_HANDLERS: dict[str, Any] = {
+    "rep.joined": _rep_joined,
+    "rep.moved": _rep_moved,
+    "customer.created": _customer_created,
+    "lead.created": _lead_created,
+    "lead.assigned": _lead_assigned,
+    "lead.qualified": _lead_status("qualified"),
+    "lead.disqualified": _lead_status("disqualified"),
+    "lead.converted": _lead_converted,
+    "activity.logged": _activity,
+    "activity.scheduled": _scheduled,
+    "deal.created": _deal_created,
+    "deal.stage_changed": _deal_stage,
+    "deal.amount_changed": lambda rec, d, at: rec.update(amount=d["amount"]),
+    "deal.owner_changed": lambda rec, d, at: rec.update(owner=d["owner_id"]),
+    "deal.close_date_changed": _deal_close_date,
+    "quote.sent": _quote,
+    "deal.won": _won,
+    "deal.lost": _lost,
+    "order.booked": _order_booked,
+    "payment.received": _payment,
+    "target.set": _target,
+    "pipeline.configured": _pipeline,
+}

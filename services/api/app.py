@@ -1,0 +1,84 @@
+"""The query and ingest API: one FastAPI app built from settings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services import bootstrap
+from services.api import ingest, views
+from services.api.deps import Services
+from services.api.problems import problem
+from services.settings import Settings
+
+
+async def _check_kafka(settings: Settings) -> str:
+    if not settings.kafka_bootstrap_servers:
+        return "not configured"
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                request_timeout_ms=3000)
+    try:
+        await asyncio.wait_for(admin.start(), 3)
+        await asyncio.wait_for(admin.list_topics(), 3)
+        return "ok"
+    finally:
+        await admin.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = bootstrap.redis(settings)
+        ledger = await asyncio.to_thread(bootstrap.ledger, settings)
+        app.state.services = Services(settings, ledger, client,
+                                      bootstrap.fact_store(settings, client))
+        yield
+        app.state.services.writer.shutdown(wait=True)
+        await client.aclose()
+        ledger.close()
+
+    app = FastAPI(title="salespulse", version="1", lifespan=lifespan,
+                  description="Real-time sales performance analytics. Metric definitions: "
+                              "docs/METRICS.md.")
+    app.include_router(ingest.router)
+    app.include_router(views.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                  for e in exc.errors()]
+        return problem(422, "invalid-request", "Invalid request",
+                       "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> JSONResponse:
+        services: Services = app.state.services
+        checks: dict[str, Any] = {}
+        for name, check in (("kafka", lambda: _check_kafka(settings)),
+                            ("redis", services.redis.ping),
+                            ("event_store", lambda: asyncio.to_thread(
+                                services.ledger.recorder.max_notification_id))):
+            try:
+                await asyncio.wait_for(check(), 4)
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - a health check reports, never raises
+                checks[name] = f"failing: {type(exc).__name__}: {exc}"
+        healthy = all(v == "ok" or v == "not configured" for v in checks.values())
+        return JSONResponse({"status": "ok" if healthy else "degraded", "checks": checks},
+                            status_code=200 if healthy else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

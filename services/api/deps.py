@@ -1,0 +1,54 @@
+"""Request-scoped dependencies: the services wired at start-up, and the caller's tenant."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from redis.asyncio import Redis
+
+from events.ledger import SalesLedger
+from projections.readmodel import FactStore
+from projections.snapshot import Snapshot
+from services.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    ledger: SalesLedger
+    redis: Redis
+    facts: FactStore
+    # One writer thread: batches are decided and stored one at a time per process.
+    writer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
+    _snapshots: dict[str, tuple[int, Snapshot]] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def snapshot(self, tenant: str) -> Snapshot:
+        """The tenant's joined facts, rebuilt only when the read models changed."""
+        async with self._lock:
+            revision = await self.facts.revision(tenant)
+            cached = self._snapshots.get(tenant)
+            if cached and cached[0] == revision:
+                return cached[1]
+            records = await self.facts.load(tenant)
+            snapshot = await asyncio.to_thread(Snapshot, records, self.settings.tenant_timezone)
+            self._snapshots[tenant] = (revision, snapshot)
+            return snapshot
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def get_tenant(request: Request,
+               x_tenant: Annotated[str | None, Header(max_length=128)] = None) -> str:
+    # Until credentials name the tenant (issue #5), a header chooses it.
+    return x_tenant or request.app.state.services.settings.default_tenant
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+TenantDep = Annotated[str, Depends(get_tenant)]

@@ -1,0 +1,120 @@
+"""Writing: `POST /v1/events`, `POST /v1/events/batch`, `PUT /v1/pipeline`."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import IntegrityError, PersistenceError
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import Counter
+
+from events.contract import EVENT_TYPES, PipelineConfigured, json_schema
+from events.ledger import BatchRefused, Outcome, StoreUnavailable
+from services.api.deps import Services, ServicesDep, TenantDep
+from services.api.problems import problem
+
+router = APIRouter(prefix="/v1", tags=["events"])
+INGESTED = Counter("salespulse_ingested_events_total", "Events answered by the ingest API",
+                   ["status"])
+
+_EVENT_BODY = {"content": {"application/json": {"schema": {
+    "type": "object", "description": "A contract event; see GET /v1/schemas/{type}"}}}}
+_BATCH_BODY = {"content": {"application/json": {"schema": {
+    "type": "array", "maxItems": 10_000, "items": {"type": "object"}}}}}
+
+
+async def _record(services: Services, tenant: str, raws: list[Any]) -> list[Outcome] | Response:
+    loop = asyncio.get_running_loop()
+    try:
+        outcomes = await loop.run_in_executor(
+            services.writer, lambda: services.ledger.record(
+                raws, tenant=tenant, tz=services.settings.tenant_timezone))
+    except BatchRefused as refused:
+        INGESTED.labels("refused").inc(len(raws))
+        errors = [{"index": i, "event_id": _id_of(raws[i]), "field": e.field, "message": e.message}
+                  for i, e in refused.errors]
+        title = "Conflicting event" if refused.status == 409 else "Invalid event"
+        return problem(refused.status, "invalid-event", title,
+                       f"{len(refused.errors)} problem(s); nothing of this request was stored",
+                       errors)
+    except (StoreUnavailable, IntegrityError) as exc:
+        return problem(503, "store-busy", "Event store busy", str(exc))
+    except PersistenceError as exc:
+        return problem(503, "store-unavailable", "Event store unavailable",
+                       f"the event store cannot be reached; retry later ({type(exc).__name__})")
+    for outcome in outcomes:
+        INGESTED.labels(outcome.status).inc()
+    return outcomes
+
+
+def _id_of(raw: Any) -> Any:
+    return raw.get("id") if isinstance(raw, dict) else None
+
+
+async def _json(request: Request) -> Any | Response:
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        return problem(400, "malformed-json", "Malformed JSON", str(exc))
+
+
+@router.post("/events", status_code=202, openapi_extra={"requestBody": _EVENT_BODY})
+async def post_event(request: Request, services: ServicesDep, tenant: TenantDep) -> Response:
+    raw = await _json(request)
+    if isinstance(raw, Response):
+        return raw
+    outcomes = await _record(services, tenant, [raw])
+    if isinstance(outcomes, Response):
+        return outcomes
+    return JSONResponse({"id": outcomes[0].id, "status": outcomes[0].status}, status_code=202)
+
+
+@router.post("/events/batch", status_code=202, openapi_extra={"requestBody": _BATCH_BODY})
+async def post_batch(request: Request, services: ServicesDep, tenant: TenantDep) -> Response:
+    raws = await _json(request)
+    if isinstance(raws, Response):
+        return raws
+    if not isinstance(raws, list):
+        return problem(422, "invalid-batch", "Invalid batch", "a batch is a JSON array of events",
+                       [{"index": None, "field": "", "message": "expected an array"}])
+    limit = services.settings.max_batch_events
+    if len(raws) > limit:
+        return problem(413, "batch-too-large", "Batch too large",
+                       f"{len(raws)} events; at most {limit} in one batch")
+    outcomes = await _record(services, tenant, raws)
+    if isinstance(outcomes, Response):
+        return outcomes
+    return JSONResponse({"results": [{"id": o.id, "status": o.status} for o in outcomes]},
+                        status_code=202)
+
+
+@router.put("/pipeline", status_code=202)
+async def put_pipeline(pipeline: PipelineConfigured, services: ServicesDep,
+                       tenant: TenantDep) -> Response:
+    """Replace the tenant's ordered open stages (stored as a `pipeline.configured` event)."""
+    raw = {"id": str(uuid.uuid4()), "type": "pipeline.configured",
+           "occurred_at": datetime.now(UTC).isoformat(),
+           "data": pipeline.model_dump(mode="json", exclude_none=True)}
+    outcomes = await _record(services, tenant, [raw])
+    if isinstance(outcomes, Response):
+        return outcomes
+    return JSONResponse({"id": raw["id"], "status": "accepted", "stages": pipeline.stages},
+                        status_code=202)
+
+
+@router.get("/schemas", tags=["schemas"])
+async def list_schemas() -> dict[str, list[str]]:
+    return {"types": list(EVENT_TYPES)}
+
+
+@router.get("/schemas/{event_type}", tags=["schemas"])
+async def get_schema(event_type: str) -> Response:
+    if event_type not in EVENT_TYPES:
+        return problem(404, "unknown-type", "Unknown event type",
+                       f"{event_type!r} is not an event type; see GET /v1/schemas")
+    return JSONResponse(json_schema(event_type))

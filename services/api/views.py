@@ -1,0 +1,51 @@
+"""Reading: the funnel and breakdowns, over exactly the deals the filters select."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from projections.breakdown import breakdown
+from projections.funnel import funnel
+from projections.snapshot import Filters
+from services.api.deps import ServicesDep, TenantDep
+
+router = APIRouter(prefix="/v1", tags=["analytics"])
+_INCLUSIVE = "a date, inclusive, in the tenant's time zone"
+
+
+def filters(
+    from_: Annotated[date | None, Query(alias="from", description=_INCLUSIVE)] = None,
+    to: Annotated[date | None, Query(description=_INCLUSIVE)] = None,
+    rep: str | None = None, team: str | None = None, manager: str | None = None,
+    region: str | None = None, source: str | None = None, product: str | None = None,
+    segment: str | None = None,
+) -> Filters:
+    dims = {"rep": rep, "team": team, "manager": manager, "region": region, "source": source,
+            "product": product, "segment": segment}
+    return Filters(from_, to, {k: v for k, v in dims.items() if v is not None})
+
+
+FiltersDep = Annotated[Filters, Depends(filters)]
+
+
+@router.get("/funnel")
+async def get_funnel(services: ServicesDep, tenant: TenantDep,
+                     selected: FiltersDep) -> dict[str, Any]:
+    """Per open stage: open deals and amount, entered, advanced, conversion, dwell (see
+    docs/METRICS.md); and won, lost, won value, win rate."""
+    snapshot = await services.snapshot(tenant)
+    return funnel(snapshot, selected)
+
+
+@router.get("/breakdown")
+async def get_breakdown(
+    services: ServicesDep, tenant: TenantDep, selected: FiltersDep,
+    by: Literal["rep", "team", "manager", "region", "source", "product", "segment", "month",
+                "quarter"],
+) -> dict[str, Any]:
+    """One row per group; month/quarter group deals by close time (open ones by creation)."""
+    snapshot = await services.snapshot(tenant)
+    return breakdown(snapshot, selected, by)

@@ -1,0 +1,202 @@
+"""`salespulse`: every process and tool of the service, one subcommand each."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+
+from services.settings import Settings
+
+cli = typer.Typer(help="salespulse: real-time sales performance analytics.",
+                  no_args_is_help=True, add_completion=False)
+console = Console(stderr=True)
+
+
+@cli.command()
+def api(host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -> None:
+    """Serve the ingest and query API."""
+    import uvicorn
+
+    from services import logs
+    from services.api.app import create_app
+
+    logs.configure(log_level)
+    uvicorn.run(create_app(Settings()), host=host, port=port, log_level=log_level,
+                log_config=None)
+
+
+@cli.command()
+def relay(from_start: Annotated[bool, typer.Option(
+        help="Republish the whole log (e.g. into a new, empty broker)")] = False) -> None:
+    """Follow the event store's log onto Kafka."""
+    from services import bootstrap, logs
+    from services.kafka import ensure_topics, producer
+    from services.relay import Relay
+
+    logs.configure()
+    settings = Settings()
+
+    async def main() -> None:
+        ledger = bootstrap.ledger(settings)
+        tracking = bootstrap.tracking(ledger)
+        await ensure_topics(settings)
+        kafka = producer(settings)
+        await kafka.start()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        runner = Relay(ledger, tracking, kafka, settings.events_topic)
+        if from_start:
+            runner.position = lambda: 0  # type: ignore[method-assign]
+        try:
+            await runner.run(stop)
+        finally:
+            await kafka.stop()
+            ledger.close()
+
+    asyncio.run(main())
+
+
+@cli.command()
+def projector(log_level: str = "warning") -> None:
+    """Keep the Redis read models up to date from Kafka (a faust worker)."""
+    from services import logs
+    from services import projector as projector_service
+    from services.kafka import ensure_topics
+
+    logs.configure(log_level)
+    settings = Settings()
+    asyncio.run(ensure_topics(settings))
+    projector_service.run(settings, loglevel=log_level)
+
+
+@cli.command()
+def simulate(
+    url: str = "http://127.0.0.1:8000",
+    seed: int = 7,
+    days: int = 120,
+    out: Annotated[Path | None, typer.Option(help="Write JSON lines instead of posting")] = None,
+) -> None:
+    """Generate a realistic, seeded sales history and post it (or write it to a file)."""
+    from services.simulate.feed import post_events, write_jsonl
+    from services.simulate.world import simulate as world
+
+    end = datetime.now(UTC)
+    events = world(seed, end - timedelta(days=days), end)
+    if out:
+        console.print(f"wrote {write_jsonl(out, events)} events to {out}")
+        return
+    result = post_events(url, events, progress=True)
+    console.print(f"posted {result}")
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = open(log, "ab")  # noqa: SIM115 - the child keeps it for its lifetime
+    return subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env,
+                            stdout=handle, stderr=handle, start_new_session=True)
+
+
+def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            raise typer.Exit(code=1)
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError("the API did not become healthy")
+
+
+@cli.command()
+def up(
+    port: int = 8000,
+    seed: int = 7,
+    history_days: int = 90,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second, live")] = 4320,
+    keep: Annotated[bool, typer.Option(help="Keep the previous run's events and read models")]
+    = False,
+) -> None:
+    """Run everything on this machine: broker, API, relay, projector, and the demo feed."""
+    from services.broker import TansuBroker
+
+    settings = Settings()
+    run_dir = settings.data_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    broker = None
+    if not settings.kafka_bootstrap_servers:
+        broker = TansuBroker(log_path=run_dir / "broker.log").start()
+        env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+    if not keep:
+        _reset(settings)
+    url = f"http://127.0.0.1:{port}"
+    processes = [
+        _spawn(["api", "--port", str(port)], env, run_dir / "api.log"),
+        # A spawned broker starts empty: republish the whole log into it.
+        _spawn(["relay", *(["--from-start"] if broker else [])], env, run_dir / "relay.log"),
+        _spawn(["projector"], env, run_dir / "projector.log"),
+    ]
+    try:
+        _wait_healthy(url, processes, timeout=60)
+        console.print(f"[bold green]salespulse is up[/]  API {url}   docs {url}/docs   "
+                      f"funnel {url}/v1/funnel   logs {run_dir}/")
+        asyncio.run(_demo_feed(url, seed, history_days, speed))
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        if broker:
+            broker.stop()
+        console.print("stopped")
+
+
+def _reset(settings: Settings) -> None:
+    """A fresh demo: forget the embedded event store and this prefix's read models."""
+    from redis import Redis
+
+    if not settings.database_url:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(settings.data_dir / "events.sqlite") + suffix).unlink(missing_ok=True)
+    client = Redis.from_url(settings.redis_url)
+    for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000):
+        client.delete(key)
+
+
+async def _demo_feed(url: str, seed: int, history_days: int, speed: float) -> None:
+    from services.simulate.feed import feed_live, post_events
+    from services.simulate.world import simulate as world
+
+    now = datetime.now(UTC)
+    history = world(seed, now - timedelta(days=history_days), now)
+    result = await asyncio.to_thread(post_events, url, history, progress=True)
+    console.print(f"history posted: {result}; live feed running (Ctrl-C stops everything)")
+    await feed_live(url, seed, speed=speed)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

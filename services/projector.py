@@ -1,0 +1,102 @@
+"""The projector: a faust agent that keeps the fact records in Redis up to date.
+
+Messages are taken in batches so Redis is written once per batch; a message
+that cannot be decoded, or whose event the reducer cannot use, goes to the
+dead-letter topic with the reason and the stream carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from typing import Any
+
+import faust
+import orjson
+import structlog
+from prometheus_client import Counter
+
+from events.parsing import parse_event
+from projections.facts import Change
+from projections.readmodel import FactStore
+from services import bootstrap
+from services.settings import Settings
+
+log = structlog.get_logger("projector")
+PROJECTED = Counter("salespulse_projected_events_total", "Events applied to the read models")
+DEAD_LETTERED = Counter("salespulse_dead_lettered_total", "Messages sent to the dead-letter topic")
+
+
+def decode(raw: bytes) -> Change:
+    """A relayed message, checked against the contract; raises ValueError if unusable."""
+    try:
+        change = Change.from_message(orjson.loads(raw))
+        parse_event(change.event, tenant=change.tenant)
+    except Exception as exc:  # noqa: BLE001 - any failure to decode makes it a poison message
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+    return change
+
+
+def create_app(settings: Settings) -> faust.App:
+    assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is required"
+    app = faust.App(
+        settings.projector_group,
+        broker=[f"kafka://{s}" for s in settings.kafka_bootstrap_servers.split(",")],
+        datadir=tempfile.mkdtemp(prefix="salespulse-faust-"),
+        web_enabled=False,
+        topic_partitions=settings.kafka_partitions,
+        consumer_auto_offset_reset="earliest",  # faust #651: recovery can hang on latest
+        broker_session_timeout=10,  # Tansu: a member joins after ~half the rebalance timeout
+        broker_rebalance_timeout=10,
+        broker_heartbeat_interval=1,
+        producer_acks=-1,
+    )
+    events_topic = app.topic(settings.events_topic, key_serializer="raw", value_serializer="raw")
+    dead_letters = app.topic(settings.dead_letter_topic, key_serializer="raw",
+                             value_serializer="raw")
+    state: dict[str, Any] = {}
+
+    async def dead_letter(raw: bytes, reason: str) -> None:
+        DEAD_LETTERED.inc()
+        log.warning("projector.dead_letter", reason=reason)
+        await dead_letters.send(value=raw, headers={"reason": reason.encode()[:1000]})
+
+    async def apply_until_done(store: FactStore, changes: list[Change]) -> None:
+        # Never let a Redis outage escape: take() acks a batch even when its body raises.
+        delay = 0.1
+        while True:
+            try:
+                result = await store.apply(changes)
+                break
+            except (ConnectionError, TimeoutError, OSError) as exc:
+                log.error("projector.redis_unavailable", error=str(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        for change, reason in result.rejected:
+            await dead_letter(orjson.dumps({"position": change.position, "kind": change.kind,
+                                            "key": change.key, "version": change.version,
+                                            "event": change.event}), reason)
+        PROJECTED.inc(result.applied)
+
+    @app.agent(events_topic, concurrency=1)  # faust #606: concurrency>1 can commit too early
+    async def project(stream: Any) -> None:
+        if "store" not in state:
+            state["store"] = bootstrap.fact_store(settings, bootstrap.redis(settings))
+        async for values in stream.take(2000, within=0.01):
+            changes: list[Change] = []
+            for raw in values:
+                try:
+                    changes.append(decode(raw))
+                except ValueError as exc:
+                    await dead_letter(raw if isinstance(raw, bytes) else repr(raw).encode(),
+                                      str(exc))
+            await apply_until_done(state["store"], changes)
+
+    return app
+
+
+def run(settings: Settings, loglevel: str = "warning") -> None:
+    """Run the projector worker until interrupted."""
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel, override_logging=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,76 @@
+"""The relay: follows the event store's notification log onto Kafka, in order.
+
+Position is recorded with the library's tracking recorder only after Kafka has
+acknowledged the batch, so a crash repeats at most one batch (consumers are
+idempotent) and never skips an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import structlog
+from aiokafka import AIOKafkaProducer
+from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
+from prometheus_client import Counter, Gauge
+
+from events.ledger import SalesLedger
+
+RELAY_NAME = "kafka-relay"
+log = structlog.get_logger("relay")
+RELAYED = Counter("salespulse_relayed_events_total", "Events published to Kafka by the relay")
+POSITION = Gauge("salespulse_relay_position", "Last notification id acknowledged by Kafka")
+
+
+def message(ledger: SalesLedger, notification: Notification) -> tuple[bytes, bytes]:
+    """Key (the aggregate id) and value of one stored event on the events topic."""
+    domain_event: Any = ledger.mapper.to_domain_event(notification)
+    body = {
+        "position": notification.id,
+        "kind": domain_event.kind,
+        "key": domain_event.key,
+        "version": notification.originator_version,
+        "event": domain_event.envelope,
+    }
+    return str(notification.originator_id).encode(), orjson.dumps(body)
+
+
+class Relay:
+    def __init__(self, ledger: SalesLedger, tracking: TrackingRecorder,
+                 producer: AIOKafkaProducer, topic: str, *, batch_size: int = 1000,
+                 idle_wait: float = 0.02) -> None:
+        self.ledger, self.tracking, self.producer = ledger, tracking, producer
+        self.topic, self.batch_size, self.idle_wait = topic, batch_size, idle_wait
+
+    def position(self) -> int:
+        return self.tracking.max_tracking_id(RELAY_NAME) or 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        position = await asyncio.to_thread(self.position)
+        log.info("relay.started", position=position, topic=self.topic)
+        while not stop.is_set():
+            notifications = await asyncio.to_thread(
+                self.ledger.recorder.select_notifications, position, self.batch_size,
+                inclusive_of_start=False)
+            if not notifications:
+                try:
+                    await asyncio.wait_for(stop.wait(), self.idle_wait)
+                except TimeoutError:
+                    pass
+                continue
+            await self.publish(notifications)
+            position = notifications[-1].id
+            await asyncio.to_thread(self.tracking.insert_tracking, Tracking(RELAY_NAME, position))
+            RELAYED.inc(len(notifications))
+            POSITION.set(position)
+        log.info("relay.stopped", position=position)
+
+    async def publish(self, notifications: Sequence[Notification]) -> None:
+        sent = []
+        for notification in notifications:
+            key, value = message(self.ledger, notification)
+            sent.append(await self.producer.send(self.topic, value=value, key=key))
+        await asyncio.gather(*sent)  # every one acknowledged before the position moves

@@ -1,0 +1,50 @@
+"""Every setting, read once from the environment. With none set, the embedded default runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    kafka_bootstrap_servers: str | None = None  # None: `salespulse up` spawns Tansu
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str | None = None  # None: an SQLite file under data_dir
+    data_dir: Path = Path(".salespulse")
+    events_topic: str = "salespulse.events"
+    dead_letter_topic: str = "salespulse.events.dlq"
+    alerts_topic: str = "salespulse.alerts"
+    kafka_partitions: int = 4
+    redis_prefix: str = "sp"  # namespaces read models, so tests can share one Redis
+    default_tenant: str = "default"
+    tenant_timezone: str = "Asia/Shanghai"
+    projector_group: str = "salespulse-projector"
+    max_batch_events: int = 10_000
+
+    def event_store_env(self) -> dict[str, str]:
+        """The `eventsourcing` library's own settings, derived from DATABASE_URL."""
+        if not self.database_url or self.database_url.startswith("sqlite"):
+            path = (urlparse(self.database_url).path.lstrip("/") if self.database_url
+                    else str(self.data_dir / "events.sqlite"))
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
+                    "SQLITE_LOCK_TIMEOUT": "10"}
+        url = urlparse(self.database_url)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_POOL_SIZE": "5",
+        }
+        schema = parse_qs(url.query).get("schema")
+        if schema:
+            env["POSTGRES_SCHEMA"] = schema[0]
+        return env
