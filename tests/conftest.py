@@ -1,0 +1,166 @@
+"""Fixtures on real services: Tansu broker, PostgreSQL, Redis.
+
+PostgreSQL and Redis come from testcontainers where a Docker daemon answers,
+else from the local services (127.0.0.1:5432 database `test`, 127.0.0.1:6379).
+Every stack gets its own schema, Redis prefix, topics and consumer group, so
+tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from services.broker import TansuBroker, free_port
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:  # noqa: BLE001 - no daemon, no socket, no permission: all mean "fall back"
+        return False
+
+
+@pytest.fixture(scope="session")
+def containers() -> Iterator[dict[str, str]]:
+    if os.environ.get("SALESPULSE_TEST_LOCAL") or not _docker_answers():
+        yield {"postgres": LOCAL_POSTGRES, "redis": LOCAL_REDIS}
+        return
+    from testcontainers.postgres import PostgresContainer
+    from testcontainers.redis import RedisContainer
+
+    with ExitStack() as stack:
+        pg = stack.enter_context(PostgresContainer("postgres:16", driver=None))
+        rd = stack.enter_context(RedisContainer("redis:7"))
+        yield {"postgres": pg.get_connection_url(),
+               "redis": f"redis://{rd.get_container_host_ip()}:{rd.get_exposed_port(6379)}/0"}
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    with TansuBroker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log") as running:
+        yield running
+
+
+@pytest.fixture
+def pg_schema(containers: dict[str, str]) -> Iterator[str]:
+    """A DATABASE_URL naming a fresh, empty schema, dropped afterwards."""
+    schema = f"sp_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(containers["postgres"], autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{containers['postgres']}?schema={schema}"
+    with psycopg.connect(containers["postgres"], autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 60, interval: float = 0.2,
+               message: str = "condition") -> Any:
+    """Poll `condition` until it returns something truthy; never a bare sleep."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}; last: {last!r}")
+
+
+@dataclass
+class Stack:
+    """The salespulse processes (api, relay, projector) as real subprocesses."""
+
+    env: dict[str, str]
+    url: str
+    log_dir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    COMMANDS = {"relay": ["relay"], "projector": ["projector"]}
+
+    def start(self, name: str) -> None:
+        args = ["api", "--port", self.url.rsplit(":", 1)[1]] if name == "api" else \
+            self.COMMANDS[name]
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - child owns it
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", *args], env=self.env, cwd=ROOT,
+            stdout=log, stderr=log, start_new_session=True)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            os.killpg(process.pid, sig)
+        process.wait(15)
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.kill(name, signal.SIGTERM)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in
+                         sorted(self.log_dir.glob("*.log")))
+
+
+@pytest.fixture
+def stack(broker: TansuBroker, pg_schema: str, containers: dict[str, str],
+          tmp_path: Path) -> Iterator[Stack]:
+    run = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "DATABASE_URL": pg_schema,
+        "REDIS_URL": containers["redis"],
+        "REDIS_PREFIX": f"test-{run}",
+        "EVENTS_TOPIC": f"events-{run}",
+        "DEAD_LETTER_TOPIC": f"dlq-{run}",
+        "ALERTS_TOPIC": f"alerts-{run}",
+        "PROJECTOR_GROUP": f"projector-{run}",
+        "DATA_DIR": str(tmp_path),
+    }
+    running = Stack(env, f"http://127.0.0.1:{free_port()}", tmp_path)
+    for name in ("api", "relay", "projector"):
+        running.start(name)
+    try:
+        with running.client() as client:
+            wait_until(lambda: _healthy(client), timeout=60, message="the API to be healthy")
+        yield running
+    finally:
+        running.stop()
+        _forget_redis(containers["redis"], env["REDIS_PREFIX"])
+
+
+def _healthy(client: httpx.Client) -> bool:
+    try:
+        return client.get("/healthz").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _forget_redis(url: str, prefix: str) -> None:
+    from redis import Redis
+
+    client = Redis.from_url(url)
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)

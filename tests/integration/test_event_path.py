@@ -1,0 +1,209 @@
+"""Events posted to the API reach the funnel and breakdowns through the real
+PostgreSQL event store, Tansu broker, faust projector and Redis — and every
+number equals an independent pandas computation over the same events."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from services.simulate.feed import post_events
+from services.simulate.world import simulate
+from tests import oracle
+from tests.conftest import Stack, wait_until
+
+pytestmark = pytest.mark.integration
+
+STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
+AMOUNT_FIELDS = {"open_amount", "won_value", "avg_won_value"}
+START = datetime(2017, 1, 1, tzinfo=UTC)
+
+
+def history(seed: int = 11, days: int = 75) -> list[dict[str, Any]]:
+    return list(simulate(seed, START, START + timedelta(days=days)))
+
+
+def comparable(value: Any, key: str = "") -> Any:
+    """Amounts as exact Decimals, rates and days to 1e-9, everything else as is."""
+    if isinstance(value, dict):
+        return {k: comparable(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [comparable(v, key) for v in value]
+    if key in AMOUNT_FIELDS and value is not None:
+        return Decimal(value)
+    if isinstance(value, float):
+        return pytest.approx(value, rel=1e-9, abs=1e-9)
+    return value
+
+
+def api_view(client: httpx.Client, path: str, **params: str) -> dict[str, Any]:
+    response = client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return comparable(response.json())  # type: ignore[no-any-return]
+
+
+def oracle_funnel(events: list[dict[str, Any]], **filters: str) -> dict[str, Any]:
+    return comparable(oracle.funnel(events, stages=STAGES, filters=filters))  # type: ignore[no-any-return]
+
+
+def oracle_breakdown(events: list[dict[str, Any]], by: str, **filters: str) -> dict[str, Any]:
+    return comparable(oracle.breakdown(events, by=by, stages=STAGES, filters=filters))  # type: ignore[no-any-return]
+
+
+def wait_for_projection(stack: Stack, events: list[dict[str, Any]], timeout: float = 120) -> None:
+    expected = oracle_funnel(events)
+    with stack.client() as client:
+        try:
+            wait_until(lambda: api_view(client, "/v1/funnel") == expected, timeout=timeout,
+                       message="the funnel to equal the independent computation")
+        except AssertionError:
+            print(stack.logs())
+            raise
+
+
+def test_funnel_and_breakdowns_equal_an_independent_computation(stack: Stack) -> None:
+    events = history()
+    assert 2000 <= len(events) <= 10_000
+    result = post_events(stack.url, events, batch_size=500)
+    assert result.accepted == len(events)
+
+    wait_for_projection(stack, events)
+
+    middle = START.date() + timedelta(days=30)
+    with stack.client() as client:
+        reps = [r["key"] for r in api_view(client, "/v1/breakdown", by="rep")["rows"]]
+        teams = [r["key"] for r in api_view(client, "/v1/breakdown", by="team")["rows"]]
+        funnel_filters: list[dict[str, str]] = [
+            {}, {"from": str(middle)}, {"to": str(middle)}, {"team": str(teams[0])},
+            {"rep": str(reps[1])}, {"source": "referral"}, {"segment": "enterprise"},
+            {"from": str(START.date()), "to": str(middle), "region": "east"},
+        ]
+        for filters in funnel_filters:
+            assert api_view(client, "/v1/funnel", **filters) == oracle_funnel(events, **filters), \
+                filters
+        for by in ("rep", "team", "manager", "region", "source", "product", "segment", "month",
+                   "quarter"):
+            assert api_view(client, "/v1/breakdown", by=by) == oracle_breakdown(events, by), by
+            filtered = {"from": str(middle), "team": str(teams[-1])}
+            assert api_view(client, "/v1/breakdown", by=by, **filtered) == \
+                oracle_breakdown(events, by, **filtered), (by, filtered)
+
+
+def test_sending_the_same_events_again_changes_nothing(stack: Stack) -> None:
+    events = history(seed=5, days=30)
+    post_events(stack.url, events)
+    again = post_events(stack.url, events[: len(events) // 2])
+    assert again.duplicate == len(events) // 2 and again.accepted == 0
+    wait_for_projection(stack, events)
+
+
+def test_projections_survive_the_relay_being_killed_mid_stream(stack: Stack) -> None:
+    events = history(seed=23, days=60)
+    chunks = [events[i:i + 250] for i in range(0, len(events), 250)]
+    assert len(chunks) >= 6
+    kills = {1, len(chunks) - 3}
+    for number, chunk in enumerate(chunks):
+        post_events(stack.url, chunk, batch_size=250)
+        if number in kills:
+            stack.kill("relay")  # SIGKILL, mid-stream: no chance to stop cleanly
+        elif number - 1 in kills:
+            stack.start("relay")  # the chunk posted while it was dead waits in the store
+    assert "relay" in stack.processes
+    wait_for_projection(stack, events)
+
+
+def test_a_batch_with_one_bad_event_stores_nothing_and_publishes_nothing(
+        stack: Stack, broker: Any) -> None:
+    good = history(seed=3, days=10)[:40]
+    post_events(stack.url, good)
+    wait_for_projection(stack, good)
+    batch = [
+        {"id": "new-1", "type": "deal.created", "occurred_at": "2017-02-01T10:00:00+08:00",
+         "data": {"deal_id": "D-NEW", "owner_id": "R-001", "amount": "10"}},
+        {"id": "new-2", "type": "deal.stage_changed", "occurred_at": "2017-02-02T10:00:00+08:00",
+         "data": {"deal_id": "D-NEW", "stage": "no-such-stage"}},
+        {"id": "new-3", "type": "deal.won", "occurred_at": "2017-02-03T10:00:00+08:00",
+         "data": {"deal_id": "D-NEW"}},
+    ]
+    with stack.client() as client:
+        response = client.post("/v1/events/batch", json=batch)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["errors"] == [{"index": 1, "event_id": "new-2", "field": "data.stage",
+                                  "message": problem["errors"][0]["message"]}]
+    assert "no-such-stage" in problem["errors"][0]["message"]
+
+    published = read_topic(broker.bootstrap_servers, stack.env["EVENTS_TOPIC"])
+    assert sorted(published) == sorted(e["id"] for e in good)
+    with stack.client() as client:
+        assert api_view(client, "/v1/funnel") == oracle_funnel(good)
+
+
+def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carries_on(
+        stack: Stack, broker: Any) -> None:
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    async def poison() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+        await producer.start()
+        try:
+            for value in (b"\x00\xffnot json", b'{"valid": "json", "wrong": "shape"}'):
+                await producer.send_and_wait(stack.env["EVENTS_TOPIC"], value=value, key=b"x")
+        finally:
+            await producer.stop()
+
+    asyncio.run(poison())
+    events = history(seed=9, days=10)[:60]
+    post_events(stack.url, events)
+    wait_for_projection(stack, events)
+    dead = wait_until(lambda: read_topic(broker.bootstrap_servers, stack.env["DEAD_LETTER_TOPIC"],
+                                         raw=True), timeout=30, message="dead letters")
+    assert len(dead) == 2
+
+
+def read_topic(bootstrap: str, topic: str, *, raw: bool = False) -> list[Any]:
+    """Every message on `topic` now: event ids, or raw values."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+
+    async def read() -> list[Any]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+                                    auto_offset_reset="earliest", enable_auto_commit=False,
+                                    group_id=None)
+        await consumer.start()
+        out: list[Any] = []
+        try:
+            idle = 0
+            while idle < 3:
+                batch = await consumer.getmany(timeout_ms=500)
+                idle = 0 if batch else idle + 1
+                for messages in batch.values():
+                    out.extend(m.value if raw else json.loads(m.value)["event"]["id"]
+                               for m in messages)
+        finally:
+            await consumer.stop()
+        return out
+
+    return asyncio.run(read())
+
+
+def test_health_reports_every_dependency(stack: Stack) -> None:
+    with stack.client() as client:
+        body = client.get("/healthz").json()
+    assert body == {"status": "ok", "checks": {"kafka": "ok", "redis": "ok", "event_store": "ok"}}
+
+
+def test_dates_are_checked(stack: Stack) -> None:
+    with stack.client() as client:
+        response = client.get("/v1/funnel", params={"from": "not-a-date"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "query.from"
