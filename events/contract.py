@@ -251,7 +251,7 @@ def event_model(event_type: str) -> type[BaseModel]:
     return create_model(  # type: ignore[call-overload, no-any-return]
         name,
         __base__=Envelope,
-        type=(Literal[event_type], ...),
+        type=(Literal[event_type], ...),  # type: ignore[arg-type]
         data=(DATA_MODELS[event_type], ...),
     )
 

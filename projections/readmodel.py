@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from projections.facts import Change, Record, apply
 
+
 @dataclass
 class Applied:
     applied: int = 0
@@ -85,7 +86,8 @@ class FactStore:
         }
 
     async def tenants(self) -> set[str]:
-        return {t.decode() for t in await self.redis.smembers(f"{self.prefix}:tenants")}
+        members = await self.redis.smembers(f"{self.prefix}:tenants")
+        return {t.decode() if isinstance(t, bytes) else t for t in members}
 
     async def clear(self) -> None:
         """Forget every read model under this prefix (before a rebuild)."""
