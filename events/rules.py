@@ -135,8 +135,8 @@ def _check_deal_change(event: SalesEvent, subject: Subject, state: State | None,
 
 def _check_lead_change(event: SalesEvent, subject: Subject, state: State | None,
                        world: World) -> None:
-    if state is not None and state.status == "converted" and event.type in (
-            "lead.converted", "lead.disqualified"):
+    # Conversion is final: no requalifying, disqualifying or converting again.
+    if state is not None and state.status == "converted":
         raise Refused("data.lead_id", f"lead {subject.key!r} is already converted", status=409)
 
 
@@ -182,6 +182,7 @@ _CHECKS: dict[str, Any] = {
     "deal.created": _check_deal_created,
     **dict.fromkeys(_DEAL_CHANGES, _check_deal_change),
     "lead.converted": _check_lead_change,
+    "lead.qualified": _check_lead_change,
     "lead.disqualified": _check_lead_change,
     "activity.logged": _check_activity,
     "activity.scheduled": _check_activity,

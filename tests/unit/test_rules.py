@@ -452,8 +452,6 @@ def test_converted_lead_cannot_be_converted_again_or_disqualified(world: SalesLe
                    field="data.lead_id", status=409)
 
 
-@pytest.mark.xfail(strict=True, reason="rules.py: lead.qualified resets a converted lead's "
-                   "status to 'qualified', so a second lead.converted is accepted")
 def test_converted_lead_cannot_be_converted_again_after_a_requalification(
         world: SalesLedger) -> None:
     record(world, ev("deal.created", day(1), deal_id="D2", owner_id="r1"),
