@@ -126,13 +126,16 @@ def up(
     port: int = 8000,
     seed: int = 7,
     history_days: int = 90,
-    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second, live")] = 4320,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second, live")] = 8640,
     keep: Annotated[bool, typer.Option(help="Keep the previous run's events and read models")]
     = False,
 ) -> None:
     """Run everything on this machine: broker, API, relay, projector, and the demo feed."""
     from services.broker import TansuBroker
 
+    # Started in the background by a script, SIGINT may arrive ignored: take it back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     settings = Settings()
     run_dir = settings.data_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -169,6 +172,10 @@ def up(
         if broker:
             broker.stop()
         console.print("stopped")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _reset(settings: Settings) -> None:
