@@ -101,6 +101,18 @@ def simulate(
     console.print(f"posted {result}")
 
 
+@cli.command()
+def bench(
+    days: Annotated[int, typer.Option(help="Days of simulated history to push through")] = 120,
+    probes: Annotated[int, typer.Option(help="Single POSTs timed for freshness")] = 50,
+    batch_size: int = 1000,
+) -> None:
+    """Measure ingest, end-to-end throughput and POST-to-funnel freshness (reports only)."""
+    from services import bench as benchmark
+
+    benchmark.report(benchmark.run(days, probes, batch_size))
+
+
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     handle = open(log, "ab")  # noqa: SIM115 - the child keeps it for its lifetime
     return subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env,
@@ -174,7 +186,7 @@ def up(
         console.print("stopped")
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 

@@ -19,7 +19,7 @@ from prometheus_client import Counter
 from events.parsing import parse_event
 from projections.facts import Change
 from projections.readmodel import FactStore
-from services import bootstrap
+from services import bootstrap, faust_transport
 from services.settings import Settings
 
 log = structlog.get_logger("projector")
@@ -41,7 +41,8 @@ def create_app(settings: Settings) -> faust.App:
     assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is required"
     app = faust.App(
         settings.projector_group,
-        broker=[f"kafka://{s}" for s in settings.kafka_bootstrap_servers.split(",")],
+        broker=[f"{faust_transport.SCHEME}://{s}"
+                for s in settings.kafka_bootstrap_servers.split(",")],
         datadir=tempfile.mkdtemp(prefix="salespulse-faust-"),
         web_enabled=False,
         topic_partitions=settings.kafka_partitions,
