@@ -11,8 +11,6 @@ posts a simulated history through the API, and reports:
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -28,16 +26,11 @@ from rich.table import Table
 
 from projections.stats import quantile
 from services.broker import TansuBroker, free_port
+from services.processes import is_healthy, spawn
 from services.simulate.feed import post_events
 from services.simulate.world import simulate
 
 console = Console()
-
-
-def _spawn(args: list[str], env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
-    log = open(log_dir / f"{args[0]}.log", "ab")  # noqa: SIM115 - the child keeps it
-    return subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env,
-                            stdout=log, stderr=log, start_new_session=True)
 
 
 def _poll(condition: Any, timeout: float, interval: float = 0.005) -> bool:
@@ -65,13 +58,14 @@ def run(days: int, probes: int, batch_size: int) -> dict[str, float]:
         broker = TansuBroker(log_path=work / "broker.log").start()
         env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
     port = free_port()
-    processes = [_spawn(["api", "--port", str(port)], env, work),
-                 _spawn(["relay"], env, work), _spawn(["projector"], env, work)]
+    processes = [spawn(["api", "--port", str(port)], env, work / "api.log"),
+                 spawn(["relay"], env, work / "relay.log"),
+                 spawn(["projector"], env, work / "projector.log")]
     url = f"http://127.0.0.1:{port}"
     figures: dict[str, float] = {}
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
-            _poll(lambda: _healthy(client), 60, 0.2)
+            _poll(lambda: is_healthy(url), 60, 0.2)
             end = datetime(2017, 1, 1, tzinfo=UTC) + timedelta(days=days)
             events = list(simulate(42, end - timedelta(days=days), end, leads_per_day=12))
             kinds = Counter(e["type"] for e in events)
@@ -97,13 +91,6 @@ def run(days: int, probes: int, batch_size: int) -> dict[str, float]:
         if broker:
             broker.stop()
     return figures
-
-
-def _healthy(client: httpx.Client) -> bool:
-    try:
-        return client.get("/healthz").status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _freshness(client: httpx.Client) -> float:

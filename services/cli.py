@@ -6,16 +6,15 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 
+from services.processes import is_healthy, spawn
 from services.settings import Settings
 
 cli = typer.Typer(help="salespulse: real-time sales performance analytics.",
@@ -113,22 +112,13 @@ def bench(
     benchmark.report(benchmark.run(days, probes, batch_size))
 
 
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    handle = open(log, "ab")  # noqa: SIM115 - the child keeps it for its lifetime
-    return subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env,
-                            stdout=handle, stderr=handle, start_new_session=True)
-
-
 def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in processes):
             raise typer.Exit(code=1)
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+        if is_healthy(url):
+            return
         time.sleep(0.3)
     raise TimeoutError("the API did not become healthy")
 
@@ -160,10 +150,10 @@ def up(
         _reset(settings)
     url = f"http://127.0.0.1:{port}"
     processes = [
-        _spawn(["api", "--port", str(port)], env, run_dir / "api.log"),
+        spawn(["api", "--port", str(port)], env, run_dir / "api.log"),
         # A spawned broker starts empty: republish the whole log into it.
-        _spawn(["relay", *(["--from-start"] if broker else [])], env, run_dir / "relay.log"),
-        _spawn(["projector"], env, run_dir / "projector.log"),
+        spawn(["relay", *(["--from-start"] if broker else [])], env, run_dir / "relay.log"),
+        spawn(["projector"], env, run_dir / "projector.log"),
     ]
     try:
         _wait_healthy(url, processes, timeout=60)

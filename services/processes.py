@@ -1,0 +1,23 @@
+"""Child processes of `up` and `bench`: each salespulse service as its own process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start `salespulse ARGS…` in its own session (so a signal reaches its children too)."""
+    handle = open(log, "ab")  # noqa: SIM115 - the child keeps it for its lifetime
+    return subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env,
+                            stdout=handle, stderr=handle, start_new_session=True)
+
+
+def is_healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
