@@ -7,7 +7,7 @@ the tenant's pipeline). `decide` refuses an event its subject cannot accept;
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -33,7 +33,6 @@ class State:
     amount: Decimal = Decimal(0)
     paid: Decimal = Decimal(0)
     stages: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class World(Protocol):

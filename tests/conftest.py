@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,10 +24,10 @@ import psycopg
 import pytest
 
 from services.broker import TansuBroker, free_port
+from services.processes import is_healthy, spawn
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _docker_answers() -> bool:
@@ -100,10 +99,7 @@ class Stack:
     def start(self, name: str) -> None:
         args = ["api", "--port", self.url.rsplit(":", 1)[1]] if name == "api" else \
             self.COMMANDS[name]
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - child owns it
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", *args], env=self.env, cwd=ROOT,
-            stdout=log, stderr=log, start_new_session=True)
+        self.processes[name] = spawn(args, self.env, self.log_dir / f"{name}.log")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes.pop(name)
@@ -143,19 +139,11 @@ def stack(broker: TansuBroker, pg_schema: str, containers: dict[str, str],
     for name in ("api", "relay", "projector"):
         running.start(name)
     try:
-        with running.client() as client:
-            wait_until(lambda: _healthy(client), timeout=60, message="the API to be healthy")
+        wait_until(lambda: is_healthy(running.url), timeout=60, message="the API to be healthy")
         yield running
     finally:
         running.stop()
         _forget_redis(containers["redis"], env["REDIS_PREFIX"])
-
-
-def _healthy(client: httpx.Client) -> bool:
-    try:
-        return client.get("/healthz").status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _forget_redis(url: str, prefix: str) -> None:
