@@ -2,7 +2,8 @@
 
 Layout: hash `{prefix}:{tenant}:{kind}` maps a subject's key to its JSON record;
 `{prefix}:{tenant}:rev` counts applied batches (readers cache on it);
-`{prefix}:tenants` lists tenants. Each record carries the version of its last
+`{prefix}:{tenant}:applied` counts events applied (a rebuild or a test knows when it
+has caught up); `{prefix}:tenants` lists tenants. Each record carries the version of its last
 event, so a batch replayed after a crash changes nothing twice.
 """
 
@@ -48,6 +49,7 @@ class FactStore:
             for slot, raw in zip(slots, await read.execute(), strict=True)
         }
         changed: set[tuple[str, str, str]] = set()
+        applied_per_tenant: dict[str, int] = {}
         for change in changes:
             slot = (change.tenant, change.kind, change.key)
             try:
@@ -62,19 +64,24 @@ class FactStore:
                 current[slot] = updated
                 changed.add(slot)
                 result.applied += 1
+                applied_per_tenant[change.tenant] = applied_per_tenant.get(change.tenant, 0) + 1
         if changed:
             write = self.redis.pipeline(transaction=True)
             for slot in changed:
                 tenant, kind, key = slot
                 write.hset(self._hash(tenant, kind), key, orjson.dumps(current[slot]))
-            for tenant in {slot[0] for slot in changed}:
+            for tenant, count in applied_per_tenant.items():
                 write.incr(f"{self.prefix}:{tenant}:rev")
+                write.incrby(f"{self.prefix}:{tenant}:applied", count)
                 write.sadd(f"{self.prefix}:tenants", tenant)
             await write.execute()
         return result
 
     async def revision(self, tenant: str) -> int:
         return int(await self.redis.get(f"{self.prefix}:{tenant}:rev") or 0)
+
+    async def applied(self, tenant: str) -> int:
+        return int(await self.redis.get(f"{self.prefix}:{tenant}:applied") or 0)
 
     async def load(self, tenant: str) -> dict[str, dict[str, Record]]:
         read = self.redis.pipeline(transaction=True)

@@ -14,7 +14,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,15 +61,21 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
         yield running
 
 
-@pytest.fixture
-def pg_schema(containers: dict[str, str]) -> Iterator[str]:
+@contextmanager
+def _fresh_schema(postgres: str) -> Iterator[str]:
     """A DATABASE_URL naming a fresh, empty schema, dropped afterwards."""
     schema = f"sp_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(containers["postgres"], autocommit=True) as conn:
+    with psycopg.connect(postgres, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{containers['postgres']}?schema={schema}"
-    with psycopg.connect(containers["postgres"], autocommit=True) as conn:
+    yield f"{postgres}?schema={schema}"
+    with psycopg.connect(postgres, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def pg_schema(containers: dict[str, str]) -> Iterator[str]:
+    with _fresh_schema(containers["postgres"]) as url:
+        yield url
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 60, interval: float = 0.2,
@@ -119,23 +125,24 @@ class Stack:
                          sorted(self.log_dir.glob("*.log")))
 
 
-@pytest.fixture
-def stack(broker: TansuBroker, pg_schema: str, containers: dict[str, str],
-          tmp_path: Path) -> Iterator[Stack]:
+@contextmanager
+def running_stack(broker: TansuBroker, database_url: str, redis_url: str,
+                  directory: Path) -> Iterator[Stack]:
+    """api, relay and projector on their own schema, Redis prefix, topics and group."""
     run = uuid.uuid4().hex[:8]
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-        "DATABASE_URL": pg_schema,
-        "REDIS_URL": containers["redis"],
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
         "REDIS_PREFIX": f"test-{run}",
         "EVENTS_TOPIC": f"events-{run}",
         "DEAD_LETTER_TOPIC": f"dlq-{run}",
         "ALERTS_TOPIC": f"alerts-{run}",
         "PROJECTOR_GROUP": f"projector-{run}",
-        "DATA_DIR": str(tmp_path),
+        "DATA_DIR": str(directory),
     }
-    running = Stack(env, f"http://127.0.0.1:{free_port()}", tmp_path)
+    running = Stack(env, f"http://127.0.0.1:{free_port()}", directory)
     for name in ("api", "relay", "projector"):
         running.start(name)
     try:
@@ -143,7 +150,56 @@ def stack(broker: TansuBroker, pg_schema: str, containers: dict[str, str],
         yield running
     finally:
         running.stop()
-        _forget_redis(containers["redis"], env["REDIS_PREFIX"])
+        _forget_redis(redis_url, env["REDIS_PREFIX"])
+
+
+@pytest.fixture
+def stack(broker: TansuBroker, pg_schema: str, containers: dict[str, str],
+          tmp_path: Path) -> Iterator[Stack]:
+    with running_stack(broker, pg_schema, containers["redis"], tmp_path) as running:
+        yield running
+
+
+@dataclass
+class LoadedStack:
+    """A stack that has projected a whole simulated year (`events`, see tests/history.py)."""
+
+    stack: Stack
+    events: list[dict[str, Any]]
+
+    def get(self, path: str, **params: Any) -> Any:
+        with self.stack.client() as client:
+            response = client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture(scope="session")
+def year_stack(broker: TansuBroker, containers: dict[str, str],
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedStack]:
+    """One stack for the whole session, loaded once with a year of simulated history; tests
+    only read from it. Loaded means every event has reached the read models."""
+    from services.simulate.feed import post_events
+    from tests.history import simulated
+
+    events = simulated()
+    with _fresh_schema(containers["postgres"]) as url, \
+            running_stack(broker, url, containers["redis"],
+                          tmp_path_factory.mktemp("year")) as running:
+        result = post_events(running.url, events, batch_size=1000)
+        assert result.accepted == len(events), result
+        loaded = LoadedStack(running, events)
+        wait_until(lambda: _projected(running, len(events)), timeout=180,
+                   message="every event to reach the read models")
+        yield loaded
+
+
+def _projected(stack: Stack, count: int) -> bool:
+    from redis import Redis
+
+    client = Redis.from_url(stack.env["REDIS_URL"])
+    applied = client.get(f"{stack.env['REDIS_PREFIX']}:default:applied")
+    return applied is not None and int(applied) >= count
 
 
 def _forget_redis(url: str, prefix: str) -> None:

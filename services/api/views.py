@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
@@ -29,6 +30,21 @@ def filters(
 
 
 FiltersDep = Annotated[Filters, Depends(filters)]
+
+
+def as_of(services: ServicesDep, as_of: Annotated[datetime | None, Query(
+        description="the moment the answer is for (ISO 8601; without an offset, in the "
+                    "tenant's time zone); default now. Ageing, pace, forecast and recency "
+                    "are measured at this moment, over the events that occurred by then")
+        ] = None) -> datetime:
+    if as_of is None:
+        return datetime.now(UTC)
+    if as_of.tzinfo is None:
+        return as_of.replace(tzinfo=ZoneInfo(services.settings.tenant_timezone))
+    return as_of
+
+
+AsOfDep = Annotated[datetime, Depends(as_of)]
 
 
 @router.get("/funnel")
