@@ -65,6 +65,19 @@ class Lead:
 
 
 @dataclass(frozen=True)
+class Order:
+    id: str
+    booked_at: datetime
+    amount: Decimal
+    paid: Decimal
+    payments: list[tuple[datetime, Decimal]]
+    customer: str
+    deal: str | None
+    dims: dict[str, str | None]
+    record: Record
+
+
+@dataclass(frozen=True)
 class Activity:
     at: datetime
     kind: str
@@ -96,6 +109,7 @@ class Snapshot:
         self.leads = [self._lead(r, by_id) for r in raw_leads.values()]
         leads_by_id = {lead.id: lead for lead in self.leads}
         self.activities = list(self._activities(by_id, leads_by_id, customers))
+        self.orders = [self._order(r, by_id, customers) for r in records.get("order", {}).values()]
 
     def local_day(self, moment: datetime) -> date:
         return moment.astimezone(self.tz).date()
@@ -147,6 +161,21 @@ class Snapshot:
         }
         return Lead(r["id"], created_at, r.get("status") == "converted", dims, r)
 
+    def _order(self, r: Record, deals: dict[str, Deal], customers: dict[str, Record]) -> Order:
+        booked_at = ts(r["booked_at"])
+        deal = deals.get(r.get("deal") or "")
+        rep = deal.dims["rep"] if deal else None
+        dims = {
+            "rep": rep,
+            **self.rep_at(rep, booked_at),
+            "source": deal.dims["source"] if deal else None,
+            "product": r.get("product") or (deal.dims["product"] if deal else None),
+            "segment": customers.get(r["customer"], {}).get("segment"),
+        }
+        payments = [(ts(at), Decimal(amount)) for at, amount, _pid in r["payments"]]
+        return Order(r["id"], booked_at, Decimal(r["amount"]), Decimal(r["paid"]), payments,
+                     r["customer"], r.get("deal"), dims, r)
+
     def _activities(self, deals: dict[str, Deal], leads: dict[str, Lead],
                     customers: dict[str, Record]) -> Iterator[Activity]:
         parents: list[tuple[dict[str, Record], Any]] = [
@@ -178,6 +207,10 @@ class Snapshot:
     def select_leads(self, filters: Filters) -> list[Lead]:
         return [lead for lead in self.leads if filters.keeps_dims(lead.dims)
                 and filters.keeps_day(self.local_day(lead.created_at))]
+
+    def select_orders(self, filters: Filters) -> list[Order]:
+        return [o for o in self.orders if filters.keeps_dims(o.dims)
+                and filters.keeps_day(self.local_day(o.booked_at))]
 
     def select_activities(self, filters: Filters) -> list[Activity]:
         return [a for a in self.activities if filters.keeps_dims(a.dims)
