@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from projections.facts import Record
 
 DIMENSIONS = ("rep", "team", "manager", "region", "source", "product", "segment")
-PERIODS = ("month", "quarter")
+PERIODS = ("month", "quarter")  # the contract's breakdown periods
+ALL_PERIODS = ("day", "week", "month", "quarter", "year")
 DEFAULT_STAGES = ("prospecting", "qualification", "proposal", "negotiation")
 
 
@@ -115,10 +116,20 @@ class Snapshot:
         return moment.astimezone(self.tz).date()
 
     def period_key(self, moment: datetime, by: str) -> str:
+        """`2017-03-05`, `2017-W09` (ISO week), `2017-03`, `2017-Q1` or `2017`, local time."""
         local = moment.astimezone(self.tz)
+        if by == "day":
+            return local.date().isoformat()
+        if by == "week":
+            year, week, _ = local.isocalendar()
+            return f"{year:04d}-W{week:02d}"
         if by == "month":
             return f"{local.year:04d}-{local.month:02d}"
-        return f"{local.year:04d}-Q{(local.month - 1) // 3 + 1}"
+        if by == "quarter":
+            return f"{local.year:04d}-Q{(local.month - 1) // 3 + 1}"
+        if by == "year":
+            return f"{local.year:04d}"
+        raise ValueError(f"unknown period {by!r}")
 
     def rep_at(self, rep: str | None, moment: datetime | None) -> dict[str, str | None]:
         """The rep's team, manager and region at `moment` (None: now)."""
