@@ -84,7 +84,8 @@ def _lead_created(rec: Record, d: dict[str, Any], at: str) -> None:
 
 
 def _lead_assigned(rec: Record, d: dict[str, Any], at: str) -> None:
-    rec.update(owner=d["owner_id"], assigned_at=at)
+    # every (re)assignment is kept: first-response time runs from the one before the contact
+    rec.update(owner=d["owner_id"], assigned_at=at, assignments=[*rec.get("assignments", []), at])
 
 
 def _lead_status(status: str) -> Any:
