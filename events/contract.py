@@ -186,6 +186,32 @@ class PipelineConfigured(Data):
     stall_days: dict[str, Annotated[float, Field(gt=0)]] | None = None
 
 
+Weight = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False, max_digits=12,
+                                  decimal_places=6)]
+
+
+class ScoringWeights(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    results: Weight
+    process: Weight
+    customer: Weight
+
+
+class ScoringConfigured(Data):
+    """Emitted by `PUT /v1/scoring`: the weights of the rep score's components."""
+
+    weights: ScoringWeights
+
+    @field_validator("weights")
+    @classmethod
+    def _sum_to_whole(cls, weights: ScoringWeights) -> ScoringWeights:
+        total = weights.results + weights.process + weights.customer
+        if total not in (1, 100):
+            raise ValueError(f"results + process + customer must be 100 (or 1); got {total}")
+        return weights
+
+
 DATA_MODELS: dict[str, type[Data]] = {
     "rep.joined": RepJoined,
     "rep.moved": RepMoved,
@@ -209,6 +235,7 @@ DATA_MODELS: dict[str, type[Data]] = {
     "payment.received": PaymentReceived,
     "target.set": TargetSet,
     "pipeline.configured": PipelineConfigured,
+    "scoring.configured": ScoringConfigured,
 }
 EVENT_TYPES = tuple(DATA_MODELS)
 SCHEMA_VERSION = 1

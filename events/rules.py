@@ -20,7 +20,7 @@ DEFAULT_STAGES: tuple[str, ...] = ("prospecting", "qualification", "proposal", "
 
 @dataclass(frozen=True)
 class Subject:
-    kind: str  # lead | deal | customer | order | rep | target | pipeline
+    kind: str  # lead | deal | customer | order | rep | target | pipeline | scoring
     key: str
     key_field: str  # the data field that names it, for error messages
 
@@ -51,7 +51,7 @@ CREATES: dict[str, str] = {
     "rep.joined": "rep",
 }
 # Configuration events create their subject or replace its state.
-UPSERTS = {"target.set", "pipeline.configured"}
+UPSERTS = {"target.set", "pipeline.configured", "scoring.configured"}
 
 
 def subject_of(event: SalesEvent) -> Subject:
@@ -72,6 +72,8 @@ def subject_of(event: SalesEvent) -> Subject:
         return Subject("target", key, "data")
     if prefix == "pipeline":
         return Subject("pipeline", event.tenant, "data")
+    if prefix == "scoring":
+        return Subject("scoring", event.tenant, "data")
     return Subject(prefix, getattr(data, f"{prefix}_id"), f"data.{prefix}_id")
 
 

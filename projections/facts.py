@@ -103,6 +103,19 @@ def _deal_created(rec: Record, d: dict[str, Any], at: str) -> None:
                lead=d.get("lead_id"), amount=d.get("amount", "0"), product=d.get("product"),
                source=d.get("source"), currency=d.get("currency"), status="open",
                stages=[[d["stage"], at]], expected_close=d.get("expected_close"))
+    # Point-in-time history (forecasts as of any moment): [at, value] per change.
+    rec.update(amounts=[[at, d.get("amount", "0")]], owners=[[at, d["owner_id"]]],
+               close_dates=[[at, d["expected_close"]]] if d.get("expected_close") else [])
+
+
+def _deal_amount(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec["amount"] = d["amount"]
+    rec["amounts"] = [*rec.get("amounts", ()), [at, d["amount"]]]
+
+
+def _deal_owner(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec["owner"] = d["owner_id"]
+    rec["owners"] = [*rec.get("owners", ()), [at, d["owner_id"]]]
 
 
 def _deal_stage(rec: Record, d: dict[str, Any], at: str) -> None:
@@ -113,6 +126,7 @@ def _deal_stage(rec: Record, d: dict[str, Any], at: str) -> None:
 def _deal_close_date(rec: Record, d: dict[str, Any], at: str) -> None:
     rec["close_date_pushes"] = rec.get("close_date_pushes", 0) + 1
     rec["expected_close"] = d["expected_close"]
+    rec["close_dates"] = [*rec.get("close_dates", ()), [at, d["expected_close"]]]
 
 
 def _quote(rec: Record, d: dict[str, Any], at: str) -> None:
@@ -123,7 +137,7 @@ def _quote(rec: Record, d: dict[str, Any], at: str) -> None:
 def _won(rec: Record, d: dict[str, Any], at: str) -> None:
     rec.update(status="won", closed_at=at)
     if d.get("amount") is not None:
-        rec["amount"] = d["amount"]
+        _deal_amount(rec, d, at)
 
 
 def _lost(rec: Record, d: dict[str, Any], at: str) -> None:
@@ -151,6 +165,10 @@ def _pipeline(rec: Record, d: dict[str, Any], at: str) -> None:
                stall_days=d.get("stall_days"))
 
 
+def _scoring(rec: Record, d: dict[str, Any], at: str) -> None:
+    rec.update(weights=d["weights"], set_at=at)
+
+
 _HANDLERS: dict[str, Any] = {
     "rep.joined": _rep_joined,
     "rep.moved": _rep_moved,
@@ -164,8 +182,8 @@ _HANDLERS: dict[str, Any] = {
     "activity.scheduled": _scheduled,
     "deal.created": _deal_created,
     "deal.stage_changed": _deal_stage,
-    "deal.amount_changed": lambda rec, d, at: rec.update(amount=d["amount"]),
-    "deal.owner_changed": lambda rec, d, at: rec.update(owner=d["owner_id"]),
+    "deal.amount_changed": _deal_amount,
+    "deal.owner_changed": _deal_owner,
     "deal.close_date_changed": _deal_close_date,
     "quote.sent": _quote,
     "deal.won": _won,
@@ -174,4 +192,5 @@ _HANDLERS: dict[str, Any] = {
     "payment.received": _payment,
     "target.set": _target,
     "pipeline.configured": _pipeline,
+    "scoring.configured": _scoring,
 }

@@ -25,7 +25,7 @@ class Applied:
     rejected: list[tuple[Change, str]] = field(default_factory=list)
 
 
-KINDS = ("rep", "customer", "lead", "deal", "order", "target", "pipeline")
+KINDS = ("rep", "customer", "lead", "deal", "order", "target", "pipeline", "scoring")
 
 
 class FactStore:
@@ -87,8 +87,9 @@ class FactStore:
         read = self.redis.pipeline(transaction=True)
         for kind in KINDS:
             read.hgetall(self._hash(tenant, kind))
+        # Sorted by key: every reader sees the same order, however the hash was filled.
         return {
-            kind: {k.decode(): orjson.loads(v) for k, v in raw.items()}
+            kind: {k.decode(): orjson.loads(v) for k, v in sorted(raw.items())}
             for kind, raw in zip(KINDS, await read.execute(), strict=True)
         }
 

@@ -1,4 +1,4 @@
-"""Writing: `POST /v1/events`, `POST /v1/events/batch`, `PUT /v1/pipeline`."""
+"""Writing: `POST /v1/events`, `POST /v1/events/batch`, `PUT /v1/pipeline`, `PUT /v1/scoring`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter
 
-from events.contract import EVENT_TYPES, PipelineConfigured, json_schema
+from events.contract import EVENT_TYPES, PipelineConfigured, ScoringConfigured, json_schema
 from events.ledger import BatchRefused, Outcome, StoreUnavailable
 from services.api.deps import Services, ServicesDep, TenantDep
 from services.api.problems import problem
@@ -105,6 +105,20 @@ async def put_pipeline(pipeline: PipelineConfigured, services: ServicesDep,
         return outcomes
     return JSONResponse({"id": raw["id"], "status": "accepted", "stages": pipeline.stages},
                         status_code=202)
+
+
+@router.put("/scoring", status_code=202)
+async def put_scoring(scoring: ScoringConfigured, services: ServicesDep,
+                      tenant: TenantDep) -> Response:
+    """Set the weights of the rep score (results, process, customer; they must sum to 100,
+    or to 1). Stored as a `scoring.configured` event; the default is 60/30/10."""
+    raw = {"id": str(uuid.uuid4()), "type": "scoring.configured",
+           "occurred_at": datetime.now(UTC).isoformat(),
+           "data": scoring.model_dump(mode="json")}
+    outcomes = await _record(services, tenant, [raw])
+    if isinstance(outcomes, Response):
+        return outcomes
+    return JSONResponse({"id": raw["id"], "status": "accepted", **raw["data"]}, status_code=202)
 
 
 @router.get("/schemas", tags=["schemas"])
