@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from projections.snapshot import Deal, Filters, Snapshot
@@ -61,4 +63,25 @@ def funnel(snapshot: Snapshot, filters: Filters) -> dict[str, Any]:
         "lost": lost,
         "won_value": money(sum((d.amount for d in won), Decimal(0))),
         "win_rate": ratio(len(won), len(won) + lost),
+        **losses_and_moves(deals, order),
+    }
+
+
+def losses_and_moves(deals: list[Deal], order: dict[str, int]) -> dict[str, Any]:
+    """Why lost deals were lost and to whom; stage moves that skipped or went back.
+
+    A move is a `deal.stage_changed` between two pipeline stages (creation and the close
+    are not moves); a skip jumps over at least one stage, a regression goes to an earlier
+    one. Lost deals without a reason count as "unspecified"; without a competitor, nowhere.
+    """
+    lost = [d for d in deals if d.status == "lost"]
+    reasons = Counter(d.record.get("lost_reason") or "unspecified" for d in lost)
+    competitors = Counter(c for d in lost if (c := d.record.get("competitor")))
+    steps = [order[b] - order[a] for d in deals
+             for (a, _), (b, _) in pairwise(d.stages) if a in order and b in order]
+    return {
+        "loss_reasons": dict(sorted(reasons.items())),
+        "competitors": dict(sorted(competitors.items())),
+        "stage_skips": sum(1 for step in steps if step > 1),
+        "regressions": sum(1 for step in steps if step < 0),
     }

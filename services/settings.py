@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     tenant_timezone: str = "Asia/Shanghai"
     projector_group: str = "salespulse-projector"
     max_batch_events: int = 10_000
+    lead_sla_hours: float = 24.0  # first response to a new or reassigned lead (GET /v1/leads)
 
     def event_store_env(self) -> dict[str, str]:
         """The `eventsourcing` library's own settings, derived from DATABASE_URL."""

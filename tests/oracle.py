@@ -214,12 +214,14 @@ def _deals(raw: pd.DataFrame, stages: list[str]) -> tuple[pd.DataFrame, pd.DataF
 
     # the first close event decides the outcome
     won = of_deals("deal.won", ["amount"]).assign(status="won")
-    lost = of_deals("deal.lost", []).assign(status="lost")
+    lost = of_deals("deal.lost", ["reason", "competitor"]).assign(status="lost")
     closes = pd.concat([won, lost]).sort_values("seq").drop_duplicates("deal_id", keep="first")
     closes = closes.set_index("deal_id")
     deals["status"] = closes["status"].reindex(deals.index).fillna("open")
     deals["closed_at"] = closes["at"].reindex(deals.index)
     deals["closed_seq"] = closes["seq"].reindex(deals.index)
+    deals["lost_reason"] = closes["reason"].reindex(deals.index).astype(object)
+    deals["competitor"] = closes["competitor"].reindex(deals.index).astype(object)
 
     creation = created.rename(columns={"created_seq": "seq"})
     deals["owner"] = _last_value(
@@ -381,6 +383,23 @@ def funnel(events: list[dict], *, stages: list[str], tz: str = "Asia/Shanghai",
         "lost": lost,
         "won_value": sum(deals.loc[deals["status"] == "won", "amount"], ZERO),
         "win_rate": _rate(won, won + lost),
+        **_losses_and_moves(deals, hist),
+    }
+
+
+def _losses_and_moves(deals: pd.DataFrame, hist: pd.DataFrame) -> dict:
+    """Loss reasons (null: "unspecified"), named competitors of lost deals, and stage moves
+    between pipeline stages that skip a stage (step > 1) or go back (step < 0)."""
+    lost = deals[deals["status"] == "lost"]
+    reasons = lost["lost_reason"].map(lambda v: "unspecified" if _missing(v) else v)
+    competitors = lost["competitor"].dropna()
+    moves = hist.sort_values(["deal_id", "pos"])
+    step = moves["idx"] - moves.groupby("deal_id")["idx"].shift()
+    return {
+        "loss_reasons": {k: int(v) for k, v in sorted(reasons.value_counts().items())},
+        "competitors": {k: int(v) for k, v in sorted(competitors.value_counts().items())},
+        "stage_skips": int((step > 1).sum()),
+        "regressions": int((step < 0).sum()),
     }
 
 

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services import bootstrap
-from services.api import ingest, views
+from services.api import ingest, leads, process, views
 from services.api.deps import Services
 from services.api.problems import problem
 from services.settings import Settings
@@ -52,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "docs/METRICS.md.")
     app.include_router(ingest.router)
     app.include_router(views.router)
+    app.include_router(leads.router)
+    app.include_router(process.router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:

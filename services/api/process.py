@@ -1,0 +1,51 @@
+"""Reading the sales process: activity effort and cadence, and deal cycle times and ageing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from projections.activity import activities
+from projections.cycle import cycle
+from services.api.deps import ServicesDep, TenantDep
+from services.api.views import AsOfDep, FiltersDep
+
+router = APIRouter(prefix="/v1", tags=["analytics"])
+
+
+@router.get("/activities")
+async def get_activities(services: ServicesDep, tenant: TenantDep, selected: FiltersDep,
+                         as_of: AsOfDep) -> dict[str, Any]:
+    """Selling effort over the selected activities (`from`/`to` on `occurred_at`) and deals
+    (`from`/`to` on creation).
+
+    - `activities`, `by_kind`, and `reps` (each rep's count, total and by kind).
+    - `activities_per_deal` = every activity logged on the selected deals (any rep, any time)
+      / selected deals.
+    - `talk_minutes` / `visit_minutes`: sum of `duration_min` of the selected calls / visits
+      (decimal strings; a missing duration adds nothing).
+    - `quotes_sent`, `quoted_value`: every `quote.sent` on the selected deals.
+    - `cadence`: over selected deals open at `as_of` (created by then, not won or lost by
+      then): days from their last activity at or before `as_of` to `as_of`, median and p90,
+      and counts in buckets of completed days 0-7, 8-14, 15-30, >30; deals with no activity
+      by `as_of` are counted in `never_touched` instead.
+    """
+    snapshot = await services.snapshot(tenant)
+    return activities(snapshot, selected, as_of)
+
+
+@router.get("/cycle")
+async def get_cycle(services: ServicesDep, tenant: TenantDep, selected: FiltersDep,
+                    as_of: AsOfDep) -> dict[str, Any]:
+    """Cycle times of the selected deals (`from`/`to` on creation).
+
+    - `won_days_mean|median|p90`: created → won, in days, over won deals.
+    - `stages`: per open stage, the dwell of deals that have left it (all visits summed, as
+      in `/v1/funnel`): count, mean, median, p90.
+    - `ageing`: deals open at `as_of` (created by then, not won or lost by then), age =
+      `as_of` - creation in days: median, p90, buckets of completed days 0-30, 31-60, 61-90,
+      >90. Everything else about those deals (stage, owner, dimensions) is today's state.
+    """
+    snapshot = await services.snapshot(tenant)
+    return cycle(snapshot, selected, as_of)
