@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services import bootstrap
+from services.api import forecast as forecast_api
 from services.api import ingest, leads, process, views
 from services.api.deps import Services
 from services.api.problems import problem
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "docs/METRICS.md.")
     app.include_router(ingest.router)
     app.include_router(views.router)
+    app.include_router(forecast_api.router)
     app.include_router(leads.router)
     app.include_router(process.router)
 
