@@ -81,6 +81,37 @@ def projector(log_level: str = "warning") -> None:
 
 
 @cli.command()
+def rebuild(into: Annotated[str | None, typer.Option(
+        help="Redis prefix to rebuild into (default: the live one; stop the projector first, "
+             "or rebuild into a new prefix and point the API at it)")] = None) -> None:
+    """Rebuild every projection from the events topic, offset zero, with progress."""
+    from rich.progress import Progress
+
+    from projections.readmodel import FactStore
+    from services import bootstrap, logs
+    from services.rebuild import rebuild as replay
+
+    logs.configure()
+    settings = Settings()
+    bootstrap_servers = settings.kafka_bootstrap_servers
+    if not bootstrap_servers:
+        console.print("KAFKA_BOOTSTRAP_SERVERS is required")
+        raise typer.Exit(code=2)
+    store = FactStore(bootstrap.redis(settings), into or settings.redis_prefix)
+
+    async def main() -> None:
+        with Progress(console=console) as bar:
+            task = bar.add_task("rebuilding", total=None)
+            result = await replay(bootstrap_servers, settings.events_topic, store,
+                                  on_progress=lambda done, total: bar.update(
+                                      task, completed=done, total=total))
+        console.print(f"rebuilt {store.prefix}: {result.messages} messages, {result.applied} "
+                      f"applied, {result.unusable} unusable, {result.per_second:,.0f} events/s")
+
+    asyncio.run(main())
+
+
+@cli.command()
 def simulate(
     url: str = "http://127.0.0.1:8000",
     seed: int = 7,
