@@ -131,6 +131,28 @@ def simulate(
     console.print(f"posted {result}")
 
 
+@cli.command("import")
+def import_history(
+    file: Annotated[Path, typer.Argument(help="CSV or Excel (.xlsx) export, one deal a row")],
+    mapping: Annotated[Path, typer.Option(help="Column-mapping TOML, e.g. "
+                                          "deploy/import/crm-opportunities.toml")],
+    api: Annotated[str, typer.Option(help="Ingest API to post to")] = "http://127.0.0.1:8000",
+    direct: Annotated[bool, typer.Option(help="Write straight into the event store "
+                                         "(DATABASE_URL) instead of the API")] = False,
+    tenant: Annotated[str | None, typer.Option(help="Tenant to import into")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
+) -> None:
+    """Load history from a spreadsheet: rows become contract events in event-time order.
+
+    Exit codes: 0 all rows imported; 1 file or mapping unusable; 3 some rows rejected
+    (listed with row, column and reason; the rest imported); 4 API or store unreachable.
+    """
+    from services.importer.command import ImportRequest, run
+
+    raise typer.Exit(code=run(ImportRequest(file, mapping, api, direct, tenant, batch_size),
+                              console))
+
+
 @cli.command()
 def bench(
     days: Annotated[int, typer.Option(help="Days of simulated history to push through")] = 120,

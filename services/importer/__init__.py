@@ -1,0 +1,5 @@
+"""`salespulse import`: history from the spreadsheets managers keep, replayed as contract events.
+
+`mapping` reads the column-mapping file, `reading` the CSV or Excel rows, `convert` turns
+rows into events (pure), `sending` delivers them in batches and maps refusals back to rows.
+"""

@@ -1,0 +1,105 @@
+"""`salespulse import FILE --mapping MAPPING.toml`: read, convert, deliver, report.
+
+Exit codes: 0 every row imported; 1 the file or mapping cannot be used (nothing sent);
+3 some rows were rejected (the rest were imported); 4 the API or event store could not
+be reached (what was sent before stays; importing again resumes, as ids repeat).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table as RichTable
+
+from services.importer.convert import Conversion, Rejection, convert
+from services.importer.mapping import MappingError, load_mapping
+from services.importer.reading import FileUnreadable, read_table
+from services.importer.sending import ApiSink, Delivery, LedgerSink, Sink, Unreachable, deliver
+
+OK, UNUSABLE, ROWS_REJECTED, UNREACHABLE = 0, 1, 3, 4
+SHOWN_REJECTIONS = 200
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    file: Path
+    mapping: Path
+    api: str = "http://127.0.0.1:8000"
+    direct: bool = False
+    tenant: str | None = None
+    batch_size: int = 1000
+    progress: bool = True
+
+
+def run(request: ImportRequest, console: Console) -> int:
+    """Import one file; returns the exit code (see the module docstring)."""
+    try:
+        mapping = load_mapping(request.mapping)
+        conversion = convert(read_table(request.file, mapping), mapping, request.file.name)
+    except (MappingError, FileUnreadable) as exc:
+        console.print(f"[red]cannot import:[/] {exc}")
+        return UNUSABLE
+    delivery = Delivery()
+    code = OK
+    try:
+        with _sink(request) as sink, Progress(console=console,
+                                             disable=not request.progress) as bar:
+            task = bar.add_task("importing events", total=len(conversion.events))
+            delivery = deliver(conversion.events, sink, mapping, batch_size=request.batch_size,
+                               advance=lambda n: bar.advance(task, n))
+    except Unreachable as exc:
+        delivery = getattr(exc, "delivery", delivery)
+        console.print(f"[red]unreachable:[/] {exc}")
+        code = UNREACHABLE
+    rejected = sorted(conversion.rejected + delivery.rejected, key=lambda r: r.row)
+    _report(console, conversion, delivery, rejected, complete=code == OK)
+    if code == OK and rejected:
+        code = ROWS_REJECTED
+    return code
+
+
+@contextmanager
+def _sink(request: ImportRequest) -> Iterator[Sink]:
+    if not request.direct:
+        with httpx.Client(timeout=120) as client:
+            yield ApiSink(request.api, client, request.tenant)
+        return
+    from services import bootstrap
+    from services.settings import Settings
+
+    settings = Settings()
+    ledger = bootstrap.ledger(settings)
+    try:
+        yield LedgerSink(ledger, request.tenant or settings.default_tenant,
+                         settings.tenant_timezone)
+    finally:
+        ledger.close()
+
+
+def _report(console: Console, conversion: Conversion, delivery: Delivery,
+            rejected: list[Rejection], *, complete: bool) -> None:
+    if rejected:
+        table = RichTable("row", "column", "reason", title="rejected rows", title_justify="left")
+        for r in rejected[:SHOWN_REJECTIONS]:
+            table.add_row(str(r.row), r.column, r.message)
+        console.print(table)
+        if len(rejected) > SHOWN_REJECTIONS:
+            console.print(f"… and {len(rejected) - SHOWN_REJECTIONS} more")
+    rows = {r.row for r in rejected}
+    imported = conversion.rows - len(rows) - len(conversion.skipped)
+    console.print(
+        f"rows read {conversion.rows}, "
+        + (f"imported {imported}, " if complete else "import interrupted, ")
+        + f"rejected {len(rows)}, "
+        f"skipped {len(conversion.skipped)}; events accepted {delivery.accepted}, "
+        f"duplicate {delivery.duplicate}"
+        + (f", already known reps/customers {delivery.dropped}" if delivery.dropped else ""))
+    if delivery.partial_rows:
+        console.print(f"[yellow]rows {sorted(delivery.partial_rows)} were refused after some of "
+                      "their events were stored; those events stay[/]")
