@@ -34,6 +34,9 @@ _FIELD_OF_DATA = {"deal_id": "deal_id", "owner_id": "owner_id", "customer_id": "
                   "expected_close": "expected_close", "rep_id": "owner_id", "name": "rep_name",
                   "team_id": "team_id", "manager_id": "manager_id", "region": "region",
                   "segment": "segment", "industry": "industry"}
+_FIELD_BY_TYPE = {("deal.won", "amount"): "won_amount",
+                  ("customer.created", "name"): "customer_name",
+                  ("customer.created", "region"): "customer_region"}
 
 
 def event_id(source: str, row: int, kind: str) -> str:
@@ -298,15 +301,17 @@ def _checked(story: list[tuple[datetime, int, int, RowEvent]],
         try:
             parse_event(item.event, tz=mapping.timezone)
         except InvalidEvent as invalid:
-            raise _RowError([Rejection(row, column_of(e.field, mapping), e.message)
+            raise _RowError([Rejection(row, column_of(e.field, mapping, item.event["type"]),
+                                       e.message)
                              for e in invalid.errors]) from None
     return story
 
 
-def column_of(field_path: str, mapping: Mapping) -> str:
-    """The file's column behind a contract field such as `data.amount`."""
+def column_of(field_path: str, mapping: Mapping, event_type: str = "") -> str:
+    """The file's column behind a contract field such as `data.amount` of a `deal.won`."""
     name = field_path.removeprefix("data.").split(".")[0]
-    return mapping.column(_FIELD_OF_DATA.get(name, name))
+    name = _FIELD_BY_TYPE.get((event_type, name), _FIELD_OF_DATA.get(name, name))
+    return mapping.column(name)
 
 
 def _introductions(deals: list[_Deal], events: list[tuple[datetime, int, int, RowEvent]],
@@ -348,7 +353,7 @@ def _introductions(deals: list[_Deal], events: list[tuple[datetime, int, int, Ro
             error = invalid.errors[0]
             hint = (" (map a column or set defaults.team_id)"
                     if error.field == "data.team_id" else "")
-            failed[ref] = Rejection(row, column_of(error.field, mapping),
+            failed[ref] = Rejection(row, column_of(error.field, mapping, type_),
                                     f"cannot introduce {kind} {key!r}: {error.message}{hint}")
             continue
         out.append((at, _PRIORITY[type_], row, RowEvent(row, event, introduces=ref)))

@@ -182,12 +182,14 @@ def _refused(batch: list[RowEvent], refusals: list[Refusal], mapping: Mapping, r
         refused_rows.add(item.row)
         if item.row in stored_rows:
             result.partial_rows.add(item.row)
-        column = _column(refusal.field, mapping)
+        column = _column(refusal.field, mapping, item.event["type"])
         result.rejected.append(Rejection(item.row, column,
                                          f"refused by the API ({item.event['type']}): "
                                          f"{refusal.message}"))
     return drop
 
 
-def _column(field_path: str, mapping: Mapping) -> str:
-    return column_of(field_path, mapping) if field_path.startswith("data.") else field_path
+def _column(field_path: str, mapping: Mapping, event_type: str) -> str:
+    if field_path.startswith("data."):
+        return column_of(field_path, mapping, event_type)
+    return field_path
