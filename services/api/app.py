@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services import bootstrap
 from services.api import forecast as forecast_api
 from services.api import ingest, leads, process, views
+from services.api import money as money_api
 from services.api.deps import Services
 from services.api.problems import problem
 from services.settings import Settings
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(forecast_api.router)
     app.include_router(leads.router)
     app.include_router(process.router)
+    app.include_router(money_api.router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
