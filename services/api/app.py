@@ -13,9 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services import bootstrap
+from services import bootstrap, observability
 from services.api import forecast as forecast_api
-from services.api import ingest, leads, process, views
+from services.api import ingest, leads, performance, process, views
 from services.api import money as money_api
 from services.api.deps import Services
 from services.api.problems import problem
@@ -52,11 +52,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="salespulse", version="1", lifespan=lifespan,
                   description="Real-time sales performance analytics. Metric definitions: "
                               "docs/METRICS.md.")
+    observability.instrument(app)
     app.include_router(ingest.router)
     app.include_router(views.router)
     app.include_router(forecast_api.router)
     app.include_router(leads.router)
     app.include_router(process.router)
+    app.include_router(performance.router)
     app.include_router(money_api.router)
 
     @app.exception_handler(RequestValidationError)
