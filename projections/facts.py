@@ -26,12 +26,15 @@ class Change:
     key: str
     version: int
     event: dict[str, Any]
+    relayed_at: float | None = None  # wall clock, seconds; for freshness only
 
     @classmethod
     def from_message(cls, body: dict[str, Any]) -> Change:
         event = body["event"]
+        relayed_at = body.get("relayed_at")
         return cls(int(body["position"]), str(event["tenant"]), str(body["kind"]),
-                   str(body["key"]), int(body["version"]), event)
+                   str(body["key"]), int(body["version"]), event,
+                   float(relayed_at) if relayed_at is not None else None)
 
 
 def apply(record: Record | None, change: Change) -> Record | None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 from typing import Any
 
 import faust
 import orjson
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge, Histogram
 
 from events.parsing import parse_event
 from projections.facts import Change
@@ -24,6 +25,11 @@ from services.settings import Settings
 
 log = structlog.get_logger("projector")
 PROJECTED = Counter("salespulse_projected_events_total", "Events applied to the read models")
+FRESHNESS = Histogram(
+    "salespulse_projection_freshness_seconds", "From the relay publishing an event to its "
+    "read model being written", buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+LAG = Gauge("salespulse_projector_lag_messages", "Messages not yet consumed, per partition",
+            ["partition"])
 DEAD_LETTERED = Counter("salespulse_dead_lettered_total", "Messages sent to the dead-letter topic")
 
 
@@ -78,6 +84,21 @@ def create_app(settings: Settings) -> faust.App:
                                             "key": change.key, "version": change.version,
                                             "event": change.event}), reason)
         PROJECTED.inc(result.applied)
+        written = time.time()
+        for change in changes:
+            if change.relayed_at:
+                FRESHNESS.observe(max(written - change.relayed_at, 0.0))
+
+    @app.timer(5.0)
+    async def measure_lag() -> None:
+        for tp in app.consumer.assignment():
+            try:
+                position = await app.consumer.position(tp)
+                highwater = app.consumer.highwater(tp)
+            except Exception:  # noqa: BLE001 - not yet fetched or mid-rebalance: next tick
+                continue
+            if position is not None and highwater is not None:
+                LAG.labels(str(tp.partition)).set(max(highwater - position, 0))
 
     @app.agent(events_topic, concurrency=1)  # faust #606: concurrency>1 can commit too early
     async def project(stream: Any) -> None:

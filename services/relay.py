@@ -8,6 +8,7 @@ idempotent) and never skips an event.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ def message(ledger: SalesLedger, notification: Notification) -> tuple[bytes, byt
         "key": domain_event.key,
         "version": notification.originator_version,
         "event": domain_event.envelope,
+        "relayed_at": time.time(),  # readers measure freshness from here
     }
     return str(notification.originator_id).encode(), orjson.dumps(body)
 

@@ -22,8 +22,11 @@ class Settings(BaseSettings):
     redis_prefix: str = "sp"  # namespaces read models, so tests can share one Redis
     default_tenant: str = "default"
     tenant_timezone: str = "Asia/Shanghai"
+    currency: str = "CNY"  # ISO 4217: what amounts are in, for display (GET /v1/settings/display)
     projector_group: str = "salespulse-projector"
     max_batch_events: int = 10_000
+    metrics_port: int | None = None  # relay, projector, alerter: /metrics here (the API: /metrics)
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - containers are scraped from outside
     lead_sla_hours: float = 24.0  # first response to a new or reassigned lead (GET /v1/leads)
 
     def event_store_env(self) -> dict[str, str]:

@@ -99,13 +99,18 @@ class Stack:
     url: str
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    metrics_ports: dict[str, int] = field(default_factory=dict)  # background processes'
 
     COMMANDS = {"relay": ["relay"], "projector": ["projector"]}
 
     def start(self, name: str) -> None:
         args = ["api", "--port", self.url.rsplit(":", 1)[1]] if name == "api" else \
             self.COMMANDS[name]
-        self.processes[name] = spawn(args, self.env, self.log_dir / f"{name}.log")
+        env = self.env
+        if name != "api":
+            port = self.metrics_ports.setdefault(name, free_port())
+            env = {**env, "METRICS_PORT": str(port), "METRICS_HOST": "127.0.0.1"}
+        self.processes[name] = spawn(args, env, self.log_dir / f"{name}.log")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes.pop(name)

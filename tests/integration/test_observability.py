@@ -1,0 +1,41 @@
+"""Every process exposes Prometheus metrics; every answer carries its request id."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from services.simulate.feed import post_events
+from tests.conftest import Stack, wait_until
+from tests.history import simulated
+
+pytestmark = pytest.mark.integration
+
+
+def samples(url: str, name: str) -> float:
+    """The sum of a metric's samples (0 when absent) in a Prometheus text exposition."""
+    text = httpx.get(url, timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and not line.startswith("#"))
+
+
+def test_relay_projector_and_api_report_their_work_to_prometheus(stack: Stack) -> None:
+    events = simulated(seed=4, days=10)
+    post_events(stack.url, events)
+    relay = f"http://127.0.0.1:{stack.metrics_ports['relay']}/metrics"
+    projector = f"http://127.0.0.1:{stack.metrics_ports['projector']}/metrics"
+    wait_until(lambda: samples(relay, "salespulse_relayed_events_total") == len(events),
+               message="the relay to count every event")
+    wait_until(lambda: samples(projector, "salespulse_projected_events_total") == len(events),
+               message="the projector to count every event")
+    assert samples(projector, "salespulse_projection_freshness_seconds_count") == len(events)
+    wait_until(lambda: "salespulse_projector_lag_messages{" in httpx.get(projector).text,
+               timeout=30, message="lag per partition")
+
+    with stack.client() as client:
+        answer = client.get("/v1/funnel", headers={"X-Request-ID": "req-42"})
+        assert answer.headers["X-Request-ID"] == "req-42"
+        assert client.get("/v1/funnel").headers["X-Request-ID"]  # one is made when none given
+        exposition = client.get("/metrics").text
+    assert 'salespulse_api_request_seconds_count{method="GET",route="/v1/funnel",status="200"}' \
+        in exposition
