@@ -39,12 +39,13 @@ def api(host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -
 def relay(from_start: Annotated[bool, typer.Option(
         help="Republish the whole log (e.g. into a new, empty broker)")] = False) -> None:
     """Follow the event store's log onto Kafka."""
-    from services import bootstrap, logs
+    from services import bootstrap, logs, observability
     from services.kafka import ensure_topics, producer
     from services.relay import Relay
 
     logs.configure()
     settings = Settings()
+    observability.serve_metrics(settings)
 
     async def main() -> None:
         ledger = bootstrap.ledger(settings)
@@ -70,12 +71,13 @@ def relay(from_start: Annotated[bool, typer.Option(
 @cli.command()
 def projector(log_level: str = "warning") -> None:
     """Keep the Redis read models up to date from Kafka (a faust worker)."""
-    from services import logs
+    from services import logs, observability
     from services import projector as projector_service
     from services.kafka import ensure_topics
 
     logs.configure(log_level)
     settings = Settings()
+    observability.serve_metrics(settings)
     asyncio.run(ensure_topics(settings))
     projector_service.run(settings, loglevel=log_level)
 
@@ -141,6 +143,8 @@ def import_history(
                                          "(DATABASE_URL) instead of the API")] = False,
     tenant: Annotated[str | None, typer.Option(help="Tenant to import into")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
+    rejected_out: Annotated[Path | None, typer.Option(
+        help="Also write the rejected rows (row, column, reason) to this CSV")] = None,
 ) -> None:
     """Load history from a spreadsheet: rows become contract events in event-time order.
 
@@ -149,8 +153,9 @@ def import_history(
     """
     from services.importer.command import ImportRequest, run
 
-    raise typer.Exit(code=run(ImportRequest(file, mapping, api, direct, tenant, batch_size),
-                              console))
+    request = ImportRequest(file, mapping, api, direct, tenant, batch_size,
+                            rejected_out=rejected_out)
+    raise typer.Exit(code=run(request, console))
 
 
 @cli.command()

@@ -7,6 +7,7 @@ be reached (what was sent before stays; importing again resumes, as ids repeat).
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class ImportRequest:
     tenant: str | None = None
     batch_size: int = 1000
     progress: bool = True
+    rejected_out: Path | None = None  # the rejected rows as CSV (row, column, reason)
 
 
 def run(request: ImportRequest, console: Console) -> int:
@@ -59,6 +61,8 @@ def run(request: ImportRequest, console: Console) -> int:
         code = UNREACHABLE
     rejected = sorted(conversion.rejected + delivery.rejected, key=lambda r: r.row)
     _report(console, conversion, delivery, rejected, complete=code == OK)
+    if request.rejected_out:
+        _write_rejections(request.rejected_out, rejected)
     if code == OK and rejected:
         code = ROWS_REJECTED
     return code
@@ -80,6 +84,13 @@ def _sink(request: ImportRequest) -> Iterator[Sink]:
                          settings.tenant_timezone)
     finally:
         ledger.close()
+
+
+def _write_rejections(path: Path, rejected: list[Rejection]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["row", "column", "reason"])
+        writer.writerows([r.row, r.column, r.message] for r in rejected)
 
 
 def _report(console: Console, conversion: Conversion, delivery: Delivery,
