@@ -305,3 +305,27 @@ def test_an_unreachable_api_stops_the_import_with_what_was_delivered() -> None:
     with pytest.raises(Unreachable) as stopped:
         deliver(result.events, FakeApi(down=True), crm())
     assert stopped.value.delivery.accepted == 0  # type: ignore[attr-defined]
+
+
+def test_direct_mode_writes_into_the_event_store_with_the_same_refusal_handling(
+        tmp_path: Path) -> None:
+    from events.ledger import SalesLedger
+    from services.importer.sending import LedgerSink
+
+    ledger = SalesLedger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                              "SQLITE_DBNAME": str(tmp_path / "events.sqlite")})
+    try:
+        ledger.record([{"id": "earlier", "type": "deal.created",
+                        "occurred_at": "2016-01-01T00:00:00+08:00",
+                        "data": {"deal_id": "O2", "owner_id": "someone"}}], tenant="default")
+        result = convert(table(WON, LOST, ENGAGING), crm(), "f.csv")
+        sink = LedgerSink(ledger, "default", "Asia/Shanghai")
+        delivery = deliver(result.events, sink, crm())
+        assert [(r.row, r.column) for r in delivery.rejected] == [(3, "opportunity_id")]
+        assert "already exists" in delivery.rejected[0].message
+        won = ledger.load("default", "deal", "O1")
+        assert won is not None and won.state is not None and won.state.status == "won"
+        again = deliver(result.events, sink, crm())
+        assert again.accepted == 0 and again.duplicate == delivery.accepted
+    finally:
+        ledger.close()
