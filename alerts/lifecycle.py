@@ -1,0 +1,110 @@
+"""An alert's life: opened when its condition holds, resolved when it clears. Pure.
+
+One open alert per (rule, subject). Its id derives from tenant, rule, subject and
+the moment the condition became true, and each transition's id from the alert's,
+so a redelivered event, a restart or a replay yields the same ids and a sink can
+drop what it has already seen. Acknowledging and snoozing are the user's
+transitions; they never reopen or resolve anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+STATES = ("open", "acknowledged", "snoozed", "resolved")
+
+
+def alert_id(tenant: str, rule: str, subject: str, became_true_at: datetime) -> str:
+    raw = f"{tenant}|{rule}|{subject}|{became_true_at.isoformat()}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: str
+    tenant: str
+    rule: str
+    subject_kind: str
+    subject: str
+    became_true_at: datetime
+    evidence: str
+    severity: str
+    owner: str | None
+    manager: str | None
+    team: str | None
+    facts: dict[str, Any] = field(default_factory=dict)
+    resolved_at: datetime | None = None
+
+    @property
+    def state(self) -> str:
+        return "resolved" if self.resolved_at else "open"
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["state"] = self.state
+        for name in ("became_true_at", "resolved_at"):
+            out[name] = out[name].isoformat() if out[name] else None
+        return out
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One event of the alert log: `opened` or `resolved` (the engine's), `acknowledged` or
+    `snoozed` (a user's). `at` is event time: when the condition became true or cleared."""
+
+    id: str
+    kind: str
+    at: datetime
+    alert: Alert
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "at": self.at.isoformat(),
+                "alert": self.alert.as_json()}
+
+
+def opened(alert: Alert) -> Transition:
+    return Transition(f"{alert.id}:opened", "opened", alert.became_true_at, alert)
+
+
+def resolved(alert: Alert, at: datetime) -> Transition:
+    closed = replace(alert, resolved_at=at)
+    return Transition(f"{alert.id}:resolved", "resolved", at, closed)
+
+
+class AlertClosed(ValueError):
+    """A resolved alert cannot be acknowledged or snoozed."""
+
+
+def acknowledge(alert: dict[str, Any], at: datetime, by: str | None) -> dict[str, Any]:
+    """The user fields after acknowledging `alert` (its stored JSON form)."""
+    if alert["state"] == "resolved":
+        raise AlertClosed(alert["id"])
+    return {"acknowledged_at": at.isoformat(), "acknowledged_by": by}
+
+
+def snooze(alert: dict[str, Any], until: datetime, at: datetime,
+           user: dict[str, Any]) -> dict[str, Any]:
+    if alert["state"] == "resolved":
+        raise AlertClosed(alert["id"])
+    if until <= at:
+        raise ValueError("until must be in the future")
+    return {**user, "snoozed_until": until.isoformat(), "snoozed_at": at.isoformat()}
+
+
+def user_transition_id(alert_id: str, kind: str, at: datetime) -> str:
+    return f"{alert_id}:{kind}:{at.isoformat()}"
+
+
+def effective_state(alert: dict[str, Any], user: dict[str, Any], now: datetime) -> str:
+    """resolved > snoozed (until its time) > acknowledged > open."""
+    if alert["state"] == "resolved":
+        return "resolved"
+    until = user.get("snoozed_until")
+    if until and datetime.fromisoformat(until) > now:
+        return "snoozed"
+    if user.get("acknowledged_at"):
+        return "acknowledged"
+    return "open"

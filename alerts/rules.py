@@ -1,0 +1,478 @@
+"""Alert rules: when each condition holds, computed from event time. Pure (no I/O, no clock).
+
+Every rule answers one question for one subject at a moment `now`, from the fact
+records of events that occurred by then: since when does the condition hold (or
+from when will it hold, if nothing else happens), and until when. A condition
+holds from the instant it is reached (`since <= now`) and stops at `until`
+(exclusive) or when a later event changes the answer. docs/ALERTS.md defines each
+rule in words; `tests/oracles/alerts.py` computes the same independently.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right, insort
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from projections.facts import Record
+from projections.stats import days_between, median, quantile
+
+RULES = ("stalled_deal", "inactive_deal", "lead_sla", "churn_risk", "engagement_drop", "pace")
+KINDS = {"stalled_deal": "deal", "inactive_deal": "deal", "lead_sla": "lead",
+         "churn_risk": "customer", "engagement_drop": "customer", "pace": "target"}
+PACE_METRICS = ("won_value", "won_deals", "activities")
+DEFAULT_STAGES = ("prospecting", "qualification", "proposal", "negotiation")
+
+
+def ts(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """A tenant's thresholds. Per-stage stall days come from the pipeline (`stall_days`)."""
+
+    stall_days: float = 21.0  # per stage, while fewer than stall_min_samples won deals
+    stall_quantile: float = 0.8
+    stall_min_samples: int = 10
+    inactive_days: float = 14.0
+    lead_sla_hours: float = 24.0
+    churn_gap_factor: float = 2.0
+    churn_min_orders: int = 3
+    engagement_recent_days: float = 30.0
+    engagement_prior_days: float = 90.0
+    engagement_drop: float = 0.5  # recent rate below this share of the prior rate
+    pace_floor: float = 0.8
+    pace_from: float = 1 / 3  # share of the period after which pace is judged
+    key_customer_share: float = 0.2  # top share of customers by booked value
+    tz: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The condition for one subject as seen at `now`.
+
+    `since`: the moment it holds from (may be in the future: the due time); None when it
+    will not hold without a new event. `until`: when it stops holding by time alone.
+    """
+
+    rule: str
+    key: str
+    since: datetime | None
+    until: datetime | None = None
+    evidence: str = ""
+    severity: str = "medium"
+    owner: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def holds(self, now: datetime) -> bool:
+        return self.since is not None and self.since <= now and (
+            self.until is None or now < self.until)
+
+    def next_change(self, now: datetime) -> datetime | None:
+        """The next moment the answer changes with no new event."""
+        if self.since is not None and self.since > now:
+            return self.since
+        if self.holds(now):
+            return self.until
+        return None
+
+
+def _days(value: float) -> timedelta:
+    return timedelta(days=value)
+
+
+class Context:
+    """One tenant's fact records with the indexes the rules share (kept in step by `touch`)."""
+
+    def __init__(self, records: dict[str, dict[str, Record]], settings: RuleSettings) -> None:
+        self.records = records
+        self.settings = settings
+        self.tz = ZoneInfo(settings.tz)
+        self._thresholds: dict[str, tuple[float, str]] | None = None
+        self._key_customers: set[str] | None = None
+        self._won_by_rep: dict[str, list[tuple[datetime, Decimal]]] | None = None
+        self.activity_times: dict[str, list[datetime]] = defaultdict(list)
+        for kind in ("deal", "lead", "customer"):
+            for rec in records.get(kind, {}).values():
+                for activity in rec.get("activities", ()):
+                    self.activity_times[activity[2]].append(ts(activity[0]))
+        for times in self.activity_times.values():
+            times.sort()
+        self.orders_by_customer: dict[str, set[str]] = defaultdict(set)
+        self.customer_value: dict[str, Decimal] = defaultdict(Decimal)
+        self.deals_by_customer: dict[str, set[str]] = defaultdict(set)
+        for oid, order in records.get("order", {}).items():
+            self.orders_by_customer[order["customer"]].add(oid)
+            self.customer_value[order["customer"]] += Decimal(order["amount"])
+        for did, deal in records.get("deal", {}).items():
+            if deal.get("customer"):
+                self.deals_by_customer[deal["customer"]].add(did)
+
+    def kind(self, kind: str) -> dict[str, Record]:
+        return self.records.setdefault(kind, {})
+
+    def touch(self, kind: str, key: str, before: Record | None) -> None:
+        """Record `kind/key` changed (its previous record: `before`): refresh indexes."""
+        rec = self.kind(kind)[key]
+        for activity in rec.get("activities", ())[len((before or {}).get("activities", ())):]:
+            insort(self.activity_times[activity[2]], ts(activity[0]))
+        if kind == "order" and before is None:
+            self.orders_by_customer[rec["customer"]].add(key)
+            self.customer_value[rec["customer"]] += Decimal(rec["amount"])
+            self._key_customers = None
+        elif kind == "deal":
+            if rec.get("customer"):
+                self.deals_by_customer[rec["customer"]].add(key)
+            if rec["status"] == "won" or (before and before["status"] == "won"):
+                self._thresholds = None
+                self._won_by_rep = None
+        elif kind == "pipeline":
+            self._thresholds = None
+
+    # --- shared facts ---------------------------------------------------------
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        pipeline = next(iter(self.kind("pipeline").values()), None)
+        return tuple(pipeline["stages"]) if pipeline else DEFAULT_STAGES
+
+    def thresholds(self) -> dict[str, tuple[float, str]]:
+        """Per open stage: stall threshold in days and where it came from."""
+        if self._thresholds is None:
+            pipeline = next(iter(self.kind("pipeline").values()), None) or {}
+            configured = pipeline.get("stall_days") or {}
+            s = self.settings
+            dwell: dict[str, list[float]] = defaultdict(list)
+            for deal in self.kind("deal").values():
+                if deal["status"] == "won":
+                    for stage, days in won_dwell(deal).items():
+                        dwell[stage].append(days)
+            result = {}
+            for stage in self.stages:
+                samples = dwell.get(stage, [])
+                if len(samples) >= s.stall_min_samples:
+                    value = quantile(samples, s.stall_quantile)
+                    assert value is not None
+                    result[stage] = (value, f"p{round(s.stall_quantile * 100)} of "
+                                            f"{len(samples)} won deals")
+                elif stage in configured:
+                    result[stage] = (float(configured[stage]), "configured")
+                else:
+                    result[stage] = (s.stall_days, "default")
+            self._thresholds = result
+        return self._thresholds
+
+    def won_by_rep(self) -> dict[str, list[tuple[datetime, Decimal]]]:
+        if self._won_by_rep is None:
+            won: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
+            for deal in self.kind("deal").values():
+                if deal["status"] == "won":
+                    won[deal["owner"]].append((ts(deal["closed_at"]), Decimal(deal["amount"])))
+            self._won_by_rep = won
+        return self._won_by_rep
+
+    def key_customers(self) -> set[str]:
+        """The top value tier: the top `key_customer_share` of customers by booked value."""
+        if self._key_customers is None:
+            value = self.customer_value
+            ranked = sorted((v for v in value.values() if v > 0), reverse=True)
+            count = int(len(ranked) * self.settings.key_customer_share)
+            cutoff = ranked[count - 1] if count else None
+            self._key_customers = ({c for c, v in value.items() if v >= cutoff}
+                                   if cutoff is not None else set())
+        return self._key_customers
+
+    def rep_at(self, rep: str | None, moment: datetime) -> dict[str, str | None]:
+        history = self.kind("rep").get(rep or "", {}).get("history")
+        if not history:
+            return {"team": None, "manager": None}
+        index = bisect_right([ts(h[0]) for h in history], moment) - 1
+        entry = history[max(index, 0)]
+        return {"team": entry[1], "manager": entry[2]}
+
+    def account_owner(self, customer: str) -> str | None:
+        """The owner of the customer's most recently created deal."""
+        deals = [self.kind("deal")[d] for d in self.deals_by_customer.get(customer, ())]
+        return max(deals, key=lambda d: (d["created_at"], d["id"]))["owner"] if deals else None
+
+
+def won_dwell(deal: Record) -> dict[str, float]:
+    """Per stage, total days a closed deal spent in it over all visits."""
+    result: dict[str, float] = defaultdict(float)
+    stages = deal["stages"]
+    for index, (stage, entered) in enumerate(stages):
+        left = stages[index + 1][1] if index + 1 < len(stages) else deal["closed_at"]
+        result[stage] += days_between(ts(entered), ts(left))
+    return dict(result)
+
+
+def _fmt(days: float) -> str:
+    return f"{days:.1f}"
+
+
+# --- the rules -------------------------------------------------------------
+
+
+def stalled_deal(ctx: Context, key: str, now: datetime) -> Assessment:
+    deal = ctx.kind("deal")[key]
+    if deal["status"] != "open":
+        return Assessment("stalled_deal", key, None)
+    stage, entered = deal["stages"][-1][0], ts(deal["stages"][-1][1])
+    threshold, basis = ctx.thresholds().get(stage, (ctx.settings.stall_days, "default"))
+    in_stage = max(days_between(entered, now), 0.0)
+    severity = "high" if deal.get("customer") in ctx.key_customers() else "medium"
+    return Assessment(
+        "stalled_deal", key, entered + _days(threshold), None,
+        f"in {stage} {_fmt(in_stage)} days; threshold {_fmt(threshold)} ({basis})",
+        severity, deal["owner"],
+        {"stage": stage, "entered_at": entered.isoformat(), "days_in_stage": in_stage,
+         "threshold_days": threshold, "customer": deal.get("customer"),
+         "amount": deal.get("amount")})
+
+
+def inactive_deal(ctx: Context, key: str, now: datetime) -> Assessment:
+    deal = ctx.kind("deal")[key]
+    if deal["status"] != "open":
+        return Assessment("inactive_deal", key, None)
+    last = ts(deal.get("last_activity_at") or deal["created_at"])
+    due = last + _days(ctx.settings.inactive_days)
+    next_step = ts(deal["next_step_due"]) if deal.get("next_step_due") else None
+    if next_step is not None and next_step > due:
+        due = next_step  # a planned next step: not stalled until it is overdue
+    idle = max(days_between(last, now), 0.0)
+    evidence = f"no activity for {_fmt(idle)} days; threshold {_fmt(ctx.settings.inactive_days)}"
+    if next_step is not None and next_step > last:
+        evidence += f"; next step due {next_step.isoformat()}"
+    severity = "high" if deal.get("customer") in ctx.key_customers() else "medium"
+    return Assessment("inactive_deal", key, due, None, evidence, severity, deal["owner"],
+                      {"last_activity_at": last.isoformat(), "idle_days": idle,
+                       "customer": deal.get("customer"), "amount": deal.get("amount")})
+
+
+def lead_sla(ctx: Context, key: str, now: datetime) -> Assessment:
+    lead = ctx.kind("lead")[key]
+    if lead.get("status", "open") != "open":
+        return Assessment("lead_sla", key, None)  # qualified, disqualified or converted
+    start = ts(lead.get("assigned_at") or lead["created_at"])
+    if lead.get("last_activity_at") and ts(lead["last_activity_at"]) >= start:
+        return Assessment("lead_sla", key, None)  # contacted
+    hours = max((now - start).total_seconds() / 3600, 0.0)
+    what = "assigned" if lead.get("assigned_at") else "created"
+    return Assessment("lead_sla", key, start + timedelta(hours=ctx.settings.lead_sla_hours),
+                      None, f"{what} {hours:.1f} h ago, not contacted; SLA "
+                            f"{ctx.settings.lead_sla_hours:g} h", "medium", lead.get("owner"),
+                      {"start": start.isoformat(), "hours": hours})
+
+
+def churn_risk(ctx: Context, key: str, now: datetime) -> Assessment:
+    booked = sorted(ts(ctx.kind("order")[o]["booked_at"])
+                    for o in ctx.orders_by_customer.get(key, ()))
+    s = ctx.settings
+    if len(booked) < s.churn_min_orders:
+        return Assessment("churn_risk", key, None)
+    typical = median([days_between(a, b) for a, b in zip(booked, booked[1:], strict=False)])
+    assert typical is not None
+    since_last = max(days_between(booked[-1], now), 0.0)
+    key_customer = key in ctx.key_customers()
+    return Assessment(
+        "churn_risk", key, booked[-1] + _days(s.churn_gap_factor * typical), None,
+        f"no order for {_fmt(since_last)} days; typical gap {_fmt(typical)} days "
+        f"x {s.churn_gap_factor:g}", "high" if key_customer else "medium",
+        ctx.account_owner(key),
+        {"last_order_at": booked[-1].isoformat(), "typical_gap_days": typical,
+         "orders": len(booked), "key_customer": key_customer})
+
+
+def _engaged(times: list[datetime], at: datetime, s: RuleSettings) -> bool | None:
+    """Whether the recent rate is below the drop share of the prior rate at `at`."""
+    recent_from = at - _days(s.engagement_recent_days)
+    prior_from = recent_from - _days(s.engagement_prior_days)
+    recent = sum(1 for t in times if recent_from < t <= at)
+    prior = sum(1 for t in times if prior_from < t <= recent_from)
+    return prior > 0 and (recent / s.engagement_recent_days
+                          < s.engagement_drop * prior / s.engagement_prior_days)
+
+
+def engagement_drop(ctx: Context, key: str, now: datetime) -> Assessment:
+    customer = ctx.kind("customer").get(key, {})
+    s = ctx.settings
+    times = sorted(ts(a[0]) for a in customer.get("activities", ()) if ts(a[0]) <= now)
+    if not times:
+        return Assessment("engagement_drop", key, None)
+    # Between activities the counts change only when one leaves a window.
+    edges = sorted(set(times) | {t + _days(s.engagement_recent_days) for t in times}
+                   | {t + _days(s.engagement_recent_days + s.engagement_prior_days)
+                      for t in times})
+    # The answer is constant from one edge to the next (windows are half-open).
+    past = [e for e in edges if e <= now]
+    future = [e for e in edges if e > now]
+    if _engaged(times, now, s):
+        since = now
+        for edge in reversed(past):
+            if not _engaged(times, edge, s):
+                break
+            since = edge
+        until = next((e for e in future if not _engaged(times, e, s)), None)
+    else:
+        since = next((e for e in future if _engaged(times, e, s)), None)  # type: ignore[assignment]
+        until = None
+    recent_from = now - _days(s.engagement_recent_days)
+    recent = sum(1 for t in times if recent_from < t <= now)
+    prior = sum(1 for t in times
+                if recent_from - _days(s.engagement_prior_days) < t <= recent_from)
+    return Assessment(
+        "engagement_drop", key, since, until,
+        f"{recent} interactions in the last {s.engagement_recent_days:g} days; "
+        f"{prior} in the {s.engagement_prior_days:g} days before",
+        "high" if key in ctx.key_customers() else "medium", ctx.account_owner(key),
+        {"recent": recent, "prior": prior, "key_customer": key in ctx.key_customers()})
+
+
+@lru_cache(maxsize=4096)
+def period_bounds(period: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """`2017`, `2017-Q1`, `2017-03` as [start, end) in the tenant's zone."""
+    year = int(period[:4])
+    if "-Q" in period:
+        first = 3 * (int(period[6]) - 1) + 1
+        months = 3
+    elif len(period) == 7:
+        first, months = int(period[5:7]), 1
+    else:
+        first, months = 1, 12
+    end_month = first + months
+    start = datetime(year, first, 1, tzinfo=tz)
+    end = datetime(year + (end_month - 1) // 12, (end_month - 1) % 12 + 1, 1, tzinfo=tz)
+    return start, end
+
+
+def _membership(ctx: Context, rep: str, team: str) -> list[tuple[datetime | None,
+                                                                     datetime | None]]:
+    """The intervals [from, to) in which `rep` belonged to `team` (rep_at's reading)."""
+    history = ctx.kind("rep").get(rep, {}).get("history") or []
+    out = []
+    for index, entry in enumerate(history):
+        if entry[1] == team:
+            begin = ts(entry[0]) if index else None
+            stop = ts(history[index + 1][0]) if index + 1 < len(history) else None
+            out.append((begin, stop))
+    return out
+
+
+def pace_actual(ctx: Context, target: Record, start: datetime, now: datetime) -> Decimal:
+    """The target's metric achieved in [start, now]; activities by `rep_id`, won deals by
+    owner, each in the team the rep belonged to at that moment."""
+    scope, scope_id, metric = target["scope"], target.get("scope_id") or "", target["metric"]
+    reps = [scope_id] if scope == "rep" else list(ctx.kind("rep"))
+    total = Decimal(0)
+    for rep in reps:
+        spans: list[tuple[datetime | None, datetime | None]] = (
+            [(None, None)] if scope == "rep" else _membership(ctx, rep, scope_id))
+        for begin, stop in spans:
+            low = max(start, begin) if begin else start
+            if metric == "activities":
+                times = ctx.activity_times.get(rep, [])
+                i, j = bisect_left(times, low), bisect_right(times, now)
+                if stop is not None:
+                    j = min(j, bisect_left(times, stop))
+                total += max(j - i, 0)
+                continue
+            for closed, amount in ctx.won_by_rep().get(rep, []):
+                if low <= closed <= now and (stop is None or closed < stop):
+                    total += amount if metric == "won_value" else 1
+    return total
+
+
+def pace(ctx: Context, key: str, now: datetime) -> Assessment:
+    target = ctx.kind("target")[key]
+    s = ctx.settings
+    if target["scope"] not in ("rep", "team") or target["metric"] not in PACE_METRICS:
+        return Assessment("pace", key, None)
+    start, end = period_bounds(target["period"], ctx.tz)
+    value = Decimal(target["value"])
+    if now >= end or value <= 0:
+        return Assessment("pace", key, None)
+    actual = pace_actual(ctx, target, start, now)
+    length = (end - start).total_seconds()
+    floor = Decimal(str(s.pace_floor)) * value
+    # projected = actual * length / elapsed < floor  <=>  elapsed > actual * length / floor
+    crossing = start + timedelta(seconds=float(actual / floor) * length)
+    since = max(start + timedelta(seconds=length * s.pace_from), crossing)
+    elapsed = max((now - start).total_seconds(), 1.0)
+    projected = actual * Decimal(length) / Decimal(elapsed)
+    owner = target.get("scope_id") if target["scope"] == "rep" else None
+    share = float(projected / value)
+    return Assessment(
+        "pace", key, since if since < end else None, end,
+        f"{target['metric']} {actual} of {value} for {target['period']}; projected "
+        f"{share:.0%} at the current run-rate; floor {s.pace_floor:.0%}",
+        "high" if share < s.pace_floor / 2 else "medium", owner,
+        {"scope": target["scope"], "scope_id": target.get("scope_id"),
+         "period": target["period"], "metric": target["metric"], "actual": str(actual),
+         "target": str(value), "projected_share": share})
+
+
+ASSESS = {"stalled_deal": stalled_deal, "inactive_deal": inactive_deal, "lead_sla": lead_sla,
+          "churn_risk": churn_risk, "engagement_drop": engagement_drop, "pace": pace}
+
+
+def subjects(ctx: Context) -> list[tuple[str, str]]:
+    """Every (rule, subject key) the tenant has."""
+    out = [(rule, key) for key in ctx.kind("deal") for rule in ("stalled_deal", "inactive_deal")]
+    out += [("lead_sla", key) for key in ctx.kind("lead")]
+    customers = set(ctx.orders_by_customer) | set(ctx.kind("customer"))
+    out += [(rule, key) for key in sorted(customers) for rule in ("churn_risk", "engagement_drop")]
+    out += [("pace", key) for key in ctx.kind("target")]
+    return out
+
+
+def touched(ctx: Context, kind: str, key: str, before: Record | None) -> set[tuple[str, str]]:
+    """The (rule, subject) pairs whose answer a change to `kind/key` may change."""
+    rec = ctx.kind(kind)[key]
+    out: set[tuple[str, str]] = set()
+    for activity in rec.get("activities", ())[len((before or {}).get("activities", ())):]:
+        out |= _pace_of(ctx, ("activities",), activity[2], ts(activity[0]))
+    if kind == "deal":
+        out |= {("stalled_deal", key), ("inactive_deal", key)}
+        if rec["status"] == "won" or (before is not None and before["status"] == "won"):
+            # Thresholds learn from won deals; pace counts them.
+            out |= {("stalled_deal", d) for d, r in ctx.kind("deal").items()
+                    if r["status"] == "open"}
+            for owner in {rec["owner"], (before or rec)["owner"]}:
+                out |= _pace_of(ctx, ("won_value", "won_deals"), owner,
+                                ts(rec.get("closed_at") or (before or rec)["closed_at"]))
+        if rec.get("customer"):
+            out.add(("churn_risk", rec["customer"]))  # the account owner may change
+    elif kind == "lead":
+        out.add(("lead_sla", key))
+    elif kind == "customer":
+        out |= {("engagement_drop", key), ("churn_risk", key)}
+    elif kind == "order":
+        out |= {("churn_risk", rec["customer"]), ("engagement_drop", rec["customer"])}
+    elif kind == "target":
+        out.add(("pace", key))
+    elif kind == "pipeline":
+        out |= {("stalled_deal", d) for d, r in ctx.kind("deal").items() if r["status"] == "open"}
+    elif kind == "rep":
+        out |= {("pace", k) for k, t in ctx.kind("target").items()
+                if t["scope"] == "team" and t["metric"] in PACE_METRICS}
+    return out
+
+
+def _pace_of(ctx: Context, metrics: tuple[str, ...], rep: str | None,
+             at: datetime) -> set[tuple[str, str]]:
+    """Pace targets that count what `rep` did at `at`."""
+    team = ctx.rep_at(rep, at)["team"]
+    out = set()
+    for k, t in ctx.kind("target").items():
+        if t["metric"] in metrics and ((t["scope"] == "rep" and t.get("scope_id") == rep) or (
+                t["scope"] == "team" and t.get("scope_id") == team)):
+            start, end = period_bounds(t["period"], ctx.tz)
+            if start <= at < end:
+                out.add(("pace", k))
+    return out
