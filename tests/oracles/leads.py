@@ -18,6 +18,7 @@ import pandas as pd
 
 from tests.oracle import (
     DIMENSIONS,
+    _align,
     _entities,
     _first_by,
     _missing,
@@ -75,7 +76,8 @@ def lead_table(events: list[dict], stages: list[str], tz: str, as_of: datetime,
     leads["until"] = leads["contact_at"].fillna(at_of)
 
     assigned = _of_type(raw, "lead.assigned", ["lead_id"])
-    assigned = assigned.merge(leads[["until"]], left_on="lead_id", right_index=True)
+    assigned = assigned[assigned["lead_id"].isin(leads.index)]
+    assigned = assigned.assign(until=_align(assigned["lead_id"], leads["until"]))
     assigned = assigned[assigned["at"] <= assigned["until"]]
     latest = assigned.groupby("lead_id")["at"].max().reindex(leads.index)
     leads["clock_from"] = latest.where(latest > leads["created_at"], leads["created_at"])
