@@ -1,0 +1,85 @@
+"""docker-compose.yml and its monitoring files hold together: every service runs a real
+`salespulse` subcommand, every mounted file exists, Prometheus scrapes every process, and
+the Grafana dashboard asks only for metrics the code exports. Where a compose client is
+installed, it validates the file too."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def subcommands() -> set[str]:
+    import typer.main
+
+    return set(typer.main.get_command(cli).commands)  # type: ignore[attr-defined]
+
+
+def test_every_salespulse_service_runs_an_existing_subcommand() -> None:
+    commands = {name: service["command"].split()[1] for name, service in
+                COMPOSE["services"].items()
+                if str(service.get("command", "")).startswith("salespulse ")}
+    assert {"api", "relay", "projector", "alerter"} <= set(commands)
+    assert set(commands.values()) <= subcommands()
+
+
+def test_every_mounted_file_exists() -> None:
+    for name, service in COMPOSE["services"].items():
+        for volume in service.get("volumes", ()):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), (name, source)
+
+
+def test_prometheus_scrapes_the_api_and_every_worker_on_its_metrics_port() -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["salespulse-api"]["static_configs"][0]["targets"] == ["api:8000"]
+    workers = jobs["salespulse-workers"]["dns_sd_configs"][0]
+    port = int(COMPOSE["x-salespulse"]["environment"]["METRICS_PORT"])
+    assert workers["port"] == port
+    assert set(workers["names"]) == {"relay", "projector", "alerter"}
+
+
+def exported_metrics() -> set[str]:
+    names = set()
+    for path in (ROOT / "services").rglob("*.py"):
+        names |= set(re.findall(r'"(salespulse_[a-z_]+)"', path.read_text()))
+    for path in (ROOT / "alerts").rglob("*.py"):
+        names |= set(re.findall(r'"(salespulse_[a-z_]+)"', path.read_text()))
+    return names
+
+
+def test_the_grafana_dashboard_only_asks_for_exported_metrics() -> None:
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/salespulse.json").read_text())
+    asked = {re.sub(r"_(bucket|count|sum)$", "", name)
+             for panel in dashboard["panels"] for target in panel["targets"]
+             for name in re.findall(r"salespulse_[a-z_]+", target["expr"])}
+    assert asked, "the dashboard has no queries"
+    assert asked <= exported_metrics(), asked - exported_metrics()
+
+
+@pytest.mark.skipif(not (shutil.which("docker-compose") or shutil.which("docker")),
+                    reason="no compose client on this machine")
+def test_a_compose_client_accepts_the_file() -> None:
+    for command in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(command[0]) is None:
+            continue
+        if subprocess.run([*command, "version"], capture_output=True).returncode != 0:
+            continue  # the docker client without its compose plugin
+        done = subprocess.run([*command, "--profile", "monitoring", "config", "-q"], cwd=ROOT,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return
+    pytest.skip("the docker client here has no compose plugin")
