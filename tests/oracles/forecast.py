@@ -18,6 +18,7 @@ import pandas as pd
 from tests.oracle import (
     DIMENSIONS,
     ZERO,
+    _align,
     _entities,
     _missing,
     _of_type,
@@ -108,13 +109,28 @@ class _World:
         d[list(DIMENSIONS)] = d[list(DIMENSIONS)].astype(object)
         return d
 
+    def at_win(self, won: pd.DataFrame) -> pd.DataFrame:
+        """Won deals with the amount and dimensions they had at their own win."""
+        d = won.copy()
+
+        def at_close(frame: pd.DataFrame, col: str) -> pd.Series:
+            seen = frame[frame["deal_id"].isin(d.index)]
+            seen = seen[seen["at"] <= _align(seen["deal_id"], d["closed_at"])]
+            return seen.sort_values("seq").groupby("deal_id")[col].last().reindex(d.index)
+
+        d["amount_at"] = [Decimal(v) for v in at_close(self.amounts, "amount")]
+        d["rep"] = at_close(self.owners, "owner_id").astype(object)
+        d[["team", "manager", "region"]] = _rep_at(self.reps, d["rep"], d["closed_at"]).to_numpy()
+        d[list(DIMENSIONS)] = d[list(DIMENSIONS)].astype(object)
+        return d
+
     def odds(self, moment: pd.Timestamp) -> pd.DataFrame:
         """Per stage: closed, won, probability (Decimal), source, remaining days."""
         closed = self.deals[self.deals["closed_at"].notna() & (self.deals["closed_at"] <= moment)]
         visits = self.hist[self.hist["deal_id"].isin(closed.index)]
         first = visits.groupby(["stage", "deal_id"])["at"].min().reset_index()
         first["won"] = first["deal_id"].map(closed["status"]) == "won"
-        first["remaining"] = (first["deal_id"].map(closed["closed_at"]) - first["at"]
+        first["remaining"] = (_align(first["deal_id"], closed["closed_at"]) - first["at"]
                               ).dt.total_seconds() / 86400
         rows = []
         for i, stage in enumerate(self.stages):
@@ -130,7 +146,7 @@ class _World:
             else:
                 p, source = (Decimal(i + 1), Decimal(len(self.stages) + 1)), "default"
             remaining = passed.loc[passed["won"], "remaining"]
-            rows.append({"stage": stage, "closed": n, "won": won, "p": (won, n, p), "source":
+            rows.append({"stage": stage, "closed": n, "won": won, "p": p, "source":
                          source, "remaining": float(remaining.median()) if len(remaining)
                          else None})
         return pd.DataFrame(rows).set_index("stage")
@@ -155,7 +171,8 @@ def _weighted(amount: Decimal, p: tuple[Decimal, Decimal]) -> Decimal:
 
 
 def _window(d: pd.DataFrame, odds: pd.DataFrame, last_day: date) -> dict[str, Any]:
-    inside = d[d["expected_date"].map(lambda v: v is not None and v <= last_day)]
+    inside = d.loc[d["expected_date"].map(lambda v: v is not None and v <= last_day)
+                   .astype(bool)]
     rows = []
     for stage, o in odds.iterrows():
         here = inside[inside["stage_at"] == stage]
@@ -205,9 +222,7 @@ def accuracy(events: list[dict], *, stages: list[str], as_of: str, period: str,
         last_day = (end - pd.Timedelta(days=1)).date()
         predicted = _window(d, odds, last_day)["weighted_value"]
         in_period = won[(won["closed_at"] >= start) & (won["closed_at"] < end)]
-        at_win = [world.at(t).loc[[deal]] for deal, t in in_period["closed_at"].items()]
-        actual_deals = _select(pd.concat(at_win), filters, "created_at", tz) if at_win \
-            else in_period.iloc[:0].assign(amount_at=[])
+        actual_deals = _select(world.at_win(in_period), filters, "created_at", tz)
         actual = sum(actual_deals["amount_at"], ZERO)
         from_open = sum(actual_deals.loc[actual_deals.index.isin(d.index), "amount_at"], ZERO)
         error = predicted - actual
