@@ -112,9 +112,12 @@ def rfm(customers: list[Buyer]) -> list[Rfm]:
     ms = scores([b.booked for b in customers])
     result = []
     for buyer, r, f, m in zip(customers, rs, fs, ms, strict=True):
-        segment = next(name for name, rule in SEGMENTS if rule(r, f, m, len(buyer.orders)))
-        result.append(Rfm(buyer, r, f, m, segment))
+        result.append(Rfm(buyer, r, f, m, segment_of(r, f, m, len(buyer.orders))))
     return result
+
+
+def segment_of(r: int, f: int, m: int, orders: int) -> str:
+    return next(name for name, rule in SEGMENTS if rule(r, f, m, orders))
 
 
 def decimal_median(values: Sequence[Decimal]) -> Decimal | None:
