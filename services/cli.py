@@ -83,6 +83,25 @@ def projector(log_level: str = "warning") -> None:
 
 
 @cli.command()
+def alerter(log_level: str = "warning") -> None:
+    """Watch the events for alert conditions; deliver alerts (docs/ALERTS.md)."""
+    from alerts.service import main as alert_service
+    from services import logs, observability
+
+    logs.configure(log_level)
+    settings = Settings()
+    observability.serve_metrics(settings)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await alert_service(settings, stop)
+
+    asyncio.run(run())
+
+
+@cli.command()
 def rebuild(into: Annotated[str | None, typer.Option(
         help="Redis prefix to rebuild into (default: the live one; stop the projector first, "
              "or rebuild into a new prefix and point the API at it)")] = None) -> None:
@@ -170,6 +189,23 @@ def bench(
     benchmark.report(benchmark.run(days, probes, batch_size))
 
 
+@cli.command()
+def docs(out: Annotated[Path, typer.Option(help="Folder to write into")] = Path("docs/api"),
+         ) -> None:
+    """Write the OpenAPI (HTTP) and AsyncAPI (Kafka) documents, generated from the code."""
+    import json
+
+    from services.api.app import create_app
+    from services.asyncapi import document
+
+    settings = Settings()
+    out.mkdir(parents=True, exist_ok=True)
+    for name, body in (("openapi.json", create_app(settings).openapi()),
+                       ("asyncapi.json", document(settings))):
+        (out / name).write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+        console.print(f"wrote {out / name}")
+
+
 def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -212,6 +248,7 @@ def up(
         # A spawned broker starts empty: republish the whole log into it.
         spawn(["relay", *(["--from-start"] if broker else [])], env, run_dir / "relay.log"),
         spawn(["projector"], env, run_dir / "projector.log"),
+        spawn(["alerter"], env, run_dir / "alerter.log"),
     ]
     try:
         _wait_healthy(url, processes, timeout=60)

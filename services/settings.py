@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     currency: str = "CNY"  # ISO 4217: what amounts are in, for display (GET /v1/settings/display)
     projector_group: str = "salespulse-projector"
     max_batch_events: int = 10_000
+    # Alerts (docs/ALERTS.md): rule defaults, history cut-off, webhook delivery.
+    alert_stall_days: float = 21.0
+    alert_inactive_days: float = 14.0
+    alert_history_grace_seconds: float = 300.0  # fired later than this after: history
+    webhook_attempts: int = 5
+    webhook_backoff_seconds: float = 1.0
     metrics_port: int | None = None  # relay, projector, alerter: /metrics here (the API: /metrics)
     metrics_host: str = "0.0.0.0"  # noqa: S104 - containers are scraped from outside
     lead_sla_hours: float = 24.0  # first response to a new or reassigned lead (GET /v1/leads)

@@ -101,7 +101,7 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     metrics_ports: dict[str, int] = field(default_factory=dict)  # background processes'
 
-    COMMANDS = {"relay": ["relay"], "projector": ["projector"]}
+    COMMANDS = {"relay": ["relay"], "projector": ["projector"], "alerter": ["alerter"]}
 
     def start(self, name: str) -> None:
         args = ["api", "--port", self.url.rsplit(":", 1)[1]] if name == "api" else \
@@ -148,7 +148,7 @@ def running_stack(broker: TansuBroker, database_url: str, redis_url: str,
         "DATA_DIR": str(directory),
     }
     running = Stack(env, f"http://127.0.0.1:{free_port()}", directory)
-    for name in ("api", "relay", "projector"):
+    for name in ("api", "relay", "projector", "alerter"):
         running.start(name)
     try:
         wait_until(lambda: is_healthy(running.url), timeout=60, message="the API to be healthy")

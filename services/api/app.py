@@ -14,6 +14,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services import bootstrap, observability
+from services.api import alerts as alerts_api
+from services.api import dashboard as dashboard_api
+from services.api import documents
 from services.api import forecast as forecast_api
 from services.api import ingest, leads, performance, process, views
 from services.api import money as money_api
@@ -55,11 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     observability.instrument(app)
     app.include_router(ingest.router)
     app.include_router(views.router)
+    app.include_router(alerts_api.router)
+    app.include_router(documents.router)
     app.include_router(forecast_api.router)
     app.include_router(leads.router)
     app.include_router(process.router)
     app.include_router(performance.router)
     app.include_router(money_api.router)
+    app.include_router(dashboard_api.router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:

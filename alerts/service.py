@@ -1,0 +1,181 @@
+"""The alerter process (`salespulse alerter`): the events topic in, alerts out.
+
+It reads every partition of the events topic from the beginning and rebuilds its
+state (the engine is pure and fast: a year of history in seconds), merging the
+partitions in the relay's global order (`position`) so rules that join subjects
+see them as they were. Timers fire on event time while it replays and on the
+clock once it has caught up with events as recent as the clock (until then, imported
+history keeps its own time: the latest event's). Because alert and transition ids are deterministic
+and delivered ids are remembered in Redis, a restart re-derives everything and
+delivers nothing twice; no committed offsets are needed.
+
+A transition that is delivered more than `alert_history_grace_seconds` after the
+moment it describes is history: stored and streamed, marked `history: true`, and
+never sent to webhooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import httpx
+import orjson
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from alerts.engine import AlertEngine
+from alerts.lifecycle import Transition
+from alerts.store import AlertStore, rule_settings
+from alerts.webhooks import Delivery, deliver
+from projections.facts import Change
+from services.settings import Settings
+
+log = structlog.get_logger("alerter")
+TRANSITIONS = Counter("salespulse_alerts_total", "Alert transitions delivered",
+                      ["rule", "kind", "history"])
+LAG = Gauge("salespulse_alert_fire_delay_seconds",
+            "Clock time of delivery minus the moment the transition describes (last)")
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class WallClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class PartitionMerge:
+    """Messages of several partitions in the relay's order, holding back while a lagging
+    partition has nothing buffered (its next message may come first)."""
+
+    def __init__(self, partitions: list[TopicPartition]) -> None:
+        self.buffers: dict[TopicPartition, deque[ConsumerRecord[Any, Any]]] = {
+            tp: deque() for tp in partitions}
+
+    def add(self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
+        for tp, records in batch.items():
+            self.buffers[tp].extend(records)
+
+    def take(self, lagging: set[TopicPartition]) -> list[ConsumerRecord[Any, Any]]:
+        out: list[ConsumerRecord[Any, Any]] = []
+        while True:
+            if any(not self.buffers[tp] for tp in lagging):
+                return out
+            heads = [(orjson.loads(b[0].value)["position"], tp)
+                     for tp, b in self.buffers.items() if b]
+            if not heads:
+                return out
+            _, tp = min(heads, key=lambda h: h[0])
+            out.append(self.buffers[tp].popleft())
+
+
+class Alerter:
+    def __init__(self, settings: Settings, store: AlertStore, producer: AIOKafkaProducer | None,
+                 clock: Clock | None = None) -> None:
+        self.settings, self.store, self.producer = settings, store, producer
+        self.clock = clock or WallClock()
+        self.engine = AlertEngine(rule_settings(settings))
+        self.http = httpx.AsyncClient(timeout=5)
+        self.pending: set[asyncio.Task[bool]] = set()
+        # Replaying history, the clock is the latest event time; live, the wall clock.
+        self.live = False
+
+    async def publish(self, transitions: list[Transition]) -> None:
+        now = self.clock.now()
+        grace = timedelta(seconds=self.settings.alert_history_grace_seconds)
+        stamped = [(t, {"history": now - t.at > grace, "delivered_at": now.isoformat()})
+                   for t in transitions]
+        fresh = await self.store.record(stamped)
+        for transition, extra in fresh:
+            TRANSITIONS.labels(transition.alert.rule, transition.kind,
+                               str(extra["history"]).lower()).inc()
+            body = orjson.dumps({**transition.as_json(), **extra})
+            if self.producer is not None:
+                await self.producer.send(self.settings.alerts_topic, value=body,
+                                         key=transition.alert.id.encode())
+            if not extra["history"]:
+                LAG.set((now - transition.at).total_seconds())
+                await self.notify(transition.alert.tenant, transition.id, body)
+
+    async def notify(self, tenant: str, transition_id: str, body: bytes) -> None:
+        for endpoint in await self.store.webhooks(tenant):
+            async def dead(entry: dict[str, Any], tenant: str = tenant) -> None:
+                await self.store.dead_letter(tenant, entry)
+
+            task = asyncio.create_task(deliver(
+                self.http, endpoint, Delivery(tenant, transition_id, body),
+                self.settings.webhook_attempts, self.settings.webhook_backoff_seconds, dead))
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
+
+    async def run(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        topic = self.settings.events_topic
+        partitions = await _partitions(consumer, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        merge = PartitionMerge(partitions)
+        log.info("alerter.started", partitions=len(partitions), topic=topic)
+        while not stop.is_set():
+            due = self.engine.next_due()
+            wait = 0.2 if due is None else min(0.2, max(
+                (due - self.clock.now()).total_seconds(), 0.0))
+            merge.add(await consumer.getmany(timeout_ms=int(wait * 1000), max_records=5000))
+            lagging = {tp for tp in partitions
+                       if (consumer.highwater(tp) is None
+                           or await consumer.position(tp) < (consumer.highwater(tp) or 0))}
+            transitions = []
+            grace = timedelta(seconds=self.settings.alert_history_grace_seconds)
+            for record in merge.take(lagging):
+                try:
+                    change = Change.from_message(orjson.loads(record.value))
+                    transitions += self.engine.apply(change)
+                except Exception as exc:  # noqa: BLE001 - one bad message must not stop alerts
+                    log.warning("alerter.skipped", offset=record.offset, error=str(exc))
+                    continue
+                # Once an event as recent as the clock arrives, time is the clock's.
+                self.live = self.live or self.engine.clock is not None and (
+                    self.engine.clock >= self.clock.now() - grace)
+            if self.live and not lagging and not any(merge.buffers.values()):
+                transitions += self.engine.advance(self.clock.now())
+            if transitions:
+                await self.publish(transitions)
+        await asyncio.gather(*self.pending, return_exceptions=True)
+        await self.http.aclose()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    for _ in range(600):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return [TopicPartition(topic, p) for p in sorted(found)]
+        await consumer._client.force_metadata_update()  # noqa: SLF001 - no public call
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"topic {topic} has no partitions")
+
+
+async def main(settings: Settings, stop: asyncio.Event) -> None:
+    from services import bootstrap
+    from services.kafka import ensure_topics, producer
+
+    assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is required"
+    await ensure_topics(settings)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest", fetch_max_wait_ms=20)
+    kafka = producer(settings)
+    redis = bootstrap.redis(settings)
+    await consumer.start()
+    await kafka.start()
+    try:
+        await Alerter(settings, AlertStore(redis, settings.redis_prefix), kafka).run(
+            consumer, stop)
+    finally:
+        await consumer.stop()
+        await kafka.stop()
+        await redis.aclose()

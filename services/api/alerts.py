@@ -1,0 +1,200 @@
+"""Alerts: the list, acknowledge and snooze, the live stream, webhooks, and the current
+stalled deals and at-risk customers. Rules and defaults: docs/ALERTS.md."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from pydantic import BaseModel, Field, HttpUrl
+from sse_starlette.sse import EventSourceResponse
+
+from alerts.engine import current
+from alerts.lifecycle import AlertClosed, acknowledge, snooze, user_transition_id
+from alerts.rules import RULES, Assessment
+from alerts.store import AlertStore, effective_fields, rule_settings
+from services.api.deps import ServicesDep, TenantDep
+
+router = APIRouter(prefix="/v1", tags=["alerts"])
+State = Literal["open", "acknowledged", "snoozed", "resolved", "active"]
+
+
+def _store(services: ServicesDep) -> AlertStore:
+    return AlertStore(services.redis, services.settings.redis_prefix)
+
+
+@router.get("/alerts")
+async def list_alerts(
+    services: ServicesDep, tenant: TenantDep,
+    owner: str | None = None, manager: str | None = None, team: str | None = None,
+    rule: Literal[RULES] | None = None,  # type: ignore[valid-type]
+    state: State | None = None,
+    history: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> dict[str, Any]:
+    """Alerts, newest condition first. Each names its rule, subject, owner, the owner's manager
+    and team, evidence, severity, `became_true_at` (event time), `history` (fired while
+    replaying the past: no webhook was sent) and its state: `open`, `acknowledged`,
+    `snoozed` (until `snoozed_until`) or `resolved` (`resolved_at`). `state=active` = not
+    resolved. Rules: stalled_deal, inactive_deal, lead_sla, churn_risk, engagement_drop,
+    pace (docs/ALERTS.md)."""
+    now = datetime.now(UTC)
+    rows = [effective_fields(a, u, now) for a, u in await _store(services).alerts(tenant)]
+    wanted = {"owner": owner, "manager": manager, "team": team, "rule": rule}
+    rows = [r for r in rows if all(v is None or r.get(k) == v for k, v in wanted.items())
+            and (state is None or r["state"] == state
+                 or (state == "active" and r["state"] != "resolved"))
+            and (history is None or r.get("history") == history)]
+    rows.sort(key=lambda r: (r["became_true_at"], r["id"]), reverse=True)
+    return {"count": len(rows), "alerts": rows[:limit]}
+
+
+class Acknowledgement(BaseModel):
+    by: str | None = Field(default=None, max_length=128)
+
+
+class Snooze(BaseModel):
+    until: datetime
+
+
+async def _alert(services: ServicesDep, tenant: str, alert_id: str
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    found = await _store(services).alert(tenant, alert_id)
+    if found is None:
+        raise HTTPException(404, f"no alert {alert_id!r}")
+    return found
+
+
+@router.post("/alerts/{alert_id}/ack")
+async def ack_alert(services: ServicesDep, tenant: TenantDep, alert_id: str,
+                    body: Acknowledgement | None = None) -> dict[str, Any]:
+    """Acknowledge an open alert: it stays listed (state `acknowledged`) until its condition
+    clears. 409 if already resolved."""
+    alert, user = await _alert(services, tenant, alert_id)
+    now = datetime.now(UTC)
+    try:
+        changed = {**user, **acknowledge(alert, now, body.by if body else None)}
+    except AlertClosed:
+        raise HTTPException(409, "the alert is resolved") from None
+    transition = {"id": user_transition_id(alert_id, "acknowledged", now),
+                  "kind": "acknowledged", "at": now.isoformat()}
+    await _store(services).append_user_transition(tenant, alert, changed, transition)
+    return effective_fields(alert, changed, now)
+
+
+@router.post("/alerts/{alert_id}/snooze")
+async def snooze_alert(services: ServicesDep, tenant: TenantDep, alert_id: str,
+                       body: Snooze) -> dict[str, Any]:
+    """Snooze an open alert until `until` (ISO 8601, in the future): state `snoozed` until
+    then, `open` (or `acknowledged`) after. 409 if resolved, 422 if `until` is not ahead."""
+    alert, user = await _alert(services, tenant, alert_id)
+    now = datetime.now(UTC)
+    until = body.until if body.until.tzinfo else body.until.replace(tzinfo=UTC)
+    try:
+        changed = snooze(alert, until, now, user)
+    except AlertClosed:
+        raise HTTPException(409, "the alert is resolved") from None
+    except ValueError as exc:
+        raise HTTPException(422, f"until: {exc}") from None
+    transition = {"id": user_transition_id(alert_id, "snoozed", now), "kind": "snoozed",
+                  "at": now.isoformat()}
+    await _store(services).append_user_transition(tenant, alert, changed, transition)
+    return effective_fields(alert, changed, now)
+
+
+@router.get("/alerts/stream")
+async def alert_stream(
+    request: Request, services: ServicesDep, tenant: TenantDep,
+    since: Annotated[str | None, Query(description="a stream id to resume after; `0` = from "
+                                                   "the beginning; default: new ones only")]
+    = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """Server-sent events, one per alert transition (`opened`, `resolved`, `acknowledged`,
+    `snoozed`), in order; the event id is the Redis stream id, so a reconnecting client
+    (Last-Event-ID) misses nothing. Data: the transition with its alert."""
+    store = _store(services)
+    after = last_event_id or since or await store.last_stream_id(tenant)
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        position = after
+        while not await request.is_disconnected():
+            for entry_id, body in await store.read_stream(tenant, position, block_ms=1000):
+                position = entry_id
+                yield {"id": entry_id, "event": body["kind"], "data": orjson.dumps(body).decode()}
+            await asyncio.sleep(0)
+
+    return EventSourceResponse(events(), ping=15)
+
+
+class Endpoint(BaseModel):
+    url: HttpUrl
+    secret: str = Field(min_length=16, max_length=256)
+
+
+@router.put("/webhooks")
+async def put_webhooks(services: ServicesDep, tenant: TenantDep,
+                       endpoints: list[Endpoint]) -> dict[str, Any]:
+    """Replace the tenant's webhook endpoints. Each alert transition (except history) is
+    POSTed to each, signed (`X-Salespulse-Signature: sha256=HMAC(secret, "<timestamp>." +
+    body)`, `X-Salespulse-Timestamp`), with `Idempotency-Key` = the transition id, retried
+    with exponential backoff and dead-lettered after `WEBHOOK_ATTEMPTS` failures."""
+    await _store(services).set_webhooks(
+        tenant, [{"url": str(e.url), "secret": e.secret} for e in endpoints])
+    return {"endpoints": [str(e.url) for e in endpoints]}
+
+
+@router.get("/webhooks")
+async def get_webhooks(services: ServicesDep, tenant: TenantDep) -> dict[str, Any]:
+    """The configured endpoints (secrets are never returned) and the dead-lettered
+    deliveries."""
+    store = _store(services)
+    return {"endpoints": [e["url"] for e in await store.webhooks(tenant)],
+            "dead_letters": await store.dead_letters(tenant)}
+
+
+def _row(a: Assessment, key_customer: bool) -> dict[str, Any]:
+    return {"rule": a.rule, "subject": a.key, "since": a.since.isoformat() if a.since else None,
+            "evidence": a.evidence, "severity": a.severity, "owner": a.owner,
+            "key_customer": key_customer, "facts": a.facts}
+
+
+async def _current(services: ServicesDep, tenant: str, rules: tuple[str, ...]
+                   ) -> tuple[list[Assessment], set[str], dict[str, Any]]:
+    from alerts.rules import Context
+
+    snapshot = await services.snapshot(tenant)
+    settings = rule_settings(services.settings)
+    now = datetime.now(UTC)
+    found = await asyncio.to_thread(current, snapshot.records, settings, now, rules)
+    keys = Context(snapshot.records, settings).key_customers()
+    return found, keys, {"as_of": now.isoformat()}
+
+
+@router.get("/deals/stalled")
+async def stalled_deals(services: ServicesDep, tenant: TenantDep) -> dict[str, Any]:
+    """Open deals stalled now: in their stage at least the stage's threshold (the 80th
+    percentile of dwell in that stage among won deals once there are 10, else the pipeline's
+    `stall_days`, else ALERT_STALL_DAYS = 21), or without activity for ALERT_INACTIVE_DAYS
+    (14) unless a scheduled next step is not yet due. Key customers' deals first, then the
+    longest stalled. One row per deal and rule, with its evidence."""
+    found, keys, meta = await _current(services, tenant, ("stalled_deal", "inactive_deal"))
+    rows = [_row(a, a.facts.get("customer") in keys) for a in found]
+    rows.sort(key=lambda r: (not r["key_customer"], r["since"], r["subject"], r["rule"]))
+    return {**meta, "count": len(rows), "deals": rows}
+
+
+@router.get("/customers/at-risk")
+async def customers_at_risk(services: ServicesDep, tenant: TenantDep) -> dict[str, Any]:
+    """Customers at churn risk now: no order for more than 2 x their median gap between
+    orders (at least 3 orders), or interactions in the last 30 days below half of their rate
+    in the 90 days before. Key customers (the top 20% by booked value) first, then the
+    longest at risk. One row per customer and rule, with its evidence."""
+    found, keys, meta = await _current(services, tenant, ("churn_risk", "engagement_drop"))
+    rows = [_row(a, a.key in keys) for a in found]
+    rows.sort(key=lambda r: (not r["key_customer"], r["since"], r["subject"], r["rule"]))
+    return {**meta, "count": len(rows), "customers": rows}
