@@ -51,7 +51,9 @@ AsOfDep = Annotated[datetime, Depends(as_of)]
 async def get_funnel(services: ServicesDep, tenant: TenantDep,
                      selected: FiltersDep) -> dict[str, Any]:
     """Per open stage: open deals and amount, entered, advanced, conversion, dwell (see
-    docs/METRICS.md); and won, lost, won value, win rate."""
+    docs/METRICS.md); and won, lost, won value, win rate; `loss_reasons` (lost deals per
+    reason, none = "unspecified"), `competitors` (lost deals per named competitor),
+    `stage_skips` (moves forward over at least one stage) and `regressions` (moves back)."""
     snapshot = await services.snapshot(tenant)
     return funnel(snapshot, selected)
 
