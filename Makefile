@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: up test unit lint clean
+.PHONY: up test unit lint clean dashboard deps
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,18 +11,35 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-up: $(BIN)/.installed  ## the embedded stack with the demo feed
+up: $(BIN)/.installed dashboard  ## the embedded stack with the demo feed
 	$(BIN)/salespulse up
+
+# The dashboard's chart library, from the npm registry (pinned by dashboard/package-lock.json).
+ECHARTS = services/api/dashboard/vendor/echarts.min.js
+dashboard: $(ECHARTS)
+$(ECHARTS): dashboard/package.json dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund
+	mkdir -p $(@D) && cp dashboard/node_modules/echarts/dist/echarts.min.js $@
+
+# Debian's chromium (Playwright's own download fails here) and a CJK font for the dashboard's
+# browser tests and zh-CN screenshots.
+deps:
+	command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || \
+		apt-get install -y chromium fonts-wqy-microhei || \
+		(apt-get update && apt-get install -y chromium fonts-wqy-microhei)
+	@# A compose client validates docker-compose.yml in the tests (no engine needed for that).
+	command -v docker-compose >/dev/null || apt-get install -y -q docker-compose || \
+		echo "no compose client: docker-compose.yml is checked structurally only"
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy events projections services alerts
 
-test: lint  ## unit and integration tests on the real broker, PostgreSQL and Redis
+test: lint dashboard deps  ## unit and integration tests on the real broker, PostgreSQL and Redis
 	$(BIN)/pytest -q -p no:cacheprovider
 
 unit: $(BIN)/.installed
 	$(BIN)/pytest -q tests/unit
 
 clean:
-	rm -rf $(VENV) .salespulse
+	rm -rf $(VENV) .salespulse dashboard/node_modules $(ECHARTS)

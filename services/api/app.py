@@ -16,9 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services import bootstrap, observability
 from services.api import alerts as alerts_api
 from services.api import dashboard as dashboard_api
-from services.api import documents
+from services.api import documents, ingest, leads, performance, process, views
 from services.api import forecast as forecast_api
-from services.api import ingest, leads, performance, process, views
 from services.api import money as money_api
 from services.api.deps import Services
 from services.api.problems import problem

@@ -1,0 +1,525 @@
+// The dashboard: reads the public API with the filters in the URL, draws with ECharts
+// (global `echarts`, vendored), and follows /v1/alerts/stream. No framework, no build step.
+import {LANGS, defaultLang, formatters, translator} from "./i18n.js";
+
+const FILTERS = ["from", "to", "team", "rep", "region", "source", "product"];
+const COLORS = ["#2f6fed", "#17a05d", "#e09a1a", "#8e5bd9", "#d9453d", "#2bb3c0"];
+const state = {
+  lang: defaultLang(), display: {currency: "CNY", timezone: "Asia/Shanghai"},
+  dims: null, charts: {}, refreshTimer: null, pending: null, alertsSeen: new Set(),
+};
+let t = translator(state.lang);
+let fmt = formatters(state.lang, state.display.currency, state.display.timezone);
+
+// ---- URL state: the query string is the view (reload or share restores it) -------------
+
+const query = () => new URLSearchParams(location.search);
+
+function setQuery(changes, push = true) {
+  const params = query();
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === null || value === undefined || value === "") params.delete(key);
+    else params.set(key, value);
+  }
+  const url = `${location.pathname}${params.size ? `?${params}` : ""}`;
+  (push ? history.pushState : history.replaceState).call(history, null, "", url);
+}
+
+function filterParams(extra = {}) {
+  const params = new URLSearchParams();
+  for (const key of FILTERS) {
+    const value = query().get(key);
+    if (value) params.set(key, value);
+  }
+  for (const [key, value] of Object.entries(extra)) params.set(key, value);
+  return params;
+}
+
+// ---- API --------------------------------------------------------------------------------
+
+/** {ok, status, data}: a 404 means "this server has no such endpoint (yet)". */
+async function api(path, extra = {}, withFilters = true) {
+  const params = withFilters ? filterParams(extra) : new URLSearchParams(extra);
+  const url = `${path}${params.size ? `?${params}` : ""}`;
+  try {
+    const response = await fetch(url, {headers: {Accept: "application/json"}});
+    const data = response.ok ? await response.json() : null;
+    return {ok: response.ok, status: response.status, data};
+  } catch (error) {
+    return {ok: false, status: 0, data: null, error};
+  }
+}
+
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g,
+  (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})[c]);
+const $ = (sel) => document.querySelector(sel);
+const repName = (id) => state.dims?.reps.find((r) => r.id === id)?.name || id;
+
+/** Marks a panel unavailable (404) or failed; returns true when the answer is usable. */
+function usable(panel, answer) {
+  const section = document.querySelector(`[data-panel="${panel}"]`);
+  const body = section?.querySelector(".body");
+  section?.classList.toggle("missing", !answer.ok);
+  if (answer.ok) {
+    body?.querySelector(":scope > .unavailable")?.remove();
+    body?.querySelectorAll(":scope > *").forEach((el) => { el.hidden = false; });
+    return true;
+  }
+  if (body) {
+    body.querySelectorAll(":scope > *").forEach((el) => { el.hidden = true; });
+    const note = document.createElement("div");
+    note.className = "unavailable";
+    note.dataset.testid = `unavailable-${panel}`;
+    note.textContent = answer.status === 404 ? t("not_available")
+      : `${t("failed")} (${answer.status || "network"})`;
+    body.append(note);
+  }
+  return false;
+}
+
+function chart(id) {
+  const el = document.getElementById(id);
+  if (!state.charts[id] || state.charts[id].getDom() !== el) {
+    state.charts[id] = echarts.init(el, null, {locale: state.lang === "zh-CN" ? "ZH" : "EN"});
+  }
+  return state.charts[id];
+}
+
+// ---- panels -----------------------------------------------------------------------------
+
+function kpi(key, label, value, raw, note = "") {
+  return `<div class="kpi" data-testid="kpi-${key}" data-value="${esc(raw)}">
+    <div class="label">${esc(label)}</div><div class="value">${esc(value)}</div>
+    <div class="note">${esc(note)}</div></div>`;
+}
+
+function renderKpis({funnel, cycle, forecast, revenue}) {
+  const cards = [];
+  if (funnel.ok) {
+    const f = funnel.data;
+    cards.push(kpi("won_value", t("won_value"), fmt.compact(f.won_value), f.won_value,
+                   fmt.money(f.won_value)));
+    cards.push(kpi("win_rate", t("win_rate"), fmt.percent(f.win_rate), f.win_rate ?? "",
+                   `${t("won_lost")}: ${fmt.count(f.won)} / ${fmt.count(f.lost)}`));
+    const open = f.stages.reduce((s, r) => s + r.open_deals, 0);
+    const amount = f.stages.reduce((s, r) => s + Number(r.open_amount), 0);
+    cards.push(kpi("open_pipeline", t("open_pipeline"), fmt.compact(amount), open,
+                   `${fmt.count(open)} ${t("deals")}`));
+  }
+  if (cycle.ok) {
+    cards.push(kpi("cycle", t("cycle_median"),
+                   `${fmt.decimal(cycle.data.won_days_median)} ${t("days")}`,
+                   cycle.data.won_days_median ?? ""));
+  }
+  if (forecast.ok) {
+    const next = forecast.data.next_30_days;
+    cards.push(kpi("forecast_30", t("forecast_30"), fmt.compact(next.weighted_value),
+                   next.weighted_value, `${t("pipeline_amount")} ${fmt.compact(next.amount)}`));
+  }
+  if (revenue.ok) {
+    const total = revenue.data.total;
+    cards.push(kpi("booked", t("booked"), fmt.compact(total.booked), total.booked));
+    cards.push(kpi("collected", t("collected"), fmt.compact(total.collected), total.collected,
+                   `${t("outstanding")} ${fmt.compact(total.outstanding)}`));
+  }
+  $("#kpis").innerHTML = cards.join("");
+}
+
+function renderFunnel(answer) {
+  if (!usable("funnel", answer)) return;
+  const f = answer.data;
+  chart("funnel-chart").setOption({
+    color: COLORS,
+    tooltip: {trigger: "item", valueFormatter: fmt.count},
+    series: [{
+      type: "funnel", sort: "none", left: "5%", width: "90%", gap: 2,
+      label: {position: "inside", color: "#fff", formatter: (p) => `${p.name}  ${fmt.count(p.value)}`},
+      data: [...f.stages.map((s) => ({name: t("stages", s.stage), value: s.entered})),
+             {name: t("stages", "won"), value: f.won}],
+    }],
+  }, true);
+  const cell = (stage, field, raw, text) =>
+    `<td data-testid="funnel-${stage}-${field}" data-value="${esc(raw ?? "")}">${esc(text)}</td>`;
+  const rows = f.stages.map((s) => `<tr><td>${esc(t("stages", s.stage))}</td>
+    ${cell(s.stage, "entered", s.entered, fmt.count(s.entered))}
+    ${cell(s.stage, "advanced", s.advanced, fmt.count(s.advanced))}
+    ${cell(s.stage, "conversion", s.conversion, fmt.percent(s.conversion))}
+    ${cell(s.stage, "open_deals", s.open_deals, fmt.count(s.open_deals))}
+    ${cell(s.stage, "open_amount", s.open_amount, fmt.money(s.open_amount))}
+    ${cell(s.stage, "dwell_median", s.dwell_days_median, fmt.decimal(s.dwell_days_median))}
+    ${cell(s.stage, "dwell_p90", s.dwell_days_p90, fmt.decimal(s.dwell_days_p90))}</tr>`);
+  rows.push(`<tr><td>${esc(t("stages", "won"))} / ${esc(t("stages", "lost"))}</td>
+    ${cell("won", "won", f.won, fmt.count(f.won))}${cell("won", "lost", f.lost, fmt.count(f.lost))}
+    ${cell("won", "win_rate", f.win_rate, fmt.percent(f.win_rate))}<td></td>
+    ${cell("won", "won_value", f.won_value, fmt.money(f.won_value))}<td></td><td></td></tr>`);
+  $("#funnel-table").innerHTML = `<table data-testid="funnel-table"><thead><tr>
+    <th>${t("stage")}</th><th>${t("entered")}</th><th>${t("advanced")}</th>
+    <th>${t("conversion")}</th><th>${t("open_deals")}</th><th>${t("open_amount")}</th>
+    <th>${t("dwell_median")}</th><th>${t("dwell_p90")}</th></tr></thead>
+    <tbody>${rows.join("")}</tbody></table>`;
+}
+
+async function renderTrends() {
+  const grain = query().get("trend") === "week" ? "week" : "month";
+  document.querySelectorAll("#trend-toggle button").forEach((b) =>
+    b.classList.toggle("active", b.dataset.grain === grain));
+  const [leads, revenue, deals] = await Promise.all([
+    api("/v1/leads", {by: grain}), api("/v1/revenue", {by: grain}),
+    grain === "month" ? api("/v1/breakdown", {by: "month"}) : Promise.resolve(null)]);
+  if (!usable("trends", leads.ok || revenue.ok ? {ok: true} : leads)) return;
+  const rowsOf = (a) => (a?.ok ? a.data.rows : []);
+  const keys = [...new Set([...rowsOf(leads), ...rowsOf(revenue), ...rowsOf(deals)]
+    .map((r) => r.key))].sort();
+  const column = (a, field) => {
+    const byKey = new Map(rowsOf(a).map((r) => [r.key, r[field]]));
+    return keys.map((k) => (byKey.has(k) ? Number(byKey.get(k)) : 0));
+  };
+  const series = [];
+  if (revenue.ok) {
+    series.push({name: t("booked"), type: "bar", data: column(revenue, "booked")},
+                {name: t("collected"), type: "bar", data: column(revenue, "collected")});
+  }
+  if (deals?.ok) series.push({name: t("won_value"), type: "line", data: column(deals, "won_value")});
+  if (leads.ok) {
+    series.push({name: t("new_leads"), type: "line", yAxisIndex: 1, data: column(leads, "new")});
+  }
+  if (deals?.ok) series.push({name: t("won_deals"), type: "line", yAxisIndex: 1,
+                              data: column(deals, "won")});
+  chart("trend-chart").setOption({
+    color: COLORS, legend: {top: 0}, grid: {left: 70, right: 40, top: 36, bottom: 30},
+    tooltip: {trigger: "axis"},
+    xAxis: {type: "category", data: keys.map(fmt.period)},
+    yAxis: [{type: "value", axisLabel: {formatter: fmt.compact}},
+            {type: "value", splitLine: {show: false}}],
+    series,
+  }, true);
+}
+
+function renderRevenue(answer) {
+  if (!usable("revenue", answer)) return;
+  const r = answer.data;
+  chart("revenue-chart").setOption({
+    color: COLORS, legend: {top: 0}, tooltip: {trigger: "axis", valueFormatter: fmt.money},
+    grid: {left: 70, right: 10, top: 36, bottom: 30},
+    xAxis: {type: "category", data: r.rows.map((row) => fmt.period(row.key))},
+    yAxis: {type: "value", axisLabel: {formatter: fmt.compact}},
+    series: [
+      {name: t("booked"), type: "bar", data: r.rows.map((row) => Number(row.booked))},
+      {name: t("collected"), type: "bar", data: r.rows.map((row) => Number(row.collected))},
+      {name: t("outstanding"), type: "line", data: r.rows.map((row) => Number(row.outstanding))},
+    ],
+  }, true);
+  const aging = Object.entries(r.total.aging || {});
+  chart("ageing-chart").setOption({
+    color: [COLORS[1], COLORS[2], "#e0701a", COLORS[4]],
+    title: {text: t("ageing"), left: "center", textStyle: {fontSize: 13},
+            subtext: `${t("outstanding")} ${fmt.money(r.total.outstanding)} · ${t("dso")} ` +
+                     `${fmt.decimal(r.total.dso)} ${t("days")}`},
+    tooltip: {trigger: "item", valueFormatter: fmt.money},
+    series: [{type: "pie", radius: ["35%", "62%"], top: 40,
+              label: {formatter: (p) => `${p.name}${state.lang === "zh-CN" ? "天" : "d"}`},
+              data: aging.map(([name, value]) => ({name, value: Number(value)}))}],
+  }, true);
+}
+
+function renderForecast(answer) {
+  if (!usable("forecast", answer)) return;
+  const f = answer.data;
+  const stages = f.next_90_days.stages.map((s) => s.stage);
+  const weighted = (window) => stages.map((stage) =>
+    Number(window.stages.find((s) => s.stage === stage)?.weighted_value ?? 0));
+  chart("forecast-chart").setOption({
+    color: COLORS, legend: {top: 0}, tooltip: {trigger: "axis", valueFormatter: fmt.money},
+    grid: {left: 70, right: 10, top: 36, bottom: 30},
+    xAxis: {type: "category", data: [t("next_30"), t("next_90")]},
+    yAxis: {type: "value", axisLabel: {formatter: fmt.compact}},
+    series: stages.map((stage, i) => ({
+      name: t("stages", stage), type: "bar", stack: "w",
+      data: [weighted(f.next_30_days)[i], weighted(f.next_90_days)[i]]})),
+  }, true);
+  $("#forecast-text").innerHTML = ["next_30_days", "next_90_days"].map((k, i) =>
+    `<div data-testid="forecast-${k}" data-value="${esc(f[k].weighted_value)}">
+      <b>${t(i ? "next_90" : "next_30")}</b>: ${t("weighted")} ${fmt.money(f[k].weighted_value)}
+      · ${t("pipeline_amount")} ${fmt.money(f[k].amount)} (${fmt.count(f[k].deals)})</div>`)
+    .join("");
+}
+
+function renderTargets(answer) {
+  if (!usable("targets", answer)) return;
+  const order = {company: 0, team: 1, rep: 2};
+  const all = answer.data.targets;
+  let rows = all.filter((r) => r.elapsed_share > 0 && r.elapsed_share < 1);
+  if (!rows.length) rows = all.slice(-12);
+  rows.sort((a, b) => order[a.scope] - order[b.scope] || a.period.localeCompare(b.period)
+    || String(a.scope_id).localeCompare(String(b.scope_id)) || a.metric.localeCompare(b.metric));
+  const amount = (r, v) => (["won_value", "collected"].includes(r.metric) ? fmt.compact(v)
+                                                                         : fmt.count(v));
+  const body = rows.map((r) => {
+    const width = Math.min(100, Math.round((r.attainment ?? 0) * 100));
+    const who = r.scope === "company" ? t("company")
+      : r.scope === "rep" ? repName(r.scope_id) : r.scope_id;
+    const pace = r.on_pace === null ? "" : r.on_pace
+      ? `<span class="good">${t("on_pace")}</span>` : `<span class="bad">${t("behind")}</span>`;
+    return `<tr><td>${esc(who)}<br><small>${esc(fmt.period(r.period))}</small></td>
+      <td>${esc(t("metrics", r.metric))}<br><small>${amount(r, r.actual)} / ${amount(r, r.target)}</small></td>
+      <td><span class="bar" style="width:${width * 0.6}px"></span>${fmt.percent(r.attainment)}</td>
+      <td>${fmt.percent(r.pace_attainment)}<br><small>${pace}</small></td></tr>`;
+  });
+  $("#targets").innerHTML = body.length ? `<div class="scroll"><table data-testid="targets-table">
+    <thead><tr><th>${t("scope")}</th><th>${t("metric")}</th><th>${t("attainment")}</th>
+    <th>${t("pace")}</th></tr></thead><tbody>${body.join("")}</tbody></table></div>`
+    : `<div class="unavailable">${t("empty")}</div>`;
+}
+
+function renderLeaderboard(answer) {
+  if (!usable("leaderboard", answer)) return;
+  const {rows, weights} = answer.data;
+  const parts = ["results", "process", "customer"];
+  const selected = query().get("profile") || query().get("rep");
+  const body = rows.map((r) => {
+    const stack = parts.map((p, i) => `<span title="${esc(t(p))}" style="width:${
+      (r.components[p] ?? 0) * (weights[p] ?? 0) / 100}%;background:${COLORS[i]}"></span>`).join("");
+    return `<tr class="clickable${r.rep === selected ? " selected" : ""}" data-rep="${esc(r.rep)}"
+      data-testid="leader-${esc(r.rep)}"><td>${r.rank_company}. ${esc(r.name || r.rep)}
+      <small>${esc(r.team ?? "")}</small></td>
+      <td><span class="stack">${stack}</span> <b>${fmt.decimal(r.score)}</b></td>
+      ${parts.map((p) => `<td>${fmt.decimal(r.components[p])}</td>`).join("")}
+      <td>${fmt.compact(r.figures.won_value)}</td>
+      <td>${fmt.decimal(r.team_average.score)}</td></tr>`;
+  });
+  $("#leaderboard").innerHTML = `<div class="scroll"><table data-testid="leaderboard-table"><thead><tr>
+    <th>${t("rank")}</th><th>${t("score")}</th>
+    ${parts.map((p, i) => `<th><span style="color:${COLORS[i]}">■</span> ${t(p)} ${
+      fmt.count(weights[p])}%</th>`).join("")}
+    <th>${t("won_value")}</th><th>${t("team_avg")}</th></tr></thead>
+    <tbody>${body.join("")}</tbody></table></div>`;
+  $("#leaderboard").querySelectorAll("tr[data-rep]").forEach((tr) =>
+    tr.addEventListener("click", () => { setQuery({profile: tr.dataset.rep}); renderRep(); }));
+}
+
+async function renderRep() {
+  const id = query().get("profile") || query().get("rep");
+  document.querySelectorAll("#leaderboard tr[data-rep]").forEach((tr) =>
+    tr.classList.toggle("selected", tr.dataset.rep === id));
+  $("#rep-name").textContent = id ? repName(id) : "";
+  if (!id) {
+    usable("rep", {ok: true});
+    $("#rep-page").innerHTML = `<div class="unavailable">${t("pick_rep")}</div>`;
+    return;
+  }
+  const answer = await api(`/v1/reps/${encodeURIComponent(id)}`, {}, true);
+  if (!usable("rep", answer)) return;
+  const r = answer.data;
+  const lines = [["won_value", fmt.money], ["won", fmt.count], ["win_rate", fmt.percent],
+                 ["deals", fmt.count], ["open", fmt.count], ["avg_won_value", fmt.money],
+                 ["cycle_days_median", fmt.decimal], ["activities", fmt.count],
+                 ["leads", fmt.count], ["lead_conversion", fmt.percent]];
+  const label = (k) => t(k === "deals" ? "deals_count" : k);
+  $("#rep-page").innerHTML = `<div data-testid="rep-page" data-rep="${esc(r.rep)}">
+    <p><b>${t("score")} ${fmt.decimal(r.score)}</b> (${t("team_avg")} ${fmt.decimal(r.team_average_score)})
+    · ${t("rank")} ${r.rank_team ?? "–"} / ${r.team_reps ?? "–"} · ${esc(r.team ?? "")}</p>
+    <table><thead><tr><th>${t("figure")}</th><th>${t("this_rep")}</th><th>${t("team_avg")}</th></tr></thead>
+    <tbody>${lines.map(([k, f]) => `<tr><td>${esc(label(k))}</td>
+      <td data-testid="rep-${k}" data-value="${esc(r.figures[k] ?? "")}">${f(r.figures[k])}</td>
+      <td>${f(r.team_average[k])}</td></tr>`).join("")}</tbody></table>
+    <div class="chart" id="rep-chart" style="height:180px"></div></div>`;
+  const kinds = Object.keys(r.activities_by_kind);
+  chart("rep-chart").setOption({
+    color: COLORS, title: {text: t("activities_by_kind"), textStyle: {fontSize: 12}},
+    tooltip: {}, grid: {left: 40, right: 10, top: 30, bottom: 24},
+    xAxis: {type: "category", data: kinds.map((k) => t("kinds", k))},
+    yAxis: {type: "value"},
+    series: [{type: "bar", data: kinds.map((k) => r.activities_by_kind[k])}],
+  }, true);
+}
+
+/** A list answer of unknown detail: title, then each scalar field and the evidence. */
+function renderItems(panel, target, answer) {
+  if (!usable(panel, answer)) return;
+  const d = answer.data;
+  const items = Array.isArray(d) ? d
+    : d.rows || d.deals || d.customers || d.items || d.alerts || [];
+  const title = (it) => it.name || it.customer_name || it.deal_id || it.customer_id || it.id;
+  const describe = (value) => (value && typeof value === "object"
+    ? Object.entries(value).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`)
+      .join(" · ") : String(value ?? ""));
+  $(target).innerHTML = items.length ? `<div class="scroll">${items.slice(0, 50).map((it) => `
+    <div class="item" data-testid="${panel}-item"><b>${esc(title(it))}</b>
+      <div class="meta">${esc(describe(Object.fromEntries(Object.entries(it).filter(
+        ([k, v]) => k !== "evidence" && (v === null || typeof v !== "object")))))}</div>
+      ${it.evidence !== undefined ? `<div class="evidence">${esc(t("evidence"))}: ${
+        esc(describe(it.evidence))}</div>` : ""}</div>`).join("")}</div>`
+    : `<div class="unavailable">${t("empty")}</div>`;
+}
+
+// ---- live alerts ------------------------------------------------------------------------
+
+function alertLine(a, fresh) {
+  const li = document.createElement("li");
+  li.dataset.testid = "alert";
+  if (fresh) li.className = "fresh";
+  const subject = a.subject || a.subject_id || a.deal_id || a.customer_id || a.lead_id ||
+                  a.target_id || a.rep || "";
+  const when = a.fired_at || a.at || a.since || a.occurred_at || a.created_at;
+  li.innerHTML = `<b>${esc(a.rule || a.type || a.kind || "alert")}</b> ${esc(subject)}
+    <div>${esc(a.message || a.summary || a.title || "")}</div>
+    <div class="when">${esc(fmt.stamp(when))}</div>`;
+  return li;
+}
+
+function addAlert(a, fresh) {
+  const key = a.id || a.alert_id || JSON.stringify(a);
+  if (state.alertsSeen.has(key)) return;
+  state.alertsSeen.add(key);
+  const list = $("#alerts");
+  list.querySelector(".empty")?.remove();
+  list.prepend(alertLine(a, fresh));
+  while (list.children.length > 100) list.lastElementChild.remove();
+}
+
+async function startAlerts() {
+  const live = $("#live");
+  const list = $("#alerts");
+  const recent = await api("/v1/alerts", {limit: "50"}, false);
+  if (recent.status === 404) {
+    usable("alerts", recent);
+    live.textContent = t("not_available");
+    return;
+  }
+  if (recent.ok) {
+    const items = Array.isArray(recent.data) ? recent.data
+      : recent.data.alerts || recent.data.rows || recent.data.items || [];
+    [...items].reverse().forEach((a) => addAlert(a, false));
+  }
+  if (!list.children.length) list.innerHTML = `<li class="empty">${t("no_alerts")}</li>`;
+  live.textContent = t("connecting");
+  const source = new EventSource("/v1/alerts/stream");
+  const onAlert = (event) => {
+    try { addAlert(JSON.parse(event.data), true); } catch { return; }
+    scheduleRefresh(500);  // an alert means the figures moved: redraw soon
+  };
+  source.addEventListener("message", onAlert);
+  source.addEventListener("alert", onAlert);
+  source.onopen = () => { live.textContent = t("live"); live.classList.add("on"); };
+  source.onerror = () => {
+    live.classList.remove("on");
+    live.textContent = source.readyState === EventSource.CLOSED ? t("not_available") : t("offline");
+  };
+}
+
+// ---- filters, language, refresh ---------------------------------------------------------
+
+function fillSelect(name, values, label = (v) => v) {
+  const select = document.querySelector(`#filters [name="${name}"]`);
+  const current = query().get(name) || "";
+  const options = [["", t("all")], ...values.map((v) => [v, label(v)])];
+  if (current && !values.includes(current)) options.push([current, label(current)]);
+  select.innerHTML = options.map(([v, text]) =>
+    `<option value="${esc(v)}"${v === current ? " selected" : ""}>${esc(text)}</option>`).join("");
+}
+
+function renderFilters() {
+  for (const key of ["from", "to"]) document.querySelector(`#filters [name="${key}"]`).value =
+    query().get(key) || "";
+  const dims = state.dims || {reps: [], team: [], region: [], source: [], product: []};
+  const team = query().get("team");
+  fillSelect("team", dims.team);
+  fillSelect("rep", dims.reps.filter((r) => !team || r.team === team).map((r) => r.id),
+             (id) => `${repName(id)} (${id})`);
+  for (const key of ["region", "source", "product"]) fillSelect(key, dims[key]);
+}
+
+function applyLanguage() {
+  t = translator(state.lang);
+  fmt = formatters(state.lang, state.display.currency, state.display.timezone);
+  document.documentElement.lang = state.lang;
+  document.title = t("title");
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  for (const id of Object.keys(state.charts)) { state.charts[id].dispose(); delete state.charts[id]; }
+}
+
+async function refresh() {
+  // Targets take only team and rep among the filters (a target's period is its own).
+  const scoped = {};
+  for (const key of ["team", "rep"]) if (query().get(key)) scoped[key] = query().get(key);
+  const [funnel, cycle, forecast, revenue, targets, leaders, atRisk, stalled] = await Promise.all([
+    api("/v1/funnel"), api("/v1/cycle"), api("/v1/forecast"), api("/v1/revenue", {by: "month"}),
+    api("/v1/targets", scoped, false), api("/v1/leaderboard"),
+    api("/v1/customers/at-risk"), api("/v1/deals/stalled")]);
+  renderKpis({funnel, cycle, forecast, revenue});
+  renderFunnel(funnel);
+  renderForecast(forecast);
+  renderRevenue(revenue);
+  renderTargets(targets);
+  renderLeaderboard(leaders);
+  renderItems("at_risk", "#at-risk", atRisk);
+  renderItems("stalled", "#stalled", stalled);
+  await Promise.all([renderTrends(), renderRep()]);
+  const updated = $("#updated");
+  updated.textContent = `${t("updated")} ${new Intl.DateTimeFormat(state.lang,
+    {timeStyle: "medium", timeZone: state.display.timezone}).format(new Date())}`;
+  document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+}
+
+function scheduleRefresh(delay) {
+  clearTimeout(state.pending);
+  state.pending = setTimeout(() => refresh().finally(armTimer), delay);
+}
+
+function armTimer() {
+  clearTimeout(state.refreshTimer);
+  const seconds = Number(query().get("refresh") ?? 15);
+  if (seconds > 0) state.refreshTimer = setTimeout(() => scheduleRefresh(0), seconds * 1000);
+}
+
+function wire() {
+  const form = $("#filters");
+  form.addEventListener("change", (event) => {
+    const {name, value} = event.target;
+    const changes = {[name]: value};
+    if (name === "team") changes.rep = null;  // a rep of another team would select nothing
+    if (name === "rep") changes.profile = null;
+    setQuery(changes);
+    renderFilters();
+    scheduleRefresh(0);
+  });
+  $("#reset").addEventListener("click", () => {
+    setQuery(Object.fromEntries([...FILTERS, "profile"].map((k) => [k, null])));
+    renderFilters();
+    scheduleRefresh(0);
+  });
+  $("#lang").addEventListener("click", () => {
+    state.lang = LANGS[(LANGS.indexOf(state.lang) + 1) % LANGS.length];
+    localStorage.setItem("salespulse.lang", state.lang);
+    setQuery({lang: state.lang}, false);
+    applyLanguage();
+    renderFilters();
+    scheduleRefresh(0);
+  });
+  $("#trend-toggle").addEventListener("click", (event) => {
+    const grain = event.target.dataset?.grain;
+    if (!grain) return;
+    setQuery({trend: grain});
+    renderTrends();
+  });
+  window.addEventListener("popstate", () => { renderFilters(); scheduleRefresh(0); });
+  window.addEventListener("resize", () => Object.values(state.charts).forEach((c) => c.resize()));
+}
+
+async function main() {
+  if (!query().get("lang") && LANGS.includes(localStorage.getItem("salespulse.lang"))) {
+    state.lang = localStorage.getItem("salespulse.lang");
+  }
+  const [display, dims] = await Promise.all([api("/v1/settings/display", {}, false),
+                                             api("/v1/dimensions", {}, false)]);
+  if (display.ok) state.display = display.data;
+  if (dims.ok) state.dims = dims.data;
+  applyLanguage();
+  renderFilters();
+  wire();
+  startAlerts();
+  await refresh();
+  armTimer();
+}
+
+main();
