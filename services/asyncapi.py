@@ -1,0 +1,92 @@
+"""The AsyncAPI 3.0 document of the Kafka topics, generated from the contract's models.
+
+One schema per event type (the same pydantic models the ingest API validates with), the
+relay's message around them, and the dead-letter and alerts topics. Served by the API at
+`GET /v1/asyncapi.json` and written by `salespulse docs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from events.contract import EVENT_TYPES, event_model
+from services.settings import Settings
+
+REF = "#/components/schemas/{model}"
+
+
+def _schemas() -> dict[str, Any]:
+    """Every event type's schema, with nested models hoisted to components."""
+    schemas: dict[str, Any] = {}
+    for event_type in EVENT_TYPES:
+        schema = event_model(event_type).model_json_schema(ref_template=REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[schema["title"]] = schema
+    return schemas
+
+
+def document(settings: Settings) -> dict[str, Any]:
+    schemas = _schemas()
+    event_refs = [{"$ref": REF.format(model=event_model(t).__name__)} for t in EVENT_TYPES]
+    schemas["RelayedEvent"] = {
+        "type": "object",
+        "description": "One stored event as the relay publishes it, keyed by its aggregate id. "
+                       "Delivery is at least once: consumers skip a (kind, key, version) "
+                       "they have applied.",
+        "required": ["position", "kind", "key", "version", "event"],
+        "properties": {
+            "position": {"type": "integer", "minimum": 1,
+                         "description": "The event store's notification id (total order)"},
+            "kind": {"type": "string", "description": "Aggregate kind: lead, deal, …"},
+            "key": {"type": "string", "description": "The aggregate's id in the front end"},
+            "version": {"type": "integer", "minimum": 1,
+                        "description": "The aggregate's version after this event"},
+            "event": {"oneOf": event_refs},
+            "relayed_at": {"type": "number", "description": "Unix time of publishing"},
+        },
+    }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {"title": "salespulse event log", "version": "1",
+                 "description": "Every accepted sales event, in order per aggregate; poison "
+                                "messages on a dead-letter topic; alerts for managers."},
+        "defaultContentType": "application/json",
+        "servers": {"kafka": {"host": settings.kafka_bootstrap_servers or "localhost:9092",
+                              "protocol": "kafka"}},
+        "channels": {
+            "events": {
+                "address": settings.events_topic,
+                "description": f"{settings.kafka_partitions} partitions, keyed by aggregate id",
+                "messages": {"relayedEvent": {"$ref": "#/components/messages/RelayedEvent"}},
+            },
+            "deadLetters": {
+                "address": settings.dead_letter_topic,
+                "description": "Messages the projector could not use, unchanged, with a "
+                               "`reason` header",
+                "messages": {"deadLetter": {"$ref": "#/components/messages/DeadLetter"}},
+            },
+            "alerts": {
+                "address": settings.alerts_topic,
+                "messages": {"alert": {"$ref": "#/components/messages/Alert"}},
+            },
+        },
+        "operations": {
+            "relayEvents": {"action": "send", "channel": {"$ref": "#/channels/events"}},
+            "projectEvents": {"action": "receive", "channel": {"$ref": "#/channels/events"}},
+            "deadLetter": {"action": "send", "channel": {"$ref": "#/channels/deadLetters"}},
+            "publishAlerts": {"action": "send", "channel": {"$ref": "#/channels/alerts"}},
+        },
+        "components": {
+            "schemas": schemas,
+            "messages": {
+                "RelayedEvent": {"name": "RelayedEvent",
+                                 "payload": {"$ref": "#/components/schemas/RelayedEvent"}},
+                "DeadLetter": {"name": "DeadLetter",
+                               "headers": {"type": "object",
+                                           "properties": {"reason": {"type": "string"}}},
+                               "payload": {"description": "the original bytes"}},
+                "Alert": {"name": "Alert", "payload": {"type": "object",
+                          "description": "An alert transition; see GET /v1/alerts"}},
+            },
+        },
+    }
