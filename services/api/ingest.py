@@ -112,13 +112,13 @@ async def put_scoring(scoring: ScoringConfigured, services: ServicesDep,
                       tenant: TenantDep) -> Response:
     """Set the weights of the rep score (results, process, customer; they must sum to 100,
     or to 1). Stored as a `scoring.configured` event; the default is 60/30/10."""
+    data: dict[str, Any] = scoring.model_dump(mode="json")
     raw = {"id": str(uuid.uuid4()), "type": "scoring.configured",
-           "occurred_at": datetime.now(UTC).isoformat(),
-           "data": scoring.model_dump(mode="json")}
+           "occurred_at": datetime.now(UTC).isoformat(), "data": data}
     outcomes = await _record(services, tenant, [raw])
     if isinstance(outcomes, Response):
         return outcomes
-    return JSONResponse({"id": raw["id"], "status": "accepted", **raw["data"]}, status_code=202)
+    return JSONResponse({"id": raw["id"], "status": "accepted", **data}, status_code=202)
 
 
 @router.get("/schemas", tags=["schemas"])
