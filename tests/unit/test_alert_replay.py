@@ -43,9 +43,10 @@ def opened(transitions: list, rule: str) -> set:
 
 def close(a: set, b: set) -> bool:
     """Equal sets of (subject, moment), moments to the millisecond (float day arithmetic)."""
-    key = sorted(a), sorted(b)
-    return len(a) == len(b) and all(
-        x[0] == y[0] and abs(x[1] - y[1]) < timedelta(milliseconds=1) for x, y in zip(*key))
+    if len(a) != len(b):
+        return False
+    return all(x[0] == y[0] and abs(x[1] - y[1]) < timedelta(milliseconds=1)
+               for x, y in zip(sorted(a), sorted(b), strict=True))
 
 
 def test_lead_sla_alerts_open_when_the_oracle_says(replay: tuple[list, list]) -> None:
