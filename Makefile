@@ -33,7 +33,7 @@ deps:
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/mypy events projections services alerts
+	$(BIN)/mypy events projections services alerts salespulse_client
 
 test: lint dashboard deps  ## unit and integration tests on the real broker, PostgreSQL and Redis
 	$(BIN)/pytest -q -p no:cacheprovider
