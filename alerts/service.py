@@ -35,6 +35,7 @@ from projections.facts import Change
 from services.settings import Settings
 
 log = structlog.get_logger("alerter")
+STOP_GRACE_SECONDS = 3.0  # for webhook deliveries in flight when the alerter stops
 TRANSITIONS = Counter("salespulse_alerts_total", "Alert transitions delivered",
                       ["rule", "kind", "history"])
 LAG = Gauge("salespulse_alert_fire_delay_seconds",
@@ -145,7 +146,13 @@ class Alerter:
                 transitions += self.engine.advance(self.clock.now())
             if transitions:
                 await self.publish(transitions)
-        await asyncio.gather(*self.pending, return_exceptions=True)
+        # Deliveries in flight get a moment to finish; a long backoff must not hold a stop
+        # past the supervisor's patience (they are lost, as with a crash: docs/ALERTS.md).
+        if self.pending:
+            _, unfinished = await asyncio.wait(self.pending, timeout=STOP_GRACE_SECONDS)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
         await self.http.aclose()
 
 
