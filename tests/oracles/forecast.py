@@ -50,7 +50,7 @@ def _parse_close(value: Any, tz: str) -> date | None:
     return _local_date(pd.Timestamp(moment), tz) if moment.tzinfo else moment.date()
 
 
-class _World:
+class World:
     """Everything the forecast needs, from the raw events, once."""
 
     def __init__(self, events: list[dict], stages: list[str], tz: str) -> None:
@@ -192,8 +192,10 @@ def _window(d: pd.DataFrame, odds: pd.DataFrame, last_day: date) -> dict[str, An
 
 
 def forecast(events: list[dict], *, stages: list[str], as_of: str,
-             tz: str = "Asia/Shanghai", filters: dict | None = None) -> dict[str, Any]:
-    world = _World(events, stages, tz)
+             tz: str = "Asia/Shanghai", filters: dict | None = None,
+             world: World | None = None) -> dict[str, Any]:
+    """`GET /v1/forecast`; pass `world` (built once from the same events) to save time."""
+    world = world or World(events, stages, tz)
     moment = pd.Timestamp(as_of).tz_convert(tz)
     d, odds = world.open_at(moment, filters)
     today = _local_date(moment, tz)
@@ -208,8 +210,10 @@ def forecast(events: list[dict], *, stages: list[str], as_of: str,
 
 
 def accuracy(events: list[dict], *, stages: list[str], as_of: str, period: str,
-             tz: str = "Asia/Shanghai", filters: dict | None = None) -> dict[str, Any]:
-    world = _World(events, stages, tz)
+             tz: str = "Asia/Shanghai", filters: dict | None = None,
+             world: World | None = None) -> dict[str, Any]:
+    """`GET /v1/forecast/accuracy`; `world` as in `forecast`."""
+    world = world or World(events, stages, tz)
     moment = pd.Timestamp(as_of).tz_convert(tz)
     months = 1 if period == "month" else 3
     first = world.deals["created_at"].min().tz_convert(tz)
