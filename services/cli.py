@@ -17,6 +17,11 @@ from rich.console import Console
 from services.processes import is_healthy, spawn
 from services.settings import Settings
 
+# Exit codes every subcommand keeps (scripts rely on them): 0 done; 1 input or
+# configuration unusable, nothing done; 2 usage error (typer); 3 done in part (some
+# input rejected, reported); 4 a dependency (broker, API, store) unreachable: run again.
+EXIT_UNUSABLE, EXIT_PARTIAL, EXIT_UNAVAILABLE = 1, 3, 4
+
 cli = typer.Typer(help="salespulse: real-time sales performance analytics.",
                   no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
@@ -106,6 +111,7 @@ def rebuild(into: Annotated[str | None, typer.Option(
         help="Redis prefix to rebuild into (default: the live one; stop the projector first, "
              "or rebuild into a new prefix and point the API at it)")] = None) -> None:
     """Rebuild every projection from the events topic, offset zero, with progress."""
+    from aiokafka.errors import KafkaError
     from rich.progress import Progress
 
     from projections.readmodel import FactStore
@@ -117,7 +123,7 @@ def rebuild(into: Annotated[str | None, typer.Option(
     bootstrap_servers = settings.kafka_bootstrap_servers
     if not bootstrap_servers:
         console.print("KAFKA_BOOTSTRAP_SERVERS is required")
-        raise typer.Exit(code=2)
+        raise typer.Exit(code=EXIT_UNUSABLE)
     store = FactStore(bootstrap.redis(settings), into or settings.redis_prefix)
 
     async def main() -> None:
@@ -129,7 +135,11 @@ def rebuild(into: Annotated[str | None, typer.Option(
         console.print(f"rebuilt {store.prefix}: {result.messages} messages, {result.applied} "
                       f"applied, {result.unusable} unusable, {result.per_second:,.0f} events/s")
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except (KafkaError, OSError, ConnectionError) as exc:
+        console.print(f"[red]cannot rebuild[/]: {type(exc).__name__}: {exc}")
+        raise typer.Exit(code=EXIT_UNAVAILABLE) from None
 
 
 @cli.command()
