@@ -6,7 +6,7 @@ const FILTERS = ["from", "to", "team", "rep", "region", "source", "product"];
 const COLORS = ["#2f6fed", "#17a05d", "#e09a1a", "#8e5bd9", "#d9453d", "#2bb3c0"];
 const state = {
   lang: defaultLang(), display: {currency: "CNY", timezone: "Asia/Shanghai"},
-  dims: null, charts: {}, refreshTimer: null, pending: null, alertsSeen: new Set(),
+  dims: null, charts: {}, refreshTimer: null, pending: null, alertsSeen: new Set(), source: null,
 };
 let t = translator(state.lang);
 let fmt = formatters(state.lang, state.display.currency, state.display.timezone);
@@ -218,7 +218,8 @@ function renderRevenue(answer) {
     tooltip: {trigger: "item", valueFormatter: fmt.money},
     series: [{type: "pie", radius: ["35%", "62%"], top: 40,
               label: {formatter: (p) => `${p.name}${state.lang === "zh-CN" ? "天" : "d"}`},
-              data: aging.map(([name, value]) => ({name, value: Number(value)}))}],
+              data: aging.filter(([, value]) => Number(value) > 0)
+                .map(([name, value]) => ({name, value: Number(value)}))}],
   }, true);
 }
 
@@ -333,73 +334,89 @@ async function renderRep() {
   }, true);
 }
 
-/** A list answer of unknown detail: title, then each scalar field and the evidence. */
-function renderItems(panel, target, answer) {
+/** Stalled deals or customers at risk (one row per subject and rule, with its evidence).
+ * These endpoints take no filters: the rep and team filters choose rows by owner here. */
+function renderFindings(panel, target, answer, field) {
   if (!usable(panel, answer)) return;
-  const d = answer.data;
-  const items = Array.isArray(d) ? d
-    : d.rows || d.deals || d.customers || d.items || d.alerts || [];
-  const title = (it) => it.name || it.customer_name || it.deal_id || it.customer_id || it.id;
-  const describe = (value) => (value && typeof value === "object"
-    ? Object.entries(value).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`)
-      .join(" · ") : String(value ?? ""));
-  $(target).innerHTML = items.length ? `<div class="scroll">${items.slice(0, 50).map((it) => `
-    <div class="item" data-testid="${panel}-item"><b>${esc(title(it))}</b>
-      <div class="meta">${esc(describe(Object.fromEntries(Object.entries(it).filter(
-        ([k, v]) => k !== "evidence" && (v === null || typeof v !== "object")))))}</div>
-      ${it.evidence !== undefined ? `<div class="evidence">${esc(t("evidence"))}: ${
-        esc(describe(it.evidence))}</div>` : ""}</div>`).join("")}</div>`
-    : `<div class="unavailable">${t("empty")}</div>`;
+  const rep = query().get("rep");
+  const team = query().get("team");
+  const teamOf = (id) => state.dims?.reps.find((r) => r.id === id)?.team;
+  const rows = answer.data[field].filter((r) =>
+    (!rep || r.owner === rep) && (!team || teamOf(r.owner) === team));
+  $(target).innerHTML = rows.length ? `<div class="scroll">${rows.slice(0, 50).map((r) => `
+    <div class="item" data-testid="${panel}-item"><b>${esc(r.subject)}</b>
+      ${r.facts?.customer ? `<small>${esc(r.facts.customer)}</small>` : ""}
+      <span class="sev ${esc(r.severity)}">${esc(t("rules", r.rule))}</span>
+      ${r.key_customer ? `<span class="key">${esc(t("key_customer"))}</span>` : ""}
+      ${r.facts?.amount ? fmt.money(r.facts.amount) : ""}
+      <div class="evidence">${esc(t("evidence"))}: ${esc(r.evidence)}</div>
+      <div class="meta">${esc(repName(r.owner))} · ${esc(t("since"))} ${esc(fmt.stamp(r.since))}</div>
+    </div>`).join("")}</div>` : `<div class="unavailable">${t("empty")}</div>`;
 }
 
 // ---- live alerts ------------------------------------------------------------------------
 
-function alertLine(a, fresh) {
+/** One line of the feed: a transition (opened, resolved, acknowledged, snoozed) of an alert. */
+function alertLine(kind, alert, at, fresh) {
   const li = document.createElement("li");
   li.dataset.testid = "alert";
+  li.dataset.subject = alert.subject;
   if (fresh) li.className = "fresh";
-  const subject = a.subject || a.subject_id || a.deal_id || a.customer_id || a.lead_id ||
-                  a.target_id || a.rep || "";
-  const when = a.fired_at || a.at || a.since || a.occurred_at || a.created_at;
-  li.innerHTML = `<b>${esc(a.rule || a.type || a.kind || "alert")}</b> ${esc(subject)}
-    <div>${esc(a.message || a.summary || a.title || "")}</div>
-    <div class="when">${esc(fmt.stamp(when))}</div>`;
+  li.innerHTML = `<span class="sev ${esc(alert.severity)}">${esc(t("transitions", kind))}</span>
+    <b>${esc(t("rules", alert.rule))}</b> ${esc(alert.subject)}
+    <span class="when">${esc(repName(alert.owner))}</span>
+    <div class="evidence">${esc(alert.evidence)}</div>
+    <div class="when">${esc(fmt.stamp(at))}</div>`;
   return li;
 }
 
-function addAlert(a, fresh) {
-  const key = a.id || a.alert_id || JSON.stringify(a);
-  if (state.alertsSeen.has(key)) return;
-  state.alertsSeen.add(key);
+function addAlert(id, kind, alert, at, fresh) {
+  if (state.alertsSeen.has(id)) return;
+  state.alertsSeen.add(id);
   const list = $("#alerts");
   list.querySelector(".empty")?.remove();
-  list.prepend(alertLine(a, fresh));
+  list.prepend(alertLine(kind, alert, at, fresh));
   while (list.children.length > 100) list.lastElementChild.remove();
+}
+
+/** The alert fields the team and rep filters select on. */
+function alertScope() {
+  const scope = {};
+  if (query().get("team")) scope.team = query().get("team");
+  if (query().get("rep")) scope.owner = query().get("rep");
+  return scope;
 }
 
 async function startAlerts() {
   const live = $("#live");
   const list = $("#alerts");
-  const recent = await api("/v1/alerts", {limit: "50"}, false);
+  state.source?.close();  // (re)started when the filters change
+  state.alertsSeen.clear();
+  list.innerHTML = "";
+  const recent = await api("/v1/alerts", {state: "active", limit: "30", ...alertScope()}, false);
   if (recent.status === 404) {
     usable("alerts", recent);
     live.textContent = t("not_available");
     return;
   }
   if (recent.ok) {
-    const items = Array.isArray(recent.data) ? recent.data
-      : recent.data.alerts || recent.data.rows || recent.data.items || [];
-    [...items].reverse().forEach((a) => addAlert(a, false));
+    [...recent.data.alerts].reverse().forEach((a) =>
+      addAlert(`${a.id}:opened`, "opened", a, a.became_true_at, false));
   }
   if (!list.children.length) list.innerHTML = `<li class="empty">${t("no_alerts")}</li>`;
   live.textContent = t("connecting");
   const source = new EventSource("/v1/alerts/stream");
-  const onAlert = (event) => {
-    try { addAlert(JSON.parse(event.data), true); } catch { return; }
-    scheduleRefresh(500);  // an alert means the figures moved: redraw soon
+  state.source = source;
+  const onTransition = (event) => {
+    const body = JSON.parse(event.data);
+    const scope = alertScope();
+    if (Object.entries(scope).some(([k, v]) => body.alert[k] !== v)) return;
+    addAlert(body.id, body.kind, body.alert, body.at, true);
+    scheduleRefresh(1000);  // a transition means the figures moved: redraw soon
   };
-  source.addEventListener("message", onAlert);
-  source.addEventListener("alert", onAlert);
+  for (const kind of ["opened", "resolved", "acknowledged", "snoozed", "message"]) {
+    source.addEventListener(kind, onTransition);
+  }
   source.onopen = () => { live.textContent = t("live"); live.classList.add("on"); };
   source.onerror = () => {
     live.classList.remove("on");
@@ -452,8 +469,8 @@ async function refresh() {
   renderRevenue(revenue);
   renderTargets(targets);
   renderLeaderboard(leaders);
-  renderItems("at_risk", "#at-risk", atRisk);
-  renderItems("stalled", "#stalled", stalled);
+  renderFindings("at_risk", "#at-risk", atRisk, "customers");
+  renderFindings("stalled", "#stalled", stalled, "deals");
   await Promise.all([renderTrends(), renderRep()]);
   const updated = $("#updated");
   updated.textContent = `${t("updated")} ${new Intl.DateTimeFormat(state.lang,
@@ -481,11 +498,13 @@ function wire() {
     if (name === "rep") changes.profile = null;
     setQuery(changes);
     renderFilters();
+    if (name === "team" || name === "rep") startAlerts();
     scheduleRefresh(0);
   });
   $("#reset").addEventListener("click", () => {
     setQuery(Object.fromEntries([...FILTERS, "profile"].map((k) => [k, null])));
     renderFilters();
+    startAlerts();
     scheduleRefresh(0);
   });
   $("#lang").addEventListener("click", () => {
@@ -502,7 +521,7 @@ function wire() {
     setQuery({trend: grain});
     renderTrends();
   });
-  window.addEventListener("popstate", () => { renderFilters(); scheduleRefresh(0); });
+  window.addEventListener("popstate", () => { renderFilters(); startAlerts(); scheduleRefresh(0); });
   window.addEventListener("resize", () => Object.values(state.charts).forEach((c) => c.resize()));
 }
 

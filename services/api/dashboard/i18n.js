@@ -40,6 +40,11 @@ const en = {
            negotiation: "Negotiation", won: "Won", lost: "Lost"},
   metrics: {won_value: "Won value", won_deals: "Won deals", new_leads: "New leads",
             activities: "Activities", collected: "Collected"},
+  since: "since", key_customer: "Key customer",
+  rules: {stalled_deal: "Stalled in stage", inactive_deal: "No activity", lead_sla: "Lead SLA missed",
+          churn_risk: "Churn risk", engagement_drop: "Engagement drop", pace: "Behind target pace"},
+  transitions: {opened: "New", resolved: "Resolved", acknowledged: "Acknowledged",
+                snoozed: "Snoozed"},
   kinds: {call: "Call", visit: "Visit", email: "Email", meeting: "Meeting",
           message: "Message", demo: "Demo", other: "Other"},
 };
@@ -80,6 +85,10 @@ const zh = {
            negotiation: "商务谈判", won: "赢单", lost: "输单"},
   metrics: {won_value: "赢单金额", won_deals: "赢单数", new_leads: "新线索",
             activities: "活动数", collected: "回款额"},
+  since: "始于", key_customer: "重点客户",
+  rules: {stalled_deal: "阶段停滞", inactive_deal: "长期未跟进", lead_sla: "线索响应超时",
+          churn_risk: "流失风险", engagement_drop: "互动下降", pace: "目标进度落后"},
+  transitions: {opened: "新预警", resolved: "已解除", acknowledged: "已确认", snoozed: "已暂缓"},
   kinds: {call: "电话", visit: "拜访", email: "邮件", meeting: "会议",
           message: "消息", demo: "演示", other: "其他"},
 };

@@ -1,0 +1,183 @@
+"""The dashboard in a real headless Chromium (Debian's, driven by Playwright) against the real
+stack: it shows the API's numbers, its filters live in the URL and change the numbers, it
+speaks zh-CN, and an alert fired by a posted event reaches the feed without a reload.
+Screenshots go to artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import LoadedStack, Stack, wait_until
+
+pytestmark = pytest.mark.integration
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps dialling out of this closed network.
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("no chromium: `make deps` installs Debian's (Playwright's download fails)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(locale="en-US", viewport={"width": 1440, "height": 900})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    yield opened
+    context.close()
+    assert errors == [], f"the page threw: {errors}"
+
+
+def open_dashboard(page: Page, url: str, query: str = "") -> None:
+    page.goto(f"{url}/dashboard{query}")
+    loaded(page)
+
+
+def loaded(page: Page, times: int = 1) -> None:
+    """Until the page has fetched and drawn everything `times` times."""
+    page.wait_for_function(f"Number(document.body.dataset.loaded || 0) >= {times}",
+                           timeout=30_000)
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def funnel_on_page(page: Page) -> dict[str, str]:
+    """Every funnel cell's raw value as the page holds it, by its test id."""
+    cells: dict[str, str] = page.eval_on_selector_all(
+        "[data-testid^='funnel-'][data-value]",
+        "cells => Object.fromEntries(cells.map(c => [c.dataset.testid, c.dataset.value]))")
+    return cells
+
+
+def funnel_of_api(answer: dict[str, Any]) -> dict[str, str]:
+    """The same cells from the API's answer, in the page's raw form (JSON numbers as
+    JavaScript prints them, amounts as the API's decimal strings, null as empty)."""
+    def raw(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))  # JavaScript prints 1.0 as "1"
+        return str(value)
+
+    cells = {}
+    for row in answer["stages"]:
+        for field, key in (("entered", "entered"), ("advanced", "advanced"),
+                           ("conversion", "conversion"), ("open_deals", "open_deals"),
+                           ("open_amount", "open_amount"), ("dwell_median", "dwell_days_median"),
+                           ("dwell_p90", "dwell_days_p90")):
+            cells[f"funnel-{row['stage']}-{field}"] = raw(row[key])
+    for field in ("won", "lost", "win_rate", "won_value"):
+        cells[f"funnel-won-{field}"] = raw(answer[field])
+    return cells
+
+
+def test_the_dashboard_shows_the_apis_funnel(year_stack: LoadedStack, page: Page) -> None:
+    open_dashboard(page, year_stack.stack.url)
+    expected = funnel_of_api(year_stack.get("/v1/funnel"))
+    assert funnel_on_page(page) == expected
+    assert page.get_by_test_id("kpi-won_value").get_attribute("data-value") == \
+        year_stack.get("/v1/funnel")["won_value"]
+    # Every panel the API serves is drawn, none is marked unavailable.
+    assert page.locator(".unavailable[data-testid^='unavailable-']").count() == 0
+    assert page.locator("#funnel-chart canvas").count() == 1
+    assert page.get_by_test_id("leaderboard-table").locator("tr[data-rep]").count() > 0
+    shot(page, "dashboard-en")
+
+
+def test_a_filter_changes_the_numbers_and_the_url_keeps_it(year_stack: LoadedStack,
+                                                           page: Page) -> None:
+    everyone = funnel_of_api(year_stack.get("/v1/funnel"))
+    team = year_stack.get("/v1/dimensions")["team"][-1]
+    teams = funnel_of_api(year_stack.get("/v1/funnel", team=team))
+    assert teams != everyone  # else the test could not tell the filter from no filter
+    open_dashboard(page, year_stack.stack.url)
+
+    page.locator("#filters [name=team]").select_option(team)
+    expect(page).to_have_url(re.compile(rf"[?&]team={team}(&|$)"))
+    wait_until(lambda: funnel_on_page(page) == teams, timeout=30,
+               message="the team's funnel on the page")
+
+    page.locator("#filters [name=from]").fill("2017-07-01")
+    page.locator("#filters [name=from]").dispatch_event("change")
+    expect(page).to_have_url(re.compile(r"[?&]from=2017-07-01(&|$)"))
+    since_july = funnel_of_api(year_stack.get("/v1/funnel", team=team, **{"from": "2017-07-01"}))
+    wait_until(lambda: funnel_on_page(page) == since_july, timeout=30,
+               message="the team's funnel since July on the page")
+
+    page.reload()  # the URL alone restores the view
+    loaded(page)
+    assert page.locator("#filters [name=team]").input_value() == team
+    assert page.locator("#filters [name=from]").input_value() == "2017-07-01"
+    assert funnel_on_page(page) == since_july
+    shot(page, "dashboard-filtered")
+
+
+def test_switching_to_chinese_changes_labels_and_number_format(year_stack: LoadedStack,
+                                                              page: Page) -> None:
+    open_dashboard(page, year_stack.stack.url)
+    assert page.locator("h1").inner_text() == "SalesPulse · Sales dashboard"
+    english = page.get_by_test_id("funnel-table").locator("th").first.inner_text()
+
+    page.get_by_test_id("lang-toggle").click()
+    loaded(page, 2)
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    assert page.locator("h1").inner_text() == "SalesPulse · 销售看板"
+    assert page.get_by_test_id("funnel-table").locator("th").first.inner_text() == "阶段" != \
+        english
+    expect(page).to_have_url(re.compile(r"[?&]lang=zh-CN(&|$)"))
+    # zh-CN currency formatting (CNY by default) uses ¥, en-US writes CN¥.
+    won = page.get_by_test_id("kpi-won_value").locator(".note").inner_text()
+    assert won.startswith("¥"), won
+    shot(page, "dashboard-zh-CN")
+
+
+def test_an_alert_posted_through_the_api_appears_in_the_feed_without_reload(
+        stack: Stack, page: Page) -> None:
+    open_dashboard(page, stack.url, "?refresh=0")  # no timer: only the stream can update it
+    expect(page.get_by_test_id("live-status")).to_have_class(re.compile(r"\bon\b"),
+                                                             timeout=30_000)
+    assert page.locator("[data-testid=alert]").count() == 0
+    page.evaluate("window.sameDocument = true")  # gone if anything reloads the page
+    with stack.client() as client:
+        # A deal in a stage whose stall threshold is three seconds.
+        assert client.put("/v1/pipeline", json={
+            "stages": ["prospecting", "negotiation"],
+            "stall_days": {"negotiation": 3 / 86400}}).status_code == 202
+        now = datetime.now(UTC).isoformat()
+        assert client.post("/v1/events/batch", json=[
+            {"id": "e-rep", "type": "rep.joined", "occurred_at": now,
+             "data": {"rep_id": "R1", "name": "Ann", "team_id": "T1", "manager_id": "M1"}},
+            {"id": "e-deal", "type": "deal.created", "occurred_at": now,
+             "data": {"deal_id": "D1", "owner_id": "R1", "stage": "negotiation",
+                      "amount": "100"}},
+        ]).status_code == 202
+
+    alert = page.locator("[data-testid=alert][data-subject=D1]")
+    expect(alert).to_have_count(1, timeout=60_000)
+    assert "Stalled in stage" in alert.inner_text()
+    # The alert also redrew the figures: the new deal is in the funnel, without a reload.
+    expect(page.get_by_test_id("funnel-negotiation-open_deals")).to_have_attribute(
+        "data-value", "1", timeout=30_000)
+    assert page.evaluate("window.sameDocument") is True
+    shot(page, "dashboard-live-alert")
