@@ -132,6 +132,7 @@ def rebuild(into: Annotated[str | None, typer.Option(
             result = await replay(bootstrap_servers, settings.events_topic, store,
                                   on_progress=lambda done, total: bar.update(
                                       task, completed=done, total=total))
+        await store.mark_built()
         console.print(f"rebuilt {store.prefix}: {result.messages} messages, {result.applied} "
                       f"applied, {result.unusable} unusable, {result.per_second:,.0f} events/s")
 
@@ -262,7 +263,8 @@ def up(
     ]
     try:
         _wait_healthy(url, processes, timeout=60)
-        console.print(f"[bold green]salespulse is up[/]  API {url}   docs {url}/docs   "
+        console.print(f"[bold green]salespulse is up[/]  dashboard {url}/dashboard   "
+                      f"API {url}   docs {url}/docs   "
                       f"funnel {url}/v1/funnel   logs {run_dir}/")
         asyncio.run(_demo_feed(url, seed, history_days, speed))
     except KeyboardInterrupt:
