@@ -123,9 +123,11 @@ class Alerter:
         merge = PartitionMerge(partitions)
         log.info("alerter.started", partitions=len(partitions), topic=topic)
         while not stop.is_set():
-            due = self.engine.next_due()
+            # Wall-clock timers matter only once live; while replaying, events move time.
+            # Never wait 0: a loop that never suspends starves signals (a stop) and the CPU.
+            due = self.engine.next_due() if self.live else None
             wait = 0.2 if due is None else min(0.2, max(
-                (due - self.clock.now()).total_seconds(), 0.0))
+                (due - self.clock.now()).total_seconds(), 0.01))
             merge.add(await consumer.getmany(timeout_ms=int(wait * 1000), max_records=5000))
             lagging = {tp for tp in partitions
                        if (consumer.highwater(tp) is None

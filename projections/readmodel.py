@@ -3,17 +3,22 @@
 Layout: hash `{prefix}:{tenant}:{kind}` maps a subject's key to its JSON record;
 `{prefix}:{tenant}:rev` counts applied batches (readers cache on it);
 `{prefix}:{tenant}:applied` counts events applied (a rebuild or a test knows when it
-has caught up); `{prefix}:tenants` lists tenants. Each record carries the version of its last
-event, so a batch replayed after a crash changes nothing twice.
+has caught up); `{prefix}:tenants` lists tenants. `{prefix}:built` says the read
+models hold the whole log: it is missing when Redis lost them, and readers must not
+trust them until a rebuild sets it again. Each record carries the version of its
+last event, so a batch replayed after a crash changes nothing twice.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
 
 from projections.facts import Change, Record, apply
 
@@ -28,18 +33,53 @@ class Applied:
 KINDS = ("rep", "customer", "lead", "deal", "order", "target", "pipeline", "scoring")
 
 
+class NotBuilt(Exception):
+    """The read models are missing the log's history (e.g. Redis was flushed): rebuild first."""
+
+
 class FactStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis, self.prefix = redis, prefix
+        self.built_key = f"{prefix}:built"
+
+    async def is_built(self) -> bool:
+        return bool(await self.redis.exists(self.built_key))
+
+    async def mark_built(self) -> None:
+        # A new token per build: readers caching on (build, revision) never mix two builds.
+        await self.redis.set(self.built_key, uuid.uuid4().hex)
+
+    async def version(self, tenant: str) -> tuple[str, int] | None:
+        """(build token, revision) of the tenant's read models; None while not built."""
+        build, revision = await self.redis.mget(self.built_key, f"{self.prefix}:{tenant}:rev")
+        if build is None:
+            return None
+        return (build.decode() if isinstance(build, bytes) else str(build), int(revision or 0))
 
     def _hash(self, tenant: str, kind: str) -> str:
         return f"{self.prefix}:{tenant}:{kind}"
 
-    async def apply(self, changes: Sequence[Change]) -> Applied:
-        """Apply changes in order. Safe to repeat: an applied change is skipped."""
+    async def apply(self, changes: Sequence[Change], *, require_built: bool = False) -> Applied:
+        """Apply changes in order. Safe to repeat: an applied change is skipped.
+
+        With `require_built`, raises NotBuilt instead of writing on top of lost history: a
+        record started from nothing would carry a version that hides its missing events.
+        """
         result = Applied()
         if not changes:
             return result
+        async with self.redis.pipeline(transaction=True) as write:
+            if require_built:
+                await write.watch(self.built_key)  # a flush before EXEC aborts the write
+                if not await write.exists(self.built_key):
+                    raise NotBuilt
+            try:
+                await self._apply(changes, result, write)
+            except WatchError:
+                raise NotBuilt from None
+        return result
+
+    async def _apply(self, changes: Sequence[Change], result: Applied, write: Pipeline) -> None:
         slots = list(dict.fromkeys((c.tenant, c.kind, c.key) for c in changes))
         read = self.redis.pipeline(transaction=False)
         for tenant, kind, key in slots:
@@ -66,7 +106,7 @@ class FactStore:
                 result.applied += 1
                 applied_per_tenant[change.tenant] = applied_per_tenant.get(change.tenant, 0) + 1
         if changed:
-            write = self.redis.pipeline(transaction=True)
+            write.multi()
             for slot in changed:
                 tenant, kind, key = slot
                 write.hset(self._hash(tenant, kind), key, orjson.dumps(current[slot]))
@@ -75,7 +115,6 @@ class FactStore:
                 write.incrby(f"{self.prefix}:{tenant}:applied", count)
                 write.sadd(f"{self.prefix}:tenants", tenant)
             await write.execute()
-        return result
 
     async def revision(self, tenant: str) -> int:
         return int(await self.redis.get(f"{self.prefix}:{tenant}:rev") or 0)

@@ -19,7 +19,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from events.parsing import parse_event
 from projections.facts import Change
-from projections.readmodel import FactStore
+from projections.readmodel import FactStore, NotBuilt
 from services import bootstrap, faust_transport
 from services.settings import Settings
 
@@ -68,13 +68,33 @@ def create_app(settings: Settings) -> faust.App:
         log.warning("projector.dead_letter", reason=reason)
         await dead_letters.send(value=raw, headers={"reason": reason.encode()[:1000]})
 
+    building = asyncio.Lock()
+
+    async def ensure_built(store: FactStore) -> None:
+        """Rebuild from offset zero if the read models lost the log's history (a fresh
+        Redis, or a flushed one); the API answers 503 meanwhile, never wrong numbers."""
+        async with building:
+            if await store.is_built():
+                return
+            from services.rebuild import rebuild
+
+            log.warning("projector.rebuilding", reason="read models missing")
+            assert settings.kafka_bootstrap_servers
+            result = await rebuild(settings.kafka_bootstrap_servers, settings.events_topic,
+                                   store)
+            await store.mark_built()
+            log.warning("projector.rebuilt", messages=result.messages,
+                        seconds=round(result.seconds, 2))
+
     async def apply_until_done(store: FactStore, changes: list[Change]) -> None:
         # Never let a Redis outage escape: take() acks a batch even when its body raises.
         delay = 0.1
         while True:
             try:
-                result = await store.apply(changes)
+                result = await store.apply(changes, require_built=True)
                 break
+            except NotBuilt:
+                await ensure_built(store)
             except (ConnectionError, TimeoutError, OSError) as exc:
                 log.error("projector.redis_unavailable", error=str(exc), retry_in=delay)
                 await asyncio.sleep(delay)
@@ -88,6 +108,15 @@ def create_app(settings: Settings) -> faust.App:
         for change in changes:
             if change.relayed_at:
                 FRESHNESS.observe(max(written - change.relayed_at, 0.0))
+
+    @app.timer(1.0)
+    async def watch_read_models() -> None:
+        # Redis can lose everything while no event arrives: notice it within a second.
+        if "store" in state:
+            try:
+                await ensure_built(state["store"])
+            except (ConnectionError, TimeoutError, OSError) as exc:
+                log.error("projector.redis_unavailable", error=str(exc))
 
     @app.timer(5.0)
     async def measure_lag() -> None:
@@ -104,6 +133,7 @@ def create_app(settings: Settings) -> faust.App:
     async def project(stream: Any) -> None:
         if "store" not in state:
             state["store"] = bootstrap.fact_store(settings, bootstrap.redis(settings))
+            await ensure_built(state["store"])
         async for values in stream.take(2000, within=0.01):
             changes: list[Change] = []
             for raw in values:

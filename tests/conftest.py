@@ -152,6 +152,8 @@ def running_stack(broker: TansuBroker, database_url: str, redis_url: str,
         running.start(name)
     try:
         wait_until(lambda: is_healthy(running.url), timeout=60, message="the API to be healthy")
+        wait_until(lambda: _built(redis_url, env["REDIS_PREFIX"]), timeout=60,
+                   message="the projector to have built the read models")
         yield running
     finally:
         running.stop()
@@ -205,6 +207,12 @@ def _projected(stack: Stack, count: int) -> bool:
     client = Redis.from_url(stack.env["REDIS_URL"])
     applied = client.get(f"{stack.env['REDIS_PREFIX']}:default:applied")
     return applied is not None and int(applied) >= count
+
+
+def _built(url: str, prefix: str) -> bool:
+    from redis import Redis
+
+    return bool(Redis.from_url(url).exists(f"{prefix}:built"))
 
 
 def _forget_redis(url: str, prefix: str) -> None:

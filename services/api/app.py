@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from projections.readmodel import NotBuilt
 from services import bootstrap, observability
 from services.api import alerts as alerts_api
 from services.api import dashboard as dashboard_api
@@ -65,6 +66,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(performance.router)
     app.include_router(money_api.router)
     app.include_router(dashboard_api.router)
+
+    @app.exception_handler(NotBuilt)
+    async def rebuilding(_request: Request, _exc: NotBuilt) -> Response:
+        answer = problem(503, "rebuilding", "Read models are being rebuilt",
+                         "The read models are being rebuilt from the event log; figures "
+                         "would be incomplete. Try again in a moment.")
+        answer.headers["Retry-After"] = "1"
+        return answer
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:

@@ -11,7 +11,7 @@ from fastapi import Depends, Header, Request
 from redis.asyncio import Redis
 
 from events.ledger import SalesLedger
-from projections.readmodel import FactStore
+from projections.readmodel import FactStore, NotBuilt
 from projections.snapshot import Snapshot
 from services.settings import Settings
 
@@ -24,19 +24,25 @@ class Services:
     facts: FactStore
     # One writer thread: batches are decided and stored one at a time per process.
     writer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
-    _snapshots: dict[str, tuple[int, Snapshot]] = field(default_factory=dict)
+    _snapshots: dict[str, tuple[tuple[str, int], Snapshot]] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def snapshot(self, tenant: str) -> Snapshot:
-        """The tenant's joined facts, rebuilt only when the read models changed."""
+        """The tenant's joined facts, rebuilt only when the read models changed. Raises
+        NotBuilt while the read models are being rebuilt from the log (never a partial
+        answer)."""
         async with self._lock:
-            revision = await self.facts.revision(tenant)
+            version = await self.facts.version(tenant)
+            if version is None:
+                raise NotBuilt
             cached = self._snapshots.get(tenant)
-            if cached and cached[0] == revision:
+            if cached and cached[0] == version:
                 return cached[1]
             records = await self.facts.load(tenant)
+            if await self.facts.version(tenant) is None:
+                raise NotBuilt  # lost while loading
             snapshot = await asyncio.to_thread(Snapshot, records, self.settings.tenant_timezone)
-            self._snapshots[tenant] = (revision, snapshot)
+            self._snapshots[tenant] = (version, snapshot)
             return snapshot
 
 

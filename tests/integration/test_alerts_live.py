@@ -133,8 +133,11 @@ def test_stalled_deal_reaches_the_stream_and_a_flaky_webhook_once(
         listed = client.get("/v1/alerts", params={"rule": "stalled_deal", "manager": "M1"}
                             ).json()
         assert [a["id"] for a in listed["alerts"]] == [alert["id"]]
-        stalled = client.get("/v1/deals/stalled").json()
-        assert [d["subject"] for d in stalled["deals"] if d["rule"] == "stalled_deal"] == ["D1"]
+        # The listing reads the projector's read models: a consumer of its own, maybe a
+        # moment behind the alerter's.
+        wait_until(lambda: [d["subject"] for d in client.get("/v1/deals/stalled").json()["deals"]
+                            if d["rule"] == "stalled_deal"] == ["D1"], timeout=30,
+                   message="D1 listed as stalled")
         acked = client.post(f"/v1/alerts/{alert['id']}/ack", json={"by": "M1"}).json()
         assert acked["state"] == "acknowledged"
         later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
