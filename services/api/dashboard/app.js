@@ -513,6 +513,7 @@ function wire() {
     setQuery({lang: state.lang}, false);
     applyLanguage();
     renderFilters();
+    startAlerts();  // its lines, in the new language
     scheduleRefresh(0);
   });
   $("#trend-toggle").addEventListener("click", (event) => {
