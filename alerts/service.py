@@ -87,6 +87,12 @@ class Alerter:
         # Replaying history, the clock is the latest event time; live, the wall clock.
         self.live = False
 
+    def now(self) -> datetime:
+        """The wall clock, but never behind the latest event seen: a front end whose clock
+        runs ahead (or the demo's time-compressed feed) still gets its alerts on time."""
+        wall = self.clock.now()
+        return max(wall, self.engine.clock) if self.engine.clock else wall
+
     async def publish(self, transitions: list[Transition]) -> None:
         now = self.clock.now()
         grace = timedelta(seconds=self.settings.alert_history_grace_seconds)
@@ -127,7 +133,7 @@ class Alerter:
             # Never wait 0: a loop that never suspends starves signals (a stop) and the CPU.
             due = self.engine.next_due() if self.live else None
             wait = 0.2 if due is None else min(0.2, max(
-                (due - self.clock.now()).total_seconds(), 0.01))
+                (due - self.now()).total_seconds(), 0.01))
             merge.add(await consumer.getmany(timeout_ms=int(wait * 1000), max_records=5000))
             lagging = {tp for tp in partitions
                        if (consumer.highwater(tp) is None
@@ -145,7 +151,7 @@ class Alerter:
                 self.live = self.live or self.engine.clock is not None and (
                     self.engine.clock >= self.clock.now() - grace)
             if self.live and not lagging and not any(merge.buffers.values()):
-                transitions += self.engine.advance(self.clock.now())
+                transitions += self.engine.advance(self.now())
             if transitions:
                 await self.publish(transitions)
         # Deliveries in flight get a moment to finish; a long backoff must not hold a stop
