@@ -116,11 +116,22 @@ class Stack:
         process = self.processes.pop(name)
         if process.poll() is None:
             os.killpg(process.pid, sig)
-        process.wait(15)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # never leave it behind, then say so
+            process.wait(15)
+            raise AssertionError(f"{name} did not stop within 15 s of signal {sig}") from None
 
     def stop(self) -> None:
+        """Stop every process, even when one of them does not stop cleanly (reported)."""
+        failures = []
         for name in list(self.processes):
-            self.kill(name, signal.SIGTERM)
+            try:
+                self.kill(name, signal.SIGTERM)
+            except AssertionError as exc:
+                failures.append(str(exc))
+        assert not failures, failures
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60)
