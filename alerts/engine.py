@@ -46,9 +46,10 @@ class AlertEngine:
         return self._heap[0][0] if self._heap else None
 
     def apply(self, change: Change) -> list[Transition]:
-        """Fold one relayed event in, at its own time (after the timers due by then)."""
+        """Fold one relayed event in, at its own time (after the timers due before then: a
+        condition due at the very moment of an event is judged with that event counted)."""
         at = ts(change.event["occurred_at"])
-        out = self.advance(at)
+        out = self.advance(at, through=False)
         now = max(self.clock or at, at)
         state = self.tenant(change.tenant)
         records = state.ctx.kind(change.kind)
@@ -62,10 +63,11 @@ class AlertEngine:
             out += self._assess(change.tenant, rule, key, now, at)
         return out
 
-    def advance(self, now: datetime) -> list[Transition]:
-        """Fire every timer due by `now`, each at its own moment."""
+    def advance(self, now: datetime, *, through: bool = True) -> list[Transition]:
+        """Fire every timer due by `now` (`through=False`: due before `now`), each at its own
+        moment."""
         out: list[Transition] = []
-        while self._heap and self._heap[0][0] <= now:
+        while self._heap and (self._heap[0][0] <= now if through else self._heap[0][0] < now):
             due, _, tenant, rule, key = heapq.heappop(self._heap)
             if self.tenants[tenant].due.get((rule, key)) == due:
                 out += self._assess(tenant, rule, key, due, due)

@@ -55,8 +55,9 @@ def _add(total: str | None, amount: str) -> str:
 
 
 def _activity(rec: Record, d: dict[str, Any], at: str) -> None:
-    rec.setdefault("activities", []).append(
-        [at, d["kind"], d["rep_id"], d.get("duration_min"), d["activity_id"]])
+    # a new list: `apply` must not change the record it was given (the alerter compares them)
+    rec["activities"] = [*rec.get("activities", ()),
+                         [at, d["kind"], d["rep_id"], d.get("duration_min"), d["activity_id"]]]
     rec["last_activity_at"] = at
 
 

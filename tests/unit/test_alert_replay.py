@@ -2,22 +2,30 @@
 open equal an independent pandas computation (tests/oracles/alerts.py).
 
 At the pure level: the engine fed the changes in relay order, with event time as its only
-clock. Covered by the oracle: lead_sla and churn_risk (not yet the other rules)."""
+clock, then advanced to the last event's time (timers due then fire). Every rule is covered."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from alerts.engine import AlertEngine
-from alerts.rules import RuleSettings
+from alerts.rules import RuleSettings, ts
 from events.parsing import parse_event
 from events.rules import subject_of
 from projections.facts import Change
 from tests.history import simulated
-from tests.oracles.alerts import churn_starts, lead_sla_starts
+from tests.oracles.alerts import (
+    churn_starts,
+    engagement_starts,
+    inactive_starts,
+    lead_sla_starts,
+    pace_starts,
+    stalled_starts,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +41,7 @@ def replay() -> tuple[list, list]:
         transitions += engine.apply(Change(position, "default", subject.kind, subject.key,
                                            versions[subject.kind, subject.key],
                                            event.canonical()))
+    transitions += engine.advance(ts(events[-1]["occurred_at"]))
     return events, transitions
 
 
@@ -59,6 +68,16 @@ def test_churn_alerts_open_when_the_oracle_says(replay: tuple[list, list]) -> No
     events, transitions = replay
     expected = churn_starts(events)
     assert expected and close(opened(transitions, "churn_risk"), expected)
+
+
+@pytest.mark.parametrize(("rule", "oracle"), [
+    ("stalled_deal", stalled_starts), ("inactive_deal", inactive_starts),
+    ("engagement_drop", engagement_starts), ("pace", pace_starts)])
+def test_deal_customer_and_pace_alerts_open_when_the_oracle_says(
+        replay: tuple[list, list], rule: str, oracle: Any) -> None:
+    events, transitions = replay
+    expected = oracle(events)
+    assert expected and close(opened(transitions, rule), expected)
 
 
 def test_every_opened_alert_is_opened_once(replay: tuple[list, list]) -> None:

@@ -119,6 +119,18 @@ def test_deal_without_activity_alerts_after_14_days_unless_a_next_step_is_planne
     assert again.alert.id != opened.alert.id
 
 
+def test_activity_at_the_very_moment_a_deal_turns_inactive_means_it_never_was() -> None:
+    # At `due` the activity has occurred (event time, `since <= t` counting events by t).
+    s = Scenario(stall_days=1000)
+    with_rep(s)
+    s.event("deal.created", T0, deal_id="D1", owner_id="R1")
+    due = T0 + timedelta(days=14)
+    assert s.event("activity.logged", due, activity_id="A1", kind="call", rep_id="R1",
+                   deal_id="D1") == []
+    assert s.at(due + timedelta(days=13)) == []
+    assert s.log == []
+
+
 def test_lead_sla_runs_from_assignment_and_stops_at_first_contact() -> None:
     s = Scenario()
     with_rep(s)
@@ -221,6 +233,22 @@ def test_pace_judged_from_a_third_of_the_period_and_cleared_by_a_win() -> None:
     only(s.event("deal.won", won, deal_id="D2"), "resolved", "pace")
     # 900 by day 15 projects below 800 from day 900/800 x 31 = 34.9: after March. Never again.
     assert s.at(T0 + timedelta(days=60)) == []
+
+
+def test_activities_pace_counts_every_activity_including_repeats_on_one_subject() -> None:
+    s = Scenario(stall_days=1000, inactive_days=1000, lead_sla_hours=10_000)
+    with_rep(s)
+    s.event("target.set", T0, scope="rep", scope_id="R1", period="2017-03",
+            metric="activities", value="10")
+    s.event("lead.created", T0, lead_id="L1", owner_id="R1")
+    for n in range(3):  # three on the same lead, by day 2
+        s.event("activity.logged", T0 + timedelta(days=n), activity_id=f"A{n}", kind="call",
+                rep_id="R1", lead_id="L1")
+    # 3 of 10 project 80% until 3 / 8 of March (day 11.625), 9.3 h after its third.
+    crossing = T0 + timedelta(days=31 * 3 / 8)
+    assert s.at(crossing - timedelta(milliseconds=1)) == []
+    opened = only(s.at(crossing + timedelta(milliseconds=1)), "opened", "pace")
+    assert "activities 3 of 10" in opened.alert.evidence
 
 
 def test_team_pace_names_the_team_and_its_manager() -> None:
