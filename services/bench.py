@@ -5,7 +5,9 @@ event store named by DATABASE_URL or a fresh SQLite file; a fresh Redis prefix),
 posts a simulated history through the API, and reports:
 - ingest: events/s accepted by `POST /v1/events/batch`;
 - end to end: events/s from the first POST until the projections hold them all;
-- freshness: from the 202 of a single POST to the change visible in `GET /v1/funnel`.
+- freshness: from the 202 of a single POST to the change visible in `GET /v1/funnel`;
+- alert delay: from a condition becoming true to its SSE event and its webhook
+  (`services/bench_alerts.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from rich.progress import track
 from rich.table import Table
 
 from projections.stats import quantile
+from services import bench_alerts
 from services.broker import TansuBroker, free_port
 from services.processes import is_healthy, spawn
 from services.simulate.feed import post_events
@@ -48,11 +51,12 @@ def _totals(client: httpx.Client) -> tuple[int, int, int]:
             sum(r["leads"] for r in rows))
 
 
-def run(days: int, probes: int, batch_size: int) -> dict[str, float]:
+def run(days: int, probes: int, batch_size: int, alert_deals: int = 40) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="salespulse-bench-"))
     run_id = uuid.uuid4().hex[:8]
     env = {**os.environ, "REDIS_PREFIX": f"bench-{run_id}", "EVENTS_TOPIC": f"bench-{run_id}",
-           "PROJECTOR_GROUP": f"bench-{run_id}", "DATA_DIR": str(work)}
+           "PROJECTOR_GROUP": f"bench-{run_id}", "DATA_DIR": str(work),
+           "ALERTS_TOPIC": f"bench-alerts-{run_id}", "DEAD_LETTER_TOPIC": f"bench-dlq-{run_id}"}
     broker = None
     if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
         broker = TansuBroker(log_path=work / "broker.log").start()
@@ -60,7 +64,8 @@ def run(days: int, probes: int, batch_size: int) -> dict[str, float]:
     port = free_port()
     processes = [spawn(["api", "--port", str(port)], env, work / "api.log"),
                  spawn(["relay"], env, work / "relay.log"),
-                 spawn(["projector"], env, work / "projector.log")]
+                 spawn(["projector"], env, work / "projector.log"),
+                 spawn(["alerter"], env, work / "alerter.log")]
     url = f"http://127.0.0.1:{port}"
     figures: dict[str, float] = {}
     try:
@@ -83,6 +88,8 @@ def run(days: int, probes: int, batch_size: int) -> dict[str, float]:
             figures["freshness_p50_ms"] = quantile(latencies, 0.5) or 0
             figures["freshness_p99_ms"] = quantile(latencies, 0.99) or 0
             figures["freshness_max_ms"] = max(latencies)
+        if alert_deals:
+            figures.update(bench_alerts.measure(url, deals=alert_deals))
     finally:
         for process in processes:
             process.terminate()

@@ -1,0 +1,141 @@
+"""Alert delay, measured on a running stack (api, relay, projector, alerter): from the moment
+a condition becomes true to its event on `GET /v1/alerts/stream` and to its webhook.
+
+Deals are created live, at staggered moments, in a stage whose stall threshold is a couple
+of seconds, so each one's `stalled_deal` condition becomes true at a known instant
+(`became_true_at` = creation + threshold, event time). The delay is the clock time a client
+receives the alert minus that instant: it includes relaying, the alerter's timer and Redis,
+and the SSE (or webhook) hop. One machine, one clock. Reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+from projections.stats import quantile
+from services.broker import free_port
+
+STAGE = "bench_stall"
+STAGES = ["prospecting", "qualification", "proposal", "negotiation", STAGE]
+
+
+class _Arrivals:
+    """When each deal's live `opened` alert reached a listener (first arrival only)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.at: dict[str, tuple[datetime, datetime]] = {}  # deal -> (received, became true)
+
+    def add(self, received: datetime, body: dict[str, Any]) -> None:
+        alert = body.get("alert") or {}
+        if (body.get("kind") == "opened" and alert.get("rule") == "stalled_deal"
+                and not body.get("history") and str(alert.get("subject", "")).startswith(
+                    "BENCH-ALERT-")):
+            with self.lock:
+                self.at.setdefault(alert["subject"], (
+                    received, datetime.fromisoformat(alert["became_true_at"])))
+
+    def delays_ms(self, deals: list[str]) -> list[float]:
+        with self.lock:
+            return [(self.at[d][0] - self.at[d][1]).total_seconds() * 1000 for d in deals
+                    if d in self.at]
+
+
+def _receiver(arrivals: _Arrivals) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            arrivals.add(datetime.now(UTC), json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _listen(url: str, arrivals: _Arrivals, ready: threading.Event) -> None:
+    def run() -> None:
+        with httpx.Client(base_url=url, timeout=None) as client, \
+                client.stream("GET", "/v1/alerts/stream") as response:
+            ready.set()
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    arrivals.add(datetime.now(UTC), json.loads(line[5:]))
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+def _create(client: httpx.Client, deal: str) -> None:
+    response = client.post("/v1/events", json={
+        "id": str(uuid.uuid4()), "type": "deal.created",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "data": {"deal_id": deal, "owner_id": "R-001", "stage": STAGE, "amount": "1000.00"}})
+    response.raise_for_status()
+
+
+def _wait(condition: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def measure(url: str, deals: int = 40, stall_seconds: float = 2.0, spread_seconds: float = 20.0,
+            seed: int = 7) -> dict[str, float]:
+    """Delay figures (ms) for `deals` deals whose thresholds pass over `spread_seconds`."""
+    sse, hook = _Arrivals(), _Arrivals()
+    server = _receiver(hook)
+    ready = threading.Event()
+    _listen(url, sse, ready)
+    figures: dict[str, float] = {}
+    names = [f"BENCH-ALERT-{i:03d}" for i in range(deals)]
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            client.put("/v1/webhooks", json=[{
+                "url": f"http://127.0.0.1:{server.server_address[1]}/hook",
+                "secret": uuid.uuid4().hex}]).raise_for_status()
+            client.put("/v1/pipeline", json={
+                "stages": STAGES, "stall_days": {STAGE: stall_seconds / 86400}}
+            ).raise_for_status()
+            if not ready.wait(30):
+                raise RuntimeError("the alert stream did not open")
+            # The alerter is live (caught up with the history) once a warm-up alert arrives.
+            _create(client, "BENCH-ALERT-warmup")
+            if not _wait(lambda: "BENCH-ALERT-warmup" in sse.at, 300):
+                raise RuntimeError("the alerter did not catch up within 300 s")
+            rng = random.Random(seed)
+            started = time.monotonic()
+            for i, name in enumerate(names):
+                # evenly spread, jittered so crossings fall at every phase of the timer loop
+                offset = (i + rng.random()) * spread_seconds / deals
+                time.sleep(max(started + offset - time.monotonic(), 0))
+                _create(client, name)
+            _wait(lambda: len(sse.delays_ms(names)) == deals
+                  and len(hook.delays_ms(names)) == deals, stall_seconds + 60)
+    finally:
+        server.shutdown()
+    for name, arrivals in (("sse", sse), ("webhook", hook)):
+        delays = arrivals.delays_ms(names)
+        figures[f"alert_{name}_received"] = len(delays)
+        if delays:
+            figures[f"alert_{name}_delay_p50_ms"] = quantile(delays, 0.5) or 0
+            figures[f"alert_{name}_delay_p99_ms"] = quantile(delays, 0.99) or 0
+            figures[f"alert_{name}_delay_max_ms"] = max(delays)
+    figures["alert_deals"] = deals
+    return figures
+
