@@ -224,6 +224,16 @@ def test_pipeline_can_be_configured_again(ledger: SalesLedger) -> None:
     assert state(ledger, "pipeline", TENANT).stages == ("a", "b")
 
 
+def test_scoring_weights_are_replaced_whole_and_must_add_up(ledger: SalesLedger) -> None:
+    def weights(results: int, process: int, customer: int, at: str) -> dict[str, Any]:
+        return ev("scoring.configured", at, weights={"results": results, "process": process,
+                                                    "customer": customer})
+
+    assert record(ledger, weights(60, 30, 10, day(0))) == ["accepted"]
+    assert record(ledger, weights(50, 25, 25, day(1))) == ["accepted"]
+    assert_refused(ledger, weights(50, 30, 30, day(2)), field="data.weights", status=422)
+
+
 def test_every_contract_event_type_is_covered_by_these_tests() -> None:
     exercised = {
         "rep.joined", "rep.moved", "customer.created", "lead.created", "lead.assigned",
@@ -231,6 +241,7 @@ def test_every_contract_event_type_is_covered_by_these_tests() -> None:
         "activity.scheduled", "deal.created", "deal.stage_changed", "deal.amount_changed",
         "deal.owner_changed", "deal.close_date_changed", "quote.sent", "deal.won", "deal.lost",
         "order.booked", "payment.received", "target.set", "pipeline.configured",
+        "scoring.configured",
     }
     assert set(EVENT_TYPES) == exercised
 
