@@ -412,7 +412,11 @@ async function startAlerts() {
     const scope = alertScope();
     if (Object.entries(scope).some(([k, v]) => body.alert[k] !== v)) return;
     addAlert(body.id, body.kind, body.alert, body.at, true);
-    scheduleRefresh(1000);  // a transition means the figures moved: redraw soon
+    // A transition means the figures moved: redraw soon, and once more a little later,
+    // since the projections travel on a consumer of their own and can trail the alert.
+    scheduleRefresh(1000);
+    clearTimeout(state.followUp);
+    state.followUp = setTimeout(() => scheduleRefresh(0), 5000);
   };
   for (const kind of ["opened", "resolved", "acknowledged", "snoozed", "message"]) {
     source.addEventListener(kind, onTransition);
