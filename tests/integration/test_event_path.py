@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -16,6 +15,7 @@ from services.simulate.feed import post_events
 from services.simulate.world import simulate
 from tests import oracle
 from tests.conftest import Stack, wait_until
+from tests.oracles.compare import comparer
 
 pytestmark = pytest.mark.integration
 
@@ -28,17 +28,8 @@ def history(seed: int = 11, days: int = 75) -> list[dict[str, Any]]:
     return list(simulate(seed, START, START + timedelta(days=days)))
 
 
-def comparable(value: Any, key: str = "") -> Any:
-    """Amounts as exact Decimals, rates and days to 1e-9, everything else as is."""
-    if isinstance(value, dict):
-        return {k: comparable(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [comparable(v, key) for v in value]
-    if key in AMOUNT_FIELDS and value is not None:
-        return Decimal(value)
-    if isinstance(value, float):
-        return pytest.approx(value, rel=1e-9, abs=1e-9)
-    return value
+# Amounts as exact Decimals, rates and days to 1e-9, everything else as is.
+comparable = comparer(AMOUNT_FIELDS)
 
 
 def api_view(client: httpx.Client, path: str, **params: str) -> dict[str, Any]:

@@ -3,13 +3,11 @@ as of several moments and under filters, equal the independent pandas oracle."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
-
 import pytest
 
 from tests.conftest import LoadedStack
 from tests.oracles import forecast as oracle
+from tests.oracles.compare import comparer
 
 pytestmark = pytest.mark.integration
 
@@ -18,17 +16,7 @@ AMOUNTS = {"amount", "open_amount", "weighted_value", "forecast", "actual",
            "actual_from_open_deals", "error"}
 
 
-def comparable(value: Any, key: str = "") -> Any:
-    """Amounts as exact Decimals, rates to 1e-9, everything else as is."""
-    if isinstance(value, dict):
-        return {k: comparable(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [comparable(v, key) for v in value]
-    if key in AMOUNTS and value is not None:
-        return Decimal(value)
-    if isinstance(value, float):
-        return pytest.approx(value, rel=1e-9, abs=1e-9)
-    return value
+comparable = comparer(AMOUNTS)
 
 
 def test_forecast_and_accuracy_through_the_api_equal_the_oracle(
