@@ -25,7 +25,7 @@ from tests.oracles.alerts import (
 )
 
 pytestmark = pytest.mark.integration
-DAYS = 200
+DAYS = 365  # the issue asks for a year of history
 STALL_SECONDS = 3
 ORACLES = {"lead_sla": lead_sla_starts, "churn_risk": churn_starts,
            "stalled_deal": stalled_starts, "inactive_deal": inactive_starts,
