@@ -1,0 +1,232 @@
+"""The raw ceilings the bench compares salespulse with, measured on the same stack.
+
+Each ceiling does the least the same part can do with the same bytes:
+- ingest: the event store's own rows (read back from its table) inserted into a
+  throwaway table of the same shape with psycopg `executemany`, one transaction
+  per 1,000 rows, the way a batch of the store is written;
+- relay: the relay's own messages (read back from the events topic) sent to a new
+  topic by a raw aiokafka producer configured as the relay's, awaiting every
+  acknowledgement each 1,000 messages as the relay does;
+- projection: a raw aiokafka consumer that only reads the events topic and
+  `orjson`-decodes every message.
+The salespulse side of the relay and the rebuild is measured here too: the real
+`Relay` draining the whole store onto a new topic, and `services.rebuild.rebuild`
+into a throwaway Redis prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+import psycopg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from eventsourcing.persistence import Notification
+from eventsourcing.popo import POPOTrackingRecorder
+from psycopg import sql
+
+from projections.readmodel import FactStore
+from services import bootstrap
+from services.kafka import producer
+from services.rebuild import rebuild
+from services.relay import Relay
+from services.settings import Settings
+
+ROWS_PER_TRANSACTION = 1000
+
+
+@dataclass
+class Rate:
+    """`count` items in `seconds`."""
+
+    count: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+
+# ---------------------------------------------------------------- ingest
+
+
+def _store_table(conn: psycopg.Connection, schema: str) -> str:
+    """The eventsourcing application table of `schema` (the one holding event state)."""
+    row = conn.execute(
+        "SELECT c.table_name FROM information_schema.columns c JOIN information_schema.columns n"
+        " ON n.table_schema = c.table_schema AND n.table_name = c.table_name"
+        " AND n.column_name = 'notification_id'"
+        " WHERE c.table_schema = %s AND c.column_name = 'state'", (schema,)).fetchone()
+    assert row, f"no event table in schema {schema}"
+    return str(row[0])
+
+
+def postgres_insert(database_url: str, schema: str) -> Rate:
+    """Rows of the store inserted again, raw, into a throwaway table (executemany)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        source = _store_table(conn, schema)
+        rows = conn.execute(sql.SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {}.{}"
+            " ORDER BY notification_id").format(sql.Identifier(schema), sql.Identifier(source))
+        ).fetchall()
+        scratch = f"ceiling_{uuid.uuid4().hex[:12]}"
+        conn.execute(f"CREATE SCHEMA {scratch}")
+        try:
+            table = sql.SQL("{}.events").format(sql.Identifier(scratch))
+            conn.execute(sql.SQL(
+                "CREATE TABLE {} (originator_id uuid NOT NULL, originator_version bigint NOT NULL,"
+                " topic text, state bytea, notification_id bigserial,"
+                " PRIMARY KEY (originator_id, originator_version))").format(table))
+            conn.execute(sql.SQL("CREATE UNIQUE INDEX ON {} (notification_id)").format(table))
+            insert = sql.SQL("INSERT INTO {} (originator_id, originator_version, topic, state)"
+                             " VALUES (%s, %s, %s, %s)").format(table)
+            started = time.perf_counter()
+            for at in range(0, len(rows), ROWS_PER_TRANSACTION):
+                with conn.transaction(), conn.cursor() as cursor:
+                    cursor.executemany(insert, rows[at:at + ROWS_PER_TRANSACTION])
+            seconds = time.perf_counter() - started
+        finally:
+            conn.execute(f"DROP SCHEMA {scratch} CASCADE")
+    return Rate(len(rows), seconds)
+
+
+# ---------------------------------------------------------------- Kafka helpers
+
+
+async def _new_topic(settings: Settings, name: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, settings.kafka_partitions, 1)])
+    finally:
+        await admin.close()
+
+
+async def _read_all(bootstrap_servers: str, topic: str, *, keep: bool) -> tuple[
+        list[tuple[bytes | None, bytes]], Rate]:
+    """Every message of `topic` up to its high watermark, `orjson`-decoded."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, fetch_max_wait_ms=50,
+                                max_partition_fetch_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    kept: list[tuple[bytes | None, bytes]] = []
+    count = 0
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p)
+                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        started = time.perf_counter()
+        # end_offsets() can be short by one batch on Tansu (FIELD-NOTES): trust highwater().
+        end = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if end[tp] > 0}
+        known: set[TopicPartition] = set()
+        while remaining:
+            fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=20_000)
+            for tp in remaining - known:
+                if (highwater := consumer.highwater(tp)) is not None:
+                    end[tp] = max(end[tp], highwater)
+                    known.add(tp)
+            for tp, records in fetched.items():
+                for record in records:
+                    orjson.loads(record.value or b"")
+                    count += 1
+                    if keep:
+                        kept.append((record.key, record.value or b""))
+                if tp in known and records and records[-1].offset + 1 >= end[tp]:
+                    remaining.discard(tp)
+        seconds = time.perf_counter() - started
+    finally:
+        await consumer.stop()
+    return kept, Rate(count, seconds)
+
+
+async def raw_consumer(settings: Settings) -> Rate:
+    """Read and decode the whole events topic, nothing else: the projection ceiling."""
+    assert settings.kafka_bootstrap_servers
+    _, rate = await _read_all(settings.kafka_bootstrap_servers, settings.events_topic,
+                              keep=False)
+    return rate
+
+
+async def raw_producer(settings: Settings) -> Rate:
+    """The events topic's own messages sent again to a new topic: the relay ceiling."""
+    assert settings.kafka_bootstrap_servers
+    messages, _ = await _read_all(settings.kafka_bootstrap_servers, settings.events_topic,
+                                  keep=True)
+    topic = f"{settings.events_topic}-ceiling-{uuid.uuid4().hex[:6]}"
+    await _new_topic(settings, topic)
+    kafka = producer(settings)
+    await kafka.start()
+    try:
+        started = time.perf_counter()
+        for at in range(0, len(messages), ROWS_PER_TRANSACTION):
+            sent = [await kafka.send(topic, value=value, key=key)
+                    for key, value in messages[at:at + ROWS_PER_TRANSACTION]]
+            await asyncio.gather(*sent)
+        seconds = time.perf_counter() - started
+    finally:
+        await kafka.stop()
+    return Rate(len(messages), seconds)
+
+
+# ---------------------------------------------------------------- salespulse sides
+
+
+class _DrainingRelay(Relay):
+    """The real relay, stopping once it has published `total` notifications."""
+
+    def __init__(self, *args: object, total: int, stop: asyncio.Event, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.total, self.stop, self.published = total, stop, 0
+
+    def position(self) -> int:
+        return 0
+
+    async def publish(self, notifications: Sequence[Notification]) -> None:
+        await super().publish(notifications)
+        self.published += len(notifications)
+        if self.published >= self.total:
+            self.stop.set()
+
+
+async def relay_backlog(settings: Settings) -> Rate:
+    """The relay draining the whole event store onto a new topic (position kept in memory)."""
+    ledger = bootstrap.ledger(settings)
+    try:
+        total = ledger.recorder.max_notification_id() or 0
+        topic = f"{settings.events_topic}-relay-{uuid.uuid4().hex[:6]}"
+        await _new_topic(settings, topic)
+        kafka = producer(settings)
+        await kafka.start()
+        stop = asyncio.Event()
+        runner = _DrainingRelay(ledger, POPOTrackingRecorder(), kafka, topic, total=total,
+                                stop=stop)
+        try:
+            started = time.perf_counter()
+            await runner.run(stop)
+            seconds = time.perf_counter() - started
+        finally:
+            await kafka.stop()
+    finally:
+        ledger.close()
+    return Rate(runner.published, seconds)
+
+
+async def rebuild_rate(settings: Settings) -> Rate:
+    """`services.rebuild.rebuild` of the events topic into a throwaway Redis prefix."""
+    assert settings.kafka_bootstrap_servers
+    redis = bootstrap.redis(settings)
+    store = FactStore(redis, f"{settings.redis_prefix}-rebuild-{uuid.uuid4().hex[:6]}")
+    try:
+        rebuilt = await rebuild(settings.kafka_bootstrap_servers, settings.events_topic, store)
+        await store.clear()
+    finally:
+        await redis.aclose()
+    return Rate(rebuilt.messages, rebuilt.seconds)
