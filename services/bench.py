@@ -70,7 +70,8 @@ def _totals(client: httpx.Client) -> tuple[int, int, int] | None:
             sum(r["leads"] for r in rows))
 
 
-def run(days: int, probes: int, batch_size: int, alert_deals: int = 40) -> dict[str, float]:
+def run(days: int, probes: int, batch_size: int, alert_deals: int = 40,
+        alert_spread: float = 20.0) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="salespulse-bench-"))
     run_id = uuid.uuid4().hex[:8]
     postgres = os.environ.get("DATABASE_URL") or LOCAL_POSTGRES
@@ -116,7 +117,8 @@ def run(days: int, probes: int, batch_size: int, alert_deals: int = 40) -> dict[
             figures["freshness_p99_ms"] = quantile(latencies, 0.99) or 0
             figures["freshness_max_ms"] = max(latencies)
         if alert_deals:
-            figures.update(bench_alerts.measure(url, deals=alert_deals))
+            figures.update(bench_alerts.measure(url, deals=alert_deals,
+                                                spread_seconds=alert_spread))
         _stop(processes)  # the ceilings get the machine to themselves, the stack stays up
         figures.update(_ceilings(env, postgres, schema))
     finally:
@@ -274,12 +276,14 @@ def main(
     probes: Annotated[int, typer.Option(help="Single POSTs timed for freshness")] = 50,
     batch_size: int = 1000,
     alert_deals: Annotated[int, typer.Option(help="Deals timed for alert delay")] = 40,
+    alert_spread: Annotated[float, typer.Option(help="Seconds the alert thresholds span")]
+    = 20.0,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures here")]
     = None,
     write_docs: Annotated[bool, typer.Option(help="Regenerate docs/BENCHMARKS.md")] = False,
 ) -> None:
     """Measure the event path next to its raw ceilings (reports only, never asserts)."""
-    figures = run(days, probes, batch_size, alert_deals)
+    figures = run(days, probes, batch_size, alert_deals, alert_spread)
     report(figures)
     measured = result(figures, days, probes, batch_size, alert_deals)
     if json_path:
