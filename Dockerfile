@@ -1,12 +1,20 @@
 # syntax=docker/dockerfile:1
 #
-# One image for every salespulse service (api, relay, projector, alerter);
+# One image for every salespulse service (api with its dashboard, relay, projector,
+# alerter);
 # docker-compose.yml picks the role with the command, e.g. `salespulse relay`.
 #
 #   docker build -t salespulse .
 #   docker run --rm salespulse salespulse --help
 
 ARG PYTHON_IMAGE=python:3.11-slim
+
+# ------------------------------------------------------- dashboard charts stage
+# ECharts from the npm registry, pinned by dashboard/package-lock.json (as `make dashboard`).
+FROM node:20-slim AS charts
+WORKDIR /charts
+COPY dashboard/package.json dashboard/package-lock.json ./
+RUN npm ci --no-audit --no-fund
 
 # ---------------------------------------------------------------- build stage
 FROM ${PYTHON_IMAGE} AS build
@@ -34,8 +42,11 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
 
-# Then the project itself (what .dockerignore lets through).
+# Then the project itself (what .dockerignore lets through), with the dashboard's chart
+# library in the place the package data expects it.
 COPY . .
+COPY --from=charts /charts/node_modules/echarts/dist/echarts.min.js \
+     services/api/dashboard/vendor/echarts.min.js
 RUN pip install . \
  && pip check \
  && salespulse --help > /dev/null

@@ -83,3 +83,13 @@ def test_a_compose_client_accepts_the_file() -> None:
         assert done.returncode == 0, done.stderr
         return
     pytest.skip("the docker client here has no compose plugin")
+
+
+def test_the_image_carries_the_dashboards_chart_library_where_the_api_serves_it() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    served = re.search(r"^ECHARTS = (\S+)$", makefile, re.MULTILINE)
+    assert served, "the Makefile names where echarts.min.js goes"
+    assert re.search(r"COPY --from=charts \S+/echarts\.min\.js \\\s+" + re.escape(served[1]),
+                     dockerfile), "the image build copies echarts.min.js elsewhere"
+    assert "COPY dashboard/package.json dashboard/package-lock.json" in dockerfile
