@@ -4,7 +4,6 @@ equal the oracles over a simulated year."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +17,7 @@ from projections.cycle import cycle
 from projections.funnel import funnel
 from projections.snapshot import Filters, Snapshot
 from tests import oracle as funnel_oracle
+from tests.builders import ev, unique
 from tests.history import simulated, snapshot_of
 from tests.integration.test_event_path import comparable
 from tests.oracles import activity as oracle
@@ -27,11 +27,7 @@ STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
 AS_OF = datetime.fromisoformat("2017-03-31T12:00:00+08:00")
 EXTRAS = ("loss_reasons", "competitors", "stage_skips", "regressions")
 AMOUNTS = ("talk_minutes", "visit_minutes", "quoted_value")
-_ids = itertools.count()
 
-
-def ev(type_: str, at: str, **data: object) -> dict[str, Any]:
-    return {"id": f"evt-{next(_ids)}", "type": type_, "occurred_at": at, "data": data}
 
 
 def deal(did: str, at: str, **data: object) -> dict[str, Any]:
@@ -40,7 +36,7 @@ def deal(did: str, at: str, **data: object) -> dict[str, Any]:
 
 
 def act(at: str, kind: str = "email", rep: str = "r1", **subject: object) -> dict[str, Any]:
-    return ev("activity.logged", at, activity_id=f"A-{next(_ids)}", kind=kind, rep_id=rep,
+    return ev("activity.logged", at, activity_id=f"A-{unique()}", kind=kind, rep_id=rep,
               **subject)
 
 

@@ -7,7 +7,6 @@ Asia/Shanghai local time.
 
 from __future__ import annotations
 
-import itertools
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,16 +16,13 @@ import pytest
 
 from projections.customers import customers, rfm_list, scores, segment_of
 from projections.snapshot import Filters, Snapshot
+from tests.builders import ev, unique
 from tests.history import simulated, snapshot_of
 from tests.oracles import customers as oracle
 from tests.oracles.compare import comparable
 
 TZ = ZoneInfo("Asia/Shanghai")
-_ids = itertools.count()
 
-
-def ev(type_: str, at: str, **data: object) -> dict:
-    return {"id": f"evt-{next(_ids)}", "type": type_, "occurred_at": at, "data": data}
 
 
 def world(*customer_ids: str) -> list[dict]:
@@ -36,7 +32,7 @@ def world(*customer_ids: str) -> list[dict]:
 
 
 def order(customer: str, at: str, amount: str = "100", **data: object) -> dict:
-    return ev("order.booked", at, order_id=f"O-{next(_ids)}", customer_id=customer,
+    return ev("order.booked", at, order_id=f"O-{unique()}", customer_id=customer,
               amount=amount, **data)
 
 

@@ -7,7 +7,6 @@ offset are Asia/Shanghai local time.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,13 +16,13 @@ import pytest
 
 from projections import forecast as view
 from projections.snapshot import DIMENSIONS, Filters, Snapshot
+from tests.builders import ev
 from tests.history import simulated, snapshot_of
 from tests.oracles import forecast as oracle
 
 STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
 AMOUNTS = {"amount", "open_amount", "weighted_value", "forecast", "actual",
            "actual_from_open_deals", "error"}
-_ids = itertools.count()
 
 Forecast = Callable[..., dict[str, Any]]
 
@@ -85,9 +84,6 @@ def accuracy(request: pytest.FixtureRequest) -> Forecast:
 
 # --------------------------------------------------------------------------- events
 
-
-def ev(type_: str, at: str, **data: object) -> dict:
-    return {"id": f"evt-{next(_ids)}", "type": type_, "occurred_at": at, "data": data}
 
 
 def created(deal: str, at: str, stage: str = "prospecting", amount: str = "1000",

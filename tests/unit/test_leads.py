@@ -3,7 +3,6 @@ the view and the independent oracle alike; then the view equals the oracle over 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
@@ -13,17 +12,14 @@ import pytest
 
 from projections.leads import leads
 from projections.snapshot import Filters, Snapshot
+from tests.builders import ev, unique
 from tests.history import simulated, snapshot_of
 from tests.integration.test_event_path import comparable
 from tests.oracles import leads as oracle
 
 STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
 AS_OF = datetime.fromisoformat("2017-03-10T12:00:00+08:00")
-_ids = itertools.count()
 
-
-def ev(type_: str, at: str, **data: object) -> dict[str, Any]:
-    return {"id": f"evt-{next(_ids)}", "type": type_, "occurred_at": at, "data": data}
 
 
 def lead(lid: str, at: str, source: str = "web", **data: object) -> dict[str, Any]:
@@ -31,7 +27,7 @@ def lead(lid: str, at: str, source: str = "web", **data: object) -> dict[str, An
 
 
 def contact(lid: str, at: str, rep: str = "r1") -> dict[str, Any]:
-    return ev("activity.logged", at, activity_id=f"A-{next(_ids)}", kind="call", rep_id=rep,
+    return ev("activity.logged", at, activity_id=f"A-{unique()}", kind="call", rep_id=rep,
               lead_id=lid)
 
 

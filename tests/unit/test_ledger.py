@@ -7,7 +7,6 @@ notification log, the way the relay reads it.
 
 from __future__ import annotations
 
-import itertools
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -15,14 +14,11 @@ from typing import Any
 import pytest
 
 from events.ledger import BatchRefused, SalesLedger
+from tests.builders import ev
 
 TENANT = "acme"
 T0 = "2017-03-01T10:00:00"
-_ids = itertools.count()
 
-
-def ev(type_: str, at: str, *, id: str | None = None, **data: Any) -> dict[str, Any]:
-    return {"id": id or f"evt-{next(_ids)}", "type": type_, "occurred_at": at, "data": data}
 
 
 def day(n: int, hour: int = 10) -> str:

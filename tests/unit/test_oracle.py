@@ -6,20 +6,16 @@ worked out in the test by hand, never by calling the oracle another way.
 
 from __future__ import annotations
 
-import itertools
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from tests import oracle
+from tests.builders import ev
 
 STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
-_ids = itertools.count()
 
-
-def ev(type_: str, at: str, **data: object) -> dict:
-    return {"id": f"evt-{next(_ids)}", "type": type_, "occurred_at": at, "data": data}
 
 
 def joined(rep: str, at: str = "2017-01-01T09:00:00", **data: object) -> dict:

@@ -7,7 +7,6 @@ Asia/Shanghai local time.
 
 from __future__ import annotations
 
-import itertools
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,16 +16,13 @@ import pytest
 
 from projections.revenue import revenue
 from projections.snapshot import Filters, Snapshot
+from tests.builders import ev, unique
 from tests.history import simulated, snapshot_of
 from tests.oracles import revenue as oracle
 from tests.oracles.compare import comparable
 
 TZ = ZoneInfo("Asia/Shanghai")
-_ids = itertools.count()
 
-
-def ev(type_: str, at: str, **data: object) -> dict:
-    return {"id": f"evt-{next(_ids)}", "type": type_, "occurred_at": at, "data": data}
 
 
 def base(*, deal: bool = False) -> list[dict]:
@@ -43,7 +39,7 @@ def order(oid: str, at: str, amount: str, **data: object) -> dict:
 
 
 def pay(oid: str, at: str, amount: str) -> dict:
-    return ev("payment.received", at, payment_id=f"P-{next(_ids)}", order_id=oid, amount=amount)
+    return ev("payment.received", at, payment_id=f"P-{unique()}", order_id=oid, amount=amount)
 
 
 def answer(events: list[dict], as_of: str, by: str = "month", **filters: str) -> dict[str, Any]:

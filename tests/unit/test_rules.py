@@ -9,7 +9,6 @@ Times without offset are read in Asia/Shanghai.
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,14 +20,11 @@ from events.contract import EVENT_TYPES
 from events.ledger import BatchRefused, SalesLedger
 from events.parsing import SalesEvent, parse_event
 from events.rules import DEFAULT_STAGES, State, evolve, subject_of
+from tests.builders import ev
 
 TENANT = "acme"
 T0 = "2017-03-01T10:00:00"  # the seeded world's time; later events use later days
-_ids = itertools.count()
 
-
-def ev(type_: str, at: str, *, id: str | None = None, **data: Any) -> dict[str, Any]:
-    return {"id": id or f"evt-{next(_ids)}", "type": type_, "occurred_at": at, "data": data}
 
 
 def day(n: int, hour: int = 10) -> str:

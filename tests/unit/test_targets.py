@@ -5,7 +5,6 @@ Times without offset are Asia/Shanghai local time."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -15,16 +14,13 @@ import pytest
 
 from projections.snapshot import Snapshot
 from projections.targets import targets as view_targets
+from tests.builders import ev
 from tests.history import simulated, snapshot_of
 from tests.integration.test_event_path import comparable
 from tests.oracles import targets as oracle
 
-_ids = itertools.count()
 Key = tuple[str, str | None, str, str]
 
-
-def ev(type_: str, at: str, **data: object) -> dict[str, Any]:
-    return {"id": f"t-{next(_ids)}", "type": type_, "occurred_at": at, "data": data}
 
 
 def joined(rep: str, team: str) -> dict[str, Any]:
