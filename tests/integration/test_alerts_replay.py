@@ -5,6 +5,7 @@ moments, all marked history, and not one webhook; then a live condition is deliv
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from services.simulate.feed import post_events
-from tests.conftest import Stack, wait_until
+from tests.conftest import Stack, _projected, wait_until
 from tests.history import simulated
 from tests.integration.test_alerts_live import SECRET, Receiver, verified
 from tests.oracles.alerts import (
@@ -82,8 +83,15 @@ def test_replayed_history_fires_the_oracles_alerts_as_history_and_no_webhook(
     events = simulated(days=DAYS)
     assert datetime.fromisoformat(events[-1]["occurred_at"]) < datetime.now(UTC) - timedelta(
         days=30)
+    # A replay: the whole year is on the log before the alerter reads it. (An alerter that
+    # reads while the relay is still publishing can take one partition's events ahead of
+    # another's still on their way: a known limitation, see docs/ALERTS.md.)
+    stack.kill("alerter", signal.SIGTERM)
     result = post_events(stack.url, events, batch_size=1000)
     assert result.accepted == len(events), result
+    wait_until(lambda: _projected(stack, len(events)), timeout=180,
+               message="the whole year on the log")
+    stack.start("alerter")
 
     expected = {(rule, subject, at) for rule, oracle in ORACLES.items()
                 for subject, at in oracle(events)}
