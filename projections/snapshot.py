@@ -131,6 +131,10 @@ class Snapshot:
             return f"{local.year:04d}"
         raise ValueError(f"unknown period {by!r}")
 
+    def team_members(self, team: str | None) -> list[str]:
+        """The reps in `team` now (by their latest `rep.joined`/`rep.moved`)."""
+        return sorted(r for r, history in self._reps.items() if history[-1][1] == team)
+
     def rep_at(self, rep: str | None, moment: datetime | None) -> dict[str, str | None]:
         """The rep's team, manager and region at `moment` (None: now)."""
         history = self._reps.get(rep or "")

@@ -2,7 +2,7 @@
 
     from salespulse_client import Client, event
 
-    with Client("http://127.0.0.1:8000", tenant="acme") as sp:
+    with Client("http://127.0.0.1:8000", api_key="sp_…") as sp:
         sp.send_many([event("lead.created", {"lead_id": "L-1", "source": "web"})])
         print(sp.funnel(team="T-1")["win_rate"])
 

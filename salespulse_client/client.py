@@ -93,12 +93,12 @@ def event(type_: str, data: dict[str, Any], *, occurred_at: datetime | str | Non
 
 
 class Client:
-    def __init__(self, base_url: str, *, tenant: str | None = None, api_key: str | None = None,
+    def __init__(self, base_url: str, *, api_key: str | None = None,
                  timeout: float = 30.0, retries: int = 5, backoff: float = 0.2,
                  transport: httpx.BaseTransport | None = None) -> None:
+        """`api_key`: the credential; it also names the tenant (the API takes it from there
+        only)."""
         headers = {"User-Agent": "salespulse-client/1"}
-        if tenant:
-            headers["X-Tenant"] = tenant
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,

@@ -41,6 +41,7 @@ from rich.table import Table
 
 from projections.stats import quantile
 from services import bench_alerts, bench_ceilings
+from services.bootstrap import issue_key
 from services.broker import TansuBroker, free_port
 from services.processes import is_healthy, spawn
 from services.settings import Settings
@@ -97,14 +98,17 @@ def run(days: int, probes: int, batch_size: int, alert_deals: int = 40,
     url = f"http://127.0.0.1:{port}"
     figures: dict[str, float] = {}
     try:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            _poll(lambda: is_healthy(url), 60, 0.2)
+        _poll(lambda: is_healthy(url), 60, 0.2)
+        key = issue_key(Settings(database_url=env["DATABASE_URL"], data_dir=work), "default",
+                        "admin", name="bench")
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
             end = datetime(2017, 1, 1, tzinfo=UTC) + timedelta(days=days)
             events = list(simulate(42, end - timedelta(days=days), end, leads_per_day=12))
             kinds = Counter(e["type"] for e in events)
             expected = (kinds["deal.created"], kinds["activity.logged"], kinds["lead.created"])
             started = time.perf_counter()
-            post_events(url, events, batch_size=batch_size, progress=True)
+            post_events(url, events, batch_size=batch_size, progress=True, headers=headers)
             posted = time.perf_counter()
             _poll(lambda: _totals(client) == expected, 600, 0.05)
             projected = time.perf_counter()
@@ -117,7 +121,7 @@ def run(days: int, probes: int, batch_size: int, alert_deals: int = 40,
             figures["freshness_p99_ms"] = quantile(latencies, 0.99) or 0
             figures["freshness_max_ms"] = max(latencies)
         if alert_deals:
-            figures.update(bench_alerts.measure(url, deals=alert_deals,
+            figures.update(bench_alerts.measure(url, headers, deals=alert_deals,
                                                 spread_seconds=alert_spread))
         _stop(processes)  # the ceilings get the machine to themselves, the stack stays up
         figures.update(_ceilings(env, postgres, schema))

@@ -66,9 +66,10 @@ def _receiver(arrivals: _Arrivals) -> ThreadingHTTPServer:
     return server
 
 
-def _listen(url: str, arrivals: _Arrivals, ready: threading.Event) -> None:
+def _listen(url: str, headers: dict[str, str], arrivals: _Arrivals,
+            ready: threading.Event) -> None:
     def run() -> None:
-        with httpx.Client(base_url=url, timeout=None) as client, \
+        with httpx.Client(base_url=url, timeout=None, headers=headers) as client, \
                 client.stream("GET", "/v1/alerts/stream") as response:
             ready.set()
             for line in response.iter_lines():
@@ -95,17 +96,17 @@ def _wait(condition: Any, timeout: float) -> bool:
     return False
 
 
-def measure(url: str, deals: int = 40, stall_seconds: float = 2.0, spread_seconds: float = 20.0,
-            seed: int = 7) -> dict[str, float]:
+def measure(url: str, headers: dict[str, str], deals: int = 40, stall_seconds: float = 2.0,
+            spread_seconds: float = 20.0, seed: int = 7) -> dict[str, float]:
     """Delay figures (ms) for `deals` deals whose thresholds pass over `spread_seconds`."""
     sse, hook = _Arrivals(), _Arrivals()
     server = _receiver(hook)
     ready = threading.Event()
-    _listen(url, sse, ready)
+    _listen(url, headers, sse, ready)
     figures: dict[str, float] = {}
     names = [f"BENCH-ALERT-{i:03d}" for i in range(deals)]
     try:
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
             client.put("/v1/webhooks", json=[{
                 "url": f"http://127.0.0.1:{server.server_address[1]}/hook",
                 "secret": uuid.uuid4().hex}]).raise_for_status()

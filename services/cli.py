@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services import keys_cli
 from services.processes import is_healthy, spawn
 from services.settings import Settings
 
@@ -25,6 +26,9 @@ EXIT_UNUSABLE, EXIT_PARTIAL, EXIT_UNAVAILABLE = 1, 3, 4
 cli = typer.Typer(help="salespulse: real-time sales performance analytics.",
                   no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
+cli.add_typer(keys_cli.app, name="keys")
+ApiKey = Annotated[str | None, typer.Option(
+    envvar="SALESPULSE_API_KEY", help="API key (role ingest or admin) to post with")]
 
 
 @cli.command()
@@ -149,6 +153,7 @@ def simulate(
     seed: int = 7,
     days: int = 120,
     out: Annotated[Path | None, typer.Option(help="Write JSON lines instead of posting")] = None,
+    api_key: ApiKey = None,
 ) -> None:
     """Generate a realistic, seeded sales history and post it (or write it to a file)."""
     from services.simulate.feed import post_events, write_jsonl
@@ -159,7 +164,7 @@ def simulate(
     if out:
         console.print(f"wrote {write_jsonl(out, events)} events to {out}")
         return
-    result = post_events(url, events, progress=True)
+    result = post_events(url, events, progress=True, headers=_bearer(api_key))
     console.print(f"posted {result}")
 
 
@@ -171,7 +176,9 @@ def import_history(
     api: Annotated[str, typer.Option(help="Ingest API to post to")] = "http://127.0.0.1:8000",
     direct: Annotated[bool, typer.Option(help="Write straight into the event store "
                                          "(DATABASE_URL) instead of the API")] = False,
-    tenant: Annotated[str | None, typer.Option(help="Tenant to import into")] = None,
+    tenant: Annotated[str | None, typer.Option(
+        help="Tenant to import into with --direct (through the API: the key's tenant)")] = None,
+    api_key: ApiKey = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
     rejected_out: Annotated[Path | None, typer.Option(
         help="Also write the rejected rows (row, column, reason) to this CSV")] = None,
@@ -184,7 +191,7 @@ def import_history(
     from services.importer.command import ImportRequest, run
 
     request = ImportRequest(file, mapping, api, direct, tenant, batch_size,
-                            rejected_out=rejected_out)
+                            rejected_out=rejected_out, api_key=api_key)
     raise typer.Exit(code=run(request, console))
 
 
@@ -263,10 +270,15 @@ def up(
     ]
     try:
         _wait_healthy(url, processes, timeout=60)
-        console.print(f"[bold green]salespulse is up[/]  dashboard {url}/dashboard   "
-                      f"API {url}   docs {url}/docs   "
-                      f"funnel {url}/v1/funnel   logs {run_dir}/")
-        asyncio.run(_demo_feed(url, seed, history_days, speed))
+        from services.bootstrap import issue_key
+
+        admin = issue_key(settings, settings.default_tenant, "admin", name="salespulse up")
+        feed = issue_key(settings, settings.default_tenant, "ingest", name="demo feed")
+        # The key rides in the fragment, which browsers never send: the page keeps it for
+        # this tab and clears the address bar.
+        console.print(f"[bold green]salespulse is up[/]  dashboard {url}/dashboard#key={admin}"
+                      f"\n  API {url} (Authorization: Bearer {admin})   logs {run_dir}/")
+        asyncio.run(_demo_feed(url, seed, history_days, speed, _bearer(feed)))
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
@@ -299,15 +311,21 @@ def _reset(settings: Settings) -> None:
         client.delete(key)
 
 
-async def _demo_feed(url: str, seed: int, history_days: int, speed: float) -> None:
+def _bearer(key: str | None) -> dict[str, str] | None:
+    return {"Authorization": f"Bearer {key}"} if key else None
+
+
+async def _demo_feed(url: str, seed: int, history_days: int, speed: float,
+                     headers: dict[str, str] | None) -> None:
     from services.simulate.feed import feed_live, post_events
     from services.simulate.world import simulate as world
 
     now = datetime.now(UTC)
     history = world(seed, now - timedelta(days=history_days), now)
-    result = await asyncio.to_thread(post_events, url, history, progress=True)
+    result = await asyncio.to_thread(post_events, url, history, progress=True,
+                                     headers=headers)
     console.print(f"history posted: {result}; live feed running (Ctrl-C stops everything)")
-    await feed_live(url, seed, speed=speed)
+    await feed_live(url, seed, speed=speed, headers=headers)
 
 
 def main() -> None:

@@ -33,6 +33,16 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = 1.0
     metrics_port: int | None = None  # relay, projector, alerter: /metrics here (the API: /metrics)
     metrics_host: str = "0.0.0.0"  # noqa: S104 - containers are scraped from outside
+    # Access (docs/SECURITY.md): API keys live in the event store's database; signed tokens
+    # are accepted when a JWT key is configured.
+    rate_limit: str = "6000/minute"  # per credential, `limits` syntax; a key may override it
+    max_body_bytes: int = 16 * 1024 * 1024  # larger request bodies get 413
+    jwt_algorithm: str = "HS256"  # HS256 (jwt_secret) or RS256 (jwt_public_key, PEM)
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    metrics_token: str | None = None  # the API's /metrics wants `Bearer <this>`; unset: 404
     lead_sla_hours: float = 24.0  # first response to a new or reassigned lead (GET /v1/leads)
 
     def event_store_env(self) -> dict[str, str]:

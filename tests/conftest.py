@@ -78,6 +78,10 @@ def pg_schema(containers: dict[str, str]) -> Iterator[str]:
         yield url
 
 
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 def wait_until(condition: Callable[[], Any], timeout: float = 60, interval: float = 0.2,
                message: str = "condition") -> Any:
     """Poll `condition` until it returns something truthy; never a bare sleep."""
@@ -100,6 +104,20 @@ class Stack:
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     metrics_ports: dict[str, int] = field(default_factory=dict)  # background processes'
+    admin_key: str = ""  # tenant `default`; `client()` and `post()` carry it
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.admin_key)
+
+    def key(self, role: str, tenant: str = "default", **scope: str) -> str:
+        """A new API key in this stack's store (as `salespulse keys create` makes one)."""
+        from services.bootstrap import issue_key
+        from services.settings import Settings
+
+        settings = Settings(database_url=self.env["DATABASE_URL"],
+                            data_dir=Path(self.env["DATA_DIR"]))
+        return issue_key(settings, tenant, role, **scope)  # type: ignore[arg-type]
 
     COMMANDS = {"relay": ["relay"], "projector": ["projector"], "alerter": ["alerter"]}
 
@@ -133,8 +151,15 @@ class Stack:
                 failures.append(str(exc))
         assert not failures, failures
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60)
+    def client(self, key: str | None = None) -> httpx.Client:
+        """An HTTP client with `key`'s credential (default: the tenant admin's)."""
+        return httpx.Client(base_url=self.url, timeout=60,
+                            headers=bearer(key if key is not None else self.admin_key))
+
+    def post(self, events: list[dict[str, Any]], **options: Any) -> Any:
+        from services.simulate.feed import post_events
+
+        return post_events(self.url, events, headers=self.headers, **options)
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in
@@ -157,8 +182,10 @@ def running_stack(broker: TansuBroker, database_url: str, redis_url: str,
         "ALERTS_TOPIC": f"alerts-{run}",
         "PROJECTOR_GROUP": f"projector-{run}",
         "DATA_DIR": str(directory),
+        "METRICS_TOKEN": f"metrics-{run}",
     }
     running = Stack(env, f"http://127.0.0.1:{free_port()}", directory)
+    running.admin_key = running.key("admin")
     for name in ("api", "relay", "projector", "alerter"):
         running.start(name)
     try:
@@ -197,14 +224,13 @@ def year_stack(broker: TansuBroker, containers: dict[str, str],
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedStack]:
     """One stack for the whole session, loaded once with a year of simulated history; tests
     only read from it. Loaded means every event has reached the read models."""
-    from services.simulate.feed import post_events
     from tests.history import simulated
 
     events = simulated()
     with _fresh_schema(containers["postgres"]) as url, \
             running_stack(broker, url, containers["redis"],
                           tmp_path_factory.mktemp("year")) as running:
-        result = post_events(running.url, events, batch_size=1000)
+        result = running.post(events, batch_size=1000)
         assert result.accepted == len(events), result
         loaded = LoadedStack(running, events)
         wait_until(lambda: _projected(running, len(events)), timeout=180,

@@ -17,7 +17,9 @@ from alerts.engine import current
 from alerts.lifecycle import AlertClosed, acknowledge, snooze, user_transition_id
 from alerts.rules import RULES, Assessment
 from alerts.store import AlertStore, effective_fields, rule_settings
-from services.api.deps import ServicesDep, TenantDep
+from services.access.principal import Forbidden, Principal
+from services.api.auth import ADMINISTER, READ, PrincipalDep, TenantDep
+from services.api.deps import ServicesDep
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 State = Literal["open", "acknowledged", "snoozed", "resolved", "active"]
@@ -27,9 +29,9 @@ def _store(services: ServicesDep) -> AlertStore:
     return AlertStore(services.redis, services.settings.redis_prefix)
 
 
-@router.get("/alerts")
+@router.get("/alerts", dependencies=[READ])
 async def list_alerts(
-    services: ServicesDep, tenant: TenantDep,
+    services: ServicesDep, caller: PrincipalDep,
     owner: str | None = None, manager: str | None = None, team: str | None = None,
     rule: Literal[RULES] | None = None,  # type: ignore[valid-type]
     state: State | None = None,
@@ -42,8 +44,13 @@ async def list_alerts(
     `snoozed` (until `snoozed_until`) or `resolved` (`resolved_at`). `state=active` = not
     resolved. Rules: stalled_deal, inactive_deal, lead_sla, churn_risk, engagement_drop,
     pace (docs/ALERTS.md)."""
+    if caller.role == "rep" and owner not in (None, caller.rep_id):
+        raise Forbidden("owner", f"this credential reads the alerts of {caller.rep_id!r} only")
+    if caller.role == "manager" and team not in (None, caller.team_id):
+        raise Forbidden("team", f"this credential reads the alerts of team {caller.team_id!r}")
     now = datetime.now(UTC)
-    rows = [effective_fields(a, u, now) for a, u in await _store(services).alerts(tenant)]
+    rows = [effective_fields(a, u, now) for a, u in await _store(services).alerts(caller.tenant)
+            if _visible(caller, a)]
     wanted = {"owner": owner, "manager": manager, "team": team, "rule": rule}
     rows = [r for r in rows if all(v is None or r.get(k) == v for k, v in wanted.items())
             and (state is None or r["state"] == state
@@ -61,20 +68,26 @@ class Snooze(BaseModel):
     until: datetime
 
 
-async def _alert(services: ServicesDep, tenant: str, alert_id: str
+def _visible(caller: Principal, alert: dict[str, Any]) -> bool:
+    return caller.may_read_owner(alert.get("owner"), alert.get("team"))
+
+
+async def _alert(services: ServicesDep, caller: Principal, alert_id: str
                  ) -> tuple[dict[str, Any], dict[str, Any]]:
-    found = await _store(services).alert(tenant, alert_id)
+    found = await _store(services).alert(caller.tenant, alert_id)
     if found is None:
         raise HTTPException(404, f"no alert {alert_id!r}")
+    if not _visible(caller, found[0]):
+        raise Forbidden("alert_id", "this alert is outside this credential's scope")
     return found
 
 
-@router.post("/alerts/{alert_id}/ack")
-async def ack_alert(services: ServicesDep, tenant: TenantDep, alert_id: str,
+@router.post("/alerts/{alert_id}/ack", dependencies=[READ])
+async def ack_alert(services: ServicesDep, caller: PrincipalDep, alert_id: str,
                     body: Acknowledgement | None = None) -> dict[str, Any]:
     """Acknowledge an open alert: it stays listed (state `acknowledged`) until its condition
     clears. 409 if already resolved."""
-    alert, user = await _alert(services, tenant, alert_id)
+    alert, user = await _alert(services, caller, alert_id)
     now = datetime.now(UTC)
     try:
         changed = {**user, **acknowledge(alert, now, body.by if body else None)}
@@ -82,16 +95,16 @@ async def ack_alert(services: ServicesDep, tenant: TenantDep, alert_id: str,
         raise HTTPException(409, "the alert is resolved") from None
     transition = {"id": user_transition_id(alert_id, "acknowledged", now),
                   "kind": "acknowledged", "at": now.isoformat()}
-    await _store(services).append_user_transition(tenant, alert, changed, transition)
+    await _store(services).append_user_transition(caller.tenant, alert, changed, transition)
     return effective_fields(alert, changed, now)
 
 
-@router.post("/alerts/{alert_id}/snooze")
-async def snooze_alert(services: ServicesDep, tenant: TenantDep, alert_id: str,
+@router.post("/alerts/{alert_id}/snooze", dependencies=[READ])
+async def snooze_alert(services: ServicesDep, caller: PrincipalDep, alert_id: str,
                        body: Snooze) -> dict[str, Any]:
     """Snooze an open alert until `until` (ISO 8601, in the future): state `snoozed` until
     then, `open` (or `acknowledged`) after. 409 if resolved, 422 if `until` is not ahead."""
-    alert, user = await _alert(services, tenant, alert_id)
+    alert, user = await _alert(services, caller, alert_id)
     now = datetime.now(UTC)
     until = body.until if body.until.tzinfo else body.until.replace(tzinfo=UTC)
     try:
@@ -102,13 +115,13 @@ async def snooze_alert(services: ServicesDep, tenant: TenantDep, alert_id: str,
         raise HTTPException(422, f"until: {exc}") from None
     transition = {"id": user_transition_id(alert_id, "snoozed", now), "kind": "snoozed",
                   "at": now.isoformat()}
-    await _store(services).append_user_transition(tenant, alert, changed, transition)
+    await _store(services).append_user_transition(caller.tenant, alert, changed, transition)
     return effective_fields(alert, changed, now)
 
 
-@router.get("/alerts/stream")
+@router.get("/alerts/stream", dependencies=[READ])
 async def alert_stream(
-    request: Request, services: ServicesDep, tenant: TenantDep,
+    request: Request, services: ServicesDep, caller: PrincipalDep,
     since: Annotated[str | None, Query(description="a stream id to resume after; `0` = from "
                                                    "the beginning; default: new ones only")]
     = None,
@@ -118,6 +131,7 @@ async def alert_stream(
     `snoozed`), in order; the event id is the Redis stream id, so a reconnecting client
     (Last-Event-ID) misses nothing. Data: the transition with its alert."""
     store = _store(services)
+    tenant = caller.tenant
     after = last_event_id or since or await store.last_stream_id(tenant)
 
     async def events() -> AsyncIterator[dict[str, str]]:
@@ -125,6 +139,8 @@ async def alert_stream(
         while not await request.is_disconnected():
             for entry_id, body in await store.read_stream(tenant, position, block_ms=1000):
                 position = entry_id
+                if not _visible(caller, body.get("alert") or {}):
+                    continue
                 yield {"id": entry_id, "event": body["kind"], "data": orjson.dumps(body).decode()}
             await asyncio.sleep(0)
 
@@ -136,7 +152,7 @@ class Endpoint(BaseModel):
     secret: str = Field(min_length=16, max_length=256)
 
 
-@router.put("/webhooks")
+@router.put("/webhooks", dependencies=[ADMINISTER])
 async def put_webhooks(services: ServicesDep, tenant: TenantDep,
                        endpoints: list[Endpoint]) -> dict[str, Any]:
     """Replace the tenant's webhook endpoints. Each alert transition (except history) is
@@ -148,7 +164,7 @@ async def put_webhooks(services: ServicesDep, tenant: TenantDep,
     return {"endpoints": [str(e.url) for e in endpoints]}
 
 
-@router.get("/webhooks")
+@router.get("/webhooks", dependencies=[ADMINISTER])
 async def get_webhooks(services: ServicesDep, tenant: TenantDep) -> dict[str, Any]:
     """The configured endpoints (secrets are never returned) and the dead-lettered
     deliveries."""
@@ -163,38 +179,40 @@ def _row(a: Assessment, key_customer: bool) -> dict[str, Any]:
             "key_customer": key_customer, "facts": a.facts}
 
 
-async def _current(services: ServicesDep, tenant: str, rules: tuple[str, ...]
+async def _current(services: ServicesDep, caller: Principal, rules: tuple[str, ...]
                    ) -> tuple[list[Assessment], set[str], dict[str, Any]]:
     from alerts.rules import Context
 
-    snapshot = await services.snapshot(tenant)
+    snapshot = await services.snapshot(caller.tenant)
     settings = rule_settings(services.settings)
     now = datetime.now(UTC)
     found = await asyncio.to_thread(current, snapshot.records, settings, now, rules)
+    found = [a for a in found
+             if caller.may_read_owner(a.owner, snapshot.rep_at(a.owner, None)["team"])]
     keys = Context(snapshot.records, settings).key_customers()
     return found, keys, {"as_of": now.isoformat()}
 
 
-@router.get("/deals/stalled")
-async def stalled_deals(services: ServicesDep, tenant: TenantDep) -> dict[str, Any]:
+@router.get("/deals/stalled", dependencies=[READ])
+async def stalled_deals(services: ServicesDep, caller: PrincipalDep) -> dict[str, Any]:
     """Open deals stalled now: in their stage at least the stage's threshold (the 80th
     percentile of dwell in that stage among won deals once there are 10, else the pipeline's
     `stall_days`, else ALERT_STALL_DAYS = 21), or without activity for ALERT_INACTIVE_DAYS
     (14) unless a scheduled next step is not yet due. Key customers' deals first, then the
     longest stalled. One row per deal and rule, with its evidence."""
-    found, keys, meta = await _current(services, tenant, ("stalled_deal", "inactive_deal"))
+    found, keys, meta = await _current(services, caller, ("stalled_deal", "inactive_deal"))
     rows = [_row(a, a.facts.get("customer") in keys) for a in found]
     rows.sort(key=lambda r: (not r["key_customer"], r["since"], r["subject"], r["rule"]))
     return {**meta, "count": len(rows), "deals": rows}
 
 
-@router.get("/customers/at-risk")
-async def customers_at_risk(services: ServicesDep, tenant: TenantDep) -> dict[str, Any]:
+@router.get("/customers/at-risk", dependencies=[READ])
+async def customers_at_risk(services: ServicesDep, caller: PrincipalDep) -> dict[str, Any]:
     """Customers at churn risk now: no order for more than 2 x their median gap between
     orders (at least 3 orders), or interactions in the last 30 days below half of their rate
     in the 90 days before. Key customers (the top 20% by booked value) first, then the
     longest at risk. One row per customer and rule, with its evidence."""
-    found, keys, meta = await _current(services, tenant, ("churn_risk", "engagement_drop"))
+    found, keys, meta = await _current(services, caller, ("churn_risk", "engagement_drop"))
     rows = [_row(a, a.key in keys) for a in found]
     rows.sort(key=lambda r: (not r["key_customer"], r["since"], r["subject"], r["rule"]))
     return {**meta, "count": len(rows), "customers": rows}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -16,9 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from projections.readmodel import NotBuilt
 from services import bootstrap, observability
 from services.api import alerts as alerts_api
+from services.api import auth, bodies, documents, ingest, leads, performance, process, views
 from services.api import dashboard as dashboard_api
-from services.api import documents, ingest, leads, performance, process, views
 from services.api import forecast as forecast_api
+from services.api import keys as keys_api
 from services.api import money as money_api
 from services.api.deps import Services
 from services.api.problems import problem
@@ -45,27 +47,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = bootstrap.redis(settings)
         ledger = await asyncio.to_thread(bootstrap.ledger, settings)
+        authenticator = auth.Authenticator(
+            bootstrap.key_store(ledger), bootstrap.token_verifier(settings),
+            auth.rate_limiter(settings.redis_url, settings.redis_prefix), settings.rate_limit)
         app.state.services = Services(settings, ledger, client,
-                                      bootstrap.fact_store(settings, client))
+                                      bootstrap.fact_store(settings, client), authenticator)
         yield
         app.state.services.writer.shutdown(wait=True)
         await client.aclose()
         ledger.close()
 
-    app = FastAPI(title="salespulse", version="1", lifespan=lifespan,
+    # The OpenAPI document is served below, behind a credential like every other route.
+    app = FastAPI(title="salespulse", version="1", lifespan=lifespan, openapi_url=None,
+                  docs_url=None, redoc_url=None,
                   description="Real-time sales performance analytics. Metric definitions: "
-                              "docs/METRICS.md.")
+                              "docs/METRICS.md. Access: docs/SECURITY.md.")
     observability.instrument(app)
-    app.include_router(ingest.router)
-    app.include_router(views.router)
-    app.include_router(alerts_api.router)
-    app.include_router(documents.router)
-    app.include_router(forecast_api.router)
-    app.include_router(leads.router)
-    app.include_router(process.router)
-    app.include_router(performance.router)
-    app.include_router(money_api.router)
-    app.include_router(dashboard_api.router)
+    bodies.limit(app, settings.max_body_bytes)
+    auth.install(app)
+    app.include_router(ingest.router)  # per route: write events, or configure
+    app.include_router(alerts_api.router)  # per route: read, or configure webhooks
+    app.include_router(keys_api.router, dependencies=[auth.ADMINISTER])
+    app.include_router(keys_api.identity)
+    app.include_router(documents.router, dependencies=[Depends(auth.get_principal)])
+    for reading in (views, forecast_api, leads, process, performance, money_api):
+        app.include_router(reading.router, dependencies=[auth.READ])
+    app.include_router(dashboard_api.router)  # the page is public; its /v1 routes are not
+
+    @app.get("/openapi.json", include_in_schema=False,
+             dependencies=[Depends(auth.get_principal)])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     @app.exception_handler(NotBuilt)
     async def rebuilding(_request: Request, _exc: NotBuilt) -> Response:
@@ -100,7 +112,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             status_code=200 if healthy else 503)
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(authorization: Annotated[str | None, Header()] = None) -> Response:
+        # Scraped by Prometheus with its own token, not a tenant's credential.
+        token = settings.metrics_token
+        if not token:
+            return problem(404, "not-found", "Not found", "set METRICS_TOKEN to expose metrics")
+        if not authorization or not hmac.compare_digest(authorization, f"Bearer {token}"):
+            answer = problem(401, "unauthenticated", "Credential required or invalid",
+                             "metrics want Authorization: Bearer <METRICS_TOKEN>")
+            answer.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return answer
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

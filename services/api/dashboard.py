@@ -9,11 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse
 
 from projections.dimensions import dimensions
-from services.api.deps import ServicesDep, TenantDep
+from projections.snapshot import Filters
+from services.api.auth import READ, PrincipalDep, get_principal
+from services.api.deps import ServicesDep
+from services.api.views import scoped
 
 STATIC = Path(__file__).parent / "dashboard"
 _TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
@@ -44,7 +47,7 @@ async def asset(name: str) -> FileResponse:
                         headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/v1/settings/display", tags=["settings"])
+@router.get("/v1/settings/display", tags=["settings"], dependencies=[Depends(get_principal)])
 async def display(services: ServicesDep) -> dict[str, str]:
     """How to show figures: `currency` (ISO 4217, setting CURRENCY, default CNY) that amounts
     are in, and the tenant's `timezone` (setting TENANT_TIMEZONE) that dates and periods are
@@ -53,9 +56,11 @@ async def display(services: ServicesDep) -> dict[str, str]:
             "timezone": services.settings.tenant_timezone}
 
 
-@router.get("/v1/dimensions", tags=["analytics"])
-async def get_dimensions(services: ServicesDep, tenant: TenantDep) -> dict[str, Any]:
+@router.get("/v1/dimensions", tags=["analytics"], dependencies=[READ])
+async def get_dimensions(services: ServicesDep, caller: PrincipalDep) -> dict[str, Any]:
     """What the filters can take: `reps` (id, name, current team/manager/region) and, for
     team, manager, region, source, product and segment, the sorted distinct values occurring
     on the tenant's reps, deals, leads, orders and activities."""
-    return dimensions(await services.snapshot(tenant))
+    # Only what the caller may filter on: a rep sees their own values, a manager their team's.
+    within = await scoped(services, caller, Filters())
+    return dimensions(await services.snapshot(caller.tenant), within)

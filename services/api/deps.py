@@ -1,19 +1,22 @@
-"""Request-scoped dependencies: the services wired at start-up, and the caller's tenant."""
+"""Request-scoped dependencies: the services wired at start-up."""
 
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from events.ledger import SalesLedger
 from projections.readmodel import FactStore, NotBuilt
 from projections.snapshot import Snapshot
 from services.settings import Settings
+
+if TYPE_CHECKING:
+    from services.api.auth import Authenticator
 
 
 @dataclass
@@ -22,6 +25,7 @@ class Services:
     ledger: SalesLedger
     redis: Redis
     facts: FactStore
+    auth: Authenticator
     # One writer thread: batches are decided and stored one at a time per process.
     writer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
     _snapshots: dict[str, tuple[tuple[str, int], Snapshot]] = field(default_factory=dict)
@@ -50,11 +54,4 @@ def get_services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def get_tenant(request: Request,
-               x_tenant: Annotated[str | None, Header(max_length=128)] = None) -> str:
-    # Until credentials name the tenant (issue #5), a header chooses it.
-    return x_tenant or request.app.state.services.settings.default_tenant
-
-
 ServicesDep = Annotated[Services, Depends(get_services)]
-TenantDep = Annotated[str, Depends(get_tenant)]

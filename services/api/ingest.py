@@ -9,13 +9,14 @@ from typing import Any
 
 import orjson
 from eventsourcing.persistence import IntegrityError, PersistenceError
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter
 
 from events.contract import EVENT_TYPES, PipelineConfigured, ScoringConfigured, json_schema
 from events.ledger import BatchRefused, Outcome, StoreUnavailable
-from services.api.deps import Services, ServicesDep, TenantDep
+from services.api.auth import ADMINISTER, WRITE, TenantDep, get_principal
+from services.api.deps import Services, ServicesDep
 from services.api.problems import problem
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -63,7 +64,8 @@ async def _json(request: Request) -> Any | Response:
         return problem(400, "malformed-json", "Malformed JSON", str(exc))
 
 
-@router.post("/events", status_code=202, openapi_extra={"requestBody": _EVENT_BODY})
+@router.post("/events", status_code=202, dependencies=[WRITE],
+             openapi_extra={"requestBody": _EVENT_BODY})
 async def post_event(request: Request, services: ServicesDep, tenant: TenantDep) -> Response:
     raw = await _json(request)
     if isinstance(raw, Response):
@@ -74,7 +76,8 @@ async def post_event(request: Request, services: ServicesDep, tenant: TenantDep)
     return JSONResponse({"id": outcomes[0].id, "status": outcomes[0].status}, status_code=202)
 
 
-@router.post("/events/batch", status_code=202, openapi_extra={"requestBody": _BATCH_BODY})
+@router.post("/events/batch", status_code=202, dependencies=[WRITE],
+             openapi_extra={"requestBody": _BATCH_BODY})
 async def post_batch(request: Request, services: ServicesDep, tenant: TenantDep) -> Response:
     raws = await _json(request)
     if isinstance(raws, Response):
@@ -93,7 +96,7 @@ async def post_batch(request: Request, services: ServicesDep, tenant: TenantDep)
                         status_code=202)
 
 
-@router.put("/pipeline", status_code=202)
+@router.put("/pipeline", status_code=202, dependencies=[ADMINISTER])
 async def put_pipeline(pipeline: PipelineConfigured, services: ServicesDep,
                        tenant: TenantDep) -> Response:
     """Replace the tenant's ordered open stages (stored as a `pipeline.configured` event)."""
@@ -107,7 +110,7 @@ async def put_pipeline(pipeline: PipelineConfigured, services: ServicesDep,
                         status_code=202)
 
 
-@router.put("/scoring", status_code=202)
+@router.put("/scoring", status_code=202, dependencies=[ADMINISTER])
 async def put_scoring(scoring: ScoringConfigured, services: ServicesDep,
                       tenant: TenantDep) -> Response:
     """Set the weights of the rep score (results, process, customer; they must sum to 100,
@@ -121,12 +124,13 @@ async def put_scoring(scoring: ScoringConfigured, services: ServicesDep,
     return JSONResponse({"id": raw["id"], "status": "accepted", **data}, status_code=202)
 
 
-@router.get("/schemas", tags=["schemas"])
+@router.get("/schemas", tags=["schemas"], dependencies=[Depends(get_principal)])
 async def list_schemas() -> dict[str, list[str]]:
     return {"types": list(EVENT_TYPES)}
 
 
-@router.get("/schemas/{event_type}", tags=["schemas"])
+@router.get("/schemas/{event_type}", tags=["schemas"],
+            dependencies=[Depends(get_principal)])
 async def get_schema(event_type: str) -> Response:
     if event_type not in EVENT_TYPES:
         return problem(404, "unknown-type", "Unknown event type",

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from projections.leads import leads
-from services.api.deps import ServicesDep, TenantDep
+from services.api.auth import TenantDep
+from services.api.deps import ServicesDep
 from services.api.views import AsOfDep, FiltersDep
 
 router = APIRouter(prefix="/v1", tags=["analytics"])

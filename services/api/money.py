@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 
 from projections.customers import customers, rfm_list
 from projections.revenue import revenue
-from services.api.deps import ServicesDep, TenantDep
+from services.api.auth import TenantDep
+from services.api.deps import ServicesDep
 from services.api.views import AsOfDep, FiltersDep
 
 router = APIRouter(prefix="/v1", tags=["revenue and customers"])

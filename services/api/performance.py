@@ -14,10 +14,13 @@ from fastapi.responses import JSONResponse
 
 from projections.rep_page import UnknownRep, rep_page
 from projections.scores import Window, leaderboard
+from projections.snapshot import Filters
 from projections.targets import PERIOD_PATTERN, Period, targets
-from services.api.deps import ServicesDep, TenantDep
+from services.access.principal import Forbidden
+from services.api.auth import PrincipalDep
+from services.api.deps import ServicesDep
 from services.api.problems import problem
-from services.api.views import AsOfDep, FiltersDep
+from services.api.views import AsOfDep, UnscopedFiltersDep, scoped, team_of
 
 router = APIRouter(prefix="/v1", tags=["performance"])
 _INCLUSIVE = "a date, inclusive, in the tenant's time zone"
@@ -49,7 +52,7 @@ WindowDep = Annotated[Window, Depends(_window)]
 
 @router.get("/targets")
 async def get_targets(
-    services: ServicesDep, tenant: TenantDep, as_of: AsOfDep,
+    services: ServicesDep, caller: PrincipalDep, as_of: AsOfDep,
     scope: Literal["company", "team", "rep"] | None = None,
     period: Annotated[str | None, Query(
         pattern=PERIOD_PATTERN, description="keep targets whose period lies within this one "
@@ -79,14 +82,22 @@ async def get_targets(
     Amounts (won_value, collected) are decimal strings; pace and expected amounts are rounded
     half-even to cents.
     """
-    snapshot = await services.snapshot(tenant)
-    return targets(snapshot, as_of, scope=scope, period=period, metric=metric, team=team,
-                   rep=rep)
+    if caller.role == "rep" and scope not in (None, "rep"):
+        raise Forbidden("scope", "a rep's credential reads its own rep targets only")
+    if caller.role == "manager" and scope == "company":
+        raise Forbidden("scope", "a manager's credential reads its team's targets only")
+    within = (await scoped(services, caller, Filters(dims={k: v for k, v in (
+        ("team", team), ("rep", rep)) if v is not None}))).dims
+    if caller.role == "rep":
+        scope = "rep"
+    snapshot = await services.snapshot(caller.tenant)
+    return targets(snapshot, as_of, scope=scope, period=period, metric=metric,
+                   team=within.get("team"), rep=within.get("rep"))
 
 
 @router.get("/leaderboard")
 async def get_leaderboard(
-    services: ServicesDep, tenant: TenantDep, window: WindowDep,
+    services: ServicesDep, caller: PrincipalDep, window: WindowDep,
     team: str | None = None, manager: str | None = None, region: str | None = None,
     rep: str | None = None,
 ) -> dict[str, Any]:
@@ -108,22 +119,25 @@ async def get_leaderboard(
       average score and components. Scores are computed over every rep; `team`, `manager`,
       `region`, `rep` only choose the rows shown.
     """
-    snapshot = await services.snapshot(tenant)
-    select = {k: v for k, v in (("team", team), ("manager", manager), ("region", region),
-                                ("rep", rep)) if v is not None}
-    return leaderboard(snapshot, window, select)
+    asked = {k: v for k, v in (("team", team), ("manager", manager), ("region", region),
+                               ("rep", rep)) if v is not None}
+    select = (await scoped(services, caller, Filters(dims=asked))).dims
+    return leaderboard(await services.snapshot(caller.tenant), window, select)
 
 
 @router.get("/reps/{rep_id}", response_model=None)
-async def get_rep(rep_id: str, services: ServicesDep, tenant: TenantDep,
-                  selected: FiltersDep, window: WindowDep) -> dict[str, Any] | JSONResponse:
+async def get_rep(rep_id: str, services: ServicesDep, caller: PrincipalDep,
+                  selected: UnscopedFiltersDep, window: WindowDep
+                  ) -> dict[str, Any] | JSONResponse:
     """One rep: `figures` = their `GET /v1/breakdown?by=rep` row over the filters (deals by
     creation, leads by creation, activities by time; `period` sets from/to);
     `team_average` = each figure averaged over the reps in their team at the window's close
     (rates over reps that have one); `activities_by_kind`, `activities_by_day` (local
     dates); `score`, `components`, `rank_team`, `rank_company`, `team_average_score` as in
     `GET /v1/leaderboard` over the same window at `as_of`."""
-    snapshot = await services.snapshot(tenant)
+    if not caller.may_read_rep(rep_id, await team_of(services, caller)):
+        raise Forbidden("rep_id", f"this credential may not read rep {rep_id!r}")
+    snapshot = await services.snapshot(caller.tenant)
     filters = replace(selected, start=window.start.date() if window.start else None,
                       end=(window.end - timedelta(days=1)).date() if window.end else None)
     try:

@@ -8,7 +8,8 @@ from fastapi import APIRouter
 
 from projections.activity import activities
 from projections.cycle import cycle
-from services.api.deps import ServicesDep, TenantDep
+from services.api.auth import TenantDep
+from services.api.deps import ServicesDep
 from services.api.views import AsOfDep, FiltersDep
 
 router = APIRouter(prefix="/v1", tags=["analytics"])

@@ -11,22 +11,46 @@ from fastapi import APIRouter, Depends, Query
 from projections.breakdown import breakdown
 from projections.funnel import funnel
 from projections.snapshot import Filters
-from services.api.deps import ServicesDep, TenantDep
+from services.access.principal import Principal
+from services.api.auth import PrincipalDep, TenantDep
+from services.api.deps import ServicesDep
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 _INCLUSIVE = "a date, inclusive, in the tenant's time zone"
 
 
-def filters(
+def unscoped_filters(
     from_: Annotated[date | None, Query(alias="from", description=_INCLUSIVE)] = None,
     to: Annotated[date | None, Query(description=_INCLUSIVE)] = None,
     rep: str | None = None, team: str | None = None, manager: str | None = None,
     region: str | None = None, source: str | None = None, product: str | None = None,
     segment: str | None = None,
 ) -> Filters:
+    """The filters as asked; only for a route that checks the caller's scope itself."""
     dims = {"rep": rep, "team": team, "manager": manager, "region": region, "source": source,
             "product": product, "segment": segment}
     return Filters(from_, to, {k: v for k, v in dims.items() if v is not None})
+
+
+UnscopedFiltersDep = Annotated[Filters, Depends(unscoped_filters)]
+
+
+async def filters(services: ServicesDep, caller: PrincipalDep,
+                  asked: UnscopedFiltersDep) -> Filters:
+    """The filters asked for, narrowed to the caller's scope: a rep's credential reads only
+    their own subjects and a manager's only their team's; asking outside that is 403."""
+    return await scoped(services, caller, asked)
+
+
+async def team_of(services: ServicesDep, caller: Principal) -> list[str]:
+    """The reps now in a manager's team (nobody else needs it)."""
+    if caller.role != "manager":
+        return []
+    return (await services.snapshot(caller.tenant)).team_members(caller.team_id)
+
+
+async def scoped(services: ServicesDep, caller: Principal, asked: Filters) -> Filters:
+    return caller.scope(asked, await team_of(services, caller))
 
 
 FiltersDep = Annotated[Filters, Depends(filters)]

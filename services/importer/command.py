@@ -37,6 +37,7 @@ class ImportRequest:
     batch_size: int = 1000
     progress: bool = True
     rejected_out: Path | None = None  # the rejected rows as CSV (row, column, reason)
+    api_key: str | None = None  # through the API: an ingest or admin key of the tenant
 
 
 def run(request: ImportRequest, console: Console) -> int:
@@ -72,7 +73,7 @@ def run(request: ImportRequest, console: Console) -> int:
 def _sink(request: ImportRequest) -> Iterator[Sink]:
     if not request.direct:
         with httpx.Client(timeout=120) as client:
-            yield ApiSink(request.api, client, request.tenant)
+            yield ApiSink(request.api, client, request.api_key)
         return
     from services import bootstrap
     from services.settings import Settings

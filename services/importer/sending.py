@@ -47,11 +47,12 @@ class Sink(Protocol):
 class ApiSink:
     """`POST /v1/events/batch`, retrying a busy or briefly unavailable store."""
 
-    def __init__(self, base_url: str, client: httpx.Client, tenant: str | None = None,
+    def __init__(self, base_url: str, client: httpx.Client, api_key: str | None = None,
                  retries: int = 3) -> None:
         self.url = base_url.rstrip("/") + BATCH_PATH
         self.client, self.retries = client, retries
-        self.headers = {"X-Tenant": tenant} if tenant else {}
+        # The key names the tenant; the API never takes it from the request.
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     def send(self, events: list[dict[str, Any]]) -> list[str]:
         for attempt in range(self.retries + 1):

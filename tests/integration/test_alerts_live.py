@@ -64,7 +64,7 @@ def verified(headers: dict[str, str], body: bytes) -> bool:
 def listen(stack: Stack, seen: list[tuple[datetime, dict[str, Any]]],
            ready: threading.Event) -> threading.Thread:
     def run() -> None:
-        with httpx.Client(base_url=stack.url, timeout=None) as client, \
+        with httpx.Client(base_url=stack.url, timeout=None, headers=stack.headers) as client, \
                 client.stream("GET", "/v1/alerts/stream", params={"since": "0"}) as response:
             ready.set()
             for line in response.iter_lines():

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from services.simulate.feed import post_events
 from tests.conftest import Stack, _projected, wait_until
 from tests.history import simulated
 from tests.integration.test_alerts_live import SECRET, Receiver, verified
@@ -87,7 +86,7 @@ def test_replayed_history_fires_the_oracles_alerts_as_history_and_no_webhook(
     # reads while the relay is still publishing can take one partition's events ahead of
     # another's still on their way: a known limitation, see docs/ALERTS.md.)
     stack.kill("alerter", signal.SIGTERM)
-    result = post_events(stack.url, events, batch_size=1000)
+    result = stack.post(events, batch_size=1000)
     assert result.accepted == len(events), result
     wait_until(lambda: _projected(stack, len(events)), timeout=180,
                message="the whole year on the log")

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 def test_history_sent_through_the_client_survives_an_api_restart(stack: Stack) -> None:
     events = simulated(seed=12, days=45)
-    with Client(stack.url, retries=12, backoff=0.25) as sp:
+    with Client(stack.url, api_key=stack.admin_key, retries=12, backoff=0.25) as sp:
         sp.send_many(events[:500], batch_size=250)
         stack.kill("api")
         sent: list[SendResult] = []

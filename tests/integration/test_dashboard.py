@@ -46,8 +46,9 @@ def page(browser: Browser) -> Iterator[Page]:
     assert errors == [], f"the page threw: {errors}"
 
 
-def open_dashboard(page: Page, url: str, query: str = "") -> None:
-    page.goto(f"{url}/dashboard{query}")
+def open_dashboard(page: Page, stack: Stack, query: str = "", key: str | None = None) -> None:
+    """The page as `salespulse up` links it: the credential in the fragment."""
+    page.goto(f"{stack.url}/dashboard{query}#key={key or stack.admin_key}")
     loaded(page)
 
 
@@ -93,7 +94,7 @@ def funnel_of_api(answer: dict[str, Any]) -> dict[str, str]:
 
 
 def test_the_dashboard_shows_the_apis_funnel(year_stack: LoadedStack, page: Page) -> None:
-    open_dashboard(page, year_stack.stack.url)
+    open_dashboard(page, year_stack.stack)
     expected = funnel_of_api(year_stack.get("/v1/funnel"))
     assert funnel_on_page(page) == expected
     assert page.get_by_test_id("kpi-won_value").get_attribute("data-value") == \
@@ -111,7 +112,7 @@ def test_a_filter_changes_the_numbers_and_the_url_keeps_it(year_stack: LoadedSta
     team = year_stack.get("/v1/dimensions")["team"][-1]
     teams = funnel_of_api(year_stack.get("/v1/funnel", team=team))
     assert teams != everyone  # else the test could not tell the filter from no filter
-    open_dashboard(page, year_stack.stack.url)
+    open_dashboard(page, year_stack.stack)
 
     page.locator("#filters [name=team]").select_option(team)
     expect(page).to_have_url(re.compile(rf"[?&]team={team}(&|$)"))
@@ -135,7 +136,7 @@ def test_a_filter_changes_the_numbers_and_the_url_keeps_it(year_stack: LoadedSta
 
 def test_switching_to_chinese_changes_labels_and_number_format(year_stack: LoadedStack,
                                                               page: Page) -> None:
-    open_dashboard(page, year_stack.stack.url)
+    open_dashboard(page, year_stack.stack)
     assert page.locator("h1").inner_text() == "SalesPulse · Sales dashboard"
     english = page.get_by_test_id("funnel-table").locator("th").first.inner_text()
 
@@ -154,7 +155,7 @@ def test_switching_to_chinese_changes_labels_and_number_format(year_stack: Loade
 
 def test_an_alert_posted_through_the_api_appears_in_the_feed_without_reload(
         stack: Stack, page: Page) -> None:
-    open_dashboard(page, stack.url, "?refresh=0")  # no timer: only the stream can update it
+    open_dashboard(page, stack, "?refresh=0")  # no timer: only the stream can update it
     expect(page.get_by_test_id("live-status")).to_have_class(re.compile(r"\bon\b"),
                                                              timeout=30_000)
     assert page.locator("[data-testid=alert]").count() == 0

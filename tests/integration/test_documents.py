@@ -10,7 +10,6 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from services.simulate.feed import post_events
 from tests.conftest import Stack, wait_until
 from tests.history import simulated
 from tests.integration.test_event_path import read_topic
@@ -29,7 +28,7 @@ def validator(document: dict[str, Any], schema_name: str) -> Draft202012Validato
 def test_every_message_on_the_events_topic_matches_the_asyncapi_document(
         stack: Stack, broker: Any) -> None:
     events = simulated(seed=8, days=20)
-    post_events(stack.url, events)
+    stack.post(events)
     with stack.client() as client:
         document = client.get("/v1/asyncapi.json").json()
         openapi = client.get("/openapi.json").json()

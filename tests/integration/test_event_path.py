@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from services.simulate.feed import post_events
 from services.simulate.world import simulate
 from tests import oracle
 from tests.conftest import Stack, wait_until
@@ -60,7 +59,7 @@ def wait_for_projection(stack: Stack, events: list[dict[str, Any]], timeout: flo
 def test_funnel_and_breakdowns_equal_an_independent_computation(stack: Stack) -> None:
     events = history()
     assert 2000 <= len(events) <= 10_000
-    result = post_events(stack.url, events, batch_size=500)
+    result = stack.post(events, batch_size=500)
     assert result.accepted == len(events)
 
     wait_for_projection(stack, events)
@@ -87,8 +86,8 @@ def test_funnel_and_breakdowns_equal_an_independent_computation(stack: Stack) ->
 
 def test_sending_the_same_events_again_changes_nothing(stack: Stack) -> None:
     events = history(seed=5, days=30)
-    post_events(stack.url, events)
-    again = post_events(stack.url, events[: len(events) // 2])
+    stack.post(events)
+    again = stack.post(events[: len(events) // 2])
     assert again.duplicate == len(events) // 2 and again.accepted == 0
     wait_for_projection(stack, events)
 
@@ -99,7 +98,7 @@ def test_projections_survive_the_relay_being_killed_mid_stream(stack: Stack) -> 
     assert len(chunks) >= 6
     kills = {1, len(chunks) - 3}
     for number, chunk in enumerate(chunks):
-        post_events(stack.url, chunk, batch_size=250)
+        stack.post(chunk, batch_size=250)
         if number in kills:
             stack.kill("relay")  # SIGKILL, mid-stream: no chance to stop cleanly
         elif number - 1 in kills:
@@ -111,7 +110,7 @@ def test_projections_survive_the_relay_being_killed_mid_stream(stack: Stack) -> 
 def test_a_batch_with_one_bad_event_stores_nothing_and_publishes_nothing(
         stack: Stack, broker: Any) -> None:
     good = history(seed=3, days=10)[:40]
-    post_events(stack.url, good)
+    stack.post(good)
     wait_for_projection(stack, good)
     batch = [
         {"id": "new-1", "type": "deal.created", "occurred_at": "2017-02-01T10:00:00+08:00",
@@ -153,7 +152,7 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carrie
 
     asyncio.run(poison())
     events = history(seed=9, days=10)[:60]
-    post_events(stack.url, events)
+    stack.post(events)
     wait_for_projection(stack, events)
     dead = wait_until(lambda: read_topic(broker.bootstrap_servers, stack.env["DEAD_LETTER_TOPIC"],
                                          raw=True), timeout=30, message="dead letters")

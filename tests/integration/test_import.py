@@ -20,7 +20,6 @@ import pytest
 from services.importer.convert import convert
 from services.importer.mapping import load_mapping
 from services.importer.reading import read_table
-from services.simulate.feed import post_events
 from tests.conftest import Stack
 from tests.integration.test_event_path import (
     api_view,
@@ -89,7 +88,8 @@ def write_csv(path: Path, rows: list[list[str]]) -> Path:
 def salespulse_import(stack: Stack, file: Path, rejected: Path) -> tuple[int, str]:
     run = subprocess.run(
         [sys.executable, "-m", "services.cli", "import", str(file), "--mapping", str(MAPPING),
-         "--api", stack.url, "--batch-size", "500", "--rejected-out", str(rejected)],
+         "--api", stack.url, "--api-key", stack.admin_key, "--batch-size", "500",
+         "--rejected-out", str(rejected)],
         cwd=ROOT, env={**os.environ, "COLUMNS": "300"}, capture_output=True, text=True,
         timeout=300)
     return run.returncode, run.stdout + run.stderr
@@ -132,7 +132,7 @@ def test_an_opportunity_export_imports_with_per_agent_figures_equal_to_pandas(
     taken = {"id": "pre-existing-deal", "type": "deal.created",
              "occurred_at": "2016-10-01T09:00:00+08:00",
              "data": {"deal_id": TAKEN_ID, "owner_id": "someone-else"}}
-    assert post_events(stack.url, [taken]).accepted == 1
+    assert stack.post([taken]).accepted == 1
     rows, bad = opportunities()
     path = write_csv(tmp_path / "sales_pipeline.csv", rows)
 

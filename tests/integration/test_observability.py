@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from services.simulate.feed import post_events
 from tests.conftest import Stack, wait_until
 from tests.history import simulated
 
@@ -21,7 +20,7 @@ def samples(url: str, name: str) -> float:
 
 def test_relay_projector_and_api_report_their_work_to_prometheus(stack: Stack) -> None:
     events = simulated(seed=4, days=10)
-    post_events(stack.url, events)
+    stack.post(events)
     relay = f"http://127.0.0.1:{stack.metrics_ports['relay']}/metrics"
     projector = f"http://127.0.0.1:{stack.metrics_ports['projector']}/metrics"
     wait_until(lambda: samples(relay, "salespulse_relayed_events_total") == len(events),
@@ -36,6 +35,7 @@ def test_relay_projector_and_api_report_their_work_to_prometheus(stack: Stack) -
         answer = client.get("/v1/funnel", headers={"X-Request-ID": "req-42"})
         assert answer.headers["X-Request-ID"] == "req-42"
         assert client.get("/v1/funnel").headers["X-Request-ID"]  # one is made when none given
-        exposition = client.get("/metrics").text
+        exposition = client.get("/metrics", headers={
+            "Authorization": f"Bearer {stack.env['METRICS_TOKEN']}"}).text
     assert 'salespulse_api_request_seconds_count{method="GET",route="/v1/funnel",status="200"}' \
         in exposition

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from services.simulate.feed import post_events
 from tests import oracle
 from tests.conftest import Stack, _forget_redis, wait_until
 from tests.history import simulated
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.integration
 def test_lost_read_models_are_rebuilt_and_never_served_incomplete(stack: Stack) -> None:
     events = simulated(seed=31, days=40)
     first, rest = events[:1500], events[1500:]
-    post_events(stack.url, first)
+    stack.post(first)
     expected = comparable(oracle.funnel(first, stages=STAGES, filters={}))
 
     def answer() -> tuple[int, object]:
@@ -42,9 +41,9 @@ def test_lost_read_models_are_rebuilt_and_never_served_incomplete(stack: Stack) 
 
     # Lost again while running and while new events stream in: every answer is either
     # "rebuilding" or complete for some prefix of the log, and in the end it is all there.
-    post_events(stack.url, rest[:500])
+    stack.post(rest[:500])
     _forget_redis(stack.env["REDIS_URL"], stack.env["REDIS_PREFIX"])
-    post_events(stack.url, rest[500:])
+    stack.post(rest[500:])
     complete = comparable(oracle.funnel(events, stages=STAGES, filters={}))
     seen: list[int] = []
 

@@ -65,8 +65,9 @@ def test_a_rebuild_from_offset_zero_answers_byte_for_byte_like_the_live_projecti
                 tmp_path / "rebuilt-api.log")
     try:
         wait_until(lambda: is_healthy(rebuilt_url), timeout=60, message="the rebuilt API")
-        with httpx.Client(base_url=stack.url, timeout=120) as live, \
-                httpx.Client(base_url=rebuilt_url, timeout=120) as rebuilt:
+        with httpx.Client(base_url=stack.url, timeout=120, headers=stack.headers) as live, \
+                httpx.Client(base_url=rebuilt_url, timeout=120,
+                             headers=stack.headers) as rebuilt:
             requests = projection_requests(live.get("/openapi.json").json())
             assert any(path == "/v1/funnel" for path, _ in requests)
             for path, params in requests:

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from services.simulate.feed import post_events
 from tests.conftest import Stack, wait_until
 
 pytestmark = pytest.mark.integration
@@ -36,7 +35,7 @@ def test_any_script_any_offset_comes_back_intact(stack: Stack) -> None:
         ev("e4", "deal.lost", "2017-03-31T20:00:00-03:30", deal_id="D-😀", reason=REASON,
            competitor="竞品 β"),
     ]
-    assert post_events(stack.url, events).accepted == len(events)
+    assert stack.post(events).accepted == len(events)
 
     with stack.client() as client:
         def breakdown(by: str) -> list[dict[str, Any]]:

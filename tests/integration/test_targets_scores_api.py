@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from services.simulate.feed import post_events
 from tests.conftest import LoadedStack, Stack, wait_until
 from tests.integration.test_event_path import comparable, history
 from tests.oracles import scores as scores_oracle
@@ -69,7 +68,7 @@ def test_unknown_rep_and_bad_query_are_refused_with_a_problem(year_stack: Loaded
 
 def test_put_scoring_changes_the_leaderboard(stack: Stack) -> None:
     events = history(days=45)
-    assert post_events(stack.url, events, batch_size=500).accepted == len(events)
+    assert stack.post(events, batch_size=500).accepted == len(events)
     as_of = "2017-02-14T18:00:00+08:00"
     with stack.client() as client:
         def board() -> dict[str, Any]:

@@ -7,6 +7,7 @@ const COLORS = ["#2f6fed", "#17a05d", "#e09a1a", "#8e5bd9", "#d9453d", "#2bb3c0"
 const state = {
   lang: defaultLang(), display: {currency: "CNY", timezone: "Asia/Shanghai"},
   dims: null, charts: {}, refreshTimer: null, pending: null, alertsSeen: new Set(), source: null,
+  me: null,
 };
 let t = translator(state.lang);
 let fmt = formatters(state.lang, state.display.currency, state.display.timezone);
@@ -35,6 +36,30 @@ function filterParams(extra = {}) {
   return params;
 }
 
+// ---- credential: an API key or token, kept for this tab only ------------------------------
+
+const KEY = "salespulse.key";
+{
+  // `salespulse up` prints /dashboard#key=…: the fragment never reaches a server or its logs;
+  // take it into this tab's storage and clear the address bar.
+  const given = new URLSearchParams(location.hash.slice(1)).get("key");
+  if (given) {
+    sessionStorage.setItem(KEY, given);
+    history.replaceState(null, "", `${location.pathname}${location.search}`);
+  }
+}
+const authHeaders = () => {
+  const key = sessionStorage.getItem(KEY);
+  return key ? {Authorization: `Bearer ${key}`} : {};
+};
+
+function signIn(note = "") {
+  const dialog = $("#sign-in");
+  if (dialog.open) return;
+  $("#sign-in-note").textContent = note;
+  dialog.showModal();
+}
+
 // ---- API --------------------------------------------------------------------------------
 
 /** {ok, status, data}: a 404 means "this server has no such endpoint (yet)". */
@@ -42,7 +67,8 @@ async function api(path, extra = {}, withFilters = true) {
   const params = withFilters ? filterParams(extra) : new URLSearchParams(extra);
   const url = `${path}${params.size ? `?${params}` : ""}`;
   try {
-    const response = await fetch(url, {headers: {Accept: "application/json"}});
+    const response = await fetch(url, {headers: {Accept: "application/json", ...authHeaders()}});
+    if (response.status === 401) signIn(t("sign_in"));
     const data = response.ok ? await response.json() : null;
     return {ok: response.ok, status: response.status, data};
   } catch (error) {
@@ -405,10 +431,8 @@ async function startAlerts() {
   }
   if (!list.children.length) list.innerHTML = `<li class="empty">${t("no_alerts")}</li>`;
   live.textContent = t("connecting");
-  const source = new EventSource("/v1/alerts/stream");
-  state.source = source;
-  const onTransition = (event) => {
-    const body = JSON.parse(event.data);
+  const onTransition = (data) => {
+    const body = JSON.parse(data);
     const scope = alertScope();
     if (Object.entries(scope).some(([k, v]) => body.alert[k] !== v)) return;
     addAlert(body.id, body.kind, body.alert, body.at, true);
@@ -418,14 +442,64 @@ async function startAlerts() {
     clearTimeout(state.followUp);
     state.followUp = setTimeout(() => scheduleRefresh(0), 5000);
   };
-  for (const kind of ["opened", "resolved", "acknowledged", "snoozed", "message"]) {
-    source.addEventListener(kind, onTransition);
-  }
-  source.onopen = () => { live.textContent = t("live"); live.classList.add("on"); };
-  source.onerror = () => {
-    live.classList.remove("on");
-    live.textContent = source.readyState === EventSource.CLOSED ? t("not_available") : t("offline");
+  state.source = alertStream(onTransition, (status) => {
+    live.classList.toggle("on", status === "open");
+    live.textContent = t({open: "live", closed: "not_available"}[status] || "offline");
+  });
+}
+
+/** Server-sent events over fetch (EventSource cannot send a credential): calls
+ * onEvent(data) per event and onStatus("open" | "error" | "closed"); reconnects after a
+ * second with Last-Event-ID, so nothing is missed. Returns {close()}. */
+function alertStream(onEvent, onStatus) {
+  const controller = new AbortController();
+  let lastId = null;
+  let stopped = false;
+  const dispatch = (block) => {
+    const data = [];
+    for (const line of block.split(/\r?\n/)) {
+      const colon = line.indexOf(":");
+      if (colon === 0) continue;  // a comment: the server's keep-alive ping
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "id") lastId = value;
+      else if (field === "data") data.push(value);
+    }
+    if (data.length) onEvent(data.join("\n"));
   };
+  (async () => {
+    while (!stopped) {
+      try {
+        const headers = {Accept: "text/event-stream", ...authHeaders()};
+        if (lastId) headers["Last-Event-ID"] = lastId;
+        const response = await fetch("/v1/alerts/stream", {headers, signal: controller.signal});
+        if (!response.ok) {
+          onStatus([401, 403, 404].includes(response.status) ? "closed" : "error");
+          if (response.status !== 503) return;
+        } else {
+          onStatus("open");
+          const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+          let buffer = "";
+          for (;;) {
+            const {value, done} = await reader.read();
+            if (done) break;
+            buffer += value;
+            let end;
+            while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
+              dispatch(buffer.slice(0, end));
+              buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, "");
+            }
+          }
+          onStatus("error");
+        }
+      } catch (error) {
+        if (stopped) return;
+        onStatus("error");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  })();
+  return {close() { stopped = true; controller.abort(); }};
 }
 
 // ---- filters, language, refresh ---------------------------------------------------------
@@ -439,7 +513,34 @@ function fillSelect(name, values, label = (v) => v) {
     `<option value="${esc(v)}"${v === current ? " selected" : ""}>${esc(text)}</option>`).join("");
 }
 
+/** A rep's credential reads only their own figures and a manager's only their team's (the
+ * API enforces it); the page shows who is signed in and locks the filters it may not change. */
+function applyScope() {
+  const me = state.me;
+  if (!me) return;
+  const locked = {rep: me.role === "rep" ? me.rep_id : null,
+                  team: me.role === "manager" ? me.team_id : null};
+  const changes = {};
+  for (const [name, value] of Object.entries(locked)) {
+    if (value && query().get(name) !== value) changes[name] = value;
+  }
+  if (Object.keys(changes).length) setQuery(changes, false);
+  document.body.dataset.role = me.role;
+  const scope = me.role === "rep" ? ` ${me.rep_id}` : me.role === "manager" ? ` ${me.team_id}` : "";
+  $("#who").textContent = `${t("signed_in_as")} ${t(`role_${me.role}`)}${scope}`;
+  $("#sign-out").hidden = false;
+}
+
+function lockScopedFilters() {
+  const me = state.me;
+  for (const name of ["team", "rep"]) {
+    const select = document.querySelector(`#filters [name="${name}"]`);
+    select.disabled = (me?.role === "rep") || (me?.role === "manager" && name === "team");
+  }
+}
+
 function renderFilters() {
+  applyScope();
   for (const key of ["from", "to"]) document.querySelector(`#filters [name="${key}"]`).value =
     query().get(key) || "";
   const dims = state.dims || {reps: [], team: [], region: [], source: [], product: []};
@@ -448,6 +549,7 @@ function renderFilters() {
   fillSelect("rep", dims.reps.filter((r) => !team || r.team === team).map((r) => r.id),
              (id) => `${repName(id)} (${id})`);
   for (const key of ["region", "source", "product"]) fillSelect(key, dims[key]);
+  lockScopedFilters();
 }
 
 function applyLanguage() {
@@ -505,6 +607,14 @@ function wire() {
     if (name === "team" || name === "rep") startAlerts();
     scheduleRefresh(0);
   });
+  $("#sign-in-form").addEventListener("submit", (event) => {
+    sessionStorage.setItem(KEY, new FormData(event.target).get("key").trim());
+    location.reload();
+  });
+  $("#sign-out").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY);
+    location.reload();
+  });
   $("#reset").addEventListener("click", () => {
     setQuery(Object.fromEntries([...FILTERS, "profile"].map((k) => [k, null])));
     renderFilters();
@@ -534,8 +644,11 @@ async function main() {
   if (!query().get("lang") && LANGS.includes(localStorage.getItem("salespulse.lang"))) {
     state.lang = localStorage.getItem("salespulse.lang");
   }
-  const [display, dims] = await Promise.all([api("/v1/settings/display", {}, false),
-                                             api("/v1/dimensions", {}, false)]);
+  const [me, display, dims] = await Promise.all([
+    api("/v1/me", {}, false), api("/v1/settings/display", {}, false),
+    api("/v1/dimensions", {}, false)]);
+  if (me.ok) state.me = me.data;
+  if (me.ok && me.data.role === "ingest") signIn(t("denied"));
   if (display.ok) state.display = display.data;
   if (dims.ok) state.dims = dims.data;
   applyLanguage();

@@ -1,0 +1,77 @@
+"""`salespulse keys`: API keys straight in the event store's database, for operators (the
+first admin key of a tenant has no API to ask). Admins manage the rest through /v1/keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.access.principal import ROLES
+from services.settings import Settings
+
+app = typer.Typer(help="Create, list and revoke API keys (stored hashed).",
+                  no_args_is_help=True)
+console = Console(stderr=True)
+EXIT_UNUSABLE = 1
+
+
+def _store():  # type: ignore[no-untyped-def]
+    from services import bootstrap
+
+    ledger = bootstrap.ledger(Settings())
+    return ledger, bootstrap.key_store(ledger)
+
+
+@app.command()
+def create(
+    role: Annotated[str, typer.Option(help=f"one of {', '.join(ROLES)}")],
+    tenant: Annotated[str, typer.Option()] = "default",
+    rep_id: Annotated[str | None, typer.Option(help="the rep a `rep` key reads")] = None,
+    team_id: Annotated[str | None, typer.Option(help="the team a `manager` key reads")] = None,
+    name: Annotated[str | None, typer.Option(help="what the key is for")] = None,
+    rate_limit: Annotated[str | None, typer.Option(help="e.g. 100/minute")] = None,
+) -> None:
+    """Print a new key on stdout (only once: it is stored hashed)."""
+    ledger, store = _store()
+    try:
+        record, token = store.create(tenant, role, rep_id=rep_id,  # type: ignore[arg-type]
+                                     team_id=team_id, name=name, rate_limit=rate_limit)
+    except ValueError as exc:
+        console.print(f"[red]cannot create the key[/]: {exc}")
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    finally:
+        ledger.close()
+    console.print(f"key {record.id}: tenant {tenant}, role {role}")
+    print(token)  # noqa: T201 - the one line a script captures
+
+
+@app.command("list")
+def list_keys(tenant: Annotated[str, typer.Option()] = "default") -> None:
+    """The tenant's keys (never their secrets)."""
+    ledger, store = _store()
+    try:
+        records = store.list(tenant)
+    finally:
+        ledger.close()
+    table = Table("id", "role", "rep", "team", "name", "created", "revoked")
+    for r in records:
+        table.add_row(r.id, r.role, r.rep_id or "", r.team_id or "", r.name or "",
+                      r.created_at[:19], (r.revoked_at or "")[:19])
+    Console().print(table)
+
+
+@app.command()
+def revoke(key_id: str, tenant: Annotated[str, typer.Option()] = "default") -> None:
+    """Revoke a key at once."""
+    ledger, store = _store()
+    try:
+        record = store.revoke(tenant, key_id)
+    finally:
+        ledger.close()
+    if record is None:
+        console.print(f"[red]no key {key_id!r} in tenant {tenant!r}[/]")
+        raise typer.Exit(EXIT_UNUSABLE)
+    console.print(f"revoked {key_id} at {record.revoked_at}")
