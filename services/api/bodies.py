@@ -14,6 +14,14 @@ class _TooLarge(Exception):
     pass
 
 
+def _too_large(exc: BaseException) -> bool:
+    if isinstance(exc, _TooLarge):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_too_large(e) for e in exc.exceptions)
+    return exc.__cause__ is not None and _too_large(exc.__cause__)
+
+
 class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -45,9 +53,11 @@ class BodyLimit:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+        except Exception as exc:
+            # Middlewares running the app in a task group hand it back in an ExceptionGroup.
+            if started or not _too_large(exc):
+                raise
+            await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
         body = orjson.dumps({
