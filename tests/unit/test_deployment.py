@@ -93,3 +93,12 @@ def test_the_image_carries_the_dashboards_chart_library_where_the_api_serves_it(
     assert re.search(r"COPY --from=charts \S+/echarts\.min\.js \\\s+" + re.escape(served[1]),
                      dockerfile), "the image build copies echarts.min.js elsewhere"
     assert "COPY dashboard/package.json dashboard/package-lock.json" in dockerfile
+
+
+def test_prometheus_sends_the_metrics_token_the_api_expects() -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus.yml").read_text())
+    api = next(j for j in config["scrape_configs"] if j["job_name"] == "salespulse-api")
+    default = re.fullmatch(r"\$\{METRICS_TOKEN:-(.+)\}",
+                           COMPOSE["x-salespulse"]["environment"]["METRICS_TOKEN"])
+    assert default is not None
+    assert api["authorization"] == {"type": "Bearer", "credentials": default.group(1)}
