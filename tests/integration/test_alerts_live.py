@@ -62,9 +62,9 @@ def verified(headers: dict[str, str], body: bytes) -> bool:
 
 
 def listen(stack: Stack, seen: list[tuple[datetime, dict[str, Any]]],
-           ready: threading.Event) -> threading.Thread:
+           ready: threading.Event, key: str | None = None) -> threading.Thread:
     def run() -> None:
-        with httpx.Client(base_url=stack.url, timeout=None, headers=stack.headers) as client, \
+        with stack.client(key) as client, \
                 client.stream("GET", "/v1/alerts/stream", params={"since": "0"}) as response:
             ready.set()
             for line in response.iter_lines():
@@ -175,3 +175,42 @@ def test_stalled_deal_reaches_the_stream_and_a_flaky_webhook_once(
     assert len(set(keys)) == 3
     assert [(b["kind"], b["alert"]["subject"]) for _, b in seen if b["kind"] in (
         "opened", "resolved")] == [("opened", "D1"), ("resolved", "D1"), ("opened", "D2")]
+
+
+def test_each_credential_streams_only_the_alerts_in_its_scope(stack: Stack) -> None:
+    keys = {"admin": None, "rep R1": stack.key("rep", rep_id="R1"),
+            "manager T2": stack.key("manager", team_id="T2")}
+    seen: dict[str, list[tuple[datetime, dict[str, Any]]]] = {who: [] for who in keys}
+    for who, key in keys.items():
+        ready = threading.Event()
+        listen(stack, seen[who], ready, key)
+        assert ready.wait(30), who
+    now = datetime.now(UTC).isoformat()
+    with stack.client() as admin:
+        assert admin.put("/v1/pipeline", json={
+            "stages": ["prospecting", "negotiation"],
+            "stall_days": {"negotiation": STALL_SECONDS / 86400}}).status_code == 202
+        assert admin.post("/v1/events/batch", json=[
+            {"id": f"e-{rep}", "type": "rep.joined", "occurred_at": now,
+             "data": {"rep_id": rep, "name": rep, "team_id": team}}
+            for rep, team in (("R1", "T1"), ("R2", "T2"))] + [
+            {"id": f"e-{deal}", "type": "deal.created", "occurred_at": now,
+             "data": {"deal_id": deal, "owner_id": rep, "stage": "negotiation",
+                      "amount": "100"}} for deal, rep in (("D1", "R1"), ("D2", "R2"))]
+        ).status_code == 202
+
+    def subjects(who: str) -> set[str]:
+        return {body["alert"]["subject"] for _, body in seen[who]}
+
+    wait_until(lambda: subjects("admin") >= {"D1", "D2"}, timeout=60,
+               message="both stalled deals on the admin's stream")
+    wait_until(lambda: subjects("rep R1") and subjects("manager T2"), timeout=10,
+               message="the scoped streams")
+    assert subjects("rep R1") == {"D1"}
+    assert subjects("manager T2") == {"D2"}
+    with stack.client(keys["rep R1"]) as rep:
+        listed = rep.get("/v1/alerts").json()["alerts"]
+        assert {a["subject"] for a in listed} == {"D1"}
+        other = next(a for _, b in seen["admin"] for a in [b["alert"]] if a["subject"] == "D2")
+        refused = rep.post(f"/v1/alerts/{other['id']}/ack", json={})
+        assert refused.status_code == 403, refused.text

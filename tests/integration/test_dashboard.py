@@ -134,6 +134,36 @@ def test_a_filter_changes_the_numbers_and_the_url_keeps_it(year_stack: LoadedSta
     shot(page, "dashboard-filtered")
 
 
+def test_a_reps_credential_shows_their_own_dashboard_with_the_scope_locked(
+        year_stack: LoadedStack, page: Page) -> None:
+    rep = year_stack.get("/v1/dimensions")["reps"][0]
+    mine = funnel_of_api(year_stack.get("/v1/funnel", rep=rep["id"]))
+    assert mine != funnel_of_api(year_stack.get("/v1/funnel"))
+    open_dashboard(page, year_stack.stack, key=year_stack.stack.key("rep", rep_id=rep["id"]))
+
+    assert "#key=" not in page.url  # the key left the address bar for the tab's storage
+    assert page.get_by_test_id("who").inner_text().endswith(f"rep {rep['id']}")
+    assert page.locator("#filters [name=rep]").is_disabled()
+    assert page.locator("#filters [name=team]").is_disabled()
+    assert funnel_on_page(page) == mine
+    rows = page.get_by_test_id("leaderboard-table").locator("tr[data-rep]")
+    assert [rows.nth(i).get_attribute("data-rep") for i in range(rows.count())] == [rep["id"]]
+    page.locator("#reset").click()  # cannot widen the view: the scope comes back
+    loaded(page, 2)
+    assert funnel_on_page(page) == mine
+    shot(page, "dashboard-rep")
+
+
+def test_without_a_credential_the_page_asks_for_one(year_stack: LoadedStack,
+                                                     page: Page) -> None:
+    page.goto(f"{year_stack.stack.url}/dashboard")
+    expect(page.get_by_test_id("sign-in")).to_be_visible()
+    page.locator("#sign-in-form [name=key]").fill(year_stack.stack.admin_key)
+    page.locator("#sign-in-form button[type=submit]").click()
+    loaded(page)
+    assert funnel_on_page(page) == funnel_of_api(year_stack.get("/v1/funnel"))
+
+
 def test_switching_to_chinese_changes_labels_and_number_format(year_stack: LoadedStack,
                                                               page: Page) -> None:
     open_dashboard(page, year_stack.stack)
