@@ -39,7 +39,12 @@ class Options:
 
 
 class Refused(Exception):
-    """The target cannot take this backup; nothing was written."""
+    """The target cannot take this backup (nothing written), or does not hold it after."""
+
+
+@dataclass
+class Tally:
+    written: int = 0  # rows written by this run, however it ends
 
 
 def backup(options: Options, settings: Settings, console: Console) -> int:
@@ -91,7 +96,7 @@ def restore(options: Options, settings: Settings, console: Console) -> int:
     checking = time.perf_counter() - started
     console.print(f"{options.file}: backup of {checked.header.source} taken "
                   f"{checked.header.created_at}, {_counts(checked.counts)}, intact")
-    written = 0
+    tally = Tally()
     try:
         with open_sections(settings) as sections:
             by_name = _match(checked, sections)
@@ -100,14 +105,13 @@ def restore(options: Options, settings: Settings, console: Console) -> int:
             loading = time.perf_counter()
             with _bar(options, console) as bar:
                 for name in checked.header.sections:
-                    written += _load(by_name[name], options, checked.counts[name], held[name],
-                                     bar)
+                    _load(by_name[name], options, checked.counts[name], held[name], bar, tally)
             loading = time.perf_counter() - loading
             verifying = time.perf_counter()
             for name in checked.header.sections:
                 _verify(by_name[name], options.file, options.batch_size, checked.counts[name])
             verifying = time.perf_counter() - verifying
-    except Refused as exc:
+    except (Refused, archive.ArchiveUnusable, OSError) as exc:
         console.print(f"[red]cannot restore:[/] {exc}")
         return UNUSABLE
     except IntegrityError as exc:
@@ -116,13 +120,14 @@ def restore(options: Options, settings: Settings, console: Console) -> int:
         return UNUSABLE
     except PersistenceError as exc:
         console.print(f"[red]event store unreachable:[/] {type(exc).__name__}: {exc}; "
-                      f"{written} rows written this run; run the same restore again to finish")
+                      f"{tally.written} rows written this run; run the same restore again to "
+                      "finish")
         return UNREACHABLE
     resumed = sum(held.values())
     console.print(f"restored {_counts(checked.counts)} into {describe(settings)}"
                   + _resumed(resumed, sum(checked.counts.values()))
-                  + f": {written} written in {loading:,.2f} s, "
-                  f"{written / max(loading, 1e-9):,.0f} rows/s; checked the file in "
+                  + f": {tally.written} written in {loading:,.2f} s, "
+                  f"{tally.written / max(loading, 1e-9):,.0f} rows/s; checked the file in "
                   f"{checking:,.2f} s, verified the store in {verifying:,.2f} s")
     return OK
 
@@ -160,15 +165,14 @@ def _held(section: Section, file: Path, batch_size: int) -> int:
     return held
 
 
-def _load(section: Section, options: Options, total: int, held: int, bar: Progress) -> int:
+def _load(section: Section, options: Options, total: int, held: int, bar: Progress,
+          tally: Tally) -> None:
     task = bar.add_task(f"restoring {section.name}", total=total, completed=held)
     rows = islice(archive.rows(options.file, section.name), held, None)
-    written = 0
     for batch in _batches(rows, options.batch_size):
         section.write(batch)
-        written += len(batch)
+        tally.written += len(batch)
         bar.advance(task, len(batch))
-    return written
 
 
 def _verify(section: Section, file: Path, batch_size: int, count: int) -> None:
