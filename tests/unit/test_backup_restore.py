@@ -140,3 +140,13 @@ def test_restoring_again_into_the_restored_store_changes_nothing(history: Path,
     assert code == 0, output
     assert "nothing to write" in output
     assert content(stored(tmp_path / "target")) == content(stored(history))
+
+
+def test_an_unreachable_store_is_reported_as_run_again(history: Path, tmp_path: Path) -> None:
+    from services.broker import free_port
+
+    file = backed_up(history, tmp_path)
+    done = runner.invoke(cli, ["restore", str(file)], env={
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/test"})
+    assert done.exit_code == 4, done.output
+    assert "run the same restore again" in done.output
