@@ -201,7 +201,7 @@ def backup(
     overwrite: Annotated[bool, typer.Option(help="Replace FILE if it exists")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 5000,
 ) -> None:
-    """Write every stored event, in global order, to one portable, checksummed file.
+    """Write every stored event, in global order, and every API key to one checksummed file.
 
     Safe while the service runs: events stored after it starts are left out. Exit codes:
     0 done; 1 FILE exists or cannot be written; 4 event store unreachable.

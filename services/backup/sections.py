@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 
 from services import bootstrap
+from services.access import keystore
 from services.settings import Settings
 
 Row = list[Any]
@@ -75,6 +76,28 @@ class EventsSection:
             for _position, originator_id, version, topic, state in rows])
 
 
+class KeysSection:
+    """The API keys, hashed as stored: after a restore the same tokens keep working."""
+
+    name = "keys"
+    columns: tuple[str, ...] = keystore.COLUMNS
+    assigned: tuple[str, ...] = ()
+
+    def __init__(self, store: keystore.KeyStore) -> None:
+        self.store = store
+
+    def size(self) -> int:
+        return len(self.store.rows())
+
+    def read(self, batch_size: int) -> Iterator[list[Row]]:
+        rows = self.store.rows()  # a few rows per tenant: read at once
+        for first in range(0, len(rows), batch_size):
+            yield [list(row) for row in rows[first:first + batch_size]]
+
+    def write(self, rows: Sequence[Row]) -> None:
+        self.store.insert(rows)
+
+
 def _originator(value: str) -> UUID | str:
     try:
         return UUID(value)
@@ -87,7 +110,8 @@ def open_sections(settings: Settings) -> Iterator[list[Section]]:
     """Every table a backup holds, in file order, on the store the settings name."""
     ledger = bootstrap.ledger(settings)
     try:
-        yield [EventsSection(ledger.recorder)]  # type: ignore[arg-type]
+        yield [EventsSection(ledger.recorder),
+               KeysSection(bootstrap.key_store(ledger))]
     finally:
         ledger.close()
 

@@ -61,7 +61,12 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for first in range(0, len(events), 500):
         ledger.record(events[first:first + 500], tenant="default")
     ledger.close()
+    ADMIN.append(bootstrap.issue_key(Settings(data_dir=directory, database_url=None),
+                                     "default", "admin"))
     return directory
+
+
+ADMIN: list[str] = []  # the source's admin token, issued with the history
 
 
 def invoke(directory: Path, *args: str) -> tuple[int, str]:
@@ -150,3 +155,16 @@ def test_an_unreachable_store_is_reported_as_run_again(history: Path, tmp_path: 
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/test"})
     assert done.exit_code == 4, done.output
     assert "run the same restore again" in done.output
+
+
+def test_api_keys_come_back_and_their_tokens_still_work(history: Path, tmp_path: Path) -> None:
+    file = backed_up(history, tmp_path)
+    code, output = invoke(tmp_path / "target", "restore", str(file))
+    assert code == 0, output
+    assert "1 keys" in output
+    ledger = store(tmp_path / "target")
+    try:
+        record = bootstrap.key_store(ledger).authenticate(ADMIN[0])
+    finally:
+        ledger.close()
+    assert record is not None and (record.tenant, record.role) == ("default", "admin")
