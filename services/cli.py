@@ -216,7 +216,7 @@ def backup(
 def restore(
     file: Annotated[Path, typer.Argument(help="Backup file written by `salespulse backup`")],
     batch_size: Annotated[int, typer.Option(min=1, max=100_000,
-                                            help="Events per transaction")] = 2000,
+                                            help="Events per transaction")] = 5000,
 ) -> None:
     """Load a backup into an EMPTY event store (DATABASE_URL), then verify every event.
 

@@ -33,7 +33,7 @@ OK, UNUSABLE, UNREACHABLE = 0, 1, 4
 @dataclass(frozen=True)
 class Options:
     file: Path
-    batch_size: int = 2000
+    batch_size: int = 5000
     overwrite: bool = False
     progress: bool = True
 

@@ -168,3 +168,10 @@ def test_api_keys_come_back_and_their_tokens_still_work(history: Path, tmp_path:
     finally:
         ledger.close()
     assert record is not None and (record.tenant, record.role) == ("default", "admin")
+
+
+def test_the_backup_names_its_source_without_credentials() -> None:
+    from services.backup.sections import describe
+
+    settings = Settings(database_url="postgresql://sales:s3cret@db.internal:6543/crm?schema=eu")
+    assert describe(settings) == "postgresql://db.internal:6543/crm?schema=eu"
