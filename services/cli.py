@@ -196,6 +196,42 @@ def import_history(
 
 
 @cli.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="Backup file to write (gzip'ed JSON lines)")],
+    overwrite: Annotated[bool, typer.Option(help="Replace FILE if it exists")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 5000,
+) -> None:
+    """Write every stored event, in global order, and every API key to one checksummed file.
+
+    Safe while the service runs: events stored after it starts are left out. Exit codes:
+    0 done; 1 FILE exists or cannot be written; 4 event store unreachable.
+    """
+    from services.backup.command import Options
+    from services.backup.command import backup as run
+
+    raise typer.Exit(code=run(Options(file, batch_size, overwrite), Settings(), console))
+
+
+@cli.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="Backup file written by `salespulse backup`")],
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000,
+                                            help="Events per transaction")] = 5000,
+) -> None:
+    """Load a backup into an EMPTY event store (DATABASE_URL), then verify every event.
+
+    The file is checked whole first: a truncated, corrupted or foreign file writes nothing.
+    One transaction per batch; an interrupted restore continues when run again. Then
+    republish into a new topic (README, "Backup and restore"). Exit codes: 0 done; 1 file
+    unusable, target not empty or verification failed; 4 event store unreachable.
+    """
+    from services.backup.command import Options
+    from services.backup.command import restore as run
+
+    raise typer.Exit(code=run(Options(file, batch_size), Settings(), console))
+
+
+@cli.command()
 def docs(out: Annotated[Path, typer.Option(help="Folder to write into")] = Path("docs/api"),
          ) -> None:
     """Write the OpenAPI (HTTP) and AsyncAPI (Kafka) documents, generated from the code."""

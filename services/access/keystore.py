@@ -5,6 +5,7 @@ so it takes effect at once in every API process."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -113,6 +114,20 @@ class KeyStore:
                       (now, key_id, tenant), commit=True)
         record = self.get(key_id)
         return record if record is not None and record.tenant == tenant else None
+
+    def rows(self) -> Sequence[Sequence[str | None]]:
+        """Every key as stored, digest included, in creation order: for backups."""
+        rows = self._execute(f"SELECT {', '.join(COLUMNS)} FROM {{table}} "
+                             "ORDER BY created_at, id")
+        return [[row[c] for c in COLUMNS] for row in rows]
+
+    def insert(self, rows: Sequence[Sequence[str | None]]) -> None:
+        """Store keys exactly as given (a restore), in one transaction."""
+        self._create_table()
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.executemany(f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES "
+                               f"({', '.join([self.mark] * len(COLUMNS))})",
+                               [tuple(row) for row in rows])
 
 
 def _record(row: Any) -> KeyRecord:

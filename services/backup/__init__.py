@@ -1,0 +1,1 @@
+"""`salespulse backup` / `restore`: the event store's database to one checksummed file and back."""
