@@ -26,11 +26,15 @@ RELAYED = Counter("salespulse_relayed_events_total", "Events published to Kafka 
 POSITION = Gauge("salespulse_relay_position", "Last notification id acknowledged by Kafka")
 
 
-def message(ledger: SalesLedger, notification: Notification) -> tuple[bytes, bytes]:
-    """Key (the aggregate id) and value of one stored event on the events topic."""
+def message(ledger: SalesLedger, notification: Notification,
+            previous: int) -> tuple[bytes, bytes]:
+    """Key (the aggregate id) and value of one stored event on the events topic; `previous`
+    is the position published just before it, so a reader merging partitions knows when
+    it has everything that came first (notification ids can have gaps)."""
     domain_event: Any = ledger.mapper.to_domain_event(notification)
     body = {
         "position": notification.id,
+        "previous": previous,
         "kind": domain_event.kind,
         "key": domain_event.key,
         "version": notification.originator_version,
@@ -63,16 +67,19 @@ class Relay:
                 except TimeoutError:
                     pass
                 continue
-            await self.publish(notifications)
+            await self.publish(notifications, after=position)
             position = notifications[-1].id
             await asyncio.to_thread(self.tracking.insert_tracking, Tracking(RELAY_NAME, position))
             RELAYED.inc(len(notifications))
             POSITION.set(position)
         log.info("relay.stopped", position=position)
 
-    async def publish(self, notifications: Sequence[Notification]) -> None:
+    async def publish(self, notifications: Sequence[Notification], after: int) -> None:
+        """Send `notifications`, which follow position `after`, and wait for every ack."""
         sent = []
+        previous = after
         for notification in notifications:
-            key, value = message(self.ledger, notification)
+            key, value = message(self.ledger, notification, previous)
+            previous = notification.id
             sent.append(await self.producer.send(self.topic, value=value, key=key))
         await asyncio.gather(*sent)  # every one acknowledged before the position moves
