@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
 from prometheus_client import Counter, Gauge
 
@@ -56,6 +57,7 @@ class Relay:
 
     async def run(self, stop: asyncio.Event) -> None:
         position = await asyncio.to_thread(self.position)
+        delay = 0.1
         log.info("relay.started", position=position, topic=self.topic)
         while not stop.is_set():
             notifications = await asyncio.to_thread(
@@ -67,7 +69,19 @@ class Relay:
                 except TimeoutError:
                     pass
                 continue
-            await self.publish(notifications, after=position)
+            try:
+                await self.publish(notifications, after=position)
+            except KafkaError as exc:
+                # The broker is away: keep the position and send the batch again once it is
+                # back (the events wait in the event store; the API goes on accepting).
+                log.error("relay.kafka_unavailable", error=str(exc), retry_in=delay)
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
             position = notifications[-1].id
             await asyncio.to_thread(self.tracking.insert_tracking, Tracking(RELAY_NAME, position))
             RELAYED.inc(len(notifications))
