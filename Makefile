@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: up test unit lint clean dashboard deps
+.PHONY: up test unit lint clean dashboard deps chaos
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ test: lint dashboard deps  ## unit and integration tests on the real broker, Pos
 
 unit: $(BIN)/.installed
 	$(BIN)/pytest -q tests/unit
+
+# Faults (docs/FAULTS.md): processes killed at seeded points while history streams in, and
+# the broker stopped and restarted. CHAOS_SEED picks the history and the kill points.
+CHAOS_SEED ?= 7
+chaos: $(BIN)/.installed
+	CHAOS_SEED=$(CHAOS_SEED) $(BIN)/pytest -q -s -p no:cacheprovider \
+		tests/integration/test_chaos.py tests/integration/test_broker_outage.py
 
 clean:
 	rm -rf $(VENV) .salespulse dashboard/node_modules $(ECHARTS)

@@ -52,12 +52,17 @@ class WallClock:
 
 
 class PartitionMerge:
-    """Messages of several partitions in the relay's order, holding back while a lagging
-    partition has nothing buffered (its next message may come first)."""
+    """Messages of several partitions in the relay's order. Each message names the position
+    published just before it (`previous`), so one is taken only after its predecessor, even
+    when its partition looks caught up while the predecessor is still on its way to
+    another; copies the relay published again after a crash are dropped. Messages without
+    `previous` (and the first one read, when the log does not start at 0) fall back to
+    holding back while a lagging partition has nothing buffered."""
 
     def __init__(self, partitions: list[TopicPartition]) -> None:
         self.buffers: dict[TopicPartition, deque[ConsumerRecord[Any, Any]]] = {
             tp: deque() for tp in partitions}
+        self.last: int | None = None  # position of the last message taken
 
     def add(self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
         for tp, records in batch.items():
@@ -66,14 +71,25 @@ class PartitionMerge:
     def take(self, lagging: set[TopicPartition]) -> list[ConsumerRecord[Any, Any]]:
         out: list[ConsumerRecord[Any, Any]] = []
         while True:
-            if any(not self.buffers[tp] for tp in lagging):
-                return out
-            heads = [(orjson.loads(b[0].value)["position"], tp)
-                     for tp, b in self.buffers.items() if b]
+            heads = [(_order(b[0]), tp) for tp, b in self.buffers.items() if b]
             if not heads:
                 return out
-            _, tp = min(heads, key=lambda h: h[0])
+            (position, previous), tp = min(heads, key=lambda h: h[0][0])
+            if self.last is not None and position <= self.last:
+                self.buffers[tp].popleft()  # published again after a relay crash
+                continue
+            if previous is not None and (self.last is not None or previous == 0):
+                if previous > (self.last or 0):
+                    return out  # its predecessor has not arrived yet
+            elif any(not self.buffers[t] for t in lagging):
+                return out
             out.append(self.buffers[tp].popleft())
+            self.last = position
+
+
+def _order(record: ConsumerRecord[Any, Any]) -> tuple[int, int | None]:
+    body = orjson.loads(record.value)
+    return int(body["position"]), body.get("previous")
 
 
 class Alerter:

@@ -37,6 +37,10 @@ def document(settings: Settings) -> dict[str, Any]:
         "properties": {
             "position": {"type": "integer", "minimum": 1,
                          "description": "The event store's notification id (total order)"},
+            "previous": {"type": "integer", "minimum": 0,
+                         "description": "The position the relay published just before this "
+                                        "one (0 for the first): a reader merging partitions "
+                                        "has everything earlier once it has that one"},
             "kind": {"type": "string", "description": "Aggregate kind: lead, deal, …"},
             "key": {"type": "string", "description": "The aggregate's id in the front end"},
             "version": {"type": "integer", "minimum": 1,

@@ -189,8 +189,8 @@ class _DrainingRelay(Relay):
     def position(self) -> int:
         return 0
 
-    async def publish(self, notifications: Sequence[Notification]) -> None:
-        await super().publish(notifications)
+    async def publish(self, notifications: Sequence[Notification], after: int) -> None:
+        await super().publish(notifications, after)
         self.published += len(notifications)
         if self.published >= self.total:
             self.stop.set()

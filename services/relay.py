@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
 from prometheus_client import Counter, Gauge
 
@@ -26,11 +27,15 @@ RELAYED = Counter("salespulse_relayed_events_total", "Events published to Kafka 
 POSITION = Gauge("salespulse_relay_position", "Last notification id acknowledged by Kafka")
 
 
-def message(ledger: SalesLedger, notification: Notification) -> tuple[bytes, bytes]:
-    """Key (the aggregate id) and value of one stored event on the events topic."""
+def message(ledger: SalesLedger, notification: Notification,
+            previous: int) -> tuple[bytes, bytes]:
+    """Key (the aggregate id) and value of one stored event on the events topic; `previous`
+    is the position published just before it, so a reader merging partitions knows when
+    it has everything that came first (notification ids can have gaps)."""
     domain_event: Any = ledger.mapper.to_domain_event(notification)
     body = {
         "position": notification.id,
+        "previous": previous,
         "kind": domain_event.kind,
         "key": domain_event.key,
         "version": notification.originator_version,
@@ -52,6 +57,7 @@ class Relay:
 
     async def run(self, stop: asyncio.Event) -> None:
         position = await asyncio.to_thread(self.position)
+        delay = 0.1
         log.info("relay.started", position=position, topic=self.topic)
         while not stop.is_set():
             notifications = await asyncio.to_thread(
@@ -63,16 +69,31 @@ class Relay:
                 except TimeoutError:
                     pass
                 continue
-            await self.publish(notifications)
+            try:
+                await self.publish(notifications, after=position)
+            except KafkaError as exc:
+                # The broker is away: keep the position and send the batch again once it is
+                # back (the events wait in the event store; the API goes on accepting).
+                log.error("relay.kafka_unavailable", error=str(exc), retry_in=delay)
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
             position = notifications[-1].id
             await asyncio.to_thread(self.tracking.insert_tracking, Tracking(RELAY_NAME, position))
             RELAYED.inc(len(notifications))
             POSITION.set(position)
         log.info("relay.stopped", position=position)
 
-    async def publish(self, notifications: Sequence[Notification]) -> None:
+    async def publish(self, notifications: Sequence[Notification], after: int) -> None:
+        """Send `notifications`, which follow position `after`, and wait for every ack."""
         sent = []
+        previous = after
         for notification in notifications:
-            key, value = message(self.ledger, notification)
+            key, value = message(self.ledger, notification, previous)
+            previous = notification.id
             sent.append(await self.producer.send(self.topic, value=value, key=key))
         await asyncio.gather(*sent)  # every one acknowledged before the position moves

@@ -82,9 +82,8 @@ def test_replayed_history_fires_the_oracles_alerts_as_history_and_no_webhook(
     events = simulated(days=DAYS)
     assert datetime.fromisoformat(events[-1]["occurred_at"]) < datetime.now(UTC) - timedelta(
         days=30)
-    # A replay: the whole year is on the log before the alerter reads it. (An alerter that
-    # reads while the relay is still publishing can take one partition's events ahead of
-    # another's still on their way: a known limitation, see docs/ALERTS.md.)
+    # A replay: the whole year is on the log before the alerter reads it (reading while the
+    # relay publishes is tests/integration/test_chaos.py's case).
     stack.kill("alerter", signal.SIGTERM)
     result = stack.post(events, batch_size=1000)
     assert result.accepted == len(events), result

@@ -16,7 +16,7 @@ import pytest
 
 from services.broker import free_port
 from services.processes import is_healthy, spawn
-from tests.conftest import LoadedStack, wait_until
+from tests.conftest import LoadedStack, Stack, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -48,26 +48,27 @@ def projection_requests(openapi: dict[str, Any]) -> list[tuple[str, dict[str, st
     return requests
 
 
-def test_a_rebuild_from_offset_zero_answers_byte_for_byte_like_the_live_projections(
-        year_stack: LoadedStack, tmp_path: Path) -> None:
-    stack = year_stack.stack
+def answers_like_a_rebuild(stack: Stack, messages: int, directory: Path) -> int:
+    """Rebuild the log into a new Redis prefix (`salespulse rebuild --into`), serve it with a
+    second API process, and assert it answers every projection request byte for byte like
+    the live API; `messages` is how many the rebuild must have read. Returns the count of
+    answers compared."""
     rebuilt_prefix = f"{stack.env['REDIS_PREFIX']}-rebuilt"
     done = subprocess.run([sys.executable, "-m", "services.cli", "rebuild", "--into",
                            rebuilt_prefix], env=stack.env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
-    assert f"{len(year_stack.events)} messages" in done.stderr, done.stderr
+    assert f"{messages} messages" in done.stderr, done.stderr
     print(done.stderr.strip().splitlines()[-1])
 
     port = free_port()
     rebuilt_url = f"http://127.0.0.1:{port}"
     api = spawn(["api", "--port", str(port)], {**stack.env, "REDIS_PREFIX": rebuilt_prefix},
-                tmp_path / "rebuilt-api.log")
+                directory / "rebuilt-api.log")
     try:
         wait_until(lambda: is_healthy(rebuilt_url), timeout=60, message="the rebuilt API")
-        with httpx.Client(base_url=stack.url, timeout=120, headers=stack.headers) as live, \
-                httpx.Client(base_url=rebuilt_url, timeout=120,
-                             headers=stack.headers) as rebuilt:
+        with stack.client() as live, httpx.Client(base_url=rebuilt_url, timeout=120,
+                                                  headers=stack.headers) as rebuilt:
             requests = projection_requests(live.get("/openapi.json").json())
             assert any(path == "/v1/funnel" for path, _ in requests)
             for path, params in requests:
@@ -75,6 +76,7 @@ def test_a_rebuild_from_offset_zero_answers_byte_for_byte_like_the_live_projecti
                 assert answer.status_code == 200, (path, params, answer.text)
                 assert rebuilt.get(path, params=params).content == answer.content, (path, params)
         print(f"{len(requests)} answers compared")
+        return len(requests)
     finally:
         os.killpg(api.pid, signal.SIGTERM)
         api.wait(15)
@@ -83,3 +85,8 @@ def test_a_rebuild_from_offset_zero_answers_byte_for_byte_like_the_live_projecti
         client = Redis.from_url(stack.env["REDIS_URL"])
         for key in client.scan_iter(match=f"{rebuilt_prefix}:*", count=1000):
             client.delete(key)
+
+
+def test_a_rebuild_from_offset_zero_answers_byte_for_byte_like_the_live_projections(
+        year_stack: LoadedStack, tmp_path: Path) -> None:
+    answers_like_a_rebuild(year_stack.stack, len(year_stack.events), tmp_path)
