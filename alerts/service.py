@@ -31,6 +31,7 @@ from alerts.engine import AlertEngine
 from alerts.lifecycle import Transition
 from alerts.store import AlertStore, rule_settings
 from alerts.webhooks import Delivery, deliver
+from events.parsing import parse_event
 from projections.facts import Change
 from services.settings import Settings
 
@@ -63,6 +64,7 @@ class PartitionMerge:
         self.buffers: dict[TopicPartition, deque[ConsumerRecord[Any, Any]]] = {
             tp: deque() for tp in partitions}
         self.last: int | None = None  # position of the last message taken
+        self.unreadable = 0  # poison messages skipped (the projector dead-letters them)
 
     def add(self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
         for tp, records in batch.items():
@@ -71,7 +73,13 @@ class PartitionMerge:
     def take(self, lagging: set[TopicPartition]) -> list[ConsumerRecord[Any, Any]]:
         out: list[ConsumerRecord[Any, Any]] = []
         while True:
-            heads = [(_order(b[0]), tp) for tp, b in self.buffers.items() if b]
+            heads: list[tuple[tuple[int, int | None], TopicPartition]] = []
+            for tp, buffer in self.buffers.items():
+                while buffer and (order := _order(buffer[0])) is None:
+                    buffer.popleft()  # no position: a poison message must not stop alerts
+                    self.unreadable += 1
+                if buffer and order is not None:
+                    heads.append((order, tp))
             if not heads:
                 return out
             (position, previous), tp = min(heads, key=lambda h: h[0][0])
@@ -87,9 +95,19 @@ class PartitionMerge:
             self.last = position
 
 
-def _order(record: ConsumerRecord[Any, Any]) -> tuple[int, int | None]:
-    body = orjson.loads(record.value)
-    return int(body["position"]), body.get("previous")
+def _order(record: ConsumerRecord[Any, Any]) -> tuple[int, int | None] | None:
+    """(position, previous) of a relayed message that keeps the contract; None for anything
+    else. A poison message must not take part in the order: its position would hold back or
+    skip the real ones."""
+    try:
+        body = orjson.loads(record.value)
+        change = Change.from_message(body)
+        parse_event(change.event, tenant=change.tenant)
+        previous = body.get("previous")
+        return change.position, None if previous is None else int(previous)
+    except Exception:  # noqa: BLE001 - garbage, another shape or version: unusable either way
+        log.warning("alerter.unreadable", partition=record.partition, offset=record.offset)
+        return None
 
 
 class Alerter:

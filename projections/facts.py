@@ -14,6 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 Record = dict[str, Any]
+# The relayed message's own format. A reader refuses a newer one (the producer was upgraded
+# before it): it dead-letters the message rather than guess at fields it does not know.
+MESSAGE_SCHEMA = 1
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,10 @@ class Change:
 
     @classmethod
     def from_message(cls, body: dict[str, Any]) -> Change:
+        schema = body.get("schema", 1)
+        if not isinstance(schema, int) or not 1 <= schema <= MESSAGE_SCHEMA:
+            raise ValueError(f"message schema {schema!r}: this reader knows 1 to "
+                             f"{MESSAGE_SCHEMA}")
         event = body["event"]
         relayed_at = body.get("relayed_at")
         return cls(int(body["position"]), str(event["tenant"]), str(body["kind"]),

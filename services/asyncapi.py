@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from events.contract import EVENT_TYPES, event_model
+from projections.facts import MESSAGE_SCHEMA
 from services.settings import Settings
 
 REF = "#/components/schemas/{model}"
@@ -37,6 +38,9 @@ def document(settings: Settings) -> dict[str, Any]:
         "properties": {
             "position": {"type": "integer", "minimum": 1,
                          "description": "The event store's notification id (total order)"},
+            "schema": {"type": "integer", "minimum": 1, "maximum": MESSAGE_SCHEMA,
+                       "description": "The message format's version; readers dead-letter "
+                                      "a newer one"},
             "previous": {"type": "integer", "minimum": 0,
                          "description": "The position the relay published just before this "
                                         "one (0 for the first): a reader merging partitions "

@@ -20,6 +20,7 @@ from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
 from prometheus_client import Counter, Gauge
 
 from events.ledger import SalesLedger
+from projections.facts import MESSAGE_SCHEMA
 
 RELAY_NAME = "kafka-relay"
 log = structlog.get_logger("relay")
@@ -34,6 +35,7 @@ def message(ledger: SalesLedger, notification: Notification,
     it has everything that came first (notification ids can have gaps)."""
     domain_event: Any = ledger.mapper.to_domain_event(notification)
     body = {
+        "schema": MESSAGE_SCHEMA,
         "position": notification.id,
         "previous": previous,
         "kind": domain_event.kind,

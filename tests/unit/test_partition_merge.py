@@ -16,7 +16,12 @@ A, B = TopicPartition("events", 0), TopicPartition("events", 1)
 
 
 def record(tp: TopicPartition, position: int, previous: int | None) -> ConsumerRecord[Any, Any]:
-    body: dict[str, Any] = {"position": position}
+    """A relayed message as the relay writes it (a rep joining), at `position`."""
+    body: dict[str, Any] = {
+        "schema": 1, "position": position, "kind": "rep", "key": f"R-{position}", "version": 1,
+        "event": {"id": f"e-{position}", "type": "rep.joined", "tenant": "default",
+                  "occurred_at": "2017-01-02T09:00:00+08:00",
+                  "data": {"rep_id": f"R-{position}", "name": "A", "team_id": "T"}}}
     if previous is not None:
         body["previous"] = previous
     return ConsumerRecord(tp.topic, tp.partition, position, 0, 0, None, orjson.dumps(body),
@@ -64,3 +69,17 @@ def test_messages_of_an_older_relay_fall_back_to_waiting_for_lagging_partitions(
     assert merge.take(lagging={B}) == []
     merge.add({B: [record(B, 2, None)]})
     assert positions(merge.take(lagging=set())) == [1, 2, 3]
+
+
+def test_poison_messages_are_skipped_and_the_rest_still_flows_in_order() -> None:
+    merge = PartitionMerge([A, B])
+    forged = orjson.loads(record(A, 10**9, 10**9 - 1).value)
+    unknown_type = {**forged, "event": {**forged["event"], "type": "rep.teleported"}}
+    poison = [ConsumerRecord(A.topic, A.partition, 9, 0, 0, None, value, None, 0, 0, [])
+              for value in (b"\x00\xffnot json", b'{"valid": "json"}',
+                            orjson.dumps({**forged, "schema": 2}),
+                            orjson.dumps(unknown_type))]
+    merge.add({A: [poison[0], record(A, 1, 0), poison[1], poison[2]],
+               B: [poison[3], record(B, 2, 1)]})
+    assert positions(merge.take(lagging=set())) == [1, 2]
+    assert merge.unreadable == 4
