@@ -20,8 +20,10 @@ from alerts.store import AlertStore, effective_fields, rule_settings
 from services.access.principal import Forbidden, Principal
 from services.api.auth import ADMINISTER, READ, PrincipalDep, TenantDep
 from services.api.deps import ServicesDep
+from services.api.problems import READ_PROBLEMS, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
+_ALERT_PROBLEMS = problem_responses(400, 404, 409)  # 400: a body that is not JSON
 State = Literal["open", "acknowledged", "snoozed", "resolved", "active"]
 
 
@@ -82,7 +84,7 @@ async def _alert(services: ServicesDep, caller: Principal, alert_id: str
     return found
 
 
-@router.post("/alerts/{alert_id}/ack", dependencies=[READ])
+@router.post("/alerts/{alert_id}/ack", dependencies=[READ], responses=_ALERT_PROBLEMS)
 async def ack_alert(services: ServicesDep, caller: PrincipalDep, alert_id: str,
                     body: Acknowledgement | None = None) -> dict[str, Any]:
     """Acknowledge an open alert: it stays listed (state `acknowledged`) until its condition
@@ -99,7 +101,7 @@ async def ack_alert(services: ServicesDep, caller: PrincipalDep, alert_id: str,
     return effective_fields(alert, changed, now)
 
 
-@router.post("/alerts/{alert_id}/snooze", dependencies=[READ])
+@router.post("/alerts/{alert_id}/snooze", dependencies=[READ], responses=_ALERT_PROBLEMS)
 async def snooze_alert(services: ServicesDep, caller: PrincipalDep, alert_id: str,
                        body: Snooze) -> dict[str, Any]:
     """Snooze an open alert until `until` (ISO 8601, in the future): state `snoozed` until
@@ -152,7 +154,7 @@ class Endpoint(BaseModel):
     secret: str = Field(min_length=16, max_length=256)
 
 
-@router.put("/webhooks", dependencies=[ADMINISTER])
+@router.put("/webhooks", dependencies=[ADMINISTER], responses=problem_responses(400))
 async def put_webhooks(services: ServicesDep, tenant: TenantDep,
                        endpoints: list[Endpoint]) -> dict[str, Any]:
     """Replace the tenant's webhook endpoints. Each alert transition (except history) is
@@ -193,7 +195,7 @@ async def _current(services: ServicesDep, caller: Principal, rules: tuple[str, .
     return found, keys, {"as_of": now.isoformat()}
 
 
-@router.get("/deals/stalled", dependencies=[READ])
+@router.get("/deals/stalled", dependencies=[READ], responses=READ_PROBLEMS)
 async def stalled_deals(services: ServicesDep, caller: PrincipalDep) -> dict[str, Any]:
     """Open deals stalled now: in their stage at least the stage's threshold (the 80th
     percentile of dwell in that stage among won deals once there are 10, else the pipeline's
@@ -206,7 +208,7 @@ async def stalled_deals(services: ServicesDep, caller: PrincipalDep) -> dict[str
     return {**meta, "count": len(rows), "deals": rows}
 
 
-@router.get("/customers/at-risk", dependencies=[READ])
+@router.get("/customers/at-risk", dependencies=[READ], responses=READ_PROBLEMS)
 async def customers_at_risk(services: ServicesDep, caller: PrincipalDep) -> dict[str, Any]:
     """Customers at churn risk now: no order for more than 2 x their median gap between
     orders (at least 3 orders), or interactions in the last 30 days below half of their rate

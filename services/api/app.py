@@ -6,6 +6,7 @@ import asyncio
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -13,6 +14,7 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from projections.readmodel import NotBuilt
 from services import bootstrap, observability
@@ -23,7 +25,7 @@ from services.api import forecast as forecast_api
 from services.api import keys as keys_api
 from services.api import money as money_api
 from services.api.deps import Services
-from services.api.problems import problem
+from services.api.problems import problem, problem_responses
 from services.settings import Settings
 
 
@@ -61,7 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="salespulse", version="1", lifespan=lifespan, openapi_url=None,
                   docs_url=None, redoc_url=None,
                   description="Real-time sales performance analytics. Metric definitions: "
-                              "docs/METRICS.md. Access: docs/SECURITY.md.")
+                              "docs/METRICS.md. Access: docs/SECURITY.md.",
+                  # Any parameter or body may be invalid: answered as a problem, not FastAPI's
+                  # default validation body; so are the access failures (services/api/auth.py).
+                  responses=problem_responses(401, 403, 422, 429))
     observability.instrument(app)
     bodies.limit(app, settings.max_body_bytes)
     auth.install(app)
@@ -85,6 +90,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          "The read models are being rebuilt from the event log; figures "
                          "would be incomplete. Try again in a moment.")
         answer.headers["Retry-After"] = "1"
+        return answer
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        # Every error is a problem body, whichever layer raised it (404, 405, 409, ...).
+        phrase = HTTPStatus(exc.status_code).phrase
+        answer = problem(exc.status_code, phrase.lower().replace(" ", "-"), phrase,
+                         str(exc.detail))
+        answer.headers.update(exc.headers or {})
         return answer
 
     @app.exception_handler(RequestValidationError)

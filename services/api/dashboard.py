@@ -16,6 +16,7 @@ from projections.dimensions import dimensions
 from projections.snapshot import Filters
 from services.api.auth import READ, PrincipalDep, get_principal
 from services.api.deps import ServicesDep
+from services.api.problems import READ_PROBLEMS
 from services.api.views import scoped
 
 STATIC = Path(__file__).parent / "dashboard"
@@ -56,7 +57,7 @@ async def display(services: ServicesDep) -> dict[str, str]:
             "timezone": services.settings.tenant_timezone}
 
 
-@router.get("/v1/dimensions", tags=["analytics"], dependencies=[READ])
+@router.get("/v1/dimensions", tags=["analytics"], dependencies=[READ], responses=READ_PROBLEMS)
 async def get_dimensions(services: ServicesDep, caller: PrincipalDep) -> dict[str, Any]:
     """What the filters can take: `reps` (id, name, current team/manager/region) and, for
     team, manager, region, source, product and segment, the sorted distinct values occurring

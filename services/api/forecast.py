@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 from projections.forecast import accuracy, forecast
 from services.api.auth import TenantDep
 from services.api.deps import ServicesDep
+from services.api.problems import READ_PROBLEMS
 from services.api.views import AsOfDep, FiltersDep
 
-router = APIRouter(prefix="/v1", tags=["forecast"])
+router = APIRouter(prefix="/v1", tags=["forecast"], responses=READ_PROBLEMS)
 
 
 @router.get("/forecast")

@@ -17,9 +17,11 @@ from events.contract import EVENT_TYPES, PipelineConfigured, ScoringConfigured, 
 from events.ledger import BatchRefused, Outcome, StoreUnavailable
 from services.api.auth import ADMINISTER, WRITE, TenantDep, get_principal
 from services.api.deps import Services, ServicesDep
-from services.api.problems import problem
+from services.api.problems import problem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["events"])
+# Malformed JSON, conflicts, too large a batch, a busy or unreachable event store.
+_WRITE_PROBLEMS = problem_responses(400, 409, 413, 503)
 INGESTED = Counter("salespulse_ingested_events_total", "Events answered by the ingest API",
                    ["status"])
 
@@ -64,7 +66,7 @@ async def _json(request: Request) -> Any | Response:
         return problem(400, "malformed-json", "Malformed JSON", str(exc))
 
 
-@router.post("/events", status_code=202, dependencies=[WRITE],
+@router.post("/events", status_code=202, dependencies=[WRITE], responses=_WRITE_PROBLEMS,
              openapi_extra={"requestBody": _EVENT_BODY})
 async def post_event(request: Request, services: ServicesDep, tenant: TenantDep) -> Response:
     raw = await _json(request)
@@ -76,7 +78,7 @@ async def post_event(request: Request, services: ServicesDep, tenant: TenantDep)
     return JSONResponse({"id": outcomes[0].id, "status": outcomes[0].status}, status_code=202)
 
 
-@router.post("/events/batch", status_code=202, dependencies=[WRITE],
+@router.post("/events/batch", status_code=202, dependencies=[WRITE], responses=_WRITE_PROBLEMS,
              openapi_extra={"requestBody": _BATCH_BODY})
 async def post_batch(request: Request, services: ServicesDep, tenant: TenantDep) -> Response:
     raws = await _json(request)
@@ -96,7 +98,8 @@ async def post_batch(request: Request, services: ServicesDep, tenant: TenantDep)
                         status_code=202)
 
 
-@router.put("/pipeline", status_code=202, dependencies=[ADMINISTER])
+@router.put("/pipeline", status_code=202, dependencies=[ADMINISTER],
+            responses=problem_responses(400, 409, 503))
 async def put_pipeline(pipeline: PipelineConfigured, services: ServicesDep,
                        tenant: TenantDep) -> Response:
     """Replace the tenant's ordered open stages (stored as a `pipeline.configured` event)."""
@@ -110,7 +113,8 @@ async def put_pipeline(pipeline: PipelineConfigured, services: ServicesDep,
                         status_code=202)
 
 
-@router.put("/scoring", status_code=202, dependencies=[ADMINISTER])
+@router.put("/scoring", status_code=202, dependencies=[ADMINISTER],
+            responses=problem_responses(400, 409, 503))
 async def put_scoring(scoring: ScoringConfigured, services: ServicesDep,
                       tenant: TenantDep) -> Response:
     """Set the weights of the rep score (results, process, customer; they must sum to 100,
@@ -129,7 +133,7 @@ async def list_schemas() -> dict[str, list[str]]:
     return {"types": list(EVENT_TYPES)}
 
 
-@router.get("/schemas/{event_type}", tags=["schemas"],
+@router.get("/schemas/{event_type}", tags=["schemas"], responses=problem_responses(404),
             dependencies=[Depends(get_principal)])
 async def get_schema(event_type: str) -> Response:
     if event_type not in EVENT_TYPES:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from services.access.principal import Role
 from services.api.auth import PrincipalDep
 from services.api.deps import ServicesDep
-from services.api.problems import problem
+from services.api.problems import problem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["access"])  # admins only (see app.py)
 identity = APIRouter(prefix="/v1", tags=["access"])  # any credential
@@ -48,7 +48,7 @@ class NewKey(BaseModel):
         return self
 
 
-@router.post("/keys", status_code=201)
+@router.post("/keys", status_code=201, responses=problem_responses(400))
 async def create_key(body: NewKey, services: ServicesDep, caller: PrincipalDep) -> JSONResponse:
     """A new key for the caller's tenant. `key` is in this answer only; store it now."""
     record, token = await asyncio.to_thread(
@@ -64,7 +64,7 @@ async def list_keys(services: ServicesDep, caller: PrincipalDep) -> dict[str, An
     return {"keys": [r.public() for r in records]}
 
 
-@router.delete("/keys/{key_id}", response_model=None)
+@router.delete("/keys/{key_id}", response_model=None, responses=problem_responses(404))
 async def revoke_key(key_id: Annotated[str, Path(max_length=64)], services: ServicesDep,
                      caller: PrincipalDep) -> dict[str, Any] | JSONResponse:
     """Revoke a key of this tenant at once (idempotent). 404 for a key of another tenant."""

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 from projections.leads import leads
 from services.api.auth import TenantDep
 from services.api.deps import ServicesDep
+from services.api.problems import READ_PROBLEMS
 from services.api.views import AsOfDep, FiltersDep
 
-router = APIRouter(prefix="/v1", tags=["analytics"])
+router = APIRouter(prefix="/v1", tags=["analytics"], responses=READ_PROBLEMS)
 
 LeadGrouping = Literal["rep", "team", "manager", "region", "source", "product", "segment",
                        "day", "week", "month", "quarter", "year"]

@@ -11,9 +11,10 @@ from projections.customers import customers, rfm_list
 from projections.revenue import revenue
 from services.api.auth import TenantDep
 from services.api.deps import ServicesDep
+from services.api.problems import READ_PROBLEMS
 from services.api.views import AsOfDep, FiltersDep
 
-router = APIRouter(prefix="/v1", tags=["revenue and customers"])
+router = APIRouter(prefix="/v1", tags=["revenue and customers"], responses=READ_PROBLEMS)
 
 Period = Literal["day", "week", "month", "quarter", "year"]
 RevenueGrouping = Literal["day", "week", "month", "quarter", "year", "rep", "team", "manager",

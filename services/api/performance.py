@@ -19,10 +19,10 @@ from projections.targets import PERIOD_PATTERN, Period, targets
 from services.access.principal import Forbidden
 from services.api.auth import PrincipalDep
 from services.api.deps import ServicesDep
-from services.api.problems import problem
+from services.api.problems import READ_PROBLEMS, problem, problem_responses
 from services.api.views import AsOfDep, UnscopedFiltersDep, scoped, team_of
 
-router = APIRouter(prefix="/v1", tags=["performance"])
+router = APIRouter(prefix="/v1", tags=["performance"], responses=READ_PROBLEMS)
 _INCLUSIVE = "a date, inclusive, in the tenant's time zone"
 PeriodParam = Annotated[str | None, Query(
     pattern=PERIOD_PATTERN, description="a year `2017`, quarter `2017-Q1` or month `2017-03`, "
@@ -125,7 +125,7 @@ async def get_leaderboard(
     return leaderboard(await services.snapshot(caller.tenant), window, select)
 
 
-@router.get("/reps/{rep_id}", response_model=None)
+@router.get("/reps/{rep_id}", response_model=None, responses=problem_responses(404))
 async def get_rep(rep_id: str, services: ServicesDep, caller: PrincipalDep,
                   selected: UnscopedFiltersDep, window: WindowDep
                   ) -> dict[str, Any] | JSONResponse:

@@ -10,9 +10,10 @@ from projections.activity import activities
 from projections.cycle import cycle
 from services.api.auth import TenantDep
 from services.api.deps import ServicesDep
+from services.api.problems import READ_PROBLEMS
 from services.api.views import AsOfDep, FiltersDep
 
-router = APIRouter(prefix="/v1", tags=["analytics"])
+router = APIRouter(prefix="/v1", tags=["analytics"], responses=READ_PROBLEMS)
 
 
 @router.get("/activities")

@@ -14,8 +14,9 @@ from projections.snapshot import Filters
 from services.access.principal import Principal
 from services.api.auth import PrincipalDep, TenantDep
 from services.api.deps import ServicesDep
+from services.api.problems import READ_PROBLEMS
 
-router = APIRouter(prefix="/v1", tags=["analytics"])
+router = APIRouter(prefix="/v1", tags=["analytics"], responses=READ_PROBLEMS)
 _INCLUSIVE = "a date, inclusive, in the tenant's time zone"
 
 
