@@ -25,8 +25,10 @@ from __future__ import annotations
 import itertools
 import os
 from collections import defaultdict
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -44,29 +46,35 @@ from events.parsing import parse_event
 from events.rules import State, evolve, subject_of
 
 TENANT = "acme"
+START = datetime(2017, 3, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
 settings.register_profile("ci", max_examples=25, stateful_step_count=15, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", max_examples=60, stateful_step_count=25, deadline=None,
+settings.register_profile("dev", max_examples=30, stateful_step_count=20, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=1000, stateful_step_count=40,
                           deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
-# Few keys, so events keep meeting the same subjects; some are never created.
-DEALS = st.sampled_from(["D1", "D2", "D3"])
-CUSTOMERS = st.sampled_from(["C1", "C2", "C9"])
-LEADS = st.sampled_from(["L1", "L2", "L9"])
-ORDERS = st.sampled_from(["O1", "O2", "O9"])
+def mostly(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """`good`, and one time in eight `bad`: most events pass, so later ones meet real state."""
+    return st.sampled_from(range(8)).flatmap(lambda n: bad if n == 0 else good)
+
+
+# Few keys, so events keep meeting the same subjects; the 9s are never created.
+DEALS = mostly(st.sampled_from(["D1", "D1", "D2", "D3"]), st.just("D9"))
+CUSTOMERS = mostly(st.sampled_from(["C1", "C1", "C2"]), st.just("C9"))
+LEADS = mostly(st.sampled_from(["L1", "L1", "L2"]), st.just("L9"))
+ORDERS = mostly(st.sampled_from(["O1", "O1", "O2"]), st.just("O9"))
 REPS = st.sampled_from(["r1", "r2"])
-STAGES = st.sampled_from(["prospecting", "qualification", "proposal", "negotiation",
-                          "demo", "won", ""])
-AMOUNTS = st.sampled_from(["0", "10", "100.5", "250", 75, 0.1, "1e3", "-5", -1, "abc",
-                           "NaN", "1.0000001"])
-# Days 1-9 in any order (so "earlier than the previous event" happens), in several forms.
-TIMES = st.builds(lambda day, hour, zone: f"2017-03-0{day}T{hour:02d}:00:00{zone}",
-                  st.integers(1, 9), st.sampled_from([0, 10, 23]),
-                  st.sampled_from(["", "+08:00", "Z", "-05:00"])) | st.sampled_from(
-    ["soon", "2017-13-01T00:00:00", ""])
+STAGES = mostly(st.sampled_from(["prospecting", "qualification", "proposal", "negotiation"]),
+                st.sampled_from(["demo", "won", "", "Proposal"]))
+AMOUNTS = mostly(st.sampled_from(["0", "10", "100.5", "250", 75, 0.1, "1e3"]),
+                 st.sampled_from(["-5", -1, "abc", "NaN", "1.0000001", None, True]))
+# An event's time: None = the machine's clock (which only moves on), else a quirk: long ago
+# (earlier than what its subject has seen), in another zone, or no date at all.
+TIMES = mostly(st.none(), st.sampled_from([
+    "2017-03-01T00:00:00", "2017-03-01T00:00:00Z", "2099-01-01T00:00:00-05:00", "soon",
+    "2017-13-01T00:00:00", ""]))
 
 
 def _data(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
@@ -95,16 +103,23 @@ DATA: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "quote.sent": _data(deal_id=DEALS, quote_id=st.just("Q1"), amount=AMOUNTS),
     "deal.won": _data(deal_id=DEALS, amount=_maybe(AMOUNTS)),
     "deal.lost": _data(deal_id=DEALS, reason=_maybe(st.just("price"))),
-    "activity.logged": _data(activity_id=st.just("A1"), kind=st.sampled_from(["call", "nap"]),
-                             rep_id=REPS, deal_id=_maybe(DEALS), lead_id=_maybe(LEADS)),
+    "activity.logged": st.one_of(
+        _data(activity_id=st.just("A1"), kind=mostly(st.just("call"), st.just("nap")),
+              rep_id=REPS, **{kind: ids}) for kind, ids in
+        (("deal_id", DEALS), ("lead_id", LEADS), ("customer_id", CUSTOMERS))),
     "order.booked": _data(order_id=ORDERS, customer_id=CUSTOMERS, amount=AMOUNTS,
                           deal_id=_maybe(DEALS)),
     "payment.received": _data(payment_id=st.just("P1"), order_id=ORDERS, amount=AMOUNTS),
-    "target.set": _data(scope=st.sampled_from(["company", "rep", "galaxy"]),
-                        scope_id=_maybe(REPS), period=st.sampled_from(["2017", "2017-Q5"]),
+    "target.set": _data(scope=mostly(st.sampled_from(["company", "rep"]), st.just("galaxy")),
+                        scope_id=_maybe(REPS), period=mostly(st.just("2017"), st.just("2017-Q5")),
                         metric=st.just("won_value"), value=AMOUNTS),
-    "pipeline.configured": _data(stages=st.lists(STAGES, max_size=4)),
+    "pipeline.configured": _data(stages=mostly(
+        st.just(["prospecting", "qualification", "proposal", "negotiation"]),
+        st.lists(STAGES, max_size=4))),
 }
+# Creations twice as likely, so the few keys keep existing.
+TYPES = st.sampled_from(sorted(DATA) + ["rep.joined", "customer.created", "lead.created",
+                                        "deal.created", "order.booked"])
 # Events the contract does not know, or that lack what their type needs.
 MALFORMED = st.sampled_from([
     ("deal.teleported", {"deal_id": "D1"}),
@@ -113,19 +128,20 @@ MALFORMED = st.sampled_from([
     ("customer.created", {"customer_id": ""}),
     ("customer.created", {"customer_id": "C" * 129}),
     ("activity.logged", {"activity_id": "A2", "kind": "call", "rep_id": "r1"}),
+    ("activity.logged", {"activity_id": "A2", "kind": "call", "rep_id": "r1",
+                         "deal_id": "D1", "lead_id": "L1"}),
 ])
 
 
 @st.composite
 def events(draw: st.DrawFn) -> Any:
     """One raw event, without its id (the machine gives each a fresh one)."""
-    if draw(st.integers(0, 19)) == 0:
+    if draw(st.integers(0, 79)) == 0:
         return draw(st.sampled_from(["not an event", 7, None, []]))
-    type_, data = draw(st.one_of(
-        st.sampled_from(sorted(DATA)).flatmap(lambda t: DATA[t].map(lambda d: (t, d))),
-        MALFORMED))
+    type_, data = draw(mostly(TYPES.flatmap(lambda t: DATA[t].map(lambda d: (t, d))),
+                              MALFORMED))
     raw = {"type": type_, "occurred_at": draw(TIMES), "data": data}
-    envelope_quirk = draw(st.integers(0, 29))
+    envelope_quirk = draw(st.integers(0, 79))
     if envelope_quirk == 0:
         raw["tenant"] = "globex"  # another tenant than the caller's
     elif envelope_quirk == 1:
@@ -154,6 +170,7 @@ class LedgerUnderAnyInput(RuleBasedStateMachine):
         super().__init__()
         self.ledger = SalesLedger(env=self.env)
         self.ids = (f"evt-{n}" for n in itertools.count())
+        self.clock = (START + timedelta(minutes=m) for m in itertools.count(60))
         self.accepted: list[dict[str, Any]] = []  # the raw events accepted, in order
         self.refused: list[Any] = []  # raw events of refused batches
 
@@ -167,8 +184,12 @@ class LedgerUnderAnyInput(RuleBasedStateMachine):
     def accepted_ids(self) -> set[str]:
         return {raw["id"] for raw in self.accepted}
 
-    def with_id(self, raw: Any) -> Any:
-        return {"id": next(self.ids), **raw} if isinstance(raw, dict) else raw
+    def stamped(self, raw: Any) -> Any:
+        """The event with a fresh id and, unless it brings its own, the clock's time."""
+        if not isinstance(raw, dict):
+            return raw
+        at = raw["occurred_at"] or next(self.clock).isoformat()
+        return {"id": next(self.ids), **raw, "occurred_at": at}
 
     def subject(self, raw: dict[str, Any]) -> SalesSubject | None:
         subject = subject_of(parse_event(raw, tenant=TENANT))
@@ -197,22 +218,21 @@ class LedgerUnderAnyInput(RuleBasedStateMachine):
 
     # --- rules -----------------------------------------------------------------
 
-    @initialize(setup=st.lists(st.sampled_from([
-        {"type": "customer.created", "data": {"customer_id": "C1"}},
-        {"type": "rep.joined", "data": {"rep_id": "r1", "name": "One", "team_id": "north"}},
-        {"type": "deal.created", "data": {"deal_id": "D1", "owner_id": "r1",
-                                          "amount": "100"}},
-        {"type": "order.booked", "data": {"order_id": "O1", "customer_id": "C1",
-                                          "amount": "100"}},
-        {"type": "lead.created", "data": {"lead_id": "L1"}},
-    ]), max_size=5, unique_by=lambda e: e["type"]))
-    def some_subjects_exist(self, setup: list[dict[str, Any]]) -> None:
-        # Created early, so later events (days 1-9) can find them; refused if out of order.
-        self.send([self.with_id({**e, "occurred_at": "2017-03-01T00:00:00"}) for e in setup])
+    @initialize()
+    def the_ones_exist(self) -> None:
+        # D1, C1, L1, O1 and r1 exist from the start, so most events find their subject.
+        self.send([self.stamped({"type": t, "occurred_at": None, "data": d}) for t, d in [
+            ("customer.created", {"customer_id": "C1"}),
+            ("rep.joined", {"rep_id": "r1", "name": "One", "team_id": "north"}),
+            ("deal.created", {"deal_id": "D1", "owner_id": "r1", "amount": "100"}),
+            ("order.booked", {"order_id": "O1", "customer_id": "C1", "amount": "100"}),
+            ("lead.created", {"lead_id": "L1"}),
+        ]])
+        assert len(self.accepted) == 5
 
-    @rule(batch=st.lists(events(), min_size=1, max_size=6), data=st.data())
+    @rule(batch=st.lists(events(), min_size=1, max_size=4), data=st.data())
     def a_batch_arrives(self, batch: list[Any], data: st.DataObject) -> None:
-        batch = [self.with_id(raw) for raw in batch]
+        batch = [self.stamped(raw) for raw in batch]
         dicts = [raw for raw in batch if isinstance(raw, dict)]
         if dicts and data.draw(st.booleans(), label="repeat one inside the batch"):
             batch.insert(data.draw(st.integers(0, len(batch))), data.draw(st.sampled_from(dicts)))
@@ -226,7 +246,7 @@ class LedgerUnderAnyInput(RuleBasedStateMachine):
     def an_accepted_event_is_retried(self, data: st.DataObject, later: bool) -> None:
         raw = data.draw(st.sampled_from(self.accepted))
         if later:  # same id, same subject, another moment: still the same event
-            raw = {**raw, "occurred_at": "2017-03-09T23:00:00"}
+            raw = {**raw, "occurred_at": next(self.clock).isoformat()}
         aggregate = self.subject(raw)
         assert aggregate is not None
         state, version, high_water = aggregate.state, aggregate.version, len(self.stored())
