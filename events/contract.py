@@ -23,7 +23,17 @@ from pydantic import (
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
 Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=20, decimal_places=6)]
 ActivityKind = Literal["call", "visit", "email", "meeting", "message", "demo", "other"]
-Period = Annotated[str, StringConstraints(pattern=r"^\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$")]
+# Business time lies in these years: far enough from datetime's limits that any time zone,
+# period end or look-ahead window computed from it stays representable.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+PERIOD_PATTERN = r"^(19\d{2}|2\d{3})(-Q[1-4]|-(0[1-9]|1[0-2]))?$"  # years FIRST_YEAR-LAST_YEAR
+Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
+
+
+def business_time(value: datetime) -> datetime:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"year {value.year} is outside {FIRST_YEAR}-{LAST_YEAR}")
+    return value
 
 
 class Data(BaseModel):
@@ -104,6 +114,8 @@ class ActivityScheduled(ActivitySubject):
     kind: ActivityKind
     rep_id: Id
     due_at: datetime
+
+    _due_at_in_range = field_validator("due_at")(business_time)
 
 
 class DealCreated(Data):
@@ -259,9 +271,10 @@ class Envelope(BaseModel):
     @classmethod
     def _parseable(cls, value: str) -> str:
         try:
-            datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
             raise ValueError("not an ISO 8601 date-time, e.g. 2017-03-01T10:00:00+08:00") from None
+        business_time(parsed)
         return value
 
     @field_validator("schema_version")

@@ -16,13 +16,13 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from events.contract import PERIOD_PATTERN
 from projections.snapshot import Snapshot
 from projections.stats import CENT
 
 METRICS = ("won_value", "won_deals", "new_leads", "activities", "collected")
 AMOUNT_METRICS = frozenset({"won_value", "collected"})
 SCOPES = ("company", "team", "rep")
-PERIOD_PATTERN = r"^\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
 
 Key = tuple[str, str | None, str, str]  # scope, scope_id, period, metric
 

@@ -1,0 +1,29 @@
+"""Dates beyond the years events may carry (1900-2999) are refused with a 422 naming the
+field, in events and in read parameters; before, they were accepted and then broke the
+reads with 500s (found by fuzzing: a year-9999 event overflowed the tenant's local day, a
+target for period 9999 its period's end, `as_of`/`from`/`to` near year 1 or 9999 the
+windows computed from them)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.builders import ev
+from tests.conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+@pytest.mark.parametrize("event, field", [
+    (ev("customer.created", "9999-12-31T23:59:59-14:00", customer_id="C1"), "occurred_at"),
+    (ev("customer.created", "0001-01-01T00:00:00Z", customer_id="C1"), "occurred_at"),
+    (ev("activity.scheduled", "2017-01-01T00:00:00", activity_id="A1", kind="call",
+        rep_id="r1", customer_id="C1", due_at="9999-12-31T00:00:00"), "data.due_at"),
+    (ev("target.set", "2017-01-01T00:00:00", scope="company", period="9999",
+        metric="won_value", value="1"), "data.period"),
+])
+def test_an_event_outside_the_business_years_is_refused_naming_the_field(
+        stack: Stack, event: dict[str, object], field: str) -> None:
+    with stack.client() as client:
+        response = client.post("/v1/events", json=event)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
