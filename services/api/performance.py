@@ -20,7 +20,7 @@ from services.access.principal import Forbidden
 from services.api.auth import PrincipalDep
 from services.api.deps import ServicesDep
 from services.api.problems import READ_PROBLEMS, problem, problem_responses
-from services.api.views import AsOfDep, UnscopedFiltersDep, scoped, team_of
+from services.api.views import AsOfDep, UnscopedFiltersDep, in_business_years, scoped, team_of
 
 router = APIRouter(prefix="/v1", tags=["performance"], responses=READ_PROBLEMS)
 _INCLUSIVE = "a date, inclusive, in the tenant's time zone"
@@ -35,6 +35,7 @@ def _window(services: ServicesDep, as_of: AsOfDep,
             period: PeriodParam = None) -> Window:
     """The time window a score is over: `period`, or `from`/`to` as local dates."""
     tz = ZoneInfo(services.settings.tenant_timezone)
+    from_, to = in_business_years(from_, "from"), in_business_years(to, "to")
     if period is not None:
         if from_ or to:
             raise RequestValidationError([{"loc": ("query", "period"), "type": "value_error",

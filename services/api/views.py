@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.exceptions import RequestValidationError
 
+from events.contract import FIRST_YEAR, LAST_YEAR
 from projections.breakdown import breakdown
 from projections.funnel import funnel
 from projections.snapshot import Filters
@@ -18,6 +20,17 @@ from services.api.problems import READ_PROBLEMS
 
 router = APIRouter(prefix="/v1", tags=["analytics"], responses=READ_PROBLEMS)
 _INCLUSIVE = "a date, inclusive, in the tenant's time zone"
+_Day = TypeVar("_Day", date, datetime)
+
+
+def in_business_years(value: _Day | None, field: str) -> _Day | None:
+    """`value`, or a 422 naming `field` when it lies outside the years events may carry
+    (beyond them, periods and windows computed from it would not be representable)."""
+    if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise RequestValidationError([{
+            "loc": ("query", field), "type": "value_error",
+            "msg": f"year {value.year} is outside {FIRST_YEAR}-{LAST_YEAR}"}])
+    return value
 
 
 def unscoped_filters(
@@ -30,7 +43,8 @@ def unscoped_filters(
     """The filters as asked; only for a route that checks the caller's scope itself."""
     dims = {"rep": rep, "team": team, "manager": manager, "region": region, "source": source,
             "product": product, "segment": segment}
-    return Filters(from_, to, {k: v for k, v in dims.items() if v is not None})
+    return Filters(in_business_years(from_, "from"), in_business_years(to, "to"),
+                   {k: v for k, v in dims.items() if v is not None})
 
 
 UnscopedFiltersDep = Annotated[Filters, Depends(unscoped_filters)]
@@ -64,6 +78,7 @@ def as_of(services: ServicesDep, as_of: Annotated[datetime | None, Query(
         ] = None) -> datetime:
     if as_of is None:
         return datetime.now(UTC)
+    in_business_years(as_of, "as_of")
     if as_of.tzinfo is None:
         return as_of.replace(tzinfo=ZoneInfo(services.settings.tenant_timezone))
     return as_of

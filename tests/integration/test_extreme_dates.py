@@ -13,6 +13,12 @@ from tests.conftest import Stack
 
 pytestmark = pytest.mark.integration
 
+READS = ["/v1/funnel", "/v1/breakdown?by=month", "/v1/forecast", "/v1/forecast/accuracy",
+         "/v1/leads", "/v1/activities", "/v1/cycle", "/v1/targets", "/v1/leaderboard",
+         "/v1/reps/r1", "/v1/revenue", "/v1/customers", "/v1/customers/rfm"]
+NO_AS_OF = {"/v1/funnel", "/v1/breakdown?by=month"}
+
+
 @pytest.mark.parametrize("event, field", [
     (ev("customer.created", "9999-12-31T23:59:59-14:00", customer_id="C1"), "occurred_at"),
     (ev("customer.created", "0001-01-01T00:00:00Z", customer_id="C1"), "occurred_at"),
@@ -27,3 +33,24 @@ def test_an_event_outside_the_business_years_is_refused_naming_the_field(
         response = client.post("/v1/events", json=event)
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+def test_read_parameters_outside_the_business_years_are_refused_not_a_server_error(
+        stack: Stack) -> None:
+    with stack.client() as client:
+        assert client.post("/v1/events/batch", json=[
+            ev("rep.joined", "2017-01-01T00:00:00", rep_id="r1", name="One", team_id="t"),
+            ev("deal.created", "2017-01-01T00:00:00", deal_id="D1", owner_id="r1"),
+        ]).status_code == 202
+        for path in READS:
+            for param, value in [("as_of", "9999-12-31T23:59:59-14:00"),
+                                 ("as_of", "0001-01-01T00:00:00+14:00"),
+                                 ("from", "0001-01-01"), ("to", "9999-12-31")]:
+                if (param == "as_of" and path in NO_AS_OF) or \
+                        (param != "as_of" and path == "/v1/targets"):
+                    continue  # parameters these reads do not take
+                response = client.get(path, params={param: value})
+                assert response.status_code == 422, (path, param, value, response.text)
+                assert response.json()["errors"][0]["field"] == f"query.{param}"
+        for path in ("/v1/leaderboard", "/v1/targets"):
+            assert client.get(path, params={"period": "2999"}).status_code == 200
