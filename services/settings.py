@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     currency: str = "CNY"  # ISO 4217: what amounts are in, for display (GET /v1/settings/display)
     projector_group: str = "salespulse-projector"
     max_batch_events: int = 10_000
+    subject_cache_maxsize: int = 50_000  # subjects the ledger keeps between batches (~2 kB each)
     # Alerts (docs/ALERTS.md): rule defaults, history cut-off, webhook delivery.
     alert_stall_days: float = 21.0
     alert_inactive_days: float = 14.0
@@ -47,12 +48,13 @@ class Settings(BaseSettings):
 
     def event_store_env(self) -> dict[str, str]:
         """The `eventsourcing` library's own settings, derived from DATABASE_URL."""
+        cache = {"SUBJECT_CACHE_MAXSIZE": str(self.subject_cache_maxsize)}
         if not self.database_url or self.database_url.startswith("sqlite"):
             path = (urlparse(self.database_url).path.lstrip("/") if self.database_url
                     else str(self.data_dir / "events.sqlite"))
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
-                    "SQLITE_LOCK_TIMEOUT": "10"}
+                    "SQLITE_LOCK_TIMEOUT": "10", **cache}
         url = urlparse(self.database_url)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -63,6 +65,7 @@ class Settings(BaseSettings):
             "POSTGRES_PASSWORD": unquote(url.password or ""),
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "POSTGRES_POOL_SIZE": "5",
+            **cache,
         }
         schema = parse_qs(url.query).get("schema")
         if schema:

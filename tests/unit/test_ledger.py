@@ -30,9 +30,10 @@ def sqlite_env(tmp_path: Path) -> dict[str, str]:
             "SQLITE_DBNAME": str(tmp_path / "es.db")}
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> SalesLedger:
-    return SalesLedger(env=sqlite_env(tmp_path))
+@pytest.fixture(params=["50000", "0"], ids=["subject-cache", "no-subject-cache"])
+def ledger(tmp_path: Path, request: pytest.FixtureRequest) -> SalesLedger:
+    # Every answer is the same whether subjects are kept in memory between batches or not.
+    return SalesLedger(env={**sqlite_env(tmp_path), "SUBJECT_CACHE_MAXSIZE": request.param})
 
 
 def record(ledger: SalesLedger, *events: dict[str, Any], **kw: Any) -> list[tuple[str, str]]:
