@@ -274,7 +274,9 @@ def markdown(measured: dict[str, Any]) -> str:
               "- **projection ceiling**: a raw aiokafka consumer reading the same topic with "
               "`getmany` and `orjson.loads` of each message, nothing else.",
               "- freshness and alert delay: see `services/bench.py` and `docs/ALERTS.md`.",
-              "", "Each figure is a single measurement, not yet a median of repeated runs.", ""]
+              "", "Each figure is a single measurement, not yet a median of repeated runs.",
+              "Profiles, medians of repeated runs and before/after figures of each "
+              "optimisation: `docs/PERFORMANCE.md`.", ""]
     return "\n".join(lines)
 
 
