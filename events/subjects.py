@@ -22,8 +22,9 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application, LRUCache, project_aggregate
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 # (aggregate id, version held) -> events stored after that version, in order
@@ -89,6 +90,8 @@ def _postgres_newer(app: Application, recorder: PostgresAggregateRecorder) -> Ne
     ).format(id_type=SQL(datastore.originator_id_type), schema=Identifier(datastore.schema),
              table=Identifier(recorder.events_table_name))
 
+    # Retried on a dropped connection as the library's own reads are (select_events).
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def newer(versions: dict[UUID, int]) -> dict[UUID, list[Any]]:
         if not versions:
             return {}
