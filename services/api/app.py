@@ -19,7 +19,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from projections.readmodel import NotBuilt
 from services import bootstrap, observability
 from services.api import alerts as alerts_api
-from services.api import auth, bodies, documents, ingest, leads, performance, process, views
+from services.api import (
+    auth,
+    bodies,
+    documents,
+    exports,
+    ingest,
+    leads,
+    performance,
+    process,
+    views,
+)
 from services.api import dashboard as dashboard_api
 from services.api import forecast as forecast_api
 from services.api import keys as keys_api
@@ -75,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys_api.router, dependencies=[auth.ADMINISTER])
     app.include_router(keys_api.identity)
     app.include_router(documents.router, dependencies=[Depends(auth.get_principal)])
-    for reading in (views, forecast_api, leads, process, performance, money_api):
+    for reading in (views, forecast_api, leads, process, performance, money_api, exports):
         app.include_router(reading.router, dependencies=[auth.READ])
     app.include_router(dashboard_api.router)  # the page is public; its /v1 routes are not
 

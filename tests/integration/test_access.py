@@ -132,10 +132,39 @@ def test_a_manager_sees_their_team_and_no_other(year_stack: LoadedStack) -> None
         _refused(_get(manager, "/v1/alerts", team=other_team), 403, "team")
 
 
+def test_the_deals_export_holds_the_logs_deals_and_keeps_each_scope(
+        year_stack: LoadedStack) -> None:
+    import csv
+    import io
+
+    events = year_stack.events
+    created = {e["data"]["deal_id"]: e["data"]["owner_id"] for e in events
+               if e["type"] == "deal.created"}
+    owners = dict(created)
+    for e in events:
+        if e["type"] == "deal.owner_changed":
+            owners[e["data"]["deal_id"]] = e["data"]["owner_id"]
+    won = {e["data"]["deal_id"] for e in events if e["type"] == "deal.won"}
+    everything = year_stack.get("/v1/export/deals", format="json")["deals"]
+    assert sorted(r["deal_id"] for r in everything) == sorted(created)
+    assert {r["deal_id"] for r in everything if r["status"] == "won"} == won
+    assert {r["deal_id"]: r["rep"] for r in everything} == owners
+
+    me = sorted(set(owners.values()))[0]
+    with year_stack.stack.client(year_stack.stack.key("rep", rep_id=me)) as rep:
+        answer = _get(rep, "/v1/export/deals")
+        assert answer.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(answer.text)))
+        assert rows and {r["rep"] for r in rows} == {me}
+        assert sorted(r["deal_id"] for r in rows) == sorted(d for d, o in owners.items()
+                                                           if o == me)
+        _refused(_get(rep, "/v1/export/deals", rep="someone-else"), 403, "rep")
+
+
 def test_ingest_keys_write_and_read_nothing(year_stack: LoadedStack) -> None:
     with year_stack.stack.client(year_stack.stack.key("ingest")) as ingest:
         for path in ("/v1/funnel", "/v1/leaderboard", "/v1/alerts", "/v1/dimensions",
-                     "/v1/keys", "/v1/targets", "/v1/customers"):
+                     "/v1/keys", "/v1/targets", "/v1/customers", "/v1/export/deals"):
             _refused(_get(ingest, path), 403)
 
 
