@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: up test unit lint clean dashboard deps chaos
+.PHONY: up test unit lint clean dashboard deps chaos bench-query
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ CHAOS_SEED ?= 7
 chaos: $(BIN)/.installed
 	CHAOS_SEED=$(CHAOS_SEED) $(BIN)/pytest -q -s -p no:cacheprovider \
 		tests/integration/test_chaos.py tests/integration/test_broker_outage.py
+
+bench-query: $(BIN)/.installed  ## query latency and memory at 10k and 100k deals
+	mkdir -p .salespulse && $(BIN)/salespulse bench-query --json .salespulse/bench-query.json --write-docs
 
 clean:
 	rm -rf $(VENV) .salespulse dashboard/node_modules $(ECHARTS)

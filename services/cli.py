@@ -260,6 +260,16 @@ def _register_bench() -> None:
 _register_bench()
 
 
+def _register_bench_query() -> None:
+    from services.bench_query import main as bench_query_main
+
+    cli.command("bench-query", help="Query latency under concurrent clients and memory at 10k "
+                "and 100k deals (reports only, never asserts).")(bench_query_main)
+
+
+_register_bench_query()
+
+
 def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,0 +1,254 @@
+"""`salespulse bench-query`: the query path and memory at scale, measured, never asserted.
+
+For each size asked for (10k and 100k deals by default) it folds that many deals'
+worth of read models straight into a fresh Redis prefix (`services/bench_query_world.py`),
+starts a real `salespulse api` on it with an admin key in a throwaway PostgreSQL
+schema, and reports:
+- the cold request: the first `GET` after start, which loads the tenant's records and
+  builds its snapshot (`Services.snapshot`), then one request alone on the server;
+- `GET /v1/funnel` and `GET /v1/breakdown?by=team` under `--clients` concurrent clients
+  for `--seconds` each: p50/p99/max latency, requests/s, errors, unfinished;
+- the API's resident memory after start, after the snapshot and at its peak (VmHWM),
+  and what Redis holds for the prefix (MEMORY USAGE of each key), per 100k deals.
+Once per run, the same load on `GET /v1/settings/display` (credential and rate limit,
+no view) gives the floor of the HTTP path on this machine.
+
+The API is restarted between the two routes: requests abandoned at the end of a run
+stay queued in the server, and would otherwise be computed during the next one.
+`python -m services.bench_query --json PATH --write-docs` also writes the figures out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from subprocess import Popen, TimeoutExpired
+from typing import Annotated, Any
+from urllib.parse import urlparse, urlunparse
+
+import httpx
+import psycopg
+import typer
+from redis.asyncio import Redis
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from projections.readmodel import FactStore
+from services import bench_query_docs
+from services.bench import LOCAL_POSTGRES, machine
+from services.bench_query_load import hammer, process_memory_mb, redis_memory_mb, timed_get
+from services.bench_query_world import build
+from services.bootstrap import issue_key
+from services.broker import free_port
+from services.processes import is_healthy, spawn
+from services.settings import Settings
+
+console = Console()
+Route = tuple[str, dict[str, str]]  # path, query
+ROUTES: dict[str, Route] = {"funnel": ("/v1/funnel", {}),
+                            "breakdown": ("/v1/breakdown", {"by": "team"})}
+FLOOR: Route = ("/v1/settings/display", {})
+# The bench measures queries, not the per-credential limit its single key would hit.
+UNLIMITED = "1000000/second"
+
+
+@contextmanager
+def _schema() -> Iterator[str]:
+    """A DATABASE_URL naming a fresh PostgreSQL schema (for the API key), dropped after."""
+    postgres = os.environ.get("DATABASE_URL") or LOCAL_POSTGRES
+    if not postgres.startswith("postgres"):
+        raise ValueError("bench-query needs a PostgreSQL DATABASE_URL (as `salespulse bench`)")
+    postgres = urlunparse(urlparse(postgres)._replace(query=""))
+    schema = f"benchq_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{postgres}?schema={schema}"
+    finally:
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+class Api:
+    """One `salespulse api` process on the bench's prefix."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: Popen[bytes] = spawn(["api", "--port", str(self.port)], env, log)
+        deadline = time.monotonic() + 60
+        while not is_healthy(self.url):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start: see {log}")
+            time.sleep(0.2)
+
+    def memory(self) -> dict[str, float]:
+        return process_memory_mb(self.process.pid)
+
+    def stop(self) -> None:
+        # Abandoned requests stay queued in the server, and a graceful stop waits for them.
+        self.process.terminate()
+        try:
+            self.process.wait(5)
+        except TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def _route(env: dict[str, str], log: Path, headers: dict[str, str], name: str,
+           clients: int, seconds: float) -> tuple[dict[str, float], dict[str, float]]:
+    """One route on a freshly started API: (figures, the API's memory figures)."""
+    path, params = ROUTES[name]
+    api = Api(env, log)
+    try:
+        started = api.memory()["VmRSS"]
+        with httpx.Client(base_url=api.url, headers=headers, timeout=None) as client:
+            cold = timed_get(client, path, params)  # loads the records, builds the snapshot
+            snapshot = api.memory()["VmRSS"]
+            alone = sorted(timed_get(client, path, params) for _ in range(3))[1]
+        load = asyncio.run(hammer(api.url, path, params, headers, clients=clients,
+                                  seconds=seconds))
+        peak = api.memory()["VmHWM"]
+    finally:
+        api.stop()
+    figures = {f"{name}_cold_ms": cold, f"{name}_alone_ms": alone, **load.figures(name)}
+    console.print(", ".join(f"{key} {value:,.1f}" for key, value in figures.items()))
+    return figures, {"api_rss_started_mb": started, "api_rss_snapshot_mb": snapshot,
+                     "api_peak_rss_mb": peak}
+
+
+def _scale(deals: int, env: dict[str, str], work: Path, headers: dict[str, str],
+           clients: int, seconds: float, seed: int) -> dict[str, float]:
+    prefix = f"benchq-{uuid.uuid4().hex[:8]}"
+    env = {**env, "REDIS_PREFIX": prefix}
+    redis = Redis.from_url(env.get("REDIS_URL", Settings().redis_url), socket_timeout=60)
+    store = FactStore(redis, prefix)
+
+    async def fill() -> Any:
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"{deals:,} deals: simulating the template", total=None)
+
+            def advance(done: int, copies: int) -> None:
+                progress.update(task, description=f"{deals:,} deals: folding copies",
+                                completed=done, total=copies)
+
+            built = await build(store, deals, seed=seed, on_progress=advance)
+        held = await redis_memory_mb(redis, prefix)
+        await redis.aclose()
+        return built, held
+
+    built, redis_mb = asyncio.run(fill())
+    figures: dict[str, float] = {
+        "deals": float(built.deals), "events": float(built.events),
+        "template_seconds": built.template_seconds, "fold_seconds": built.fold_seconds,
+        "fold_events_per_s": built.events_per_s, "redis_mb": redis_mb,
+        "redis_mb_per_100k_deals": redis_mb / built.deals * 100_000}
+    memory: dict[str, float] = {}
+    try:
+        for name in ROUTES:
+            console.print(f"{deals:,} deals: {clients} clients on {ROUTES[name][0]} "
+                          f"for {seconds:g} s")
+            measured, api_memory = _route(env, work / f"api-{prefix}-{name}.log", headers,
+                                          name, clients, seconds)
+            figures.update(measured)
+            for key, value in api_memory.items():
+                memory[key] = max(memory.get(key, 0.0), value)
+    finally:
+        asyncio.run(_drop(env, prefix))
+    figures.update(memory)
+    per_100k = 100_000 / built.deals
+    figures["api_peak_rss_mb_per_100k_deals"] = memory["api_peak_rss_mb"] * per_100k
+    # What the deals cost, without the process's own footprint at start:
+    figures["api_growth_mb_per_100k_deals"] = \
+        (memory["api_peak_rss_mb"] - memory["api_rss_started_mb"]) * per_100k
+    return figures
+
+
+async def _drop(env: dict[str, str], prefix: str) -> None:
+    redis = Redis.from_url(env.get("REDIS_URL", Settings().redis_url))
+    await FactStore(redis, prefix).clear()
+    await redis.aclose()
+
+
+def _floor(env: dict[str, str], work: Path, headers: dict[str, str], clients: int,
+           seconds: float) -> dict[str, float]:
+    """The HTTP path with a credential and no view: what any query pays first."""
+    api = Api({**env, "REDIS_PREFIX": f"benchq-{uuid.uuid4().hex[:8]}"}, work / "api-floor.log")
+    try:
+        console.print(f"floor: {clients} clients on {FLOOR[0]} for {seconds:g} s")
+        load = asyncio.run(hammer(api.url, *FLOOR, headers, clients=clients, seconds=seconds))
+    finally:
+        api.stop()
+    figures = load.figures("floor")
+    console.print(", ".join(f"{key} {value:,.1f}" for key, value in figures.items()))
+    return figures
+
+
+def run(deals: list[int], clients: int, seconds: float, seed: int = 7) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="salespulse-bench-query-"))
+    with _schema() as database_url:
+        env = {**os.environ, "DATABASE_URL": database_url, "DATA_DIR": str(work),
+               "RATE_LIMIT": UNLIMITED}
+        env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # queries need no broker; /healthz skips it
+        key = issue_key(Settings(database_url=database_url, data_dir=work), "default", "admin",
+                        name="bench-query")
+        headers = {"Authorization": f"Bearer {key}"}
+        floor = _floor(env, work, headers, clients, seconds)
+        scales = [_scale(n, env, work, headers, clients, seconds, seed) for n in deals]
+    return {"machine": machine(), "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "parameters": {"deals": deals, "clients": clients, "seconds": seconds,
+                           "seed": seed},
+            "floor": floor, "scales": scales}
+
+
+def report(measured: dict[str, Any]) -> None:
+    scales = measured["scales"]
+    table = Table(title=f"salespulse queries and memory, {measured['parameters']['clients']} "
+                  "concurrent clients")
+    table.add_column("figure")
+    for scale in scales:
+        table.add_column(f"{scale['deals']:,.0f} deals", justify="right")
+    for name in scales[0]:
+        table.add_row(name, *(f"{scale[name]:,.1f}" for scale in scales))
+    console.print(table)
+    floor = Table(title="floor: credential and rate limit, no view (GET /v1/settings/display)")
+    floor.add_column("figure")
+    floor.add_column("value", justify="right")
+    for name, value in measured["floor"].items():
+        floor.add_row(name, f"{value:,.1f}")
+    console.print(floor)
+
+
+def main(
+    deals: Annotated[list[int] | None, typer.Option(
+        help="Deals' worth of read models to measure at (repeat for several sizes)")] = None,
+    clients: Annotated[int, typer.Option(help="Concurrent clients")] = 200,
+    seconds: Annotated[float, typer.Option(help="Duration of each load, per route")] = 20.0,
+    seed: int = 7,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures here")]
+    = None,
+    write_docs: Annotated[bool, typer.Option(
+        help="Write the 'Query and memory' section of docs/BENCHMARKS.md")] = False,
+) -> None:
+    """Measure query latency and memory at scale (reports only, never asserts)."""
+    measured = run(deals or [10_000, 100_000], clients, seconds, seed)
+    report(measured)
+    if json_path:
+        json_path.write_text(json.dumps(measured, indent=2) + "\n")
+        console.print(f"wrote {json_path}")
+    if write_docs:
+        bench_query_docs.write(measured)
+        console.print(f"wrote {bench_query_docs.DOCS}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,105 @@
+"""Concurrent clients on one route for a fixed time, and the memory figures of the bench.
+
+Each client sends its next request as soon as the previous one answers, until the
+duration is up. A request still unanswered `grace` seconds after that is abandoned
+and counted as `unfinished`; its age at that moment enters the percentiles as a lower
+bound, so a server that cannot keep up shows it in p50/p99 instead of hiding it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from projections.stats import quantile
+
+
+@dataclass(frozen=True)
+class Load:
+    latencies_ms: list[float]  # answered requests, then the unfinished at their age
+    answered: int
+    errors: int  # answered with a status other than 200, or a transport error
+    unfinished: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.answered / self.seconds if self.seconds else 0.0
+
+    def figures(self, name: str) -> dict[str, float]:
+        return {f"{name}_p50_ms": quantile(self.latencies_ms, 0.5) or 0.0,
+                f"{name}_p99_ms": quantile(self.latencies_ms, 0.99) or 0.0,
+                f"{name}_max_ms": max(self.latencies_ms, default=0.0),
+                f"{name}_requests_per_s": self.per_second,
+                f"{name}_requests": float(self.answered),
+                f"{name}_errors": float(self.errors),
+                f"{name}_unfinished": float(self.unfinished)}
+
+
+async def hammer(url: str, path: str, params: dict[str, str], headers: dict[str, str], *,
+                 clients: int, seconds: float, grace: float = 5.0) -> Load:
+    """`clients` concurrent clients on `GET path` for `seconds`, over one pool of that size."""
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    answered: list[float] = []
+    errors = 0
+    sent_at: dict[int, float] = {}  # client -> start of its request in flight
+
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits,
+                                 timeout=None) as client:
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def one(client_id: int) -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                sent_at[client_id] = begun = time.perf_counter()
+                try:
+                    ok = (await client.get(path, params=params)).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                del sent_at[client_id]
+                if ok:
+                    answered.append((time.perf_counter() - begun) * 1000)
+                else:
+                    errors += 1
+
+        tasks = [asyncio.create_task(one(i)) for i in range(clients)]
+        _, pending = await asyncio.wait(tasks, timeout=seconds + grace)
+        stopped = time.perf_counter()
+        waiting = [(stopped - begun) * 1000 for begun in sent_at.values()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    return Load(answered + waiting, len(answered), errors, len(waiting), stopped - started)
+
+
+def timed_get(client: httpx.Client, path: str, params: dict[str, str]) -> float:
+    """Milliseconds of one request, alone on the server; raises unless it answered 200."""
+    begun = time.perf_counter()
+    client.get(path, params=params).raise_for_status()
+    return (time.perf_counter() - begun) * 1000
+
+
+def process_memory_mb(pid: int) -> dict[str, float]:
+    """Resident (VmRSS) and peak resident (VmHWM) memory of a live process, in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024  # the kernel reports kB
+    return fields
+
+
+async def redis_memory_mb(redis: Redis, prefix: str) -> float:
+    """What Redis holds for `prefix`: MEMORY USAGE of each of its keys, every field counted."""
+    total = 0
+    async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
+        usage: Any = await redis.execute_command("MEMORY", "USAGE", key, "SAMPLES", "0")
+        total += int(usage or 0)
+    return total / 1024 / 1024

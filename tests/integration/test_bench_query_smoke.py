@@ -1,0 +1,61 @@
+"""`salespulse bench-query` cannot rot: a tiny run completes and reports every figure.
+
+It reports, it never asserts speed: no timing thresholds here, only that each figure
+came out as a finite number (positive, or a count of zero or more for errors and
+unfinished requests), that the JSON is complete, and that its docs section replaces
+itself in docs/BENCHMARKS.md without touching the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services import bench_query_docs
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+ROUTE = ("cold_ms", "alone_ms", "p50_ms", "p99_ms", "max_ms", "requests_per_s", "requests")
+COUNTS = ("errors", "unfinished")
+SCALE = {"deals", "events", "template_seconds", "fold_seconds", "fold_events_per_s",
+         "redis_mb", "redis_mb_per_100k_deals", "api_rss_started_mb", "api_rss_snapshot_mb",
+         "api_peak_rss_mb", "api_peak_rss_mb_per_100k_deals", "api_growth_mb_per_100k_deals",
+         *(f"{route}_{name}" for route in ("funnel", "breakdown") for name in ROUTE)}
+
+
+def test_a_tiny_query_bench_reports_every_figure(containers: dict[str, str],
+                                                tmp_path: Path) -> None:
+    out = tmp_path / "bench-query.json"
+    env = {**os.environ, "DATABASE_URL": containers["postgres"], "REDIS_URL": containers["redis"]}
+    subprocess.run(
+        [sys.executable, "-m", "services.bench_query", "--deals", "300", "--clients", "10",
+         "--seconds", "2", "--json", str(out)],
+        cwd=ROOT, env=env, check=True, timeout=120, capture_output=True)
+
+    measured = json.loads(out.read_text())
+    assert set(measured) == {"machine", "measured_at", "parameters", "floor", "scales"}
+    assert measured["parameters"] == {"deals": [300], "clients": 10, "seconds": 2.0, "seed": 7}
+    [scale] = measured["scales"]
+    counts = {f"{route}_{name}" for route in ("funnel", "breakdown", "floor") for name in COUNTS}
+    assert set(scale) == SCALE | {c for c in counts if not c.startswith("floor")}
+    assert set(measured["floor"]) == {f"floor_{name}" for name in ROUTE[2:] + COUNTS}
+    for name, value in {**scale, **measured["floor"]}.items():
+        assert math.isfinite(value), name
+        assert value >= 0 if name in counts else value > 0, name
+    assert scale["deals"] >= 300 and scale["events"] > scale["deals"]
+    assert scale["api_peak_rss_mb"] >= scale["api_rss_started_mb"]
+
+    docs = tmp_path / "BENCHMARKS.md"
+    docs.write_text("# Benchmarks\n\nthe ingest figures\n")
+    bench_query_docs.write(measured, docs)
+    bench_query_docs.write(measured, docs)  # a second run replaces the section
+    text = docs.read_text()
+    assert text.startswith("# Benchmarks\n\nthe ingest figures\n")
+    assert text.count("## Query and memory") == 1 and text.count(bench_query_docs.END) == 1
