@@ -16,10 +16,13 @@ END = "<!-- /bench-query -->"
 
 ROWS = [  # (figure, JSON key, format)
     ("deals (read models built)", "deals", "{:,.0f}"),
-    ("events folded", "events", "{:,.0f}"),
-    ("fold and write, events/s (FactStore.apply)", "fold_events_per_s", "{:,.0f}"),
+    ("deals the API counts (`breakdown?by=team`)", "deals_seen", "{:,.0f}"),
+    ("events the deals stand for", "events", "{:,.0f}"),
+    ("copy 0 folded by FactStore.apply, events/s", "fold_events_per_s", "{:,.0f}"),
     ("Redis for the prefix, MB", "redis_mb", "{:,.0f}"),
     ("Redis per 100k deals, MB", "redis_mb_per_100k_deals", "{:,.0f}"),
+    ("loading the tenant's records from Redis (FactStore.load), ms", "records_load_ms",
+     "{:,.0f}"),
     ("API RSS after start, MB", "api_rss_started_mb", "{:,.0f}"),
     ("API RSS with the snapshot built, MB", "api_rss_snapshot_mb", "{:,.0f}"),
     ("API peak RSS (VmHWM), MB", "api_peak_rss_mb", "{:,.0f}"),
@@ -37,6 +40,7 @@ ROUTE_ROWS = [
     ("requests answered", "requests", "{:,.0f}"),
     ("errors", "errors", "{:,.0f}"),
     ("unfinished at the cut-off (counted at their age)", "unfinished", "{:,.0f}"),
+    ("CPU of the load generator / wall time", "client_cpu_share", "{:.2f}"),
 ]
 
 
@@ -50,6 +54,11 @@ def section(measured: dict[str, Any]) -> str:
              f"{box['load_average_1m']:.2f} (a shared machine). `--deals "
              + " --deals ".join(str(d) for d in params["deals"])
              + f" --clients {params['clients']} --seconds {params['seconds']:g}`.", "",
+             "Each client sends its next request when the previous one answers; requests "
+             f"still unanswered {params['seconds']:g} s + 5 s after the start are counted at "
+             "their age then, so when `unfinished` is large, p50/p99/max are lower bounds. "
+             "The API is restarted between the routes (abandoned requests stay queued in it) "
+             "and runs with `REDIS_SOCKET_TIMEOUT=600` and no effective rate limit.", "",
              "### Read models and memory", "", head, rule]
     lines += [f"| {label} | " + " | ".join(fmt.format(s[key]) for s in scales) + " |"
               for label, key, fmt in ROWS]
@@ -64,7 +73,9 @@ def section(measured: dict[str, Any]) -> str:
               "(`GET /v1/settings/display`)", "",
               f"{params['clients']} clients: p50 {floor['floor_p50_ms']:,.0f} ms, p99 "
               f"{floor['floor_p99_ms']:,.0f} ms, {floor['floor_requests_per_s']:,.0f} "
-              f"requests/s, {floor['floor_errors']:,.0f} errors.", "", END]
+              f"requests/s, {floor['floor_errors']:,.0f} errors, "
+              f"{floor['floor_unfinished']:,.0f} unfinished; the load generator used "
+              f"{floor['floor_client_cpu_share']:.2f} of a CPU.", "", END]
     return "\n".join(lines) + "\n"
 
 

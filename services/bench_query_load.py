@@ -27,6 +27,7 @@ class Load:
     errors: int  # answered with a status other than 200, or a transport error
     unfinished: int
     seconds: float
+    client_cpu_s: float  # this process's CPU time: near `seconds`, the clients were the limit
 
     @property
     def per_second(self) -> float:
@@ -39,7 +40,8 @@ class Load:
                 f"{name}_requests_per_s": self.per_second,
                 f"{name}_requests": float(self.answered),
                 f"{name}_errors": float(self.errors),
-                f"{name}_unfinished": float(self.unfinished)}
+                f"{name}_unfinished": float(self.unfinished),
+                f"{name}_client_cpu_share": self.client_cpu_s / self.seconds}
 
 
 async def hammer(url: str, path: str, params: dict[str, str], headers: dict[str, str], *,
@@ -52,7 +54,7 @@ async def hammer(url: str, path: str, params: dict[str, str], headers: dict[str,
 
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits,
                                  timeout=None) as client:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         deadline = started + seconds
 
         async def one(client_id: int) -> None:
@@ -76,14 +78,15 @@ async def hammer(url: str, path: str, params: dict[str, str], headers: dict[str,
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-    return Load(answered + waiting, len(answered), errors, len(waiting), stopped - started)
+    return Load(answered + waiting, len(answered), errors, len(waiting), stopped - started,
+                time.process_time() - cpu)
 
 
-def timed_get(client: httpx.Client, path: str, params: dict[str, str]) -> float:
-    """Milliseconds of one request, alone on the server; raises unless it answered 200."""
+def timed_get(client: httpx.Client, path: str, params: dict[str, str]) -> tuple[float, Any]:
+    """Milliseconds of one request alone on the server, and its answer; raises unless 200."""
     begun = time.perf_counter()
-    client.get(path, params=params).raise_for_status()
-    return (time.perf_counter() - begun) * 1000
+    answer = client.get(path, params=params).raise_for_status()
+    return (time.perf_counter() - begun) * 1000, answer.json()
 
 
 def process_memory_mb(pid: int) -> dict[str, float]:

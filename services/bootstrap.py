@@ -36,7 +36,8 @@ def token_verifier(settings: Settings) -> TokenVerifier | None:
 
 
 def redis(settings: Settings) -> Redis:
-    return Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    return Redis.from_url(settings.redis_url, socket_timeout=settings.redis_socket_timeout,
+                          socket_connect_timeout=2)
 
 
 def fact_store(settings: Settings, client: Redis) -> FactStore:

@@ -13,6 +13,8 @@ class Settings(BaseSettings):
 
     kafka_bootstrap_servers: str | None = None  # None: `salespulse up` spawns Tansu
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # The API's first read of a tenant loads all its records: past this, a 500 (BENCHMARKS.md).
+    redis_socket_timeout: float = 5.0
     database_url: str | None = None  # None: an SQLite file under data_dir
     data_dir: Path = Path(".salespulse")
     events_topic: str = "salespulse.events"

@@ -22,11 +22,14 @@ from services import bench_query_docs
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-ROUTE = ("cold_ms", "alone_ms", "p50_ms", "p99_ms", "max_ms", "requests_per_s", "requests")
+ROUTE = ("cold_ms", "alone_ms", "p50_ms", "p99_ms", "max_ms", "requests_per_s", "requests",
+         "client_cpu_share")
 COUNTS = ("errors", "unfinished")
-SCALE = {"deals", "events", "template_seconds", "fold_seconds", "fold_events_per_s",
-         "redis_mb", "redis_mb_per_100k_deals", "api_rss_started_mb", "api_rss_snapshot_mb",
-         "api_peak_rss_mb", "api_peak_rss_mb_per_100k_deals", "api_growth_mb_per_100k_deals",
+SCALE = {"deals", "deals_seen", "events", "template_seconds", "fold_seconds",
+         "fold_events_per_s", "copy_seconds", "redis_mb", "records_load_ms",
+         "redis_mb_per_100k_deals", "api_rss_started_mb", "api_rss_snapshot_mb",
+         "api_peak_rss_mb",
+         "api_peak_rss_mb_per_100k_deals", "api_growth_mb_per_100k_deals",
          *(f"{route}_{name}" for route in ("funnel", "breakdown") for name in ROUTE)}
 
 
@@ -37,7 +40,7 @@ def test_a_tiny_query_bench_reports_every_figure(containers: dict[str, str],
     subprocess.run(
         [sys.executable, "-m", "services.bench_query", "--deals", "300", "--clients", "10",
          "--seconds", "2", "--json", str(out)],
-        cwd=ROOT, env=env, check=True, timeout=120, capture_output=True)
+        cwd=ROOT, env=env, check=True, timeout=300, capture_output=True)  # a hang guard only
 
     measured = json.loads(out.read_text())
     assert set(measured) == {"machine", "measured_at", "parameters", "floor", "scales"}
@@ -49,7 +52,8 @@ def test_a_tiny_query_bench_reports_every_figure(containers: dict[str, str],
     for name, value in {**scale, **measured["floor"]}.items():
         assert math.isfinite(value), name
         assert value >= 0 if name in counts else value > 0, name
-    assert scale["deals"] >= 300 and scale["events"] > scale["deals"]
+    # The simulated year gives about the deals asked for; the API must see all it holds.
+    assert scale["deals_seen"] == scale["deals"] and scale["events"] > scale["deals"]
     assert scale["api_peak_rss_mb"] >= scale["api_rss_started_mb"]
 
     docs = tmp_path / "BENCHMARKS.md"

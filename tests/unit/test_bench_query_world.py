@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from projections.facts import Change, Record, apply
-from services.bench_query_world import _ID, Template, plan, renamed, template
+from services.bench_query_world import _ID, Template, copied, plan, renamed, template
 
 
 @cache
@@ -32,6 +32,13 @@ def test_a_renamed_copy_folds_to_the_renamed_records_of_the_original() -> None:
     original = fold(small().changes)
     copy = fold(renamed(small().changes, 7))
     assert orjson.loads(_ID.sub(rb"\1-7.", orjson.dumps(original))) == copy
+
+
+def test_copy_0s_records_renamed_are_what_folding_another_copy_gives() -> None:
+    records = fold(renamed(small().changes, 0))
+    written = copied(records, 5)
+    assert {kind: {key.decode(): orjson.loads(value) for key, value in fields.items()}
+            for kind, fields in written.items()} == fold(renamed(small().changes, 5))
 
 
 def test_copies_share_no_deal_lead_customer_or_rep() -> None:
