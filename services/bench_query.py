@@ -157,15 +157,15 @@ def _scale(deals: int, env: dict[str, str], work: Path, headers: dict[str, str],
         await redis.aclose()
         return built, held, loaded
 
-    built, redis_mb, records_load_ms = asyncio.run(fill())
-    figures: dict[str, float] = {
-        "deals": float(built.deals), "events": float(built.events),
-        "template_seconds": built.template_seconds, "fold_seconds": built.fold_seconds,
-        "fold_events_per_s": built.fold_events_per_s, "copy_seconds": built.copy_seconds,
-        "redis_mb": redis_mb, "records_load_ms": records_load_ms,
-        "redis_mb_per_100k_deals": redis_mb / built.deals * 100_000}
     memory: dict[str, float] = {}
-    try:
+    try:  # the prefix is dropped whatever happens, a half-built one too
+        built, redis_mb, records_load_ms = asyncio.run(fill())
+        figures: dict[str, float] = {
+            "deals": float(built.deals), "events": float(built.events),
+            "template_seconds": built.template_seconds, "fold_seconds": built.fold_seconds,
+            "fold_events_per_s": built.fold_events_per_s, "copy_seconds": built.copy_seconds,
+            "redis_mb": redis_mb, "records_load_ms": records_load_ms,
+            "redis_mb_per_100k_deals": redis_mb / built.deals * 100_000}
         for name in ROUTES:
             console.print(f"{deals:,} deals: {clients} clients on {ROUTES[name][0]} "
                           f"for {seconds:g} s")
