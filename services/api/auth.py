@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import parse as parse_rate
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import BlockingConnectionPool
 
 from services.access.keystore import KeyStore
 from services.access.principal import ADMINS, READERS, WRITERS, Forbidden, Principal, Role
@@ -82,10 +83,16 @@ class Authenticator:
             raise RateLimited(max(1, math.ceil(reset - time.time())))
 
 
-def rate_limiter(redis_url: str, prefix: str) -> MovingWindowRateLimiter:
+def rate_limiter(redis_url: str, prefix: str, connections: int = 64
+                 ) -> MovingWindowRateLimiter:
+    # A blocking pool: under a burst a check waits for a connection instead of failing
+    # (a failing check lets the request through, see `charge`), so a burst cannot slip
+    # past the limit by exhausting the pool.
+    pool = BlockingConnectionPool.from_url(redis_url, max_connections=connections, timeout=10)
     storage = RedisStorage(redis_url.replace("redis://", "async+redis://", 1)
                            .replace("rediss://", "async+rediss://", 1),
-                           implementation="redispy", key_prefix=f"{prefix}:limits")
+                           implementation="redispy", key_prefix=f"{prefix}:limits",
+                           connection_pool=pool)  # type: ignore[arg-type]
     return MovingWindowRateLimiter(storage)
 
 

@@ -279,3 +279,20 @@ def test_oversized_bodies_are_refused_whole_or_streamed(stack: Stack) -> None:
 def test_zz_report_what_was_tried() -> None:
     print(dict(TRIED))  # the closing note quotes these counts
     assert TRIED["requests"] > 0
+
+
+async def test_a_burst_of_checks_lets_exactly_the_limit_through(
+        containers: dict[str, str]) -> None:
+    """Found by `salespulse bench-query`: 200 concurrent requests ran the limiter's Redis
+    pool dry, the checks failed, and a failing check lets a request through."""
+    import asyncio
+    import uuid
+
+    from limits import parse
+
+    from services.api.auth import rate_limiter
+
+    limiter = rate_limiter(containers["redis"], f"test-burst-{uuid.uuid4().hex[:8]}")
+    allowed = await asyncio.gather(*(limiter.hit(parse("100/minute"), "default", "k")
+                                     for _ in range(1500)))
+    assert sum(allowed) == 100
