@@ -18,7 +18,15 @@ from services.api.views import FiltersDep
 router = APIRouter(prefix="/v1/export", tags=["analytics"])
 
 
-@router.get("/deals", response_model=None)
+_ROWS = {"content": {
+    "text/csv": {"schema": {"type": "string", "description": "a header row, then a deal a row"}},
+    "application/json": {"schema": {"type": "object", "required": ["count", "deals"],
+                                    "properties": {"count": {"type": "integer"},
+                                                   "deals": {"type": "array",
+                                                             "items": {"type": "object"}}}}}}}
+
+
+@router.get("/deals", response_model=None, responses={200: _ROWS})
 async def export_deals(services: ServicesDep, tenant: TenantDep, selected: FiltersDep,
                        format: Literal["csv", "json"] = "csv") -> Response:  # noqa: A002
     """One row per deal the filters select (created in `from`..`to`, as in the funnel):
