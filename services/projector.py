@@ -43,6 +43,14 @@ def decode(raw: bytes) -> Change:
     return change
 
 
+def _event_id(raw: bytes) -> str | None:
+    """The event id in a message, if it has one: what the log names a dead letter by."""
+    try:
+        return str(orjson.loads(raw)["event"]["id"])
+    except Exception:  # noqa: BLE001 - poison has no id
+        return None
+
+
 def create_app(settings: Settings) -> faust.App:
     assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is required"
     app = faust.App(
@@ -65,7 +73,7 @@ def create_app(settings: Settings) -> faust.App:
 
     async def dead_letter(raw: bytes, reason: str) -> None:
         DEAD_LETTERED.inc()
-        log.warning("projector.dead_letter", reason=reason)
+        log.warning("projector.dead_letter", reason=reason, event_id=_event_id(raw))
         await dead_letters.send(value=raw, headers={"reason": reason.encode()[:1000]})
 
     building = asyncio.Lock()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import Counter as Tally
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import structlog
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -21,6 +23,8 @@ from services.api.deps import Services, ServicesDep
 from services.api.problems import problem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["events"])
+log = structlog.get_logger("ingest")
+LOGGED_REFUSALS = 20  # per request: a 10,000-event batch of garbage must not flood the log
 # Malformed JSON, conflicts, too large a batch, a busy or unreachable event store.
 _WRITE_PROBLEMS = problem_responses(400, 409, 413, 503)
 INGESTED = Counter("salespulse_ingested_events_total", "Events answered by the ingest API",
@@ -43,6 +47,8 @@ async def _record(services: Services, tenant: str, raws: list[Any]) -> list[Outc
         errors = [{"index": i, "event_id": _id_of(raws[i]), "field": e.field, "message": e.message}
                   for i, e in refused.errors]
         title = "Conflicting event" if refused.status == 409 else "Invalid event"
+        for error in errors[:LOGGED_REFUSALS]:  # what support looks up by the front end's id
+            log.warning("ingest.refused", status=refused.status, batch_size=len(raws), **error)
         return problem(refused.status, "invalid-event", title,
                        f"{len(refused.errors)} problem(s); nothing of this request was stored",
                        errors)
@@ -53,6 +59,9 @@ async def _record(services: Services, tenant: str, raws: list[Any]) -> list[Outc
                        f"the event store cannot be reached; retry later ({type(exc).__name__})")
     for status, count in Tally(o.status for o in outcomes).items():
         INGESTED.labels(status).inc(count)  # once per status: labels() takes a lock
+    if logging.getLogger("ingest").isEnabledFor(logging.DEBUG):  # ids of a whole batch
+        log.debug("ingest.stored", event_ids=[o.id for o in outcomes],
+                  statuses=[o.status for o in outcomes])
     return outcomes
 
 

@@ -39,3 +39,23 @@ def test_relay_projector_and_api_report_their_work_to_prometheus(stack: Stack) -
             "Authorization": f"Bearer {stack.env['METRICS_TOKEN']}"}).text
     assert 'salespulse_api_request_seconds_count{method="GET",route="/v1/funnel",status="200"}' \
         in exposition
+
+
+def test_a_refused_event_is_logged_with_its_id_field_and_request_id(stack: Stack) -> None:
+    import json
+
+    bad = {"id": "evt-bad-1", "type": "deal.stage_changed",
+           "occurred_at": "2017-01-01T00:00:00+08:00",
+           "data": {"deal_id": "D-nowhere", "stage": "proposal"}}
+    with stack.client() as client:
+        answer = client.post("/v1/events", json=bad, headers={"X-Request-ID": "req-bad-1"})
+    assert answer.status_code in (409, 422), answer.text
+
+    def logged() -> list[dict[str, object]]:
+        lines = (stack.log_dir / "api.log").read_text().splitlines()
+        return [e for e in (json.loads(x) for x in lines if x.startswith("{"))
+                if e.get("event") == "ingest.refused"]
+
+    entry = wait_until(logged, timeout=10, message="the refusal in the API's log")[0]
+    assert entry["event_id"] == "evt-bad-1" and entry["request_id"] == "req-bad-1"
+    assert entry["field"] and entry["tenant"] == "default" and entry["level"] == "warning"
