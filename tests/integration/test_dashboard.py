@@ -54,7 +54,7 @@ def open_dashboard(page: Page, stack: Stack, query: str = "", key: str | None = 
 
 def loaded(page: Page, times: int = 1) -> None:
     """Until the page has fetched and drawn everything `times` times."""
-    page.wait_for_function(f"Number(document.body.dataset.loaded || 0) >= {times}",
+    page.wait_for_function(f"Number(document.body?.dataset.loaded || 0) >= {times}",
                            timeout=30_000)
 
 
@@ -159,7 +159,8 @@ def test_without_a_credential_the_page_asks_for_one(year_stack: LoadedStack,
     page.goto(f"{year_stack.stack.url}/dashboard")
     expect(page.get_by_test_id("sign-in")).to_be_visible()
     page.locator("#sign-in-form [name=key]").fill(year_stack.stack.admin_key)
-    page.locator("#sign-in-form button[type=submit]").click()
+    with page.expect_navigation():  # the page reloads signed in
+        page.locator("#sign-in-form button[type=submit]").click()
     loaded(page)
     assert funnel_on_page(page) == funnel_of_api(year_stack.get("/v1/funnel"))
 
