@@ -78,6 +78,21 @@ def pg_schema(containers: dict[str, str]) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def own_logging() -> Iterator[None]:
+    """For tests running commands in-process: a command points the root logger at its
+    stderr, which the runner closes after it; put the logging back as it was."""
+    import logging
+
+    import structlog
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+    structlog.reset_defaults()
+
+
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 

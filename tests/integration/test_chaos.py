@@ -7,7 +7,6 @@ finished log. `CHAOS_SEED` picks the history and the kill points (`make chaos`).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import random
@@ -19,7 +18,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis import Redis
 
 from services.processes import spawn
@@ -28,6 +26,7 @@ from tests.conftest import Stack, _projected, wait_until
 from tests.history import simulated
 from tests.integration.test_event_path import STAGES, comparable
 from tests.integration.test_rebuild import answers_like_a_rebuild
+from tests.topics import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -62,34 +61,8 @@ def plan(rng: random.Random, batches: int) -> list[Fault]:
 
 def topic_messages(stack: Stack) -> list[dict[str, Any]]:
     """Every message on the events topic, read from offset zero to the high watermark."""
-
-    async def read() -> list[dict[str, Any]]:
-        topic = stack.env["EVENTS_TOPIC"]
-        consumer = AIOKafkaConsumer(bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"],
-                                    group_id=None, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            await consumer.topics()
-            partitions = [TopicPartition(topic, p)
-                          for p in sorted(consumer.partitions_for_topic(topic) or ())]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            end = await consumer.end_offsets(partitions)
-            bodies: list[dict[str, Any]] = []
-            pending = set(partitions)
-            while pending:
-                for records in (await consumer.getmany(*pending, timeout_ms=1000)).values():
-                    bodies += [orjson.loads(r.value) for r in records]
-                for tp in list(pending):
-                    # Tansu's end_offsets() can be short by one batch: the high watermark.
-                    last = max(end[tp], consumer.highwater(tp) or 0)
-                    if await consumer.position(tp) >= last and consumer.highwater(tp) is not None:
-                        pending.discard(tp)
-            return bodies
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    return [orjson.loads(value) for value in read_all(stack.env["KAFKA_BOOTSTRAP_SERVERS"],
+                                                      stack.env["EVENTS_TOPIC"])]
 
 
 def assert_once_and_chained(messages: list[dict[str, Any]],

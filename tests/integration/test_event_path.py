@@ -15,6 +15,7 @@ from services.simulate.world import simulate
 from tests import oracle
 from tests.conftest import Stack, wait_until
 from tests.oracles.compare import comparer
+from tests.topics import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -183,29 +184,8 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carrie
 
 def read_topic(bootstrap: str, topic: str, *, raw: bool = False) -> list[Any]:
     """Every message on `topic` now: event ids, or raw values."""
-    import asyncio
-
-    from aiokafka import AIOKafkaConsumer
-
-    async def read() -> list[Any]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                    auto_offset_reset="earliest", enable_auto_commit=False,
-                                    group_id=None)
-        await consumer.start()
-        out: list[Any] = []
-        try:
-            idle = 0
-            while idle < 3:
-                batch = await consumer.getmany(timeout_ms=500)
-                idle = 0 if batch else idle + 1
-                for messages in batch.values():
-                    out.extend(m.value if raw else json.loads(m.value)["event"]["id"]
-                               for m in messages)
-        finally:
-            await consumer.stop()
-        return out
-
-    return asyncio.run(read())
+    values = read_all(bootstrap, topic)
+    return values if raw else [json.loads(v)["event"]["id"] for v in values]
 
 
 def test_health_reports_every_dependency(stack: Stack) -> None:

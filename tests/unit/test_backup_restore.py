@@ -5,13 +5,10 @@ refused before anything is written."""
 from __future__ import annotations
 
 import gzip
-import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import structlog
 from eventsourcing.persistence import Notification
 from typer.testing import CliRunner
 
@@ -25,13 +22,7 @@ runner = CliRunner()
 START = datetime(2017, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def own_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = handlers, level
-    structlog.reset_defaults()
+pytestmark = pytest.mark.usefixtures("own_logging")
 
 
 def store(directory: Path) -> SalesLedger:

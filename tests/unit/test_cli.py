@@ -4,12 +4,9 @@ each (0 done, 1 unusable input, 2 usage, 3 partly done, 4 dependency unreachable
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 import typer.main
 from typer.testing import CliRunner
 
@@ -19,14 +16,7 @@ from services.cli import cli
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def own_logging() -> Iterator[None]:
-    """Commands point the root logger at their stderr, which the runner closes after them."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = handlers, level
-    structlog.reset_defaults()
+pytestmark = pytest.mark.usefixtures("own_logging")
 COMMANDS = sorted(typer.main.get_command(cli).commands)  # type: ignore[attr-defined]
 
 

@@ -1,0 +1,43 @@
+"""Reading a whole topic as it stands, for tests that check what reached Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+
+def read_all(bootstrap: str, topic: str, timeout: float = 60) -> list[bytes]:
+    """Every message value on `topic` now, from offset zero to each partition's high
+    watermark (Tansu's end_offsets() can be short by one batch: FIELD-NOTES). A topic not
+    created yet reads as empty."""
+
+    async def read() -> list[bytes]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            await consumer.topics()
+            partitions = [TopicPartition(topic, p)
+                          for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            if not partitions:
+                return []
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            end = await consumer.end_offsets(partitions)
+            values: list[bytes] = []
+            pending, deadline = set(partitions), time.monotonic() + timeout
+            while pending:
+                assert time.monotonic() < deadline, f"{topic}: no end reached in {timeout}s"
+                for records in (await consumer.getmany(*pending, timeout_ms=1000)).values():
+                    values += [r.value for r in records]
+                for tp in list(pending):
+                    last = max(end[tp], consumer.highwater(tp) or 0)
+                    if await consumer.position(tp) >= last and consumer.highwater(tp) is not None:
+                        pending.discard(tp)
+            return values
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
