@@ -322,8 +322,10 @@ def up(
         feed = issue_key(settings, settings.default_tenant, "ingest", name="demo feed")
         # The key rides in the fragment, which browsers never send: the page keeps it for
         # this tab and clears the address bar.
+        # soft_wrap: a key split over lines cannot be copied; let the terminal fold it.
         console.print(f"[bold green]salespulse is up[/]  dashboard {url}/dashboard#key={admin}"
-                      f"\n  API {url} (Authorization: Bearer {admin})   logs {run_dir}/")
+                      f"\n  API {url} (Authorization: Bearer {admin})   logs {run_dir}/",
+                      soft_wrap=True)
         asyncio.run(_demo_feed(url, seed, history_days, speed, _bearer(feed)))
     except KeyboardInterrupt:
         console.print("stopping…")
