@@ -205,7 +205,7 @@ def running_stack(broker: TansuBroker, database_url: str, redis_url: str,
     for name in ("api", "relay", "projector", "alerter"):
         running.start(name)
     try:
-        wait_until(lambda: is_healthy(running.url), timeout=60, message="the API to be healthy")
+        _wait_for_api(running)
         wait_until(lambda: _built(redis_url, env["REDIS_PREFIX"]), timeout=60,
                    message="the projector to have built the read models")
         yield running
@@ -252,6 +252,21 @@ def year_stack(broker: TansuBroker, containers: dict[str, str],
         wait_until(lambda: _projected(running, len(events)), timeout=180,
                    message="every event to reach the read models")
         yield loaded
+
+
+def _wait_for_api(stack: Stack, attempts: int = 3) -> None:
+    """Until the API answers /healthz. A free port can be taken by another process between
+    choosing it and binding it: an API that exited is started again on another port."""
+    for _ in range(attempts):
+        api = stack.processes["api"]
+        wait_until(lambda api=api: is_healthy(stack.url) or api.poll() is not None, timeout=90,
+                   message=f"the API to be healthy\n{stack.logs()}")
+        if api.poll() is None:
+            return
+        stack.processes.pop("api")
+        stack.url = f"http://127.0.0.1:{free_port()}"
+        stack.start("api")
+    raise AssertionError(f"the API exited {attempts} times:\n{stack.logs()}")
 
 
 def _projected(stack: Stack, count: int) -> bool:
