@@ -22,7 +22,7 @@ from redis import Redis
 
 from services.processes import spawn
 from tests import oracle
-from tests.conftest import Stack, _projected, wait_until
+from tests.conftest import Stack, _forget_redis, _projected, wait_until
 from tests.history import simulated
 from tests.integration.test_event_path import STAGES, comparable
 from tests.integration.test_rebuild import answers_like_a_rebuild
@@ -129,9 +129,7 @@ def alerts_like_a_fresh_alerter(stack: Stack, directory: Path) -> int:
     finally:
         alerter.kill()
         alerter.wait(15)
-        client = Redis.from_url(stack.env["REDIS_URL"])
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            client.delete(key)
+        _forget_redis(stack.env["REDIS_URL"], prefix)
 
 
 def test_killed_relay_projector_and_alerter_lose_and_double_nothing(

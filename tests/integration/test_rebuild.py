@@ -16,7 +16,7 @@ import pytest
 
 from services.broker import free_port
 from services.processes import is_healthy, spawn
-from tests.conftest import LoadedStack, Stack, wait_until
+from tests.conftest import LoadedStack, Stack, _forget_redis, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -81,11 +81,7 @@ def answers_like_a_rebuild(stack: Stack, messages: int, directory: Path) -> int:
     finally:
         os.killpg(api.pid, signal.SIGTERM)
         api.wait(15)
-        from redis import Redis
-
-        client = Redis.from_url(stack.env["REDIS_URL"])
-        for key in client.scan_iter(match=f"{rebuilt_prefix}:*", count=1000):
-            client.delete(key)
+        _forget_redis(stack.env["REDIS_URL"], rebuilt_prefix)
 
 
 def test_a_rebuild_from_offset_zero_answers_byte_for_byte_like_the_live_projections(
