@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -18,7 +19,8 @@ def ratio(part: int, whole: int) -> float | None:
 
 
 def mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+    # fsum: exactly rounded, so the mean is the same whatever order the values come in
+    return math.fsum(values) / len(values) if values else None
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
