@@ -2,17 +2,20 @@
 
 Layout: hash `{prefix}:{tenant}:{kind}` maps a subject's key to its JSON record;
 `{prefix}:{tenant}:rev` counts applied batches (readers cache on it);
-`{prefix}:{tenant}:applied` counts events applied (a rebuild or a test knows when it
-has caught up); `{prefix}:tenants` lists tenants. `{prefix}:built` says the read
-models hold the whole log: it is missing when Redis lost them, and readers must not
-trust them until a rebuild sets it again. Each record carries the version of its
+`{prefix}:{tenant}:changes` is a stream with one entry per batch, naming the
+(kind, key) slots it changed: readers holding their own copy (the column store) fetch
+only those; `rev` counts its entries ever added, so a reader knows when trimming cost it
+one and starts over. `{prefix}:{tenant}:applied` counts events applied (a rebuild or
+a test knows when it has caught up); `{prefix}:tenants` lists tenants. `{prefix}:built`
+says the read models hold the whole log: it is missing when Redis lost them, and
+readers must not trust them until a rebuild sets it again. Each record carries the version of its
 last event, so a batch replayed after a crash changes nothing twice.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -31,6 +34,19 @@ class Applied:
 
 
 KINDS = ("rep", "customer", "lead", "deal", "order", "target", "pipeline", "scoring")
+CHANGES_KEPT = 1_000  # batches a reader may fall behind by before it must load everything
+Slot = tuple[str, str]  # (kind, key)
+
+
+@dataclass
+class Changes:
+    """A reader's place in a tenant's change stream, and the slots that changed since its
+    previous place (None: unknown, load everything)."""
+
+    build: str
+    revision: int
+    last_id: str
+    slots: set[Slot] | None
 
 
 class NotBuilt(Exception):
@@ -111,6 +127,9 @@ class FactStore:
                 tenant, kind, key = slot
                 write.hset(self._hash(tenant, kind), key, orjson.dumps(current[slot]))
             for tenant, count in applied_per_tenant.items():
+                named = sorted((kind, key) for t, kind, key in changed if t == tenant)
+                write.xadd(f"{self.prefix}:{tenant}:changes", {"slots": orjson.dumps(named)},
+                           maxlen=CHANGES_KEPT, approximate=True)
                 write.incr(f"{self.prefix}:{tenant}:rev")
                 write.incrby(f"{self.prefix}:{tenant}:applied", count)
                 write.sadd(f"{self.prefix}:tenants", tenant)
@@ -131,6 +150,55 @@ class FactStore:
             kind: {k.decode(): orjson.loads(v) for k, v in sorted(raw.items())}
             for kind, raw in zip(KINDS, await read.execute(), strict=True)
         }
+
+    async def position(self, tenant: str) -> Changes | None:
+        """Where the tenant's change stream is now, for a reader about to load everything
+        (slots None); None while not built."""
+        read = self.redis.pipeline(transaction=True)
+        read.get(self.built_key)
+        read.get(f"{self.prefix}:{tenant}:rev")
+        read.xrevrange(f"{self.prefix}:{tenant}:changes", count=1)
+        build, revision, last = await read.execute()
+        if build is None:
+            return None
+        return Changes(build.decode(), int(revision or 0),
+                       last[0][0].decode() if last else "0-0", None)
+
+    async def changes(self, tenant: str, since: Changes) -> Changes | None:
+        """The slots changed after `since` (slots None: the stream was trimmed past it, so
+        the reader must load everything); None while not built."""
+        read = self.redis.pipeline(transaction=True)
+        read.get(self.built_key)
+        read.get(f"{self.prefix}:{tenant}:rev")
+        read.xrange(f"{self.prefix}:{tenant}:changes", min=f"({since.last_id}", max="+")
+        build, revision, entries = await read.execute()
+        if build is None:
+            return None
+        revision = int(revision or 0)
+        slots: set[Slot] | None = None
+        if build.decode() == since.build and since.revision + len(entries) == revision:
+            slots = {(kind, key) for _, fields in entries
+                     for kind, key in orjson.loads(fields[b"slots"])}
+        return Changes(build.decode(), revision,
+                       entries[-1][0].decode() if entries else since.last_id, slots)
+
+    async def get(self, tenant: str, slots: Sequence[Slot]) -> list[Record | None]:
+        read = self.redis.pipeline(transaction=False)
+        for kind, key in slots:
+            read.hget(self._hash(tenant, kind), key)
+        return [orjson.loads(raw) if raw else None for raw in await read.execute()]
+
+    async def scan(self, tenant: str, kind: str, count: int = 2_000
+                   ) -> AsyncIterator[list[Record]]:
+        """Every record of a kind, a chunk at a time (never the whole hash in memory)."""
+        cursor = 0
+        while True:
+            cursor, chunk = await self.redis.hscan(self._hash(tenant, kind), cursor,
+                                                   count=count)
+            assert isinstance(chunk, dict)
+            yield [orjson.loads(raw) for raw in chunk.values()]
+            if cursor == 0:
+                return
 
     async def tenants(self) -> set[str]:
         members = await self.redis.smembers(f"{self.prefix}:tenants")

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
 
 from events.contract import FIRST_YEAR, LAST_YEAR
-from projections.breakdown import breakdown
-from projections.funnel import funnel
+from projections.columnar_views import breakdown, funnel
 from projections.snapshot import Filters
 from services.access.principal import Principal
 from services.api.auth import PrincipalDep, TenantDep
@@ -61,7 +60,7 @@ async def team_of(services: ServicesDep, caller: Principal) -> list[str]:
     """The reps now in a manager's team (nobody else needs it)."""
     if caller.role != "manager":
         return []
-    return (await services.snapshot(caller.tenant)).team_members(caller.team_id)
+    return await services.columns.team_members(caller.tenant, caller.team_id)
 
 
 async def scoped(services: ServicesDep, caller: Principal, asked: Filters) -> Filters:
@@ -94,8 +93,8 @@ async def get_funnel(services: ServicesDep, tenant: TenantDep,
     docs/METRICS.md); and won, lost, won value, win rate; `loss_reasons` (lost deals per
     reason, none = "unspecified"), `competitors` (lost deals per named competitor),
     `stage_skips` (moves forward over at least one stage) and `regressions` (moves back)."""
-    snapshot = await services.snapshot(tenant)
-    return funnel(snapshot, selected)
+    return await services.columns.answer(tenant, ("funnel", _question(selected)),
+                                         lambda columns: funnel(columns, selected))
 
 
 @router.get("/breakdown")
@@ -105,5 +104,9 @@ async def get_breakdown(
                 "quarter"],
 ) -> dict[str, Any]:
     """One row per group; month/quarter group deals by close time (open ones by creation)."""
-    snapshot = await services.snapshot(tenant)
-    return breakdown(snapshot, selected, by)
+    return await services.columns.answer(tenant, ("breakdown", by, _question(selected)),
+                                         lambda columns: breakdown(columns, selected, by))
+
+
+def _question(selected: Filters) -> tuple[object, ...]:
+    return (selected.start, selected.end, tuple(sorted(selected.dims.items())))

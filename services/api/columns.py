@@ -1,0 +1,135 @@
+"""The API's column stores: one per tenant, loaded once, then kept current from the
+projector's change stream, with each answer computed once per change.
+
+A request for the funnel or a breakdown:
+1. reads the tenant's place in the change stream (one Redis round trip);
+2. if records changed, fetches only those and updates the columns (everything is
+   loaded again only after a rebuild of the read models, a pipeline change, or a
+   reader so far behind that the stream was trimmed);
+3. answers from the per-place cache, or computes once while identical requests wait.
+Computation runs in a worker thread, so the event loop keeps serving other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import structlog
+from prometheus_client import Counter, Histogram
+
+from projections.columnar import Columns
+from projections.facts import Record
+from projections.readmodel import Changes, FactStore, NotBuilt
+from projections.snapshot import DEFAULT_STAGES
+
+log = structlog.get_logger("api.columns")
+T = TypeVar("T")
+LOADS = Counter("salespulse_column_loads_total", "Column stores loaded whole", ["reason"])
+UPDATE_SECONDS = Histogram("salespulse_column_update_seconds",
+                           "Bringing a column store up to date with the change stream")
+ANSWERS = Counter("salespulse_column_answers_total", "Funnel and breakdown answers",
+                  ["source"])
+ANSWERS_KEPT = 256
+# The order a whole load feeds records in: reps first, so rows find their team at once.
+LOAD_ORDER = ("rep", "customer", "deal", "lead")
+
+
+@dataclass
+class Tenant:
+    columns: Columns
+    place: Changes
+    answers: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
+
+
+class ColumnStores:
+    def __init__(self, facts: FactStore, tz: str) -> None:
+        self.facts, self.tz = facts, tz
+        self._tenants: dict[str, Tenant] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def answer(self, tenant: str, question: Hashable,
+                     compute: Callable[[Columns], T]) -> T:
+        """`compute` over the tenant's current columns, once per change stream place.
+
+        Raises NotBuilt while the read models are being rebuilt (never a partial answer).
+        """
+        lock = self._locks.setdefault(tenant, asyncio.Lock())
+        async with lock:  # updates and computations never overlap: they share the arrays
+            state = await self._current(tenant)
+            if question in state.answers:
+                ANSWERS.labels("cached").inc()
+                state.answers.move_to_end(question)
+                return state.answers[question]  # type: ignore[no-any-return]
+            result = await asyncio.to_thread(compute, state.columns)
+            ANSWERS.labels("computed").inc()
+            state.answers[question] = result
+            if len(state.answers) > ANSWERS_KEPT:
+                state.answers.popitem(last=False)
+            return result
+
+    async def team_members(self, tenant: str, team: str | None) -> list[str]:
+        lock = self._locks.setdefault(tenant, asyncio.Lock())
+        async with lock:
+            return (await self._current(tenant)).columns.team_members(team)
+
+    async def _current(self, tenant: str) -> Tenant:
+        state = self._tenants.get(tenant)
+        if state is None:
+            return await self._load(tenant, "start")
+        changes = await self.facts.changes(tenant, state.place)
+        if changes is None:
+            raise NotBuilt
+        if changes.slots is None:
+            return await self._load(tenant, "rebuilt" if changes.build != state.place.build
+                                    else "behind")
+        if not changes.slots:
+            return state
+        if any(kind == "pipeline" for kind, _ in changes.slots):
+            return await self._load(tenant, "pipeline")
+        with UPDATE_SECONDS.time():
+            slots = sorted(changes.slots)
+            records = await self.facts.get(tenant, slots)
+            await asyncio.to_thread(_put_all, state.columns,
+                                    [(kind, r) for (kind, _), r in zip(slots, records, strict=True)
+                                     if r is not None])
+        state.place = changes
+        state.answers.clear()
+        return state
+
+    async def _load(self, tenant: str, reason: str) -> Tenant:
+        """Everything again, a chunk at a time; changes made meanwhile arrive on the next
+        update from the place read before loading (applying a record twice is harmless)."""
+        LOADS.labels(reason).inc()
+        self._tenants.pop(tenant, None)
+        place = await self.facts.position(tenant)
+        if place is None:
+            raise NotBuilt
+        pipeline = await self.facts.get(tenant, [("pipeline", key) for key in
+                                                 await self._pipeline_keys(tenant)])
+        stages = next((p["stages"] for p in pipeline if p), DEFAULT_STAGES)
+        columns = Columns(self.tz, stages)
+        loaded = 0
+        for kind in LOAD_ORDER:
+            async for chunk in self.facts.scan(tenant, kind):
+                await asyncio.to_thread(_put_all, columns, [(kind, r) for r in chunk])
+                loaded += len(chunk)
+        if await self.facts.position(tenant) is None:
+            raise NotBuilt  # lost while loading
+        log.info("columns.loaded", tenant=tenant, reason=reason, records=loaded,
+                 megabytes=round(columns.nbytes() / 1e6, 1))
+        state = self._tenants[tenant] = Tenant(columns, place)
+        return state
+
+    async def _pipeline_keys(self, tenant: str) -> list[str]:
+        # `Snapshot` takes the first pipeline record in key order.
+        keys = await self.facts.redis.hkeys(f"{self.facts.prefix}:{tenant}:pipeline")
+        return sorted(k.decode() if isinstance(k, bytes) else k for k in keys)[:1]
+
+
+def _put_all(columns: Columns, records: list[tuple[str, Record]]) -> None:
+    for kind, record in records:
+        columns.put(kind, record)  # joined lazily, by the first answer that selects

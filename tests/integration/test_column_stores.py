@@ -1,0 +1,123 @@
+"""The API's column stores on a real Redis: kept current from the change stream batch by
+batch, answering as a Snapshot of the same records does; loaded whole again after a
+rebuild, a trimmed stream or a new pipeline, and never answering while not built."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from functools import cache
+
+import pytest
+from redis.asyncio import Redis
+
+from projections import readmodel
+from projections.breakdown import breakdown
+from projections.facts import Change
+from projections.funnel import funnel
+from projections.readmodel import FactStore, NotBuilt
+from projections.snapshot import Filters, Snapshot
+from services.api.columns import LOADS, ColumnStores
+from services.bench_query_world import Template, template
+
+pytestmark = pytest.mark.integration
+TZ = "Asia/Shanghai"
+TEAM = Filters(dims={"team": "T-2"})
+
+
+@cache
+def year() -> Template:
+    return template(200, seed=5, tenant="t")
+
+
+@pytest.fixture
+async def store(containers: dict[str, str]) -> AsyncIterator[FactStore]:
+    client = Redis.from_url(containers["redis"])
+    facts = FactStore(client, f"test-columns-{uuid.uuid4().hex[:8]}")
+    await facts.mark_built()
+    yield facts
+    await facts.clear()
+    await client.aclose()
+
+
+async def same_as_snapshot(facts: FactStore, stores: ColumnStores) -> None:
+    snapshot = Snapshot(await facts.load("t"), TZ)
+    for filters in (Filters(), TEAM):
+        assert await stores.answer("t", ("funnel", filters.dims.get("team")),
+                                   lambda c, f=filters: _funnel(c, f)) == funnel(snapshot, filters)
+        assert (await stores.answer("t", ("breakdown", filters.dims.get("team")),
+                                    lambda c, f=filters: _breakdown(c, f))
+                == breakdown(snapshot, filters, "rep"))
+
+
+def _funnel(columns: object, filters: Filters) -> object:
+    from projections import columnar_views
+
+    return columnar_views.funnel(columns, filters)  # type: ignore[arg-type]
+
+
+def _breakdown(columns: object, filters: Filters) -> object:
+    from projections import columnar_views
+
+    return columnar_views.breakdown(columns, filters, "rep")  # type: ignore[arg-type]
+
+
+def loads(reason: str) -> float:
+    return LOADS.labels(reason)._value.get()  # noqa: SLF001 - the counter is the evidence
+
+
+async def test_batches_reach_the_columns_through_the_change_stream_alone(
+        store: FactStore) -> None:
+    changes = year().changes
+    stores = ColumnStores(store, TZ)
+    await store.apply(changes[:500])
+    await same_as_snapshot(store, stores)
+    whole_loads = sum(loads(r) for r in ("start", "behind", "rebuilt", "pipeline"))
+    for start in range(500, len(changes), 1_500):
+        await store.apply(changes[start:start + 1_500])
+        await same_as_snapshot(store, stores)
+    assert sum(loads(r) for r in ("start", "behind", "rebuilt", "pipeline")) == whole_loads
+
+
+async def test_a_reader_behind_a_trimmed_stream_loads_everything_again(
+        store: FactStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    changes = year().changes
+    stores = ColumnStores(store, TZ)
+    await store.apply(changes[:300])
+    await same_as_snapshot(store, stores)
+    monkeypatch.setattr(readmodel, "CHANGES_KEPT", 1)
+    before = loads("behind")
+    for start in range(300, 3_000, 100):  # many batches while the reader is away
+        await store.apply(changes[start:start + 100])
+    await store.redis.xtrim(f"{store.prefix}:t:changes", maxlen=1)
+    await same_as_snapshot(store, stores)
+    assert loads("behind") == before + 1
+
+
+async def test_a_rebuild_or_a_new_pipeline_loads_everything_and_a_flush_refuses(
+        store: FactStore) -> None:
+    changes = year().changes
+    stores = ColumnStores(store, TZ)
+    await store.apply(changes[:1_000])
+    await same_as_snapshot(store, stores)
+    rebuilt = loads("rebuilt")
+    await store.mark_built()  # a new build token: what a rebuild leaves
+    await same_as_snapshot(store, stores)
+    assert loads("rebuilt") == rebuilt + 1
+
+    pipeline = loads("pipeline")
+    event = {"id": "p1", "type": "pipeline.configured", "occurred_at": "2017-06-01T00:00:00+08:00",
+             "tenant": "t", "data": {"stages": ["discovery", "proposal", "negotiation"]}}
+    await store.apply([Change(10**9, "t", "pipeline", "pipeline", 1, event)])
+    await same_as_snapshot(store, stores)
+    assert loads("pipeline") == pipeline + 1
+    assert [s["stage"] for s in (await stores.answer("t", "stages", _funnel_all))["stages"]] == [
+        "discovery", "proposal", "negotiation"]
+
+    await store.redis.delete(store.built_key)
+    with pytest.raises(NotBuilt):
+        await stores.answer("t", "after the flush", _funnel_all)
+
+
+def _funnel_all(columns: object) -> object:
+    return _funnel(columns, Filters())
