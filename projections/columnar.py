@@ -13,8 +13,8 @@ What a row's dimensions depend on follows docs/METRICS.md exactly as `Snapshot` 
 - an activity's are its rep's when it happened, and it inherits source, product and
   segment from the deal, lead or customer it was logged on.
 Rows keep references (owner, lead, customer, parent), never copies of what they point
-at; `_resolve()` gathers the joined dimensions through them in a few numpy operations
-whenever anything changed, so a rep's move or a customer's new segment reaches every
+at; `dim()` gathers a joined dimension through them in a few numpy operations when an
+answer first needs it after a change, so a rep's move or a customer's new segment reaches every
 row that depends on it without tracking who depends on whom.
 
 Pure: no I/O. Feed it records with `put()`; `services/api/columns.py` reads Redis.
@@ -41,8 +41,15 @@ from projections.stats import days_between
 AMOUNT_SCALE = 6  # the contract allows six decimal places
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
+_ORDINAL_1970 = date(1970, 1, 1).toordinal()
 _INT64_MAX = int(np.iinfo(np.int64).max)
 NOW = _INT64_MAX  # "the moment" of an open deal: its owner's team now
+
+
+def months(days: NDArray[np.int32]) -> NDArray[np.int64]:
+    """Each ordinal day's month as year * 12 + month - 1."""
+    since_1970 = np.asarray(days - _ORDINAL_1970, dtype="datetime64[D]").astype("datetime64[M]")
+    return since_1970.astype(np.int64) + 1970 * 12
 
 
 def micros(moment: datetime) -> int:
@@ -129,8 +136,7 @@ class Columns:
         self.reps_current: dict[str, str | None] = {}  # rep -> team now
         n_stages = len(self.stages)
         self.deals = Table({
-            "exists": bool, "created_day": np.int32, "period_day": np.int32,
-            "created_month": np.int32, "period_month": np.int32, "status": np.int32,
+            "exists": bool, "created_day": np.int32, "period_day": np.int32, "status": np.int32,
             "amount": np.int64, "amount_exp": np.int8, "owner": np.int32, "closed": np.int64,
             "history": np.int32, "own_source": np.int32, "product": np.int32,
             "customer": np.int32, "own_lead": np.int32, "converted_from": np.int32,
@@ -140,18 +146,18 @@ class Columns:
             "dwell": (np.float64, n_stages),
         })
         self.leads = Table({
-            "exists": bool, "created_day": np.int32, "created_month": np.int32,
-            "converted": bool, "owner": np.int32, "created": np.int64, "history": np.int32,
+            "exists": bool, "created_day": np.int32, "converted": bool, "owner": np.int32,
+            "created": np.int64, "history": np.int32,
             "source": np.int32, "own_region": np.int32, "deal": np.int32,
         })
         self.customers = Table({"exists": bool, "segment": np.int32})
         self.activities = Table({
-            "day": np.int32, "month": np.int32, "rep": np.int32, "at": np.int64,
+            "day": np.int32, "rep": np.int32, "at": np.int64,
             "history": np.int32, "parent_kind": np.int8, "parent": np.int32,
         }, keyed=False)
         self._converted: dict[int, set[int]] = {}  # deal row -> rows of leads converted into it
         self._activity_rows: dict[tuple[int, int], int] = {}  # (kind, parent) -> rows seen
-        self.dims: dict[str, dict[str, NDArray[np.int32]]] = {}
+        self._joined: dict[tuple[str, str], NDArray[np.int32]] = {}
 
     # --- feeding ---------------------------------------------------------------
 
@@ -173,9 +179,9 @@ class Columns:
         if kind in ("deal", "lead", "customer"):
             self._put_activities(kind, record)
 
-    def _day(self, moment: datetime) -> tuple[int, int]:
-        local = moment.astimezone(self.tz)
-        return local.date().toordinal(), local.year * 12 + local.month - 1
+    def _day(self, moment: datetime) -> int:
+        """The local date, as its proleptic ordinal (`date.toordinal`)."""
+        return moment.astimezone(self.tz).date().toordinal()
 
     def _entry(self, rep: int, moment: int) -> int:
         """The history entry in force for `rep` at `moment` (`Snapshot.rep_at`); 0: none."""
@@ -224,8 +230,8 @@ class Columns:
         owner = self.strings.code(r["owner"])
         closed = micros(closed_at) if closed_at else NOW
         d["exists"][row] = True
-        d["created_day"][row], d["created_month"][row] = self._day(created_at)
-        d["period_day"][row], d["period_month"][row] = self._day(closed_at or created_at)
+        d["created_day"][row] = self._day(created_at)
+        d["period_day"][row] = self._day(closed_at or created_at)
         d["status"][row] = self.strings.code(r["status"])
         units = int(amount.scaleb(AMOUNT_SCALE))
         if units > _INT64_MAX and d.cols["amount"].dtype != object:
@@ -263,7 +269,7 @@ class Columns:
         created_at = ts(r["created_at"])
         owner = self.strings.code(r.get("owner"))
         lead["exists"][row] = True
-        lead["created_day"][row], lead["created_month"][row] = self._day(created_at)
+        lead["created_day"][row] = self._day(created_at)
         lead["converted"][row] = r.get("status") == "converted"
         lead["owner"][row], lead["created"][row] = owner, micros(created_at)
         lead["history"][row] = self._entry(owner, micros(created_at))
@@ -297,7 +303,7 @@ class Columns:
             row = a.append()
             moment = ts(at)
             rep_code = self.strings.code(rep)
-            a["day"][row], a["month"][row] = self._day(moment)
+            a["day"][row] = self._day(moment)
             a["rep"][row], a["at"][row] = rep_code, micros(moment)
             a["history"][row] = self._entry(rep_code, micros(moment))
             a["parent_kind"][row], a["parent"][row] = parent_kind, parent
@@ -305,66 +311,77 @@ class Columns:
 
     # --- joining ----------------------------------------------------------------
 
-    def resolve(self) -> None:
-        """Join every row's dimensions through its references (after any `put`)."""
-        if not self.dirty:
-            return
-        team = np.array(self.history_team, dtype=np.int32)
-        manager = np.array(self.history_manager, dtype=np.int32)
-        region = np.array(self.history_region, dtype=np.int32)
+    def dim(self, what: str, name: str) -> NDArray[np.int32]:
+        """Each row's value of dimension `name` ("deal", "lead" or "activity" rows),
+        joined through its references; kept until the next `put`."""
+        if self.dirty:
+            self._joined.clear()
+            self.dirty = False
+        found = self._joined.get((what, name))
+        if found is None:
+            found = self._joined[(what, name)] = self._join(what, name).astype(np.int32)
+        return found
+
+    def _history(self, name: str) -> NDArray[np.int32]:
+        values = {"team": self.history_team, "manager": self.history_manager,
+                  "region": self.history_region}[name]
+        return np.array(values, dtype=np.int32)
+
+    def _join(self, what: str, name: str) -> NDArray[Any]:
         d, lead, a = self.deals, self.leads, self.activities
-        segment_of = np.where(self.customers["exists"], self.customers["segment"], 0)
-        # A deal's lead: its own if that lead exists, else the one converted into it.
-        own_lead = d["own_lead"]
-        lead_of_deal = np.where(lead["exists"][own_lead], own_lead, d["converted_from"])
-        deal_source = np.where(d["own_source"] != 0, d["own_source"],
-                               np.where(lead["exists"][lead_of_deal],
-                                        lead["source"][lead_of_deal], 0))
-        deal_dims = {
-            "rep": d["owner"], "team": team[d["history"]], "manager": manager[d["history"]],
-            "region": region[d["history"]], "source": deal_source, "product": d["product"],
-            "segment": segment_of[d["customer"]],
-        }
-        converted_into = np.where(d["exists"][lead["deal"]], lead["deal"], 0)
-        lead_team_region = region[lead["history"]]
-        lead_dims = {
-            "rep": lead["owner"], "team": team[lead["history"]],
-            "manager": manager[lead["history"]],
-            "region": np.where(lead["own_region"] != 0, lead["own_region"], lead_team_region),
-            "source": lead["source"],
-            "product": np.where(converted_into != 0, deal_dims["product"][converted_into], 0),
-            "segment": np.where(converted_into != 0, deal_dims["segment"][converted_into], 0),
-        }
+        if what == "deal":
+            if name == "rep":
+                return d["owner"]
+            if name in ("team", "manager", "region"):
+                return self._history(name)[d["history"]]
+            if name == "source":
+                # Its own source, else its lead's: its own lead if that exists, else the
+                # lead converted into it.
+                own = d["own_lead"]
+                found = np.where(lead["exists"][own], own, d["converted_from"])
+                return np.where(d["own_source"] != 0, d["own_source"],
+                                np.where(lead["exists"][found], lead["source"][found], 0))
+            if name == "product":
+                return d["product"]
+            customers = self.customers
+            return np.where(customers["exists"], customers["segment"], 0)[d["customer"]]
+        if what == "lead":
+            if name == "rep":
+                return lead["owner"]
+            if name in ("team", "manager"):
+                return self._history(name)[lead["history"]]
+            if name == "region":
+                return np.where(lead["own_region"] != 0, lead["own_region"],
+                                self._history("region")[lead["history"]])
+            if name == "source":
+                return lead["source"]
+            into = np.where(d["exists"][lead["deal"]], lead["deal"], 0)
+            return np.where(into != 0, self.dim("deal", name)[into], 0)
+        if name == "rep":
+            return a["rep"]
+        if name in ("team", "manager", "region"):
+            return self._history(name)[a["history"]]
+        # Inherited from what the activity was logged on: a deal gives source, product and
+        # segment; a lead its source; a customer its segment.
         kind, parent = a["parent_kind"], a["parent"]
-        on_deal, on_lead, on_customer = kind == 0, kind == 1, kind == 2
-        deal_parent = np.where(on_deal, parent, 0)
-
-        def inherited(from_deal: NDArray[np.int32], from_lead: NDArray[np.int32] | None,
-                      from_customer: NDArray[np.int32] | None) -> NDArray[np.int32]:
-            out = np.where(on_deal, from_deal[deal_parent], 0)
-            if from_lead is not None:
-                out = np.where(on_lead, from_lead[np.where(on_lead, parent, 0)], out)
-            if from_customer is not None:
-                out = np.where(on_customer, from_customer[np.where(on_customer, parent, 0)],
-                               out)
-            return out.astype(np.int32)
-
-        activity_dims = {
-            "rep": a["rep"], "team": team[a["history"]], "manager": manager[a["history"]],
-            "region": region[a["history"]],
-            "source": inherited(deal_dims["source"], lead["source"], None),
-            "product": inherited(deal_dims["product"], None, None),
-            "segment": inherited(deal_dims["segment"], None, segment_of),
-        }
-        self.dims = {"deal": deal_dims, "lead": lead_dims, "activity": activity_dims}
-        self.dirty = False
+        out = np.zeros(a.size, dtype=np.int32)
+        on_deal = kind == 0
+        out[on_deal] = self.dim("deal", name)[parent[on_deal]]
+        if name == "source":
+            on_lead = kind == 1
+            out[on_lead] = lead["source"][parent[on_lead]]
+        if name == "segment":
+            on_customer = kind == 2
+            customers = self.customers
+            out[on_customer] = np.where(customers["exists"], customers["segment"],
+                                        0)[parent[on_customer]]
+        return out
 
     # --- selecting ----------------------------------------------------------------
 
     def select(self, what: str, dims: dict[str, str], start: date | None, end: date | None,
                *, day: str) -> NDArray[np.bool_]:
         """Rows of `what` ("deal", "lead", "activity") that the filters keep."""
-        self.resolve()
         table = {"deal": self.deals, "lead": self.leads, "activity": self.activities}[what]
         keep = table["exists"].copy() if what != "activity" else np.ones(table.size, bool)
         for name, value in dims.items():
@@ -373,7 +390,7 @@ class Columns:
             code = self.strings.find(value)
             if code is None or code == 0:
                 return np.zeros(table.size, dtype=bool)
-            keep &= self.dims[what][name] == code
+            keep &= self.dim(what, name) == code
         days = table[day]
         if start is not None:
             keep &= days >= start.toordinal()

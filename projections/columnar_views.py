@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from projections.breakdown import GROUPINGS
-from projections.columnar import AMOUNT_SCALE, Columns
+from projections.columnar import AMOUNT_SCALE, Columns, months
 from projections.snapshot import PERIODS, Filters
 from projections.stats import average_money, mean, quantile, ratio
 
@@ -98,25 +98,25 @@ _NONE = np.iinfo(np.int64).min  # the group of rows without a value
 
 
 def _group_codes(columns: Columns, what: str, keep: NDArray[np.bool_], by: str,
-                 month: str) -> tuple[NDArray[np.int64], dict[int, str | None]]:
+                 day: str) -> tuple[NDArray[np.int64], dict[int, str | None]]:
     """Each kept row's group as an integer, and the label of each group."""
     if by in PERIODS:
         table = {"deal": columns.deals, "lead": columns.leads,
                  "activity": columns.activities}[what]
-        codes = table[month][keep].astype(np.int64)
+        codes = months(table[day][keep])
         if by == "quarter":
             codes = codes // 12 * 4 + codes % 12 // 3
         return codes, {int(m): _period_label(int(m), by) for m in np.unique(codes)}
-    codes = columns.dims[what][by][keep].astype(np.int64)
+    codes = columns.dim(what, by)[keep].astype(np.int64)
     codes[codes == 0] = _NONE
     values = columns.strings.values
     return codes, {int(c): (None if c == _NONE else values[c]) for c in np.unique(codes)}
 
 
 def _groups(columns: Columns, what: str, keep: NDArray[np.bool_], by: str,
-            month: str) -> dict[str | None, NDArray[np.intp]]:
+            day: str) -> dict[str | None, NDArray[np.intp]]:
     """The kept rows of each group, in row order."""
-    codes, labels = _group_codes(columns, what, keep, by, month)
+    codes, labels = _group_codes(columns, what, keep, by, day)
     rows = np.flatnonzero(keep)
     if not rows.size:
         return {}
@@ -135,9 +135,9 @@ def breakdown(columns: Columns, filters: Filters, by: str) -> dict[str, Any]:
                            day="period_day" if period else "created_day")
     leads = columns.select("lead", filters.dims, filters.start, filters.end, day="created_day")
     activities = columns.select("activity", filters.dims, filters.start, filters.end, day="day")
-    deal_groups = _groups(columns, "deal", deals, by, "period_month")
-    lead_groups = _groups(columns, "lead", leads, by, "created_month")
-    codes, labels = _group_codes(columns, "activity", activities, by, "month")
+    deal_groups = _groups(columns, "deal", deals, by, "period_day")
+    lead_groups = _groups(columns, "lead", leads, by, "created_day")
+    codes, labels = _group_codes(columns, "activity", activities, by, "day")
     unique, counts = np.unique(codes, return_counts=True)
     activity_counts = {labels[int(c)]: int(n) for c, n in zip(unique, counts, strict=True)}
     keys = set(deal_groups) | set(lead_groups) | set(activity_counts)
