@@ -9,7 +9,9 @@ bound, so a server that cannot keep up shows it in p50/p99 instead of hiding it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,9 +46,13 @@ class Load:
                 f"{name}_client_cpu_share": self.client_cpu_s / self.seconds}
 
 
-async def hammer(url: str, path: str, params: dict[str, str], headers: dict[str, str], *,
+Params = dict[str, str] | Callable[[int], dict[str, str]]
+
+
+async def hammer(url: str, path: str, params: Params, headers: dict[str, str], *,
                  clients: int, seconds: float, grace: float = 5.0) -> Load:
-    """`clients` concurrent clients on `GET path` for `seconds`, over one pool of that size."""
+    """`clients` concurrent clients on `GET path` for `seconds`, over one pool of that size.
+    `params` is the query of every request, or gives the n-th request's query."""
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     answered: list[float] = []
     errors = 0
@@ -57,12 +63,15 @@ async def hammer(url: str, path: str, params: dict[str, str], headers: dict[str,
         started, cpu = time.perf_counter(), time.process_time()
         deadline = started + seconds
 
+        sent = itertools.count()
+
         async def one(client_id: int) -> None:
             nonlocal errors
             while time.perf_counter() < deadline:
+                query = params(next(sent)) if callable(params) else params
                 sent_at[client_id] = begun = time.perf_counter()
                 try:
-                    ok = (await client.get(path, params=params)).status_code == 200
+                    ok = (await client.get(path, params=query)).status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 del sent_at[client_id]
