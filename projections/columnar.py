@@ -46,6 +46,14 @@ _INT64_MAX = int(np.iinfo(np.int64).max)
 NOW = _INT64_MAX  # "the moment" of an open deal: its owner's team now
 
 
+_DEAL_SCALARS = ("created_day", "period_day", "status", "amount", "amount_exp", "owner",
+                 "closed", "history", "own_source", "product", "customer", "own_lead",
+                 "last_stage", "lost_reason", "competitor", "skips", "regressions",
+                 "cycle_days")
+_LEAD_SCALARS = ("created_day", "converted", "owner", "created", "history", "source",
+                 "own_region")
+
+
 def months(days: NDArray[np.int32]) -> NDArray[np.int64]:
     """Each ordinal day's month as year * 12 + month - 1."""
     since_1970 = np.asarray(days - _ORDINAL_1970, dtype="datetime64[D]").astype("datetime64[M]")
@@ -94,7 +102,7 @@ class Table:
     def _grow(self, size: int) -> None:
         capacity = len(next(iter(self.cols.values())))
         if size > capacity:
-            capacity = max(size, 2 * capacity)
+            capacity = max(size, capacity * 3 // 2)  # room to grow, not double the memory
             for name, column in self.cols.items():
                 grown = np.zeros((capacity, *column.shape[1:]), dtype=column.dtype)
                 grown[:self.size] = column[:self.size]
@@ -111,9 +119,8 @@ class Table:
             self._grow(code + 1)
         return code
 
-    def append(self) -> int:
-        self._grow(self.size + 1)
-        return self.size - 1
+    def extend(self, rows: int) -> None:
+        self._grow(self.size + rows)
 
     def __getitem__(self, name: str) -> NDArray[Any]:
         return self.cols[name][:self.size]
@@ -142,6 +149,7 @@ class Columns:
             "customer": np.int32, "own_lead": np.int32, "converted_from": np.int32,
             "last_stage": np.int16, "lost_reason": np.int32, "competitor": np.int32,
             "skips": np.int32, "regressions": np.int32, "cycle_days": np.float64,
+            "activities": np.int32,
             "entered": (np.bool_, n_stages), "advanced": (np.bool_, n_stages),
             "dwell": (np.float64, n_stages),
         })
@@ -149,35 +157,42 @@ class Columns:
             "exists": bool, "created_day": np.int32, "converted": bool, "owner": np.int32,
             "created": np.int64, "history": np.int32,
             "source": np.int32, "own_region": np.int32, "deal": np.int32,
+            "activities": np.int32,  # how many of its activities have rows
         })
-        self.customers = Table({"exists": bool, "segment": np.int32})
+        self.customers = Table({"exists": bool, "segment": np.int32, "activities": np.int32})
         self.activities = Table({
             "day": np.int32, "rep": np.int32, "at": np.int64,
             "history": np.int32, "parent_kind": np.int8, "parent": np.int32,
         }, keyed=False)
-        self._converted: dict[int, set[int]] = {}  # deal row -> rows of leads converted into it
-        self._activity_rows: dict[tuple[int, int], int] = {}  # (kind, parent) -> rows seen
+        self._converted: dict[int, set[int]] = {}  # deal -> its leads, when more than one
         self._joined: dict[tuple[str, str], NDArray[np.int32]] = {}
 
     # --- feeding ---------------------------------------------------------------
 
     def put(self, kind: str, record: Record) -> None:
         """Take a record's latest state (new or changed)."""
+        self.put_many(kind, [record])
+
+    def put_many(self, kind: str, records: list[Record]) -> None:
+        """Take records' latest states; a chunk at a time is much faster than one by one
+        (each column is written once per chunk)."""
+        if not records:
+            return
         self.dirty = True
         if kind == "deal":
-            self._put_deal(record)
+            self._put_deals(records)
         elif kind == "lead":
-            self._put_lead(record)
+            self._put_leads(records)
         elif kind == "customer":
-            row = self.customers.row(record["id"])
-            self.customers["exists"][row] = True
-            self.customers["segment"][row] = self.strings.code(record.get("segment"))
+            rows = [self.customers.row(r["id"]) for r in records]
+            self.customers.cols["exists"][rows] = True
+            self.customers.cols["segment"][rows] = [self.strings.code(r.get("segment"))
+                                                   for r in records]
         elif kind == "rep":
-            self._put_rep(record)
-        else:
-            return
+            for record in records:
+                self._put_rep(record)
         if kind in ("deal", "lead", "customer"):
-            self._put_activities(kind, record)
+            self._put_activities(kind, records)
 
     def _day(self, moment: datetime) -> int:
         """The local date, as its proleptic ordinal (`date.toordinal`)."""
@@ -219,95 +234,144 @@ class Columns:
         index[moments == NOW] = len(entries) - 1
         return entries[index]
 
-    def _put_deal(self, r: Record) -> None:
+    def _put_deals(self, records: list[Record]) -> None:
         d = self.deals
-        row = d.row(r["id"])
-        created_at = ts(r["created_at"])
-        closed_at = ts(r["closed_at"]) if r.get("closed_at") else None
-        amount = Decimal(r["amount"])
-        stages = [(stage, ts(at)) for stage, at in r["stages"]]
-        deal = Deal(r["id"], created_at, closed_at, r["status"], amount, stages, {}, r)
-        owner = self.strings.code(r["owner"])
-        closed = micros(closed_at) if closed_at else NOW
-        d["exists"][row] = True
-        d["created_day"][row] = self._day(created_at)
-        d["period_day"][row] = self._day(closed_at or created_at)
-        d["status"][row] = self.strings.code(r["status"])
-        units = int(amount.scaleb(AMOUNT_SCALE))
-        if units > _INT64_MAX and d.cols["amount"].dtype != object:
+        rows = [d.row(r["id"]) for r in records]
+        n_stages = len(self.stages)
+        out: dict[str, list[Any]] = {name: [] for name in _DEAL_SCALARS}
+        entered = np.zeros((len(records), n_stages), dtype=bool)
+        advanced = np.zeros((len(records), n_stages), dtype=bool)
+        dwell = np.full((len(records), n_stages), np.nan)
+        for i, r in enumerate(records):
+            created_at = ts(r["created_at"])
+            closed_at = ts(r["closed_at"]) if r.get("closed_at") else None
+            amount = Decimal(r["amount"])
+            stages = [(stage, ts(at)) for stage, at in r["stages"]]
+            owner = self.strings.code(r["owner"])
+            closed = micros(closed_at) if closed_at else NOW
+            lost = r["status"] == "lost"
+            steps = [self.order[b] - self.order[a] for (a, _), (b, _) in pairwise(stages)
+                     if a in self.order and b in self.order]
+            for name, value in (
+                ("created_day", self._day(created_at)),
+                ("period_day", self._day(closed_at or created_at)),
+                ("status", self.strings.code(r["status"])),
+                ("amount", int(amount.scaleb(AMOUNT_SCALE))),
+                ("amount_exp", max(int(amount.as_tuple().exponent), -AMOUNT_SCALE)),
+                ("owner", owner), ("closed", closed), ("history", self._entry(owner, closed)),
+                ("own_source", self.strings.code(r.get("source") or None)),
+                ("product", self.strings.code(r.get("product"))),
+                ("customer", self.customers.row(r.get("customer"))),
+                ("own_lead", self.leads.row(r.get("lead"))),
+                ("last_stage", self.order.get(stages[-1][0], -1)),
+                ("lost_reason", self.strings.code((r.get("lost_reason") or "unspecified")
+                                                  if lost else None)),
+                ("competitor", self.strings.code((r.get("competitor") or None)
+                                                 if lost else None)),
+                ("skips", sum(1 for step in steps if step > 1)),
+                ("regressions", sum(1 for step in steps if step < 0)),
+                ("cycle_days", days_between(created_at, closed_at)
+                 if r["status"] == "won" and closed_at else np.nan),
+            ):
+                out[name].append(value)
+            deal = Deal(r["id"], created_at, closed_at, r["status"], amount, stages, {}, r)
+            visited = {s for s, _ in stages}
+            for j, stage in enumerate(self.stages):
+                if stage in visited:
+                    entered[i, j] = True
+                    advanced[i, j] = advanced_from(deal, stage, self.order)
+                    days = stage_dwell_days(deal, stage)
+                    dwell[i, j] = np.nan if days is None else days
+        if max(out["amount"]) > _INT64_MAX and d.cols["amount"].dtype != object:
             d.cols["amount"] = d.cols["amount"].astype(object)  # beyond int64: Python ints
-        d["amount"][row] = units
-        d["amount_exp"][row] = max(int(amount.as_tuple().exponent), -AMOUNT_SCALE)
-        d["owner"][row], d["closed"][row] = owner, closed
-        d["history"][row] = self._entry(owner, closed)
-        d["own_source"][row] = self.strings.code(r.get("source") or None)
-        d["product"][row] = self.strings.code(r.get("product"))
-        d["customer"][row] = self.customers.row(r.get("customer"))
-        d["own_lead"][row] = self.leads.row(r.get("lead"))
-        d["last_stage"][row] = self.order.get(stages[-1][0], -1)
-        lost = r["status"] == "lost"
-        d["lost_reason"][row] = self.strings.code((r.get("lost_reason") or "unspecified")
-                                                  if lost else None)
-        d["competitor"][row] = self.strings.code((r.get("competitor") or None) if lost else None)
-        steps = [self.order[b] - self.order[a] for (a, _), (b, _) in pairwise(stages)
-                 if a in self.order and b in self.order]
-        d["skips"][row] = sum(1 for step in steps if step > 1)
-        d["regressions"][row] = sum(1 for step in steps if step < 0)
-        d["cycle_days"][row] = (days_between(created_at, closed_at)
-                                if r["status"] == "won" and closed_at else np.nan)
-        visited = {s for s, _ in stages}
-        for i, stage in enumerate(self.stages):
-            entered = stage in visited
-            d["entered"][row, i] = entered
-            d["advanced"][row, i] = entered and advanced_from(deal, stage, self.order)
-            dwell = stage_dwell_days(deal, stage)
-            d["dwell"][row, i] = np.nan if dwell is None else dwell
+        for name, values in out.items():
+            d.cols[name][rows] = values
+        d.cols["exists"][rows] = True
+        d.cols["entered"][rows], d.cols["advanced"][rows] = entered, advanced
+        d.cols["dwell"][rows] = dwell
 
-    def _put_lead(self, r: Record) -> None:
+    def _put_leads(self, records: list[Record]) -> None:
         lead = self.leads
-        row = lead.row(r["id"])
-        created_at = ts(r["created_at"])
-        owner = self.strings.code(r.get("owner"))
-        lead["exists"][row] = True
-        lead["created_day"][row] = self._day(created_at)
-        lead["converted"][row] = r.get("status") == "converted"
-        lead["owner"][row], lead["created"][row] = owner, micros(created_at)
-        lead["history"][row] = self._entry(owner, micros(created_at))
-        lead["source"][row] = self.strings.code(r.get("source"))
-        lead["own_region"][row] = self.strings.code(r.get("region") or None)
-        previous, deal = int(lead["deal"][row]), self.deals.row(r.get("deal"))
-        lead["deal"][row] = deal
-        self._converted.get(previous, set()).discard(row)
-        if deal:
-            self._converted.setdefault(deal, set()).add(row)
-        for changed in {previous, deal} - {0}:
-            self._link_converted(changed)
+        rows = [lead.row(r["id"]) for r in records]
+        out: dict[str, list[Any]] = {name: [] for name in _LEAD_SCALARS}
+        for row, r in zip(rows, records, strict=True):
+            created_at = ts(r["created_at"])
+            owner, created = self.strings.code(r.get("owner")), micros(created_at)
+            for name, value in (
+                ("created_day", self._day(created_at)),
+                ("converted", r.get("status") == "converted"),
+                ("owner", owner), ("created", created),
+                ("history", self._entry(owner, created)),
+                ("source", self.strings.code(r.get("source"))),
+                ("own_region", self.strings.code(r.get("region") or None)),
+            ):
+                out[name].append(value)
+            previous, deal = int(lead.cols["deal"][row]), self.deals.row(r.get("deal"))
+            lead.cols["deal"][row] = deal
+            if previous != deal:
+                self._unlink(previous, row)
+                self._link(deal, row)
+        for name, values in out.items():
+            lead.cols[name][rows] = values
+        lead.cols["exists"][rows] = True
 
-    def _link_converted(self, deal: int) -> None:
-        # `Snapshot`: a deal without a lead it can find takes the lead that converted into
-        # it; of several, the one with the greatest key (the last in key order).
+    # `Snapshot`: a deal without a lead it can find takes the lead that converted into it;
+    # of several, the one with the greatest key (the last in key order). The column holds
+    # that lead; `_converted` the rare deals that several leads converted into.
+
+    def _link(self, deal: int, lead: int) -> None:
+        if not deal:
+            return
+        current = int(self.deals.cols["converted_from"][deal])
+        if current and current != lead:
+            self._converted.setdefault(deal, {current}).add(lead)
+            self._pick_converted(deal)
+        else:
+            self.deals.cols["converted_from"][deal] = lead
+
+    def _unlink(self, deal: int, lead: int) -> None:
+        if not deal:
+            return
+        several = self._converted.get(deal)
+        if several is not None:
+            several.discard(lead)
+            if len(several) == 1:
+                del self._converted[deal]
+            self._pick_converted(deal, several)
+        elif self.deals.cols["converted_from"][deal] == lead:
+            self.deals.cols["converted_from"][deal] = 0
+
+    def _pick_converted(self, deal: int, leads: set[int] | None = None) -> None:
         assert self.leads.keys is not None
         keys = self.leads.keys.values
-        rows = self._converted.get(deal)
-        self.deals["converted_from"][deal] = max(rows, key=lambda r: keys[r] or "") if rows else 0
+        leads = self._converted.get(deal, set()) if leads is None else leads
+        self.deals.cols["converted_from"][deal] = max(leads, key=lambda r: keys[r] or "")
 
-    def _put_activities(self, kind: str, r: Record) -> None:
-        logged = r.get("activities") or ()
+    def _put_activities(self, kind: str, records: list[Record]) -> None:
+        parents = {"deal": self.deals, "lead": self.leads, "customer": self.customers}[kind]
         parent_kind = ("deal", "lead", "customer").index(kind)
-        parent = {"deal": self.deals, "lead": self.leads, "customer": self.customers}[kind].row(
-            r["id"])
-        seen = self._activity_rows.get((parent_kind, parent), 0)
-        # The reducer only ever appends to a record's activities: the new ones are the tail.
+        out: dict[str, list[int]] = {"day": [], "rep": [], "at": [], "history": [],
+                                     "parent": []}
+        for r in records:
+            logged = r.get("activities") or ()
+            parent = parents.row(r["id"])
+            seen = int(parents.cols["activities"][parent])
+            # The reducer only ever appends to a record's activities: new ones are the tail.
+            for at, _kind, rep, _duration, _id in logged[seen:]:
+                moment = ts(at)
+                rep_code, when = self.strings.code(rep), micros(moment)
+                out["day"].append(self._day(moment))
+                out["rep"].append(rep_code)
+                out["at"].append(when)
+                out["history"].append(self._entry(rep_code, when))
+                out["parent"].append(parent)
+            parents.cols["activities"][parent] = len(logged)
         a = self.activities
-        for at, _kind, rep, _duration, _id in logged[seen:]:
-            row = a.append()
-            moment = ts(at)
-            rep_code = self.strings.code(rep)
-            a["day"][row] = self._day(moment)
-            a["rep"][row], a["at"][row] = rep_code, micros(moment)
-            a["history"][row] = self._entry(rep_code, micros(moment))
-            a["parent_kind"][row], a["parent"][row] = parent_kind, parent
-        self._activity_rows[(parent_kind, parent)] = len(logged)
+        start = a.size
+        a.extend(len(out["day"]))
+        for name, values in out.items():
+            a.cols[name][start:a.size] = values
+        a.cols["parent_kind"][start:a.size] = parent_kind
 
     # --- joining ----------------------------------------------------------------
 

@@ -131,5 +131,6 @@ class ColumnStores:
 
 
 def _put_all(columns: Columns, records: list[tuple[str, Record]]) -> None:
-    for kind, record in records:
-        columns.put(kind, record)  # joined lazily, by the first answer that selects
+    # Reps first: rows then find their team at once. Joined lazily, by the next answer.
+    for kind in ("rep", "customer", "deal", "lead"):
+        columns.put_many(kind, [record for k, record in records if k == kind])

@@ -46,8 +46,9 @@ def columns_of(records: dict[str, dict[str, Record]]) -> Columns:
     stages = Snapshot({"pipeline": records.get("pipeline", {})}).stages
     columns = Columns(TZ, stages)
     for kind in ("rep", "customer", "deal", "lead"):
-        for record in records.get(kind, {}).values():
-            columns.put(kind, record)
+        chunk = list(records.get(kind, {}).values())
+        for start in range(0, len(chunk), 500):
+            columns.put_many(kind, chunk[start:start + 500])
     return columns
 
 
