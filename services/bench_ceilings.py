@@ -7,8 +7,8 @@ Each ceiling does the least the same part can do with the same bytes:
 - relay: the relay's own messages (read back from the events topic) sent to a new
   topic by a raw aiokafka producer configured as the relay's, awaiting every
   acknowledgement each 1,000 messages as the relay does;
-- projection: a raw aiokafka consumer that only reads the events topic and
-  `orjson`-decodes every message.
+- projection: a raw aiokafka consumer that only reads the events topic (or the
+  scale-out's 8-partition copy of it, `copy_topic`) and `orjson`-decodes every message.
 The salespulse side of the relay and the rebuild is measured here too: the real
 `Relay` draining the whole store onto a new topic, and `services.rebuild.rebuild`
 into a throwaway Redis prefix.
