@@ -179,7 +179,7 @@ def paced(client: httpx.Client, url: str, headers: dict[str, str], world: LoadWo
     return {f"{name}_target_events_per_s": rate, f"{name}_achieved_events_per_s": achieved,
             **_percentiles(latencies, name),
             f"{name}_probes": float(probes), f"{name}_probes_unseen": float(unseen),
-            f"{name}_lag_max_events": float(max(lags, default=0)),
+            f"{name}_lag_max_events": float(max([*lags, lag_end])),
             f"{name}_lag_end_events": float(lag_end), f"{name}_drain_s": drain,
             f"{name}_left_after_drain_events": float(left),
             f"{name}_kept_up": 1.0 if kept_up else 0.0}
