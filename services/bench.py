@@ -1,19 +1,25 @@
 """`salespulse bench`: figures for the whole event path, measured, never asserted.
 
-Starts its own stack (a Tansu broker unless KAFKA_BOOTSTRAP_SERVERS is set; the
-event store named by DATABASE_URL or a fresh SQLite file; a fresh Redis prefix),
-posts a simulated history through the API, and reports:
+Each run starts its own stack (a Tansu broker unless KAFKA_BOOTSTRAP_SERVERS is set; the
+event store in a throwaway PostgreSQL schema; a fresh Redis prefix), posts a simulated
+history through the API, and reports:
 - ingest: events/s accepted by `POST /v1/events/batch`;
 - end to end: events/s from the first POST until the projections hold them all;
-- freshness: from the 202 of a single POST to the change visible in `GET /v1/funnel`;
+- freshness: from the 202 of a single POST to the change visible in `GET /v1/funnel`,
+  idle, at a steady load (1,000 events/s) and at 80% of the run's ingest rate
+  (`services/bench_freshness.py`), with the rate each load achieved and its lag;
 - alert delay: from a condition becoming true to its SSE event and its webhook
   (`services/bench_alerts.py`);
+- the faust projector alone on the run's whole topic, and 1, 2, 4 of them in one group
+  on an 8-partition copy of it (`services/bench_projector.py`);
 - side by side with the raw ceilings of the same run (`services/bench_ceilings.py`):
   ingest vs raw PostgreSQL inserts, the relay vs a raw aiokafka producer, the
   projector and the rebuild vs a raw aiokafka consumer that only decodes.
 
-The event store is always PostgreSQL here (DATABASE_URL, else the local default), in
-a throwaway schema dropped afterwards, so the ingest ceiling uses the same driver.
+`--repeat N` runs it all N times: every figure is the median with its min and max, and
+each ratio is taken within a run before its median is taken.
+The event store is always PostgreSQL here (DATABASE_URL, else the local default), so the
+ingest ceiling uses the same driver.
 `python -m services.bench --json PATH --write-docs` also writes the figures out.
 """
 
@@ -21,12 +27,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import platform
+import statistics
 import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,8 +50,13 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from projections.stats import quantile
-from services import bench_alerts, bench_ceilings
+from services import (
+    bench_alerts,
+    bench_ceilings,
+    bench_freshness,
+    bench_projector,
+    bench_query_docs,
+)
 from services.bootstrap import issue_key
 from services.broker import TansuBroker, free_port
 from services.processes import is_healthy, spawn
@@ -71,25 +87,73 @@ def _totals(client: httpx.Client) -> tuple[int, int, int] | None:
             sum(r["leads"] for r in rows))
 
 
-def run(days: int, probes: int, batch_size: int, alert_deals: int = 40,
-        alert_spread: float = 20.0) -> dict[str, float]:
-    work = Path(tempfile.mkdtemp(prefix="salespulse-bench-"))
-    run_id = uuid.uuid4().hex[:8]
+@dataclass(frozen=True)
+class Schema:
+    """A throwaway PostgreSQL schema on `server` (a URL without a query)."""
+
+    server: str
+    name: str
+
+    @property
+    def database_url(self) -> str:
+        return f"{self.server}?schema={self.name}"
+
+
+@contextmanager
+def throwaway_schema(prefix: str, command: str) -> Iterator[Schema]:
+    """A fresh schema on DATABASE_URL's server (else the local default), dropped after."""
     postgres = os.environ.get("DATABASE_URL") or LOCAL_POSTGRES
     if not postgres.startswith("postgres"):
-        raise ValueError("the bench needs a PostgreSQL DATABASE_URL (its ceiling is psycopg)")
-    postgres = urlunparse(urlparse(postgres)._replace(query=""))
-    schema = f"bench_{run_id}"
-    with psycopg.connect(postgres, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
+        raise ValueError(f"{command} needs a PostgreSQL DATABASE_URL")
+    schema = Schema(urlunparse(urlparse(postgres)._replace(query="")),
+                    f"{prefix}_{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(schema.server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema.name}")
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(schema.server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema.name} CASCADE")
+
+
+@dataclass(frozen=True)
+class Load:
+    """The paced loads: `steady_rate` events/s, then `max_fraction` of the run's ingest rate,
+    `seconds` each; projectors started together for the scale-out figures."""
+
+    steady_rate: float = 1000.0
+    max_fraction: float = 0.8
+    seconds: float = 20.0
+    scale_out: tuple[int, ...] = (1, 2, 4)
+
+
+def run(days: int, probes: int, batch_size: int, alert_deals: int = 40,
+        alert_spread: float = 20.0, load: Load | None = None) -> dict[str, float]:
+    """One measurement of every figure, on a stack of its own."""
+    load = load or Load()
+    figures = {"load_average_1m_start": os.getloadavg()[0]}
+    with throwaway_schema("bench", "the bench (its ingest ceiling is psycopg)") as schema:
+        figures.update(_run(schema, days, probes, batch_size, alert_deals, alert_spread,
+                            load))
+    figures["load_average_1m_end"] = os.getloadavg()[0]
+    return figures
+
+
+def _run(schema: Schema, days: int, probes: int, batch_size: int, alert_deals: int,
+         alert_spread: float, load: Load) -> dict[str, float]:
+    work = Path(tempfile.mkdtemp(prefix="salespulse-bench-"))
+    run_id = uuid.uuid4().hex[:8]
     env = {**os.environ, "REDIS_PREFIX": f"bench-{run_id}", "EVENTS_TOPIC": f"bench-{run_id}",
            "PROJECTOR_GROUP": f"bench-{run_id}", "DATA_DIR": str(work),
            "ALERTS_TOPIC": f"bench-alerts-{run_id}", "DEAD_LETTER_TOPIC": f"bench-dlq-{run_id}",
-           "DATABASE_URL": f"{postgres}?schema={schema}"}
+           "DATABASE_URL": schema.database_url}
     broker = None
     if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
         broker = TansuBroker(log_path=work / "broker.log").start()
         env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+    settings = Settings(kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+                        events_topic=env["EVENTS_TOPIC"], redis_prefix=env["REDIS_PREFIX"],
+                        database_url=env["DATABASE_URL"], data_dir=work)
     port = free_port()
     processes = [spawn(["api", "--port", str(port)], env, work / "api.log"),
                  spawn(["relay"], env, work / "relay.log"),
@@ -99,8 +163,7 @@ def run(days: int, probes: int, batch_size: int, alert_deals: int = 40,
     figures: dict[str, float] = {}
     try:
         _poll(lambda: is_healthy(url), 60, 0.2)
-        key = issue_key(Settings(database_url=env["DATABASE_URL"], data_dir=work), "default",
-                        "admin", name="bench")
+        key = issue_key(settings, "default", "admin", name="bench")
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
             end = datetime(2017, 1, 1, tzinfo=UTC) + timedelta(days=days)
@@ -116,39 +179,48 @@ def run(days: int, probes: int, batch_size: int, alert_deals: int = 40,
             figures["ingest_events_per_s"] = len(events) / (posted - started)
             figures["end_to_end_events_per_s"] = len(events) / (projected - started)
             figures["drain_after_last_post_s"] = projected - posted
-            latencies = [_freshness(client) for _ in track(range(probes), "freshness")]
-            figures["freshness_p50_ms"] = quantile(latencies, 0.5) or 0
-            figures["freshness_p99_ms"] = quantile(latencies, 0.99) or 0
-            figures["freshness_max_ms"] = max(latencies)
+            assert client.post("/v1/events", json=bench_freshness.probe_rep()).status_code \
+                == 202
+            figures.update(bench_freshness.idle(
+                client, probes, lambda probing: track(probing, "freshness")))
+            figures.update(_paced(client, url, headers, settings, figures, load))
         if alert_deals:
             figures.update(bench_alerts.measure(url, headers, deals=alert_deals,
                                                 spread_seconds=alert_spread))
-        _stop(processes)  # the ceilings get the machine to themselves, the stack stays up
-        figures.update(_ceilings(env, postgres, schema))
+        bench_projector.stop(processes)  # the rest gets the machine to itself
+        figures.update(_ceilings(settings, schema))
+        figures.update(_projectors(env, settings, work, load.scale_out))
     finally:
-        _stop(processes)
+        bench_projector.stop(processes)
         if broker:
             broker.stop()
-        with psycopg.connect(postgres, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     return figures
 
 
-def _stop(processes: list[Any]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        process.wait(15)
+def _applied(settings: Settings) -> int:
+    """Events the run's read models hold, all tenants."""
+    held = asyncio.run(bench_projector.applied_per_tenant(settings, settings.redis_prefix))
+    return sum(held.values())
 
 
-def _ceilings(env: dict[str, str], postgres: str, schema: str) -> dict[str, float]:
+def _paced(client: httpx.Client, url: str, headers: dict[str, str], settings: Settings,
+           figures: dict[str, float], load: Load) -> dict[str, float]:
+    """Freshness at the steady rate, then at a fraction of this run's ingest rate."""
+    near_max = load.max_fraction * figures["ingest_events_per_s"]
+    counts = [math.ceil(rate * load.seconds) for rate in (load.steady_rate, near_max)]
+    world = bench_freshness.LoadWorld(42, sum(counts))
+    measured: dict[str, float] = {}
+    for label, rate in (("steady", load.steady_rate), ("near_max", near_max)):
+        console.print(f"freshness under load: {rate:,.0f} events/s for {load.seconds:g} s")
+        measured.update(bench_freshness.paced(client, url, headers, world, rate, load.seconds,
+                                              lambda: _applied(settings), label))
+    return measured
+
+
+def _ceilings(settings: Settings, schema: Schema) -> dict[str, float]:
     """The relay, the rebuild and every raw ceiling, one after the other, on the run's data."""
-    settings = Settings(kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
-                        events_topic=env["EVENTS_TOPIC"], redis_prefix=env["REDIS_PREFIX"],
-                        database_url=env["DATABASE_URL"], data_dir=Path(env["DATA_DIR"]))
     console.print("ceilings: PostgreSQL inserts, relay, producer, rebuild, consumer")
-    ingest = bench_ceilings.postgres_insert(postgres, schema)
+    ingest = bench_ceilings.postgres_insert(schema.server, schema.name)
     relay = asyncio.run(bench_ceilings.relay_backlog(settings))
     producer = asyncio.run(bench_ceilings.raw_producer(settings))
     rebuilt = asyncio.run(bench_ceilings.rebuild_rate(settings))
@@ -161,6 +233,33 @@ def _ceilings(env: dict[str, str], postgres: str, schema: str) -> dict[str, floa
             "topic_messages": consumer.count}
 
 
+def _projectors(env: dict[str, str], settings: Settings, work: Path,
+                scale_out: tuple[int, ...]) -> dict[str, float]:
+    """The faust projector alone on the run's topic, then 1, 2, 4… of them on an
+    8-partition copy of it, each in a fresh group until it applied every event."""
+    expected = asyncio.run(bench_projector.applied_per_tenant(settings, settings.redis_prefix))
+    figures = {"projected_events": float(sum(expected.values()))}
+    console.print("the faust projector alone on the run's topic")
+    alone = bench_projector.measure(settings, env, settings.events_topic, expected, work)
+    figures.update({"projector_alone_events": float(alone.events),
+                    "projector_alone_from_start_events_per_s": alone.from_start_per_s,
+                    "projector_alone_steady_events_per_s": alone.steady_per_s})
+    if not scale_out:
+        return figures
+    topic, _ = asyncio.run(bench_ceilings.copy_topic(settings, "scale", SCALE_PARTITIONS))
+    figures["scale_out_ceiling_events_per_s"] = asyncio.run(
+        bench_ceilings.raw_consumer(settings, topic)).per_second
+    for processes in scale_out:
+        console.print(f"scale-out: {processes} projector(s) on {SCALE_PARTITIONS} partitions")
+        measured = bench_projector.measure(settings, env, topic, expected, work, processes)
+        name = f"scale_out_{processes}"
+        figures.update({f"{name}_events": float(measured.events),
+                        f"{name}_from_start_events_per_s": measured.from_start_per_s,
+                        f"{name}_steady_events_per_s": measured.steady_per_s})
+    return figures
+
+
+CONSUMER = "raw aiokafka consumer, getmany + orjson.loads"
 # (figure, salespulse key, ceiling key, how the ceiling is measured)
 COMPARISONS = [
     ("ingest: POST /v1/events/batch", "ingest_events_per_s", "ingest_ceiling_events_per_s",
@@ -169,21 +268,64 @@ COMPARISONS = [
     ("relay: event store to Kafka (backlog)", "relay_events_per_s",
      "relay_ceiling_events_per_s",
      "raw aiokafka producer sending the relay's messages to a new topic"),
-    ("projection: faust projector (end to end)", "end_to_end_events_per_s",
-     "projection_ceiling_events_per_s", "raw aiokafka consumer, getmany + orjson.loads"),
+    ("projection: faust projector alone, steady", "projector_alone_steady_events_per_s",
+     "projection_ceiling_events_per_s", CONSUMER),
+    ("projection: faust projector alone, from process start",
+     "projector_alone_from_start_events_per_s", "projection_ceiling_events_per_s", CONSUMER),
+    ("projection: end to end (POST to funnel)", "end_to_end_events_per_s",
+     "projection_ceiling_events_per_s", CONSUMER),
     ("projection: rebuild runner", "rebuild_events_per_s",
-     "projection_ceiling_events_per_s", "raw aiokafka consumer, getmany + orjson.loads"),
+     "projection_ceiling_events_per_s", CONSUMER),
 ]
+SCALE_PARTITIONS = 8
 
 
-def comparisons(figures: dict[str, float]) -> list[dict[str, Any]]:
-    """Each salespulse rate next to its ceiling of the same run, and their ratio."""
+def scale_out_of(figures: dict[str, float]) -> list[int]:
+    """The projector counts the scale-out was measured with."""
+    return sorted(int(name.split("_")[2]) for name in figures
+                  if name.startswith("scale_out_") and name.endswith("_steady_events_per_s"))
+
+
+def _specs(figures: dict[str, float]) -> list[tuple[str, str, str, str]]:
+    return [*COMPARISONS, *(
+        (f"scale-out: {n} faust projector{'s' if n > 1 else ''}, {SCALE_PARTITIONS} "
+         "partitions, steady", f"scale_out_{n}_steady_events_per_s",
+         "scale_out_ceiling_events_per_s", f"{CONSUMER}, on the {SCALE_PARTITIONS}-partition "
+         "copy") for n in scale_out_of(figures))]
+
+
+def _median(values: list[float]) -> float:
+    known = [v for v in values if not math.isnan(v)]
+    return statistics.median(known) if known else math.nan
+
+
+def _spread(values: list[float]) -> list[float]:
+    known = [v for v in values if not math.isnan(v)]
+    return [min(known), max(known)] if known else [math.nan, math.nan]
+
+
+def summarise(runs: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Every figure's median over the runs, and its [min, max]."""
+    names = list(dict.fromkeys(name for figures in runs for name in figures))
+    values = {name: [figures[name] for figures in runs if name in figures] for name in names}
+    return ({name: _median(v) for name, v in values.items()},
+            {name: _spread(v) for name, v in values.items()})
+
+
+def comparisons(runs: list[dict[str, float]]) -> list[dict[str, Any]]:
+    """Each salespulse rate next to its ceiling: the ratio is taken within each run (against
+    the ceiling of that run), then its median over the runs is reported."""
     rows = []
-    for figure, ours, ceiling, method in COMPARISONS:
-        rate, limit = figures[ours], figures[ceiling]
-        rows.append({"figure": figure, "salespulse_events_per_s": rate,
-                     "ceiling_events_per_s": limit, "ratio": rate / limit if limit else 0.0,
-                     "ceiling": method})
+    for figure, ours, ceiling, method in _specs(runs[0]):
+        rates = [figures[ours] for figures in runs]
+        limits = [figures[ceiling] for figures in runs]
+        ratios = [rate / limit if limit else 0.0 for rate, limit in zip(rates, limits,
+                                                                       strict=True)]
+        rows.append({"figure": figure, "salespulse_events_per_s": _median(rates),
+                     "salespulse_spread": _spread(rates),
+                     "ceiling_events_per_s": _median(limits), "ceiling_spread": _spread(limits),
+                     "ratio": _median(ratios), "ratio_spread": _spread(ratios),
+                     "ratios": ratios, "ceiling": method})
     return rows
 
 
@@ -193,67 +335,149 @@ def machine() -> dict[str, Any]:
             "platform": platform.platform(), "load_average_1m": os.getloadavg()[0]}
 
 
-def result(figures: dict[str, float], days: int, probes: int, batch_size: int,
-           alert_deals: int) -> dict[str, Any]:
+def result(runs: list[dict[str, float]], parameters: dict[str, Any]) -> dict[str, Any]:
+    figures, spread = summarise(runs)
     return {"machine": machine(), "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "parameters": {"days": days, "probes": probes, "batch_size": batch_size,
-                           "alert_deals": alert_deals},
-            "figures": figures, "comparisons": comparisons(figures)}
+            "parameters": parameters, "runs": runs, "figures": figures, "spread": spread,
+            "comparisons": comparisons(runs)}
 
 
-def _freshness(client: httpx.Client) -> float:
-    """Milliseconds from the 202 of one new deal to its appearance in the funnel."""
-    before = client.get("/v1/funnel").json()["stages"][0]["open_deals"]
-    event = {"id": str(uuid.uuid4()), "type": "deal.created",
-             "occurred_at": datetime.now(UTC).isoformat(),
-             "data": {"deal_id": f"BENCH-{uuid.uuid4().hex}", "owner_id": "R-001",
-                      "amount": "1000.00"}}
-    assert client.post("/v1/events", json=event).status_code == 202
-    accepted = time.perf_counter()
-    _poll(lambda: client.get("/v1/funnel").json()["stages"][0]["open_deals"] > before, 30)
-    return (time.perf_counter() - accepted) * 1000
+def _with_spread(value: float, spread: list[float], fmt: str = "{:,.0f}") -> str:
+    if spread[0] == spread[1] or math.isnan(spread[0]):
+        return fmt.format(value)
+    return f"{fmt.format(value)} ({fmt.format(spread[0])}–{fmt.format(spread[1])})"
 
 
-def report(figures: dict[str, float]) -> None:
-    table = Table(title="salespulse: the whole event path on this machine")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
+def report(measured: dict[str, Any]) -> None:
+    figures, spread = measured["figures"], measured["spread"]
+    runs = len(measured["runs"])
+    table = Table(title=f"salespulse: the whole event path on this machine, {runs} run(s)")
+    for column in ("figure", "median", "min", "max"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
     for name, value in figures.items():
-        table.add_row(name, f"{value:,.1f}")
+        table.add_row(name, f"{value:,.1f}", f"{spread[name][0]:,.1f}",
+                      f"{spread[name][1]:,.1f}")
     console.print(table)
-    side = Table(title="salespulse next to the raw ceiling, same run")
-    for column in ("figure", "salespulse ev/s", "ceiling ev/s", "ratio"):
+    side = Table(title="salespulse next to the raw ceiling, ratios taken within each run")
+    for column in ("figure", "salespulse ev/s", "ceiling ev/s", "ratio (min–max)"):
         side.add_column(column, justify="left" if column == "figure" else "right")
-    for row in comparisons(figures):
+    for row in measured["comparisons"]:
         side.add_row(row["figure"], f"{row['salespulse_events_per_s']:,.0f}",
-                     f"{row['ceiling_events_per_s']:,.0f}", f"{row['ratio']:.3f}")
+                     f"{row['ceiling_events_per_s']:,.0f}",
+                     _with_spread(row["ratio"], row["ratio_spread"], "{:.3f}"))
     console.print(side)
+    for line in _load_verdicts(measured):
+        console.print(line)
+
+
+def _load_verdicts(measured: dict[str, Any]) -> list[str]:
+    """One line per paced load: kept up, or fell behind (and by how much), per run."""
+    lines = []
+    for label in LOAD_LABELS:
+        name = f"freshness_{label}"
+        for n, figures in enumerate(measured["runs"], 1):
+            if f"{name}_kept_up" not in figures:
+                continue
+            target = figures[f"{name}_target_events_per_s"]
+            achieved = figures[f"{name}_achieved_events_per_s"]
+            lag_end = figures[f"{name}_lag_end_events"]
+            if figures[f"{name}_kept_up"]:
+                state = "kept up"
+            elif achieved < 0.95 * target:
+                state = "FELL BEHIND: the API did not accept the asked rate"
+            else:
+                state = "FELL BEHIND: the read models lagged more than a second of load"
+            lines.append(
+                f"run {n}, load {label} ({target:,.0f} events/s asked): {state}; "
+                f"{achieved:,.0f} events/s achieved, {lag_end:,.0f} events not yet applied "
+                f"when it stopped (at most {figures[f'{name}_lag_max_events']:,.0f}), caught "
+                f"up {figures[f'{name}_drain_s']:,.1f} s later")
+    return lines
+
+
+LOAD_LABELS = ("steady", "near_max")
 
 
 def markdown(measured: dict[str, Any]) -> str:
-    """docs/BENCHMARKS.md, regenerated from one run's JSON."""
+    """The `salespulse bench` part of docs/BENCHMARKS.md, from one `--repeat N` result."""
     box, params = measured["machine"], measured["parameters"]
+    figures, spread, runs = measured["figures"], measured["spread"], measured["runs"]
+    loads = ", ".join(f"{r['load_average_1m_start']:.2f} → {r['load_average_1m_end']:.2f}"
+                      for r in runs)
     lines = [
         "# Benchmarks", "",
         "Generated by `python -m services.bench --write-docs` (the `salespulse bench` code);",
-        "do not edit by hand. One run: every ratio is taken against a ceiling measured in the",
-        "same run, on the same stack (Tansu broker, PostgreSQL, Redis on this machine).", "",
-        f"Machine: {box['nproc']} CPUs (nproc), Python {box['python']}, {box['platform']};",
-        f"1-minute load average at the end of the run: {box['load_average_1m']:.2f} (the",
-        "machine is shared: other work on it lowers every figure, ceilings included).",
-        f"Measured {measured['measured_at']} with `--days {params['days']} --probes "
-        f"{params['probes']} --batch-size {params['batch_size']} --alert-deals "
-        f"{params['alert_deals']}`.", "",
+        "do not edit by hand down to the `bench-query` section. Every ratio is taken against",
+        "a ceiling measured in the same run, on the same stack (Tansu broker, PostgreSQL,",
+        "Redis on this machine); each run starts a stack of its own.", "",
+        f"Machine: {box['nproc']} CPUs (nproc), Python {box['python']}, {box['platform']}.",
+        f"{len(runs)} run(s); 1-minute load average at the start → end of each: {loads}",
+        "(the machine is shared: other work on it lowers every figure, ceilings included).",
+        f"Measured {measured['measured_at']} with `--repeat {params['repeat']} --days "
+        f"{params['days']} --probes {params['probes']} --batch-size {params['batch_size']} "
+        f"--alert-deals {params['alert_deals']} --steady-rate {params['steady_rate']:g} "
+        f"--max-fraction {params['max_fraction']:g} --pace-seconds "
+        f"{params['pace_seconds']:g}"
+        + "".join(f" --scale-out {n}" for n in params["scale_out"]) + "`.", "",
+        "Each figure: the median of the runs, with (min–max) when they differ. Ratios: taken",
+        "within each run, then their median.", "",
         "## Side by side with the raw ceiling", "",
         "| figure | salespulse (ev/s) | ceiling (ev/s) | ratio | ceiling measured as |",
         "|---|---:|---:|---:|---|",
     ]
     for row in measured["comparisons"]:
-        lines.append(f"| {row['figure']} | {row['salespulse_events_per_s']:,.0f} | "
-                     f"{row['ceiling_events_per_s']:,.0f} | {row['ratio']:.3f} | "
+        lines.append(f"| {row['figure']} | "
+                     f"{_with_spread(row['salespulse_events_per_s'], row['salespulse_spread'])}"
+                     f" | {_with_spread(row['ceiling_events_per_s'], row['ceiling_spread'])} | "
+                     f"{_with_spread(row['ratio'], row['ratio_spread'], '{:.3f}')} | "
                      f"{row['ceiling']} |")
-    lines += ["", "## Every figure of the run", "", "| figure | value |", "|---|---:|"]
-    lines += [f"| {name} | {value:,.1f} |" for name, value in measured["figures"].items()]
+
+    def cell(name: str, fmt: str = "{:,.0f}") -> str:
+        return _with_spread(figures[name], spread[name], fmt) if name in figures else "–"
+
+    lines += ["", "## Freshness under load", "",
+              "From the 202 of one POST to the change visible in `GET /v1/funnel`, while "
+              "simulated events of the same tenant are posted in batches every "
+              f"{bench_freshness.TICK_S * 1000:g} ms (`idle`: nothing else posting). Lag: "
+              "events accepted and not yet applied to the read models.", "",
+              "| load | asked (ev/s) | achieved (ev/s) | p50 ms | p99 ms | max ms | probes | "
+              "unseen | lag at the end | max lag | caught up after (s) | runs kept up |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+              f"| idle | – | – | {cell('freshness_p50_ms')} | {cell('freshness_p99_ms')} | "
+              f"{cell('freshness_max_ms')} | {params['probes']} | "
+              f"{cell('freshness_probes_unseen')} | – | – | – | – |"]
+    for label in LOAD_LABELS:
+        name = f"freshness_{label}"
+        if f"{name}_kept_up" not in figures:
+            continue
+        kept = sum(int(r[f"{name}_kept_up"]) for r in runs)
+        lines.append(
+            f"| {label.replace('_', ' ')} | {cell(f'{name}_target_events_per_s')} | "
+            f"{cell(f'{name}_achieved_events_per_s')} | {cell(f'{name}_p50_ms')} | "
+            f"{cell(f'{name}_p99_ms')} | {cell(f'{name}_max_ms')} | "
+            f"{cell(f'{name}_probes')} | {cell(f'{name}_probes_unseen')} | "
+            f"{cell(f'{name}_lag_end_events')} | {cell(f'{name}_lag_max_events')} | "
+            f"{cell(f'{name}_drain_s', '{:,.1f}')} | {kept} of {len(runs)} |")
+    lines += [f"- {line}" for line in _load_verdicts(measured)]
+    counts = scale_out_of(figures)
+    if counts:
+        lines += ["", f"## Scale-out: faust projectors in one group, {SCALE_PARTITIONS} "
+                  "partitions", "",
+                  f"The run's topic copied by key to a {SCALE_PARTITIONS}-partition topic; N "
+                  "projector processes started together in a fresh group. Ceiling: "
+                  f"{CONSUMER} on that copy: {cell('scale_out_ceiling_events_per_s')} ev/s.",
+                  "", "| projectors | from process start (ev/s) | steady (ev/s) | steady / "
+                  "ceiling |", "|---:|---:|---:|---:|"]
+        ratios = {row["figure"]: row for row in measured["comparisons"]}
+        for n, spec in zip(counts, _specs(figures)[len(COMPARISONS):], strict=True):
+            row = ratios[spec[0]]
+            lines.append(f"| {n} | {cell(f'scale_out_{n}_from_start_events_per_s')} | "
+                         f"{cell(f'scale_out_{n}_steady_events_per_s')} | "
+                         f"{_with_spread(row['ratio'], row['ratio_spread'], '{:.3f}')} |")
+    lines += ["", "## Every figure", "", "| figure | median | min | max |",
+              "|---|---:|---:|---:|"]
+    lines += [f"| {name} | {value:,.1f} | {spread[name][0]:,.1f} | {spread[name][1]:,.1f} |"
+              for name, value in figures.items()]
     lines += ["", "## How each figure is measured", "",
               "- **ingest**: simulated history POSTed in batches through "
               "`POST /v1/events/batch`, events / wall time of the POSTs.",
@@ -266,18 +490,44 @@ def markdown(measured: dict[str, Any]) -> str:
               "- **relay ceiling**: the events topic's messages (key and value bytes) sent by "
               "a raw aiokafka producer with the relay's settings to a new topic, awaiting "
               "the acknowledgements every 1,000 messages like the relay.",
-              "- **projection (faust projector)**: the end-to-end figure, events / time from "
-              "the first POST until the funnel holds them all; a lower bound of what the "
-              "projector can do, since it cannot run ahead of ingest and relay.",
+              "- **projection (faust projector alone)**: once the stack is stopped and the "
+              "run's topic holds every event (history, probes, loads, alert deals), a "
+              "`salespulse projector` process starts in a fresh consumer group on a "
+              "throwaway Redis prefix, marked built beforehand (an unbuilt prefix would make "
+              "it rebuild through the rebuild runner instead of its faust agent). Timed until "
+              "`FactStore.applied` holds as many events as the run's own read models: from "
+              "process start (interpreter, imports, group join) and steady (from the first "
+              "applied batch seen to the last event; 0 if one batch held them all).",
+              "- **projection (end to end)**: events / time from the first POST of the "
+              "history until the funnel holds them all; bounded by ingest and relay too.",
               "- **projection (rebuild runner)**: `services.rebuild.rebuild` of the events "
               "topic into a throwaway Redis prefix (same reducer as the projector).",
               "- **projection ceiling**: a raw aiokafka consumer reading the same topic with "
               "`getmany` and `orjson.loads` of each message, nothing else.",
-              "- freshness and alert delay: see `services/bench.py` and `docs/ALERTS.md`.",
-              "", "Each figure is a single measurement, not yet a median of repeated runs.",
-              "Profiles, medians of repeated runs and before/after figures of each "
-              "optimisation: `docs/PERFORMANCE.md`.", ""]
+              "- **freshness**: a probe posts one deal owned by a rep nothing else uses and "
+              "polls `GET /v1/funnel?rep=…` until it counts; under load, probes follow each "
+              f"other {bench_freshness.PROBE_GAP_S * 1000:g} ms apart while a thread posts "
+              "the live simulated world at the asked rate (`steady`: `--steady-rate`; "
+              "`near max`: `--max-fraction` of the same run's ingest rate). A load keeps up "
+              "when it achieved at least 95% of its rate and less than one second of it was "
+              "waiting to be applied when it stopped. The probe polls back to back, and "
+              "under load each poll finds a new revision, so the API rebuilds its snapshot "
+              "for nearly every poll: the probe is one busy dashboard.",
+              "- **scale-out**: as the projector alone, on the 8-partition copy, with N "
+              "processes.",
+              "- alert delay: see `services/bench_alerts.py` and `docs/ALERTS.md`.", "",
+              "Profiles and before/after figures of each optimisation: "
+              "`docs/PERFORMANCE.md`.", ""]
     return "\n".join(lines)
+
+
+def with_query_section(generated: str, existing: str) -> str:
+    """`generated` followed by what `existing` holds from the `bench-query` section on (its
+    figures and the hand-written reading after them), which `bench` does not measure."""
+    at = existing.find(bench_query_docs.BEGIN)
+    if at < 0:
+        return generated
+    return generated.rstrip("\n") + "\n\n" + existing[at:]
 
 
 def main(
@@ -287,19 +537,37 @@ def main(
     alert_deals: Annotated[int, typer.Option(help="Deals timed for alert delay")] = 40,
     alert_spread: Annotated[float, typer.Option(help="Seconds the alert thresholds span")]
     = 20.0,
+    steady_rate: Annotated[float, typer.Option(
+        help="Events/s of the steady load freshness is measured under")] = 1000.0,
+    max_fraction: Annotated[float, typer.Option(
+        help="The second load, as a fraction of the run's measured ingest rate")] = 0.8,
+    pace_seconds: Annotated[float, typer.Option(help="Seconds each load runs")] = 20.0,
+    scale_out: Annotated[list[int] | None, typer.Option(
+        help="Projector processes to measure together on an 8-partition topic (repeat; "
+             "default 1, 2 and 4)")] = None,
+    repeat: Annotated[int, typer.Option(help="Runs; figures are their medians")] = 1,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures here")]
     = None,
     write_docs: Annotated[bool, typer.Option(help="Regenerate docs/BENCHMARKS.md")] = False,
 ) -> None:
     """Measure the event path next to its raw ceilings (reports only, never asserts)."""
-    figures = run(days, probes, batch_size, alert_deals, alert_spread)
-    report(figures)
-    measured = result(figures, days, probes, batch_size, alert_deals)
+    load = Load(steady_rate, max_fraction, pace_seconds,
+                *([tuple(scale_out)] if scale_out is not None else []))
+    runs = []
+    for n in range(repeat):
+        console.print(f"run {n + 1} of {repeat}")
+        runs.append(run(days, probes, batch_size, alert_deals, alert_spread, load))
+    measured = result(runs, {"repeat": repeat, "days": days, "probes": probes,
+                             "batch_size": batch_size, "alert_deals": alert_deals,
+                             "steady_rate": steady_rate, "max_fraction": max_fraction,
+                             "pace_seconds": pace_seconds, "scale_out": list(load.scale_out)})
+    report(measured)
     if json_path:
         json_path.write_text(json.dumps(measured, indent=2) + "\n")
         console.print(f"wrote {json_path}")
     if write_docs:
-        DOCS.write_text(markdown(measured))
+        DOCS.write_text(with_query_section(markdown(measured),
+                                           DOCS.read_text() if DOCS.exists() else ""))
         console.print(f"wrote {DOCS}")
 
 

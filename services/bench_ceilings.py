@@ -7,8 +7,8 @@ Each ceiling does the least the same part can do with the same bytes:
 - relay: the relay's own messages (read back from the events topic) sent to a new
   topic by a raw aiokafka producer configured as the relay's, awaiting every
   acknowledgement each 1,000 messages as the relay does;
-- projection: a raw aiokafka consumer that only reads the events topic and
-  `orjson`-decodes every message.
+- projection: a raw aiokafka consumer that only reads the events topic (or the
+  scale-out's 8-partition copy of it, `copy_topic`) and `orjson`-decodes every message.
 The salespulse side of the relay and the rebuild is measured here too: the real
 `Relay` draining the whole store onto a new topic, and `services.rebuild.rebuild`
 into a throwaway Redis prefix.
@@ -98,11 +98,11 @@ def postgres_insert(database_url: str, schema: str) -> Rate:
 # ---------------------------------------------------------------- Kafka helpers
 
 
-async def _new_topic(settings: Settings, name: str) -> None:
+async def _new_topic(settings: Settings, name: str, partitions: int | None = None) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, settings.kafka_partitions, 1)])
+        await admin.create_topics([NewTopic(name, partitions or settings.kafka_partitions, 1)])
     finally:
         await admin.close()
 
@@ -147,21 +147,25 @@ async def _read_all(bootstrap_servers: str, topic: str, *, keep: bool) -> tuple[
     return kept, Rate(count, seconds)
 
 
-async def raw_consumer(settings: Settings) -> Rate:
-    """Read and decode the whole events topic, nothing else: the projection ceiling."""
+async def raw_consumer(settings: Settings, topic: str | None = None) -> Rate:
+    """Read and decode a whole topic (the events topic by default), nothing else: the
+    projection ceiling."""
     assert settings.kafka_bootstrap_servers
-    _, rate = await _read_all(settings.kafka_bootstrap_servers, settings.events_topic,
+    _, rate = await _read_all(settings.kafka_bootstrap_servers, topic or settings.events_topic,
                               keep=False)
     return rate
 
 
-async def raw_producer(settings: Settings) -> Rate:
-    """The events topic's own messages sent again to a new topic: the relay ceiling."""
+async def copy_topic(settings: Settings, name: str, partitions: int | None = None) -> tuple[
+        str, Rate]:
+    """The events topic's own messages sent again, by key, to a new topic named after it:
+    (the topic, the rate of sending). Each key keeps its order: one source partition is
+    read in order, and one key lands in one partition of the copy."""
     assert settings.kafka_bootstrap_servers
     messages, _ = await _read_all(settings.kafka_bootstrap_servers, settings.events_topic,
                                   keep=True)
-    topic = f"{settings.events_topic}-ceiling-{uuid.uuid4().hex[:6]}"
-    await _new_topic(settings, topic)
+    topic = f"{settings.events_topic}-{name}-{uuid.uuid4().hex[:6]}"
+    await _new_topic(settings, topic, partitions)
     kafka = producer(settings)
     await kafka.start()
     try:
@@ -173,7 +177,12 @@ async def raw_producer(settings: Settings) -> Rate:
         seconds = time.perf_counter() - started
     finally:
         await kafka.stop()
-    return Rate(len(messages), seconds)
+    return topic, Rate(len(messages), seconds)
+
+
+async def raw_producer(settings: Settings) -> Rate:
+    """The events topic's own messages sent again to a new topic: the relay ceiling."""
+    return (await copy_topic(settings, "ceiling"))[1]
 
 
 # ---------------------------------------------------------------- salespulse sides

@@ -29,16 +29,13 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from subprocess import Popen, TimeoutExpired
 from typing import Annotated, Any
-from urllib.parse import urlparse, urlunparse
 
 import httpx
-import psycopg
 import typer
 from redis.asyncio import Redis
 from rich.console import Console
@@ -47,7 +44,7 @@ from rich.table import Table
 
 from projections.readmodel import KINDS, FactStore
 from services import bench_query_docs
-from services.bench import LOCAL_POSTGRES, machine
+from services.bench import machine, throwaway_schema
 from services.bench_query_load import hammer, process_memory_mb, redis_memory_mb, timed_get
 from services.bench_query_world import build
 from services.bootstrap import issue_key
@@ -65,23 +62,6 @@ UNLIMITED = "1000000/second"
 # With the default 5 s, the API's first request fails (500) once loading the tenant's records
 # takes longer; `records_load_ms` says when that is. A longer one lets the bench go on.
 LOAD_TIMEOUT_S = "600"
-
-
-@contextmanager
-def _schema() -> Iterator[str]:
-    """A DATABASE_URL naming a fresh PostgreSQL schema (for the API key), dropped after."""
-    postgres = os.environ.get("DATABASE_URL") or LOCAL_POSTGRES
-    if not postgres.startswith("postgres"):
-        raise ValueError("bench-query needs a PostgreSQL DATABASE_URL (as `salespulse bench`)")
-    postgres = urlunparse(urlparse(postgres)._replace(query=""))
-    schema = f"benchq_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{postgres}?schema={schema}"
-    finally:
-        with psycopg.connect(postgres, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 class Api:
@@ -227,7 +207,8 @@ def _floor(env: dict[str, str], work: Path, headers: dict[str, str], clients: in
 
 def run(deals: list[int], clients: int, seconds: float, seed: int = 7) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="salespulse-bench-query-"))
-    with _schema() as database_url:
+    with throwaway_schema("benchq", "bench-query") as schema:
+        database_url = schema.database_url
         env = {**os.environ, "DATABASE_URL": database_url, "DATA_DIR": str(work),
                "RATE_LIMIT": UNLIMITED, "REDIS_SOCKET_TIMEOUT": LOAD_TIMEOUT_S}
         env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # queries need no broker; /healthz skips it

@@ -1,7 +1,8 @@
 """`salespulse bench` cannot rot: a tiny run completes and reports every figure.
 
 It reports, it never asserts speed: no timing thresholds here, only that each
-figure and each ceiling came out as a positive number and the JSON is complete.
+figure and each ceiling came out as a positive number, the JSON is complete, and
+the projectors started on their own applied every event of the run.
 """
 
 from __future__ import annotations
@@ -30,28 +31,60 @@ def test_a_tiny_bench_reports_every_figure_next_to_its_ceiling(
            "DATABASE_URL": containers["postgres"], "REDIS_URL": containers["redis"]}
     subprocess.run(
         [sys.executable, "-m", "services.bench", "--days", "5", "--probes", "3",
-         "--alert-deals", "2", "--alert-spread", "1", "--json", str(out)],
-        cwd=ROOT, env=env, check=True, timeout=120, capture_output=True)
+         "--alert-deals", "2", "--alert-spread", "1", "--steady-rate", "100",
+         "--max-fraction", "0.5", "--pace-seconds", "2", "--scale-out", "1", "--scale-out", "2",
+         "--json", str(out)],
+        cwd=ROOT, env=env, check=True, timeout=300, capture_output=True)
 
     measured = json.loads(out.read_text())
-    assert set(measured) == {"machine", "measured_at", "parameters", "figures", "comparisons"}
+    assert set(measured) == {"machine", "measured_at", "parameters", "runs", "figures",
+                             "spread", "comparisons"}
     assert measured["machine"]["nproc"] >= 1 and measured["machine"]["python"]
+    assert len(measured["runs"]) == 1
     figures = measured["figures"]
+    assert figures == measured["runs"][0]  # one run: its figures are the medians
+    loads = [f"freshness_{load}_{name}" for load in ("steady", "near_max")
+             for name in ("target_events_per_s", "achieved_events_per_s", "p50_ms", "p99_ms",
+                          "max_ms", "probes")]
     wanted = {"events", "ingest_events_per_s", "end_to_end_events_per_s",
               "freshness_p50_ms", "freshness_p99_ms", "freshness_max_ms",
               "alert_sse_delay_p50_ms", "alert_sse_delay_p99_ms",
               "ingest_ceiling_events_per_s", "relay_events_per_s",
               "relay_ceiling_events_per_s", "rebuild_events_per_s",
-              "projection_ceiling_events_per_s", "topic_messages"}
+              "projection_ceiling_events_per_s", "topic_messages", "projected_events",
+              "projector_alone_from_start_events_per_s", "scale_out_ceiling_events_per_s",
+              "scale_out_1_from_start_events_per_s", "scale_out_2_from_start_events_per_s",
+              *loads}
     assert wanted <= set(figures)
     for name in wanted:
         assert math.isfinite(figures[name]) and figures[name] > 0, name
+    for name in ("projector_alone_steady_events_per_s", "scale_out_1_steady_events_per_s",
+                 "scale_out_2_steady_events_per_s"):  # 0 when one batch held every event
+        assert math.isfinite(figures[name]) and figures[name] >= 0, name
+
+    # The projectors started on their own applied every event the run's read models hold.
+    assert figures["projected_events"] <= figures["topic_messages"]
+    assert figures["projected_events"] > figures["events"]  # history, probes, loads, alerts
+    for applied in ("projector_alone_events", "scale_out_1_events", "scale_out_2_events"):
+        assert figures[applied] == figures["projected_events"], applied
+    assert figures["freshness_steady_target_events_per_s"] == 100
+    assert figures["freshness_near_max_target_events_per_s"] == pytest.approx(
+        0.5 * figures["ingest_events_per_s"])
+    for load in ("steady", "near_max"):
+        # Every event of the load was applied in the end, whatever the lag on the way.
+        assert figures[f"freshness_{load}_left_after_drain_events"] == 0
+        assert figures[f"freshness_{load}_lag_end_events"] >= 0
+        assert figures[f"freshness_{load}_kept_up"] in (0, 1)
 
     rows = {row["figure"]: row for row in measured["comparisons"]}
-    assert set(rows) == {figure for figure, *_ in COMPARISONS}
+    scale_out = {figure for figure in rows if figure.startswith("scale-out")}
+    assert set(rows) - scale_out == {figure for figure, *_ in COMPARISONS}
+    assert len(scale_out) == 2
+    for row in rows.values():
+        ours = row["salespulse_events_per_s"]
+        assert row["ratio"] == pytest.approx(ours / row["ceiling_events_per_s"], rel=1e-12)
+        assert row["ratios"] == [row["ratio"]] and row["ceiling"]
     for figure, ours, ceiling, _method in COMPARISONS:
-        row = rows[figure]
-        assert row["salespulse_events_per_s"] == figures[ours]
-        assert row["ceiling_events_per_s"] == figures[ceiling]
-        assert row["ratio"] == pytest.approx(figures[ours] / figures[ceiling], rel=1e-12)
-        assert row["ratio"] > 0 and row["ceiling"]
+        assert rows[figure]["salespulse_events_per_s"] == figures[ours]
+        assert rows[figure]["ceiling_events_per_s"] == figures[ceiling]
+        assert rows[figure]["ratio"] > 0 or ours == "projector_alone_steady_events_per_s"
