@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from projections.breakdown import GROUPINGS
 from projections.columnar import AMOUNT_SCALE, Columns, months
 from projections.snapshot import PERIODS, Filters
-from projections.stats import average_money, mean, quantile, ratio
+from projections.stats import average_money, mean, ratio
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
 
@@ -35,8 +35,23 @@ def money_sum(columns: Columns, rows: NDArray[np.bool_] | NDArray[np.intp]) -> D
     return Decimal(total).scaleb(-AMOUNT_SCALE).quantize(Decimal(1).scaleb(exponent))
 
 
-def _floats(values: NDArray[np.float64]) -> list[float]:
-    return [float(v) for v in values[~np.isnan(values)]]
+def quantile_of(values: NDArray[np.float64], q: float) -> float | None:
+    """`stats.quantile` of the values that are not NaN, without leaving numpy: the same
+    two order statistics, interpolated with the same float arithmetic."""
+    present = values[~np.isnan(values)]
+    if not present.size:
+        return None
+    position = q * (present.size - 1)
+    low = int(position)
+    high = min(low + 1, present.size - 1)
+    picked = np.partition(present, (low, high)) if present.size > 2 else np.sort(present)
+    low_value, high_value = float(picked[low]), float(picked[high])
+    return low_value + (high_value - low_value) * (position - low)
+
+
+def mean_of(values: NDArray[np.float64]) -> float | None:
+    present = values[~np.isnan(values)]
+    return mean(present.tolist()) if present.size else None
 
 
 def _status(columns: Columns, status: str) -> int:
@@ -60,7 +75,7 @@ def funnel(columns: Columns, filters: Filters) -> dict[str, Any]:
         open_here = is_open & (d["last_stage"] == i)
         entered = keep & d["entered"][:, i]
         advanced = entered & d["advanced"][:, i]
-        dwell = _floats(d["dwell"][:, i][entered])
+        dwell = d["dwell"][:, i][entered]
         rows.append({
             "stage": stage,
             "open_deals": int(open_here.sum()),
@@ -68,8 +83,8 @@ def funnel(columns: Columns, filters: Filters) -> dict[str, Any]:
             "entered": int(entered.sum()),
             "advanced": int(advanced.sum()),
             "conversion": ratio(int(advanced.sum()), int(entered.sum())),
-            "dwell_days_median": quantile(dwell, 0.5),
-            "dwell_days_p90": quantile(dwell, 0.9),
+            "dwell_days_median": quantile_of(dwell, 0.5),
+            "dwell_days_p90": quantile_of(dwell, 0.9),
         })
     won = keep & (status == _status(columns, "won"))
     lost = keep & (status == _status(columns, "lost"))
@@ -94,9 +109,6 @@ def _period_label(period: int, by: str) -> str:
     return f"{year:04d}-{index + 1:02d}" if by == "month" else f"{year:04d}-Q{index + 1}"
 
 
-_NONE = np.iinfo(np.int64).min  # the group of rows without a value
-
-
 def _group_codes(columns: Columns, what: str, keep: NDArray[np.bool_], by: str,
                  day: str) -> tuple[NDArray[np.int64], dict[int, str | None]]:
     """Each kept row's group as an integer, and the label of each group."""
@@ -106,11 +118,19 @@ def _group_codes(columns: Columns, what: str, keep: NDArray[np.bool_], by: str,
         codes = months(table[day][keep])
         if by == "quarter":
             codes = codes // 12 * 4 + codes % 12 // 3
-        return codes, {int(m): _period_label(int(m), by) for m in np.unique(codes)}
+        return codes, {m: _period_label(m, by) for m in _counts(codes)}
     codes = columns.dim(what, by)[keep].astype(np.int64)
-    codes[codes == 0] = _NONE
-    values = columns.strings.values
-    return codes, {int(c): (None if c == _NONE else values[c]) for c in np.unique(codes)}
+    values = columns.strings.values  # code 0 is None: its label
+    return codes, {c: values[c] for c in _counts(codes)}
+
+
+def _counts(codes: NDArray[np.int64]) -> dict[int, int]:
+    """How many times each code occurs (bincount over the codes' range: no sort)."""
+    if not codes.size:
+        return {}
+    lowest = int(codes.min())
+    counts = np.bincount(codes - lowest)
+    return {int(code) + lowest: int(counts[code]) for code in np.flatnonzero(counts)}
 
 
 def _groups(columns: Columns, what: str, keep: NDArray[np.bool_], by: str,
@@ -138,8 +158,7 @@ def breakdown(columns: Columns, filters: Filters, by: str) -> dict[str, Any]:
     deal_groups = _groups(columns, "deal", deals, by, "period_day")
     lead_groups = _groups(columns, "lead", leads, by, "created_day")
     codes, labels = _group_codes(columns, "activity", activities, by, "day")
-    unique, counts = np.unique(codes, return_counts=True)
-    activity_counts = {labels[int(c)]: int(n) for c, n in zip(unique, counts, strict=True)}
+    activity_counts = {labels[code]: n for code, n in _counts(codes).items()}
     keys = set(deal_groups) | set(lead_groups) | set(activity_counts)
     ordered = sorted(k for k in keys if k is not None) + ([None] if None in keys else [])
     empty = np.zeros(0, dtype=np.intp)
@@ -154,7 +173,7 @@ def _row(columns: Columns, key: str | None, deals: NDArray[np.intp], leads: NDAr
     won = deals[status == _status(columns, "won")]
     lost = int((status == _status(columns, "lost")).sum())
     won_value = money_sum(columns, won)
-    cycles = _floats(columns.deals["cycle_days"][won])
+    cycles = columns.deals["cycle_days"][won]
     converted = int(columns.leads["converted"][leads].sum())
     return {
         "key": key,
@@ -165,8 +184,8 @@ def _row(columns: Columns, key: str | None, deals: NDArray[np.intp], leads: NDAr
         "win_rate": ratio(int(won.size), int(won.size) + lost),
         "won_value": str(won_value),
         "avg_won_value": average_money(won_value, int(won.size)),
-        "cycle_days_mean": mean(cycles),
-        "cycle_days_median": quantile(cycles, 0.5),
+        "cycle_days_mean": mean_of(cycles),
+        "cycle_days_median": quantile_of(cycles, 0.5),
         "activities": activities,
         "leads": int(leads.size),
         "lead_conversion": ratio(converted, int(leads.size)),
