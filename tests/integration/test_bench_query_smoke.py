@@ -30,7 +30,9 @@ SCALE = {"deals", "deals_seen", "events", "template_seconds", "fold_seconds",
          "redis_mb_per_100k_deals", "api_rss_started_mb", "api_rss_snapshot_mb",
          "api_peak_rss_mb",
          "api_peak_rss_mb_per_100k_deals", "api_growth_mb_per_100k_deals",
-         *(f"{route}_{name}" for route in ("funnel", "breakdown") for name in ROUTE)}
+         *(f"{route}_{name}" for route in ("funnel", "breakdown") for name in ROUTE),
+         *(f"{route}_new_{name}" for route in ("funnel", "breakdown")
+           for name in ("alone_ms", *ROUTE[2:]))}
 
 
 def test_a_tiny_query_bench_reports_every_figure(containers: dict[str, str],
@@ -46,7 +48,8 @@ def test_a_tiny_query_bench_reports_every_figure(containers: dict[str, str],
     assert set(measured) == {"machine", "measured_at", "parameters", "floor", "scales"}
     assert measured["parameters"] == {"deals": [300], "clients": 10, "seconds": 2.0, "seed": 7}
     [scale] = measured["scales"]
-    counts = {f"{route}_{name}" for route in ("funnel", "breakdown", "floor") for name in COUNTS}
+    counts = {f"{route}_{name}" for route in ("funnel", "breakdown", "floor", "funnel_new",
+                                              "breakdown_new") for name in COUNTS}
     assert set(scale) == SCALE | {c for c in counts if not c.startswith("floor")}
     assert set(measured["floor"]) == {f"floor_{name}" for name in ROUTE[2:] + COUNTS}
     for name, value in {**scale, **measured["floor"]}.items():
