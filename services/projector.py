@@ -16,6 +16,7 @@ import faust
 import orjson
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
+from redis.exceptions import RedisError
 
 from events.parsing import parse_event
 from projections.facts import Change
@@ -103,7 +104,7 @@ def create_app(settings: Settings) -> faust.App:
                 break
             except NotBuilt:
                 await ensure_built(store)
-            except (ConnectionError, TimeoutError, OSError) as exc:
+            except (RedisError, OSError) as exc:
                 log.error("projector.redis_unavailable", error=str(exc), retry_in=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -123,7 +124,7 @@ def create_app(settings: Settings) -> faust.App:
         if "store" in state:
             try:
                 await ensure_built(state["store"])
-            except (ConnectionError, TimeoutError, OSError) as exc:
+            except (RedisError, OSError) as exc:
                 log.error("projector.redis_unavailable", error=str(exc))
 
     @app.timer(5.0)

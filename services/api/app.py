@@ -64,7 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             auth.rate_limiter(settings.redis_url, settings.redis_prefix), settings.rate_limit)
         app.state.services = Services(settings, ledger, client,
                                       bootstrap.fact_store(settings, client), authenticator)
+        # Load the column stores now rather than on the first funnel someone asks for.
+        warming = asyncio.create_task(app.state.services.columns.warm())
         yield
+        warming.cancel()
         app.state.services.writer.shutdown(wait=True)
         await client.aclose()
         ledger.close()

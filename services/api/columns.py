@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import structlog
 from prometheus_client import Counter, Histogram
+from redis.exceptions import RedisError
 
 from projections.columnar import Columns
 from projections.facts import Record
@@ -70,6 +71,23 @@ class ColumnStores:
             if len(state.answers) > ANSWERS_KEPT:
                 state.answers.popitem(last=False)
             return result
+
+    async def warm(self) -> None:
+        """Load every known tenant's columns (at start: the first reader need not wait)."""
+        try:
+            tenants = await self.facts.tenants()
+        except (RedisError, OSError) as exc:
+            log.warning("columns.not_warmed", error=str(exc))
+            return
+        for tenant in sorted(tenants):
+            lock = self._locks.setdefault(tenant, asyncio.Lock())
+            async with lock:
+                try:
+                    await self._current(tenant)
+                except NotBuilt:
+                    return  # being rebuilt: the first reader loads it
+                except (RedisError, OSError) as exc:
+                    log.warning("columns.not_warmed", tenant=tenant, error=str(exc))
 
     async def team_members(self, tenant: str, team: str | None) -> list[str]:
         lock = self._locks.setdefault(tenant, asyncio.Lock())
