@@ -9,11 +9,13 @@ from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Annotated, Any
 
+import structlog
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from projections.readmodel import NotBuilt
@@ -37,6 +39,8 @@ from services.api import money as money_api
 from services.api.deps import Services
 from services.api.problems import problem, problem_responses
 from services.settings import Settings
+
+log = structlog.get_logger("api")
 
 
 async def _check_kafka(settings: Settings) -> str:
@@ -102,6 +106,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         answer = problem(503, "rebuilding", "Read models are being rebuilt",
                          "The read models are being rebuilt from the event log; figures "
                          "would be incomplete. Try again in a moment.")
+        answer.headers["Retry-After"] = "1"
+        return answer
+
+    @app.exception_handler(RedisError)
+    async def read_models_unreachable(_request: Request, exc: RedisError) -> Response:
+        log.error("api.redis_unavailable", error=f"{type(exc).__name__}: {exc}")
+        answer = problem(503, "read-models-unavailable", "Read models cannot be reached",
+                         "The read models' store (Redis) did not answer; try again shortly.")
         answer.headers["Retry-After"] = "1"
         return answer
 
