@@ -17,7 +17,7 @@ import orjson
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
-from events.parsing import parse_event
+from events.parsing import check_event
 from projections.facts import Change
 from projections.readmodel import FactStore, NotBuilt
 from services import bootstrap, faust_transport
@@ -37,7 +37,7 @@ def decode(raw: bytes) -> Change:
     """A relayed message, checked against the contract; raises ValueError if unusable."""
     try:
         change = Change.from_message(orjson.loads(raw))
-        parse_event(change.event, tenant=change.tenant)
+        check_event(change.event, tenant=change.tenant)
     except Exception as exc:  # noqa: BLE001 - any failure to decode makes it a poison message
         raise ValueError(f"{type(exc).__name__}: {exc}") from None
     return change

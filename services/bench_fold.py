@@ -1,0 +1,152 @@
+"""Micro-benchmark of the projection fold, without a broker: relayed messages in memory.
+
+A simulated history is turned into the messages the relay publishes (same body as
+`services.relay.message`), then timed three ways, each `--runs` times:
+
+- ceiling: `orjson.loads` of every message, nothing else (what the raw consumer pays);
+- decode: `services.projector.decode` of every message (contract check included);
+- decode+apply: decode, then `FactStore.apply` in batches of `--batch` (the projector's
+  `take(2000)`), into a throwaway Redis prefix cleared before each run.
+
+Prints the median and the spread (min–max) of events/s of each, with the 1-minute load
+average at the start and end of the run. Reports, never asserts.
+
+    python -m services.bench_fold --days 365 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from events.parsing import parse_event
+from events.rules import subject_of
+from projections.facts import MESSAGE_SCHEMA, Change
+from projections.readmodel import FactStore
+from services.projector import decode
+from services.simulate.world import simulate
+
+START = datetime(2017, 1, 1, tzinfo=UTC)
+
+
+def messages(seed: int, days: int, *, tenant: str = "default",
+             leads_per_day: float = 4.0) -> list[bytes]:
+    """The relay's messages for a simulated history: canonical events, versions per subject."""
+    versions: dict[tuple[str, str], int] = defaultdict(int)
+    out = []
+    raw_events = simulate(seed, START, START + timedelta(days=days), leads_per_day=leads_per_day)
+    for position, raw in enumerate(raw_events, 1):
+        event = parse_event(raw, tenant=tenant)
+        subject = subject_of(event)
+        versions[subject.kind, subject.key] += 1
+        out.append(orjson.dumps({
+            "schema": MESSAGE_SCHEMA, "position": position, "previous": position - 1,
+            "kind": subject.kind, "key": subject.key,
+            "version": versions[subject.kind, subject.key], "event": event.canonical(),
+            "relayed_at": time.time(),
+        }))
+    return out
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def ceiling(raws: list[bytes]) -> None:
+    for raw in raws:
+        orjson.loads(raw)
+
+
+def decode_all(raws: list[bytes]) -> list[Change]:
+    return [decode(raw) for raw in raws]
+
+
+async def decode_and_apply(raws: list[bytes], store: FactStore, batch: int) -> None:
+    for start in range(0, len(raws), batch):
+        changes = decode_all(raws[start:start + batch])
+        result = await store.apply(changes)
+        if result.rejected:
+            raise RuntimeError(f"the reducer refused a simulated event: {result.rejected[0][1]}")
+
+
+# (wall seconds, this process's CPU seconds): on a shared machine the CPU time per event
+# moves less with other work than the wall-clock rate does (Redis's own time is not in it).
+Timing = tuple[float, float]
+
+
+def _timed(run: Callable[[], Any]) -> Timing:
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+async def _timed_async(run: Callable[[], Any]) -> Timing:
+    wall, cpu = time.perf_counter(), time.process_time()
+    await run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _summary(name: str, events: int, timings: list[Timing]) -> str:
+    rates = sorted(events / wall for wall, _ in timings)
+    cpu = sorted(seconds / events * 1e6 for _, seconds in timings)
+    return (f"{name:<14} median {statistics.median(rates):>10,.0f} ev/s   "
+            f"spread {rates[0]:>9,.0f} – {rates[-1]:>9,.0f}   "
+            f"CPU {statistics.median(cpu):6.2f} µs/ev ({cpu[0]:.2f} – {cpu[-1]:.2f})   "
+            f"({len(rates)} runs)")
+
+
+async def main(args: argparse.Namespace) -> None:
+    raws = messages(args.seed, args.days, leads_per_day=args.leads_per_day)
+    _say(f"{len(raws):,} messages ({args.days} simulated days, seed {args.seed}); "
+          f"{sum(map(len, raws)) / len(raws):.0f} bytes each on average")
+    redis = Redis.from_url(args.redis_url)
+    store = FactStore(redis, f"{args.prefix}-{uuid.uuid4().hex[:8]}")
+    load_before = os.getloadavg()[0]
+    times: dict[str, list[Timing]] = {"ceiling": [], "decode": [], "decode+apply": []}
+    try:
+        # Interleaved, so a burst of load on the shared machine hits every figure alike.
+        for _ in range(args.runs):
+            times["ceiling"].append(_timed(lambda: ceiling(raws)))
+            times["decode"].append(_timed(lambda: decode_all(raws)))
+            await store.clear()
+            times["decode+apply"].append(
+                await _timed_async(lambda: decode_and_apply(raws, store, args.batch)))
+    finally:
+        await store.clear()
+        await redis.aclose()
+    _say(f"load average (1 min): {load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+    for name, timings in times.items():
+        _say(_summary(name, len(raws), timings))
+    ceiling_rate = statistics.median(len(raws) / wall for wall, _ in times["ceiling"])
+    for name in ("decode", "decode+apply"):
+        rate = statistics.median(len(raws) / wall for wall, _ in times[name])
+        _say(f"{name} / ceiling (medians): {rate / ceiling_rate:.3f}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--leads-per-day", type=float, default=4.0)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
+                                                              "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--prefix", default="bench-fold")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))
