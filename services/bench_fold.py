@@ -8,6 +8,10 @@ A simulated history is turned into the messages the relay publishes (same body a
 - decode+apply: decode, then `FactStore.apply` in batches of `--batch` (the projector's
   `take(2000)`), into a throwaway Redis prefix cleared before each run.
 
+With `--broker`, the messages are also produced to a topic of a spawned Tansu broker and
+two more figures are taken: the raw consumer (`getmany` + `orjson.loads`, the bench's
+projection ceiling) and `services.rebuild.rebuild` of that topic.
+
 Prints the median and the spread (min–max) of events/s of each, with the 1-minute load
 average at the start and end of the run. Reports, never asserts.
 
@@ -29,13 +33,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from redis.asyncio import Redis
 
 from events.parsing import parse_event
 from events.rules import subject_of
 from projections.facts import MESSAGE_SCHEMA, Change
 from projections.readmodel import FactStore
+from services.bench_ceilings import _read_all
+from services.broker import TansuBroker
 from services.projector import decode
+from services.rebuild import rebuild
 from services.simulate.world import simulate
 
 START = datetime(2017, 1, 1, tzinfo=UTC)
@@ -44,6 +53,13 @@ START = datetime(2017, 1, 1, tzinfo=UTC)
 def messages(seed: int, days: int, *, tenant: str = "default",
              leads_per_day: float = 4.0) -> list[bytes]:
     """The relay's messages for a simulated history: canonical events, versions per subject."""
+    return [value for _, value in keyed_messages(seed, days, tenant=tenant,
+                                                 leads_per_day=leads_per_day)]
+
+
+def keyed_messages(seed: int, days: int, *, tenant: str = "default",
+                   leads_per_day: float = 4.0) -> list[tuple[bytes, bytes]]:
+    """(key, value) of each message: keyed by subject, as the relay keys by aggregate."""
     versions: dict[tuple[str, str], int] = defaultdict(int)
     out = []
     raw_events = simulate(seed, START, START + timedelta(days=days), leads_per_day=leads_per_day)
@@ -51,12 +67,12 @@ def messages(seed: int, days: int, *, tenant: str = "default",
         event = parse_event(raw, tenant=tenant)
         subject = subject_of(event)
         versions[subject.kind, subject.key] += 1
-        out.append(orjson.dumps({
+        out.append((f"{tenant}/{subject.kind}/{subject.key}".encode(), orjson.dumps({
             "schema": MESSAGE_SCHEMA, "position": position, "previous": position - 1,
             "kind": subject.kind, "key": subject.key,
             "version": versions[subject.kind, subject.key], "event": event.canonical(),
             "relayed_at": time.time(),
-        }))
+        })))
     return out
 
 
@@ -107,8 +123,48 @@ def _summary(name: str, events: int, timings: list[Timing]) -> str:
             f"({len(rates)} runs)")
 
 
+async def _produce(bootstrap: str, topic: str, keyed: list[tuple[bytes, bytes]],
+                   partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        sent = [await producer.send(topic, value=value, key=key) for key, value in keyed]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+async def _on_broker(args: argparse.Namespace, keyed: list[tuple[bytes, bytes]],
+                     store: FactStore) -> dict[str, list[Timing]]:
+    topic = "bench-fold"
+    times: dict[str, list[Timing]] = {"raw consumer": [], "rebuild": []}
+    with TansuBroker() as broker:
+        await _produce(broker.bootstrap_servers, topic, keyed, args.partitions)
+        for _ in range(args.runs):
+            cpu = time.process_time()
+            _, rate = await _read_all(broker.bootstrap_servers, topic, keep=False)
+            if rate.count != len(keyed):
+                raise RuntimeError(f"the raw consumer read {rate.count} of {len(keyed)}")
+            # Its own clock starts after the consumer is assigned; CPU covers the whole call.
+            times["raw consumer"].append((rate.seconds, time.process_time() - cpu))
+            cpu = time.process_time()
+            rebuilt = await rebuild(broker.bootstrap_servers, topic, store)
+            if rebuilt.messages != len(keyed) or rebuilt.unusable:
+                raise RuntimeError(f"the rebuild read {rebuilt.messages} of {len(keyed)} "
+                                   f"({rebuilt.unusable} unusable)")
+            times["rebuild"].append((rebuilt.seconds, time.process_time() - cpu))
+    return times
+
+
 async def main(args: argparse.Namespace) -> None:
-    raws = messages(args.seed, args.days, leads_per_day=args.leads_per_day)
+    keyed = keyed_messages(args.seed, args.days, leads_per_day=args.leads_per_day)
+    raws = [value for _, value in keyed]
     _say(f"{len(raws):,} messages ({args.days} simulated days, seed {args.seed}); "
           f"{sum(map(len, raws)) / len(raws):.0f} bytes each on average")
     redis = Redis.from_url(args.redis_url)
@@ -123,6 +179,8 @@ async def main(args: argparse.Namespace) -> None:
             await store.clear()
             times["decode+apply"].append(
                 await _timed_async(lambda: decode_and_apply(raws, store, args.batch)))
+        if args.broker:
+            times.update(await _on_broker(args, keyed, store))
     finally:
         await store.clear()
         await redis.aclose()
@@ -133,6 +191,10 @@ async def main(args: argparse.Namespace) -> None:
     for name in ("decode", "decode+apply"):
         rate = statistics.median(len(raws) / wall for wall, _ in times[name])
         _say(f"{name} / ceiling (medians): {rate / ceiling_rate:.3f}")
+    if args.broker:
+        raw_rate = statistics.median(len(raws) / wall for wall, _ in times["raw consumer"])
+        rate = statistics.median(len(raws) / wall for wall, _ in times["rebuild"])
+        _say(f"rebuild / raw consumer (medians): {rate / raw_rate:.3f}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -145,6 +207,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
                                                               "redis://127.0.0.1:6379/0"))
     parser.add_argument("--prefix", default="bench-fold")
+    parser.add_argument("--broker", action="store_true",
+                        help="also time the raw consumer and the rebuild on a Tansu topic")
+    parser.add_argument("--partitions", type=int, default=4)
     return parser.parse_args(argv)
 
 
