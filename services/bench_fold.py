@@ -4,7 +4,8 @@ A simulated history is turned into the messages the relay publishes (same body a
 `services.relay.message`), then timed three ways, each `--runs` times:
 
 - ceiling: `orjson.loads` of every message, nothing else (what the raw consumer pays);
-- decode: `services.projector.decode` of every message (contract check included);
+- decode: `services.projector.decode` of every message (contract check included), in
+  batches of `--batch` as the projector decodes them;
 - decode+apply: decode, then `FactStore.apply` in batches of `--batch` (the projector's
   `take(2000)`), into a throwaway Redis prefix cleared before each run.
 
@@ -43,7 +44,7 @@ from projections.facts import MESSAGE_SCHEMA, Change
 from projections.readmodel import FactStore
 from services.bench_ceilings import _read_all
 from services.broker import TansuBroker
-from services.projector import decode
+from services.projector import decode, gc_paused
 from services.rebuild import rebuild
 from services.simulate.world import simulate
 
@@ -85,13 +86,20 @@ def ceiling(raws: list[bytes]) -> None:
         orjson.loads(raw)
 
 
-def decode_all(raws: list[bytes]) -> list[Change]:
-    return [decode(raw) for raw in raws]
+def decode_batch(raws: list[bytes]) -> list[Change]:
+    """As the projector and the rebuild decode a batch."""
+    with gc_paused():
+        return [decode(raw) for raw in raws]
+
+
+def decode_all(raws: list[bytes], batch: int) -> None:
+    for start in range(0, len(raws), batch):
+        decode_batch(raws[start:start + batch])
 
 
 async def decode_and_apply(raws: list[bytes], store: FactStore, batch: int) -> None:
     for start in range(0, len(raws), batch):
-        changes = decode_all(raws[start:start + batch])
+        changes = decode_batch(raws[start:start + batch])
         result = await store.apply(changes)
         if result.rejected:
             raise RuntimeError(f"the reducer refused a simulated event: {result.rejected[0][1]}")
@@ -175,7 +183,7 @@ async def main(args: argparse.Namespace) -> None:
         # Interleaved, so a burst of load on the shared machine hits every figure alike.
         for _ in range(args.runs):
             times["ceiling"].append(_timed(lambda: ceiling(raws)))
-            times["decode"].append(_timed(lambda: decode_all(raws)))
+            times["decode"].append(_timed(lambda: decode_all(raws, args.batch)))
             await store.clear()
             times["decode+apply"].append(
                 await _timed_async(lambda: decode_and_apply(raws, store, args.batch)))

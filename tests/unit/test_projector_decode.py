@@ -14,7 +14,7 @@ from events.contract import DATA_MODELS
 from events.errors import InvalidEvent
 from events.parsing import check_event, parse_event
 from services.bench_fold import messages
-from services.projector import decode
+from services.projector import decode, gc_paused
 
 # Values that break one field or another somewhere in the contract.
 ODD_VALUES: list[Any] = [None, 5, -1, 1.5, True, "", " ", " padded ", "-1", "abc", "x" * 129,
@@ -101,3 +101,21 @@ def test_a_message_decodes_to_its_change_with_the_event_as_published() -> None:
     assert (change.position, change.tenant, change.kind, change.key, change.version,
             change.event) == (body["position"], body["event"]["tenant"], body["kind"],
                               body["key"], body["version"], body["event"])
+
+
+def test_collection_is_paused_for_a_batch_only_and_never_turned_on_by_it() -> None:
+    import gc
+
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # someone else's choice is left alone
+    finally:
+        gc.enable()
