@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Union
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from events.contract import DATA_MODELS, Envelope
+from events.contract import DATA_MODELS, Envelope, event_model
 from events.errors import FieldError, InvalidEvent
 
 
@@ -70,3 +70,27 @@ def parse_event(raw: Any, *, tenant: str = "default", tz: str = "Asia/Shanghai")
     if occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=ZoneInfo(tz))
     return SalesEvent(envelope.id, envelope.type, tenant, occurred_at, envelope.actor, data)
+
+
+# Every event type's full model (the envelope with its typed `data`), chosen by `type`: the
+# contract checked in one pydantic call, without building a SalesEvent nobody reads.
+_ANY_EVENT: TypeAdapter[Any] = TypeAdapter(Annotated[  # type: ignore[arg-type]
+    Union[tuple(event_model(t) for t in DATA_MODELS)],  # noqa: UP007 - a runtime tuple
+    Field(discriminator="type")])
+
+
+def check_event(raw: Any, *, tenant: str = "default") -> None:
+    """Raise `InvalidEvent` exactly when `parse_event` would, with its reasons; cheaper.
+
+    The fast path only ever accepts (the same models, so no event `parse_event` refuses);
+    anything it does not accept is judged, and its reasons given, by `parse_event`.
+    """
+    if isinstance(raw, dict):
+        try:
+            checked = _ANY_EVENT.validate_python(raw)
+        except ValidationError:
+            pass
+        else:
+            if checked.tenant is None or checked.tenant == tenant:
+                return
+    parse_event(raw, tenant=tenant)

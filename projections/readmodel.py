@@ -96,13 +96,18 @@ class FactStore:
         return result
 
     async def _apply(self, changes: Sequence[Change], result: Applied, write: Pipeline) -> None:
-        slots = list(dict.fromkeys((c.tenant, c.kind, c.key) for c in changes))
+        # One HMGET per hash, not one HGET per subject: redis-py's cost is per command.
+        keys_by_hash: dict[tuple[str, str], dict[str, None]] = {}
+        for c in changes:
+            keys_by_hash.setdefault((c.tenant, c.kind), {})[c.key] = None
         read = self.redis.pipeline(transaction=False)
-        for tenant, kind, key in slots:
-            read.hget(self._hash(tenant, kind), key)
+        for (tenant, kind), keys in keys_by_hash.items():
+            read.hmget(self._hash(tenant, kind), list(keys))
         current: dict[tuple[str, str, str], Record | None] = {
-            slot: orjson.loads(raw) if raw else None
-            for slot, raw in zip(slots, await read.execute(), strict=True)
+            (tenant, kind, key): orjson.loads(raw) if raw else None
+            for (tenant, kind), keys, values in zip(keys_by_hash, keys_by_hash.values(),
+                                                    await read.execute(), strict=True)
+            for key, raw in zip(keys, values, strict=True)
         }
         changed: set[tuple[str, str, str]] = set()
         applied_per_tenant: dict[str, int] = {}
@@ -123,9 +128,12 @@ class FactStore:
                 applied_per_tenant[change.tenant] = applied_per_tenant.get(change.tenant, 0) + 1
         if changed:
             write.multi()
+            fields_by_hash: dict[tuple[str, str], dict[str, bytes]] = {}
             for slot in changed:
                 tenant, kind, key = slot
-                write.hset(self._hash(tenant, kind), key, orjson.dumps(current[slot]))
+                fields_by_hash.setdefault((tenant, kind), {})[key] = orjson.dumps(current[slot])
+            for (tenant, kind), fields in fields_by_hash.items():  # one HSET per hash
+                write.hset(self._hash(tenant, kind), mapping=fields)  # type: ignore[arg-type]
             for tenant, count in applied_per_tenant.items():
                 named = sorted((kind, key) for t, kind, key in changed if t == tenant)
                 write.xadd(f"{self.prefix}:{tenant}:changes", {"slots": orjson.dumps(named)},

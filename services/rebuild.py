@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from projections.facts import Change
 from projections.readmodel import FactStore
-from services.projector import decode
+from services.projector import decode, gc_paused
 
 log = structlog.get_logger("rebuild")
 
@@ -64,15 +64,16 @@ async def rebuild(bootstrap: str, topic: str, store: FactStore, *, batch: int = 
                     end[tp] = max(end[tp], highwater)
                     known.add(tp)
             changes: list[Change] = []
-            for tp, records in fetched.items():
-                for record in records:
-                    if record.offset >= end[tp]:
-                        continue  # arrived after the rebuild started: the live stream's
-                    messages += 1
-                    try:
-                        changes.append(decode(record.value or b""))
-                    except ValueError:
-                        unusable += 1
+            with gc_paused():
+                for tp, records in fetched.items():
+                    for record in records:
+                        if record.offset >= end[tp]:
+                            continue  # arrived after the rebuild started: the live stream's
+                        messages += 1
+                        try:
+                            changes.append(decode(record.value or b""))
+                        except ValueError:
+                            unusable += 1
             for tp, records in fetched.items():
                 if tp in known and records and records[-1].offset + 1 >= end[tp]:
                     remaining.discard(tp)

@@ -1,0 +1,225 @@
+"""Micro-benchmark of the projection fold, without a broker: relayed messages in memory.
+
+A simulated history is turned into the messages the relay publishes (same body as
+`services.relay.message`), then timed three ways, each `--runs` times:
+
+- ceiling: `orjson.loads` of every message, nothing else (what the raw consumer pays);
+- decode: `services.projector.decode` of every message (contract check included), in
+  batches of `--batch` as the projector decodes them;
+- decode+apply: decode, then `FactStore.apply` in batches of `--batch` (the projector's
+  `take(2000)`), into a throwaway Redis prefix cleared before each run.
+
+With `--broker`, the messages are also produced to a topic of a spawned Tansu broker and
+two more figures are taken: the raw consumer (`getmany` + `orjson.loads`, the bench's
+projection ceiling) and `services.rebuild.rebuild` of that topic.
+
+Prints the median and the spread (min–max) of events/s of each, with the 1-minute load
+average at the start and end of the run. Reports, never asserts.
+
+    python -m services.bench_fold --days 365 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from redis.asyncio import Redis
+
+from events.parsing import parse_event
+from events.rules import subject_of
+from projections.facts import MESSAGE_SCHEMA, Change
+from projections.readmodel import FactStore
+from services.bench_ceilings import _read_all
+from services.broker import TansuBroker
+from services.projector import decode, gc_paused
+from services.rebuild import rebuild
+from services.simulate.world import simulate
+
+START = datetime(2017, 1, 1, tzinfo=UTC)
+
+
+def messages(seed: int, days: int, *, tenant: str = "default",
+             leads_per_day: float = 4.0) -> list[bytes]:
+    """The relay's messages for a simulated history: canonical events, versions per subject."""
+    return [value for _, value in keyed_messages(seed, days, tenant=tenant,
+                                                 leads_per_day=leads_per_day)]
+
+
+def keyed_messages(seed: int, days: int, *, tenant: str = "default",
+                   leads_per_day: float = 4.0) -> list[tuple[bytes, bytes]]:
+    """(key, value) of each message: keyed by subject, as the relay keys by aggregate."""
+    versions: dict[tuple[str, str], int] = defaultdict(int)
+    out = []
+    raw_events = simulate(seed, START, START + timedelta(days=days), leads_per_day=leads_per_day)
+    for position, raw in enumerate(raw_events, 1):
+        event = parse_event(raw, tenant=tenant)
+        subject = subject_of(event)
+        versions[subject.kind, subject.key] += 1
+        out.append((f"{tenant}/{subject.kind}/{subject.key}".encode(), orjson.dumps({
+            "schema": MESSAGE_SCHEMA, "position": position, "previous": position - 1,
+            "kind": subject.kind, "key": subject.key,
+            "version": versions[subject.kind, subject.key], "event": event.canonical(),
+            "relayed_at": time.time(),
+        })))
+    return out
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def ceiling(raws: list[bytes]) -> None:
+    for raw in raws:
+        orjson.loads(raw)
+
+
+def decode_batch(raws: list[bytes]) -> list[Change]:
+    """As the projector and the rebuild decode a batch."""
+    with gc_paused():
+        return [decode(raw) for raw in raws]
+
+
+def decode_all(raws: list[bytes], batch: int) -> None:
+    for start in range(0, len(raws), batch):
+        decode_batch(raws[start:start + batch])
+
+
+async def decode_and_apply(raws: list[bytes], store: FactStore, batch: int) -> None:
+    for start in range(0, len(raws), batch):
+        changes = decode_batch(raws[start:start + batch])
+        result = await store.apply(changes)
+        if result.rejected:
+            raise RuntimeError(f"the reducer refused a simulated event: {result.rejected[0][1]}")
+
+
+# (wall seconds, this process's CPU seconds): on a shared machine the CPU time per event
+# moves less with other work than the wall-clock rate does (Redis's own time is not in it).
+Timing = tuple[float, float]
+
+
+def _timed(run: Callable[[], Any]) -> Timing:
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+async def _timed_async(run: Callable[[], Any]) -> Timing:
+    wall, cpu = time.perf_counter(), time.process_time()
+    await run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _summary(name: str, events: int, timings: list[Timing]) -> str:
+    rates = sorted(events / wall for wall, _ in timings)
+    cpu = sorted(seconds / events * 1e6 for _, seconds in timings)
+    return (f"{name:<14} median {statistics.median(rates):>10,.0f} ev/s   "
+            f"spread {rates[0]:>9,.0f} – {rates[-1]:>9,.0f}   "
+            f"CPU {statistics.median(cpu):6.2f} µs/ev ({cpu[0]:.2f} – {cpu[-1]:.2f})   "
+            f"({len(rates)} runs)")
+
+
+async def _produce(bootstrap: str, topic: str, keyed: list[tuple[bytes, bytes]],
+                   partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        sent = [await producer.send(topic, value=value, key=key) for key, value in keyed]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+async def _on_broker(args: argparse.Namespace, keyed: list[tuple[bytes, bytes]],
+                     store: FactStore) -> dict[str, list[Timing]]:
+    topic = "bench-fold"
+    times: dict[str, list[Timing]] = {"raw consumer": [], "rebuild": []}
+    with TansuBroker() as broker:
+        await _produce(broker.bootstrap_servers, topic, keyed, args.partitions)
+        for _ in range(args.runs):
+            cpu = time.process_time()
+            _, rate = await _read_all(broker.bootstrap_servers, topic, keep=False)
+            if rate.count != len(keyed):
+                raise RuntimeError(f"the raw consumer read {rate.count} of {len(keyed)}")
+            # Its own clock starts after the consumer is assigned; CPU covers the whole call.
+            times["raw consumer"].append((rate.seconds, time.process_time() - cpu))
+            cpu = time.process_time()
+            rebuilt = await rebuild(broker.bootstrap_servers, topic, store)
+            if rebuilt.messages != len(keyed) or rebuilt.unusable:
+                raise RuntimeError(f"the rebuild read {rebuilt.messages} of {len(keyed)} "
+                                   f"({rebuilt.unusable} unusable)")
+            times["rebuild"].append((rebuilt.seconds, time.process_time() - cpu))
+    return times
+
+
+async def main(args: argparse.Namespace) -> None:
+    keyed = keyed_messages(args.seed, args.days, leads_per_day=args.leads_per_day)
+    raws = [value for _, value in keyed]
+    _say(f"{len(raws):,} messages ({args.days} simulated days, seed {args.seed}); "
+          f"{sum(map(len, raws)) / len(raws):.0f} bytes each on average")
+    redis = Redis.from_url(args.redis_url)
+    store = FactStore(redis, f"{args.prefix}-{uuid.uuid4().hex[:8]}")
+    load_before = os.getloadavg()[0]
+    times: dict[str, list[Timing]] = {"ceiling": [], "decode": [], "decode+apply": []}
+    try:
+        # Interleaved, so a burst of load on the shared machine hits every figure alike.
+        for _ in range(args.runs):
+            times["ceiling"].append(_timed(lambda: ceiling(raws)))
+            times["decode"].append(_timed(lambda: decode_all(raws, args.batch)))
+            await store.clear()
+            times["decode+apply"].append(
+                await _timed_async(lambda: decode_and_apply(raws, store, args.batch)))
+        if args.broker:
+            times.update(await _on_broker(args, keyed, store))
+    finally:
+        await store.clear()
+        await redis.aclose()
+    _say(f"load average (1 min): {load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+    for name, timings in times.items():
+        _say(_summary(name, len(raws), timings))
+    ceiling_rate = statistics.median(len(raws) / wall for wall, _ in times["ceiling"])
+    for name in ("decode", "decode+apply"):
+        rate = statistics.median(len(raws) / wall for wall, _ in times[name])
+        _say(f"{name} / ceiling (medians): {rate / ceiling_rate:.3f}")
+    if args.broker:
+        raw_rate = statistics.median(len(raws) / wall for wall, _ in times["raw consumer"])
+        rate = statistics.median(len(raws) / wall for wall, _ in times["rebuild"])
+        _say(f"rebuild / raw consumer (medians): {rate / raw_rate:.3f}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--leads-per-day", type=float, default=4.0)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
+                                                              "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--prefix", default="bench-fold")
+    parser.add_argument("--broker", action="store_true",
+                        help="also time the raw consumer and the rebuild on a Tansu topic")
+    parser.add_argument("--partitions", type=int, default=4)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))
