@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
 import structlog
 from prometheus_client import Counter, Histogram
 from redis.exceptions import RedisError
@@ -133,8 +134,10 @@ class ColumnStores:
         loaded = 0
         for kind in LOAD_ORDER:
             async for chunk in self.facts.scan(tenant, kind):
-                await asyncio.to_thread(_put_all, columns, [(kind, r) for r in chunk])
+                # Decoded in the worker too: the event loop keeps answering meanwhile.
+                await asyncio.to_thread(_decode_and_put, columns, kind, chunk)
                 loaded += len(chunk)
+        await asyncio.to_thread(columns.trim)
         if await self.facts.position(tenant) is None:
             raise NotBuilt  # lost while loading
         log.info("columns.loaded", tenant=tenant, reason=reason, records=loaded,
@@ -146,6 +149,10 @@ class ColumnStores:
         # `Snapshot` takes the first pipeline record in key order.
         keys = await self.facts.redis.hkeys(f"{self.facts.prefix}:{tenant}:pipeline")
         return sorted(k.decode() if isinstance(k, bytes) else k for k in keys)[:1]
+
+
+def _decode_and_put(columns: Columns, kind: str, chunk: list[bytes]) -> None:
+    columns.put_many(kind, [orjson.loads(raw) for raw in chunk])
 
 
 def _put_all(columns: Columns, records: list[tuple[str, Record]]) -> None:
