@@ -86,13 +86,17 @@ class Strings:
         return self.codes.get(value)
 
 
-def _shrink(arrays: dict[str, NDArray[Any]], name: str, size: int) -> None:
-    """In place when nothing else refers to the array (no copy, so no second one in memory
-    meanwhile), else as a copy."""
+def _resize(arrays: dict[str, NDArray[Any]], name: str, size: int) -> None:
+    """To `size` rows, new ones zero. In place when nothing else refers to the array: a
+    large array is remapped, not copied, so the old and the new one are never both in
+    memory (at 1M deals an activity column is 100 MB). Else as a copy."""
     try:
         arrays[name].resize((size, *arrays[name].shape[1:]), refcheck=True)
     except ValueError:
-        arrays[name] = arrays[name][:size].copy()
+        grown = np.zeros((size, *arrays[name].shape[1:]), dtype=arrays[name].dtype)
+        kept = min(size, len(arrays[name]))
+        grown[:kept] = arrays[name][:kept]
+        arrays[name] = grown
 
 
 class Table:
@@ -113,12 +117,15 @@ class Table:
     def _grow(self, size: int) -> None:
         capacity = len(next(iter(self.cols.values())))
         if size > capacity:
-            capacity = max(size, capacity * 3 // 2)  # room to grow, not double the memory
-            for name, column in self.cols.items():
-                grown = np.zeros((capacity, *column.shape[1:]), dtype=column.dtype)
-                grown[:self.size] = column[:self.size]
-                self.cols[name] = grown
+            # An eighth more: growing in place costs no copy, and the room is memory held.
+            self.reserve(max(size, capacity * 9 // 8))
         self.size = max(self.size, size)
+
+    def reserve(self, capacity: int) -> None:
+        """Room for `capacity` rows (a whole load knows how many records are coming)."""
+        if capacity > len(next(iter(self.cols.values()))):
+            for name in self.cols:
+                _resize(self.cols, name, capacity)
 
     def rows(self, keys: Sequence[str | None]) -> list[int]:
         """The row of each key (0 for none), created empty on first sight."""
@@ -134,7 +141,7 @@ class Table:
         """Give back the room kept for growth (after a whole load, which grew by half)."""
         for name in self.cols:
             if len(self.cols[name]) > self.size:
-                _shrink(self.cols, name, self.size)
+                _resize(self.cols, name, self.size)
         if self.keys is not None:
             self.keys.trim()
 
@@ -186,6 +193,12 @@ class Columns:
         self._joined: OrderedDict[tuple[str, str], NDArray[np.int32]] = OrderedDict()
 
     # --- feeding ---------------------------------------------------------------
+
+    def reserve(self, kind: str, records: int) -> None:
+        """Room for `records` more records of `kind` (before a whole load)."""
+        table = {"deal": self.deals, "lead": self.leads, "customer": self.customers}.get(kind)
+        if table is not None:
+            table.reserve(table.size + records)
 
     def put(self, kind: str, record: Record) -> None:
         """Take a record's latest state (new or changed)."""

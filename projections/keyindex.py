@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 FIRST_ROW = 2  # 0 stands for "no key" and 1 stays empty (a table's reserved rows)
 MAX_WIDTH = 64  # longer keys live in the plain dict (rare: ids are short)
-MERGE_AT = 1 << 14  # new keys kept in the dict before they join the sorted arrays
+MERGE_AT = 1 << 16  # new keys kept in the dict before they join the sorted arrays
 
 
 class KeyIndex:
@@ -50,7 +50,7 @@ class KeyIndex:
         for j, i in enumerate(present):
             row = confirmed[j]
             out[i] = row or self._add(wanted[j], int(hashes[j]), bool(in_sorted[j]))  # type: ignore[arg-type]
-        if len(self._recent) >= max(MERGE_AT, len(self._sorted_hashes) // 4):
+        if len(self._recent) >= MERGE_AT:
             self._merge()
         return out
 
@@ -127,15 +127,21 @@ class KeyIndex:
 
     def _grow(self, size: int) -> None:
         if size > len(self._bytes):
-            grown = np.zeros(max(size, len(self._bytes) * 3 // 2), dtype=self._bytes.dtype)
-            grown[:len(self._bytes)] = self._bytes
-            self._bytes = grown
+            capacity = max(size, len(self._bytes) * 3 // 2)
+            try:
+                self._bytes.resize(capacity, refcheck=True)  # in place, zero-filled
+            except ValueError:
+                grown = np.zeros(capacity, dtype=self._bytes.dtype)
+                grown[:len(self._bytes)] = self._bytes
+                self._bytes = grown
 
     def _merge(self) -> None:
-        hashes = np.concatenate([self._sorted_hashes,
-                                 np.fromiter(self._recent.keys(), dtype=np.int64)])
-        rows = np.concatenate([self._sorted_rows,
-                               np.fromiter(self._recent.values(), dtype=np.int32)])
-        order = np.argsort(hashes, kind="stable")
-        self._sorted_hashes, self._sorted_rows = hashes[order], rows[order]
+        # Inserted at their places, not sorted again: one pass over the arrays. The dict
+        # stays small (a dict entry costs what ten keys here do).
+        hashes = np.fromiter(self._recent.keys(), dtype=np.int64, count=len(self._recent))
+        rows = np.fromiter(self._recent.values(), dtype=np.int32, count=len(self._recent))
+        order = np.argsort(hashes)
+        at = np.searchsorted(self._sorted_hashes, hashes[order])
+        self._sorted_hashes = np.insert(self._sorted_hashes, at, hashes[order])
+        self._sorted_rows = np.insert(self._sorted_rows, at, rows[order])
         self._recent = {}

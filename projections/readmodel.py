@@ -210,6 +210,10 @@ class FactStore:
             if cursor == 0:
                 return
 
+    async def count(self, tenant: str, kind: str) -> int:
+        """How many records of a kind the tenant has."""
+        return int(await self.redis.hlen(self._hash(tenant, kind)))
+
     async def tenants(self) -> set[str]:
         members = await self.redis.smembers(f"{self.prefix}:tenants")
         return {t.decode() if isinstance(t, bytes) else t for t in members}

@@ -133,6 +133,7 @@ class ColumnStores:
         columns = Columns(self.tz, stages)
         loaded = 0
         for kind in LOAD_ORDER:
+            columns.reserve(kind, await self.facts.count(tenant, kind))
             async for chunk in self.facts.scan(tenant, kind):
                 # Decoded in the worker too: the event loop keeps answering meanwhile.
                 await asyncio.to_thread(_decode_and_put, columns, kind, chunk)

@@ -4,10 +4,12 @@ keys look like and even when their hashes collide."""
 from __future__ import annotations
 
 import random
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from projections import keyindex
 from projections.keyindex import FIRST_ROW, MAX_WIDTH, MERGE_AT, KeyIndex
 
 
@@ -35,12 +37,23 @@ def test_rows_are_those_a_dict_would_give(batches: list[list[str | None]]) -> No
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(keys, max_size=12), max_size=8), st.integers(0, 3))
+@given(st.lists(st.lists(keys, max_size=12), max_size=8), st.integers(0, 3),
+       st.integers(1, 4))
 def test_keys_sharing_a_hash_never_share_a_row(batches: list[list[str | None]],
-                                               buckets: int) -> None:
-    # Every key hashes into one of a handful of values: nearly every key collides.
-    index = KeyIndex(hasher=lambda key: len(key) % (buckets + 1))
-    assert index_rows(index, batches) == reference(batches)
+                                               buckets: int, merge_at: int) -> None:
+    # Every key hashes into one of a handful of values: nearly every key collides, and
+    # the new keys join the sorted arrays every few keys.
+    with patch.object(keyindex, "MERGE_AT", merge_at):
+        index = KeyIndex(hasher=lambda key: len(key) % (buckets + 1))
+        assert index_rows(index, batches) == reference(batches)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(keys, max_size=12), max_size=8), st.integers(1, 4))
+def test_rows_survive_merges_every_few_keys(batches: list[list[str | None]],
+                                            merge_at: int) -> None:
+    with patch.object(keyindex, "MERGE_AT", merge_at):
+        assert index_rows(KeyIndex(), batches) == reference(batches)
 
 
 def test_each_row_gives_back_its_key_including_odd_ones() -> None:
