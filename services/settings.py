@@ -15,6 +15,10 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # The API's first read of a tenant loads all its records: past this, a 500 (BENCHMARKS.md).
     redis_socket_timeout: float = 5.0
+    # The views not yet on the column store join every record in memory (~34 KB a deal,
+    # docs/BENCHMARKS.md): past this many deals they answer 503 instead of taking the
+    # process down. The funnel and breakdowns have no such limit.
+    snapshot_max_deals: int = 100_000
     database_url: str | None = None  # None: an SQLite file under data_dir
     data_dir: Path = Path(".salespulse")
     events_topic: str = "salespulse.events"
