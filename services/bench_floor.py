@@ -47,6 +47,7 @@ class Run:
     errors: int  # a status other than 200, or a dropped connection
     seconds: float
     api_cpu_s: float
+    client_cpu_s: float  # the clients' own CPU: near `seconds`, they were the limit
 
     def figures(self) -> dict[str, float]:
         answered = len(self.latencies_ms)
@@ -54,7 +55,8 @@ class Run:
                 "p99_ms": quantile(self.latencies_ms, 0.99) or 0.0,
                 "requests_per_s": answered / self.seconds,
                 "api_cpu_ms_per_request": self.api_cpu_s * 1000 / max(answered, 1),
-                "errors": float(self.errors)}
+                "errors": float(self.errors),
+                "client_cpu_share": self.client_cpu_s / self.seconds}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -90,11 +92,12 @@ async def load(port: int, token: str, clients: int, seconds: float, api_pid: int
     request = (f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                f"Authorization: Bearer {token}\r\n\r\n").encode()
     latencies: list[float] = []
-    cpu, started = cpu_seconds(api_pid), time.perf_counter()
+    cpu, started, own = cpu_seconds(api_pid), time.perf_counter(), time.process_time()
     errors = await asyncio.gather(*(_client(port, request, started + seconds, latencies)
                                     for _ in range(clients)))
     elapsed = time.perf_counter() - started
-    return Run(latencies, sum(errors), elapsed, cpu_seconds(api_pid) - cpu)
+    return Run(latencies, sum(errors), elapsed, cpu_seconds(api_pid) - cpu,
+               time.process_time() - own)
 
 
 def run(clients: int, seconds: float, runs: int, code: Path | None,
@@ -109,6 +112,7 @@ def run(clients: int, seconds: float, runs: int, code: Path | None,
         token = issue_key(Settings(database_url=schema.database_url, data_dir=work),
                           "default", "admin", name="bench-floor")
         api = Api(env, work / "api.log")
+        console.print(f"API pid {api.process.pid} ({code or 'this checkout'})")
         try:
             asyncio.run(load(api.port, token, clients, warmup, api.process.pid))
             measured = []
