@@ -156,11 +156,10 @@ def test_a_revocation_redis_cannot_announce_is_503_and_the_key_stays_refused(
 
 
 def test_the_keys_command_announces_a_revocation_or_says_it_could_not(
-        settings: Settings, monkeypatch: pytest.MonkeyPatch, own_logging: None) -> None:
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from services.cli import cli
 
     admin = issue_key(settings, "default", "admin")
-    redis = Redis.from_url(settings.redis_url)
     monkeypatch.setenv("DATABASE_URL", str(settings.database_url))
     monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("REDIS_PREFIX", settings.redis_prefix)
