@@ -107,12 +107,13 @@ def run(clients: int, seconds: float, runs: int, code: Path | None,
         env = {**os.environ, "DATABASE_URL": schema.database_url, "DATA_DIR": str(work),
                "RATE_LIMIT": UNLIMITED, "REDIS_PREFIX": f"benchf-{uuid.uuid4().hex[:8]}"}
         env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # the floor needs no broker
-        if code is not None:
+        if code is not None:  # its own modules first: `-m` puts the working directory first
             env["PYTHONPATH"] = str(code.resolve())
         token = issue_key(Settings(database_url=schema.database_url, data_dir=work),
                           "default", "admin", name="bench-floor")
-        api = Api(env, work / "api.log")
-        console.print(f"API pid {api.process.pid} ({code or 'this checkout'})")
+        api = Api(env, work / "api.log", code.resolve() if code is not None else None)
+        console.print(f"API pid {api.process.pid}, running "
+                      f"{Path(f'/proc/{api.process.pid}/cwd').resolve()}")
         try:
             asyncio.run(load(api.port, token, clients, warmup, api.process.pid))
             measured = []
