@@ -125,11 +125,11 @@ class Authenticator:
         generation again once Redis is back, even if a revocation could not be announced."""
         rate = parse_rate(principal.rate_limit or self.default_rate)
         try:
-            check = await self.gate.check(rate, principal.tenant, principal.subject)
+            return await self._announce_pending(
+                await self.gate.check(rate, principal.tenant, principal.subject))
         except _REDIS_DOWN as exc:
             self._redis_down("rate limit unchecked", exc)
             return None
-        return await self._announce_pending(check)
 
     async def _generation(self) -> str | None:
         try:

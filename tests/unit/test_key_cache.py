@@ -5,9 +5,11 @@ cache only under the generation it was cached under, and never trusted without R
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import jwt
 import pytest
 from limits import RateLimitItem
 
@@ -16,6 +18,7 @@ from services.access.keycache import KeyCache
 from services.access.keystore import KeyRecord
 from services.access.principal import Principal
 from services.access.revocation import Check
+from services.access.tokens import TokenVerifier
 from services.api.auth import Authenticator, RateLimited, RevocationUnannounced, Unauthenticated
 
 REP = Principal("acme", "rep", "k1", rep_id="R-1")
@@ -113,6 +116,7 @@ class FakeGate:
 
     generation: str = "g1"
     down: bool = False
+    read_only: bool = False  # answers checks, refuses the announcement
     hits: dict[str, int] = field(default_factory=dict)
     announced: int = 0
 
@@ -127,7 +131,7 @@ class FakeGate:
         return Check(self.generation, allowed, 0.0 if allowed else 12.3)
 
     async def announce(self) -> str:
-        if self.down:
+        if self.down or self.read_only:
             raise ConnectionError("Redis unreachable")
         self.announced += 1
         self.generation = f"g{self.announced + 1}-{id(self)}"
@@ -210,6 +214,25 @@ async def test_a_key_revoked_while_redis_was_down_stays_refused_when_it_returns(
     assert gate.announced == 1
     with pytest.raises(Unauthenticated):
         await other_process.admit(token)
+
+
+async def test_an_announcement_refused_again_admits_keys_and_tokens_and_stays_pending() -> None:
+    store, gate = FakeKeys(), FakeGate(read_only=True)
+    token, admin = store.add(), store.add(role="admin")
+    auth = _authenticator(store, gate)
+    auth.tokens = TokenVerifier("HS256", "s" * 32)
+    signed = jwt.encode({"sub": "u-1", "tenant": "acme", "role": "admin",
+                         "exp": int(time.time()) + 60}, "s" * 32, algorithm="HS256")
+    await auth.admit(admin)
+    with pytest.raises(RevocationUnannounced):
+        await auth.revoke("acme", keys.parse(token)[0])  # type: ignore[index]
+    for _ in range(2):  # never a 500 for them, and the key is read from the store
+        assert (await auth.admit(admin)).role == "admin"
+        assert (await auth.admit(signed)).subject == "jwt:u-1"
+    assert gate.announced == 0 and store.asked == 3
+    gate.read_only = False
+    await auth.admit(admin)
+    assert gate.announced == 1
 
 
 async def test_over_its_limit_a_credential_is_told_when_to_retry() -> None:
