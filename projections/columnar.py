@@ -23,7 +23,8 @@ Pure: no I/O. Feed it records with `put()`; `services/api/columns.py` reads Redi
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -35,6 +36,7 @@ from numpy.typing import NDArray
 
 from projections.facts import Record
 from projections.funnel import advanced_from, stage_dwell_days
+from projections.keyindex import FIRST_ROW, KeyIndex
 from projections.snapshot import DEFAULT_STAGES, DIMENSIONS, Deal, ts
 from projections.stats import days_between
 
@@ -44,6 +46,7 @@ _MICRO = timedelta(microseconds=1)
 _ORDINAL_1970 = date(1970, 1, 1).toordinal()
 _INT64_MAX = int(np.iinfo(np.int64).max)
 NOW = _INT64_MAX  # "the moment" of an open deal: its owner's team now
+JOINED_BYTES = 64 << 20  # joined dimensions kept between changes
 
 
 _DEAL_SCALARS = ("created_day", "period_day", "status", "amount", "amount_exp", "owner",
@@ -83,6 +86,19 @@ class Strings:
         return self.codes.get(value)
 
 
+def _resize(arrays: dict[str, NDArray[Any]], name: str, size: int) -> None:
+    """To `size` rows, new ones zero. In place when nothing else refers to the array: a
+    large array is remapped, not copied, so the old and the new one are never both in
+    memory (at 1M deals an activity column is 100 MB). Else as a copy."""
+    try:
+        arrays[name].resize((size, *arrays[name].shape[1:]), refcheck=True)
+    except ValueError:
+        grown = np.zeros((size, *arrays[name].shape[1:]), dtype=arrays[name].dtype)
+        kept = min(size, len(arrays[name]))
+        grown[:kept] = arrays[name][:kept]
+        arrays[name] = grown
+
+
 class Table:
     """Rows in growable columns. A keyed table's row is its subject's code, given at the
     key's first sighting even as a reference, so references are plain integer gathers;
@@ -94,33 +110,40 @@ class Table:
         for name, spec in columns.items():
             dtype, width = spec if isinstance(spec, tuple) else (spec, None)
             self.cols[name] = np.zeros((16, width) if width else 16, dtype=dtype)
-        self.keys = Strings() if keyed else None
+        self.keys = KeyIndex() if keyed else None
         if self.keys is not None:
-            self.keys.code("")
-            self._grow(2)
+            self._grow(FIRST_ROW)
 
     def _grow(self, size: int) -> None:
         capacity = len(next(iter(self.cols.values())))
         if size > capacity:
-            capacity = max(size, capacity * 3 // 2)  # room to grow, not double the memory
-            for name, column in self.cols.items():
-                grown = np.zeros((capacity, *column.shape[1:]), dtype=column.dtype)
-                grown[:self.size] = column[:self.size]
-                self.cols[name] = grown
+            # An eighth more: growing in place costs no copy, and the room is memory held.
+            self.reserve(max(size, capacity * 9 // 8))
         self.size = max(self.size, size)
 
-    def row(self, key: str | None) -> int:
-        """The row of `key` (0 for none), created empty on first sight."""
+    def reserve(self, capacity: int) -> None:
+        """Room for `capacity` rows (a whole load knows how many records are coming)."""
+        if capacity > len(next(iter(self.cols.values()))):
+            for name in self.cols:
+                _resize(self.cols, name, capacity)
+
+    def rows(self, keys: Sequence[str | None]) -> list[int]:
+        """The row of each key (0 for none), created empty on first sight."""
         assert self.keys is not None
-        if not key:
-            return 0
-        code = self.keys.code(key)
-        if code >= self.size:
-            self._grow(code + 1)
-        return code
+        found = self.keys.rows(keys)
+        self._grow(self.keys.size)
+        return found
 
     def extend(self, rows: int) -> None:
         self._grow(self.size + rows)
+
+    def trim(self) -> None:
+        """Give back the room kept for growth (after a whole load, which grew by half)."""
+        for name in self.cols:
+            if len(self.cols[name]) > self.size:
+                _resize(self.cols, name, self.size)
+        if self.keys is not None:
+            self.keys.trim()
 
     def __getitem__(self, name: str) -> NDArray[Any]:
         return self.cols[name][:self.size]
@@ -165,9 +188,17 @@ class Columns:
             "history": np.int32, "parent_kind": np.int8, "parent": np.int32,
         }, keyed=False)
         self._converted: dict[int, set[int]] = {}  # deal -> its leads, when more than one
-        self._joined: dict[tuple[str, str], NDArray[np.int32]] = {}
+        # Joined dimensions, the most recently used first to go within a byte budget: an
+        # activity dimension at 1M deals is some 50 MB.
+        self._joined: OrderedDict[tuple[str, str], NDArray[np.int32]] = OrderedDict()
 
     # --- feeding ---------------------------------------------------------------
+
+    def reserve(self, kind: str, records: int) -> None:
+        """Room for `records` more records of `kind` (before a whole load)."""
+        table = {"deal": self.deals, "lead": self.leads, "customer": self.customers}.get(kind)
+        if table is not None:
+            table.reserve(table.size + records)
 
     def put(self, kind: str, record: Record) -> None:
         """Take a record's latest state (new or changed)."""
@@ -184,7 +215,7 @@ class Columns:
         elif kind == "lead":
             self._put_leads(records)
         elif kind == "customer":
-            rows = [self.customers.row(r["id"]) for r in records]
+            rows = self.customers.rows([r["id"] for r in records])
             self.customers.cols["exists"][rows] = True
             self.customers.cols["segment"][rows] = [self.strings.code(r.get("segment"))
                                                    for r in records]
@@ -236,7 +267,9 @@ class Columns:
 
     def _put_deals(self, records: list[Record]) -> None:
         d = self.deals
-        rows = [d.row(r["id"]) for r in records]
+        rows = d.rows([r["id"] for r in records])
+        customers = self.customers.rows([r.get("customer") for r in records])
+        own_leads = self.leads.rows([r.get("lead") for r in records])
         n_stages = len(self.stages)
         out: dict[str, list[Any]] = {name: [] for name in _DEAL_SCALARS}
         entered = np.zeros((len(records), n_stages), dtype=bool)
@@ -261,8 +294,7 @@ class Columns:
                 ("owner", owner), ("closed", closed), ("history", self._entry(owner, closed)),
                 ("own_source", self.strings.code(r.get("source") or None)),
                 ("product", self.strings.code(r.get("product"))),
-                ("customer", self.customers.row(r.get("customer"))),
-                ("own_lead", self.leads.row(r.get("lead"))),
+                ("customer", customers[i]), ("own_lead", own_leads[i]),
                 ("last_stage", self.order.get(stages[-1][0], -1)),
                 ("lost_reason", self.strings.code((r.get("lost_reason") or "unspecified")
                                                   if lost else None)),
@@ -292,9 +324,10 @@ class Columns:
 
     def _put_leads(self, records: list[Record]) -> None:
         lead = self.leads
-        rows = [lead.row(r["id"]) for r in records]
+        rows = lead.rows([r["id"] for r in records])
+        deals = self.deals.rows([r.get("deal") for r in records])
         out: dict[str, list[Any]] = {name: [] for name in _LEAD_SCALARS}
-        for row, r in zip(rows, records, strict=True):
+        for row, deal, r in zip(rows, deals, records, strict=True):
             created_at = ts(r["created_at"])
             owner, created = self.strings.code(r.get("owner")), micros(created_at)
             for name, value in (
@@ -306,7 +339,7 @@ class Columns:
                 ("own_region", self.strings.code(r.get("region") or None)),
             ):
                 out[name].append(value)
-            previous, deal = int(lead.cols["deal"][row]), self.deals.row(r.get("deal"))
+            previous = int(lead.cols["deal"][row])
             lead.cols["deal"][row] = deal
             if previous != deal:
                 self._unlink(previous, row)
@@ -343,18 +376,17 @@ class Columns:
 
     def _pick_converted(self, deal: int, leads: set[int] | None = None) -> None:
         assert self.leads.keys is not None
-        keys = self.leads.keys.values
+        keys = self.leads.keys
         leads = self._converted.get(deal, set()) if leads is None else leads
-        self.deals.cols["converted_from"][deal] = max(leads, key=lambda r: keys[r] or "")
+        self.deals.cols["converted_from"][deal] = max(leads, key=keys.key)
 
     def _put_activities(self, kind: str, records: list[Record]) -> None:
         parents = {"deal": self.deals, "lead": self.leads, "customer": self.customers}[kind]
         parent_kind = ("deal", "lead", "customer").index(kind)
         out: dict[str, list[int]] = {"day": [], "rep": [], "at": [], "history": [],
                                      "parent": []}
-        for r in records:
+        for r, parent in zip(records, parents.rows([r["id"] for r in records]), strict=True):
             logged = r.get("activities") or ()
-            parent = parents.row(r["id"])
             seen = int(parents.cols["activities"][parent])
             # The reducer only ever appends to a record's activities: new ones are the tail.
             for at, _kind, rep, _duration, _id in logged[seen:]:
@@ -382,9 +414,20 @@ class Columns:
             self._joined.clear()
             self.dirty = False
         found = self._joined.get((what, name))
-        if found is None:
-            found = self._joined[(what, name)] = self._join(what, name).astype(np.int32)
+        if found is not None:
+            self._joined.move_to_end((what, name))
+            return found
+        found = self._joined[(what, name)] = self._join(what, name).astype(np.int32, copy=False)
+        while (len(self._joined) > 1
+               and sum(a.nbytes for a in self._joined.values()) > JOINED_BYTES):
+            self._joined.popitem(last=False)
         return found
+
+    def trim(self) -> None:
+        """Give back the room kept for growth (after a whole load)."""
+        self._joined.clear()  # they may be views of the columns: those cannot shrink in place
+        for table in (self.deals, self.leads, self.customers, self.activities):
+            table.trim()
 
     def _history(self, name: str) -> NDArray[np.int32]:
         values = {"team": self.history_team, "manager": self.history_manager,
@@ -466,5 +509,6 @@ class Columns:
         return sorted(r for r, now in self.reps_current.items() if now == team)
 
     def nbytes(self) -> int:
-        return sum(c.nbytes for t in (self.deals, self.leads, self.customers, self.activities)
-                   for c in t.cols.values())
+        tables = (self.deals, self.leads, self.customers, self.activities)
+        return (sum(c.nbytes for t in tables for c in t.cols.values())
+                + sum(t.keys.nbytes() for t in tables if t.keys is not None))

@@ -197,16 +197,22 @@ class FactStore:
         return [orjson.loads(raw) if raw else None for raw in await read.execute()]
 
     async def scan(self, tenant: str, kind: str, count: int = 2_000
-                   ) -> AsyncIterator[list[Record]]:
-        """Every record of a kind, a chunk at a time (never the whole hash in memory)."""
+                   ) -> AsyncIterator[list[bytes]]:
+        """Every record of a kind as stored (JSON, `orjson.loads` gives the record), a
+        chunk at a time: never the whole hash in memory, and the caller decides where
+        the decoding runs."""
         cursor = 0
         while True:
             cursor, chunk = await self.redis.hscan(self._hash(tenant, kind), cursor,
                                                    count=count)
             assert isinstance(chunk, dict)
-            yield [orjson.loads(raw) for raw in chunk.values()]
+            yield list(chunk.values())  # type: ignore[arg-type]  # bytes: no decode_responses
             if cursor == 0:
                 return
+
+    async def count(self, tenant: str, kind: str) -> int:
+        """How many records of a kind the tenant has."""
+        return int(await self.redis.hlen(self._hash(tenant, kind)))
 
     async def tenants(self) -> set[str]:
         members = await self.redis.smembers(f"{self.prefix}:tenants")

@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     # Connections per process; a request finding none free waits (up to the socket timeout)
     # rather than failing: 200 concurrent requests ran a non-blocking pool dry.
     redis_max_connections: int = 64
+    # The views not yet on the column store join every record in memory (~34 KB a deal,
+    # docs/BENCHMARKS.md): past this many deals they answer 503 instead of taking the
+    # process down. The funnel and breakdowns have no such limit.
+    snapshot_max_deals: int = 100_000
     database_url: str | None = None  # None: an SQLite file under data_dir
     data_dir: Path = Path(".salespulse")
     events_topic: str = "salespulse.events"

@@ -36,7 +36,7 @@ from services.api import dashboard as dashboard_api
 from services.api import forecast as forecast_api
 from services.api import keys as keys_api
 from services.api import money as money_api
-from services.api.deps import Services
+from services.api.deps import Services, TooLargeForSnapshot
 from services.api.problems import problem, problem_responses
 from services.settings import Settings
 
@@ -106,6 +106,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          "would be incomplete. Try again in a moment.")
         answer.headers["Retry-After"] = "1"
         return answer
+
+    @app.exception_handler(TooLargeForSnapshot)
+    async def too_large(_request: Request, exc: TooLargeForSnapshot) -> Response:
+        # Not temporary, so no Retry-After: an operator raises the limit, or waits for the
+        # view to move to the column store (the funnel and breakdowns have).
+        return problem(503, "too-large-for-this-view", "Too many deals for this view",
+                       f"this view still joins every record in memory, and the tenant has "
+                       f"{exc.deals:,} deals, more than SNAPSHOT_MAX_DEALS ({exc.limit:,}); "
+                       "GET /v1/funnel and GET /v1/breakdown answer at any size")
 
     @app.exception_handler(RedisError)
     async def read_models_unreachable(_request: Request, exc: RedisError) -> Response:

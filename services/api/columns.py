@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
 import structlog
 from prometheus_client import Counter, Histogram
 from redis.exceptions import RedisError
@@ -51,6 +52,7 @@ class ColumnStores:
         self.facts, self.tz = facts, tz
         self._tenants: dict[str, Tenant] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._checks: dict[str, asyncio.Future[Tenant]] = {}
 
     async def answer(self, tenant: str, question: Hashable,
                      compute: Callable[[Columns], T]) -> T:
@@ -58,19 +60,50 @@ class ColumnStores:
 
         Raises NotBuilt while the read models are being rebuilt (never a partial answer).
         """
-        lock = self._locks.setdefault(tenant, asyncio.Lock())
-        async with lock:  # updates and computations never overlap: they share the arrays
-            state = await self._current(tenant)
-            if question in state.answers:
-                ANSWERS.labels("cached").inc()
-                state.answers.move_to_end(question)
-                return state.answers[question]  # type: ignore[no-any-return]
+        state = await self._fresh(tenant)
+        if question in state.answers:  # a cached answer touches no array: no lock
+            return self._cached(state, question)
+        # Updates and computations never overlap: they share the arrays.
+        async with self._lock(tenant):
+            state = self._tenants.get(tenant) or await self._current(tenant)
+            if question in state.answers:  # computed while this request waited
+                return self._cached(state, question)
             result = await asyncio.to_thread(compute, state.columns)
             ANSWERS.labels("computed").inc()
             state.answers[question] = result
             if len(state.answers) > ANSWERS_KEPT:
                 state.answers.popitem(last=False)
             return result
+
+    @staticmethod
+    def _cached(state: Tenant, question: Hashable) -> Any:
+        ANSWERS.labels("cached").inc()
+        state.answers.move_to_end(question)
+        return state.answers[question]
+
+    def _lock(self, tenant: str) -> asyncio.Lock:
+        return self._locks.setdefault(tenant, asyncio.Lock())
+
+    async def _fresh(self, tenant: str) -> Tenant:
+        """The tenant's columns brought up to date. Requests arriving while a check is under
+        way share it: a wave of requests costs one Redis round trip, not one each in turn
+        under the lock (which bounded a cached answer to one per round trip)."""
+        check = self._checks.get(tenant)
+        if check is None:
+            check = self._checks[tenant] = asyncio.ensure_future(self._checked(tenant))
+            check.add_done_callback(lambda done: self._forget_check(tenant, done))
+        # Shielded: a caller that goes away does not cancel the check the others wait on.
+        return await asyncio.shield(check)
+
+    async def _checked(self, tenant: str) -> Tenant:
+        async with self._lock(tenant):
+            return await self._current(tenant)
+
+    def _forget_check(self, tenant: str, done: asyncio.Future[Tenant]) -> None:
+        if self._checks.get(tenant) is done:
+            del self._checks[tenant]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have gone
 
     async def warm(self) -> None:
         """Load every known tenant's columns (at start: the first reader need not wait)."""
@@ -80,8 +113,7 @@ class ColumnStores:
             log.warning("columns.not_warmed", error=str(exc))
             return
         for tenant in sorted(tenants):
-            lock = self._locks.setdefault(tenant, asyncio.Lock())
-            async with lock:
+            async with self._lock(tenant):
                 try:
                     await self._current(tenant)
                 except NotBuilt:
@@ -90,9 +122,10 @@ class ColumnStores:
                     log.warning("columns.not_warmed", tenant=tenant, error=str(exc))
 
     async def team_members(self, tenant: str, team: str | None) -> list[str]:
-        lock = self._locks.setdefault(tenant, asyncio.Lock())
-        async with lock:
-            return (await self._current(tenant)).columns.team_members(team)
+        await self._fresh(tenant)
+        async with self._lock(tenant):  # an update in a worker thread changes the reps
+            state = self._tenants.get(tenant) or await self._current(tenant)
+            return state.columns.team_members(team)
 
     async def _current(self, tenant: str) -> Tenant:
         state = self._tenants.get(tenant)
@@ -132,9 +165,12 @@ class ColumnStores:
         columns = Columns(self.tz, stages)
         loaded = 0
         for kind in LOAD_ORDER:
+            columns.reserve(kind, await self.facts.count(tenant, kind))
             async for chunk in self.facts.scan(tenant, kind):
-                await asyncio.to_thread(_put_all, columns, [(kind, r) for r in chunk])
+                # Decoded in the worker too: the event loop keeps answering meanwhile.
+                await asyncio.to_thread(_decode_and_put, columns, kind, chunk)
                 loaded += len(chunk)
+        await asyncio.to_thread(columns.trim)
         if await self.facts.position(tenant) is None:
             raise NotBuilt  # lost while loading
         log.info("columns.loaded", tenant=tenant, reason=reason, records=loaded,
@@ -146,6 +182,10 @@ class ColumnStores:
         # `Snapshot` takes the first pipeline record in key order.
         keys = await self.facts.redis.hkeys(f"{self.facts.prefix}:{tenant}:pipeline")
         return sorted(k.decode() if isinstance(k, bytes) else k for k in keys)[:1]
+
+
+def _decode_and_put(columns: Columns, kind: str, chunk: list[bytes]) -> None:
+    columns.put_many(kind, [orjson.loads(raw) for raw in chunk])
 
 
 def _put_all(columns: Columns, records: list[tuple[str, Record]]) -> None:

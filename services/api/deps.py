@@ -20,6 +20,14 @@ if TYPE_CHECKING:
     from services.api.auth import Authenticator
 
 
+class TooLargeForSnapshot(Exception):
+    """The tenant has more deals than a view joining every record may hold in memory."""
+
+    def __init__(self, deals: int, limit: int) -> None:
+        super().__init__(deals, limit)
+        self.deals, self.limit = deals, limit
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -41,7 +49,7 @@ class Services:
     async def snapshot(self, tenant: str) -> Snapshot:
         """The tenant's joined facts, rebuilt only when the read models changed. Raises
         NotBuilt while the read models are being rebuilt from the log (never a partial
-        answer)."""
+        answer), TooLargeForSnapshot past SNAPSHOT_MAX_DEALS."""
         async with self._lock:
             version = await self.facts.version(tenant)
             if version is None:
@@ -49,6 +57,9 @@ class Services:
             cached = self._snapshots.get(tenant)
             if cached and cached[0] == version:
                 return cached[1]
+            deals = await self.facts.count(tenant, "deal")
+            if deals > self.settings.snapshot_max_deals:
+                raise TooLargeForSnapshot(deals, self.settings.snapshot_max_deals)
             records = await self.facts.load(tenant)
             if await self.facts.version(tenant) is None:
                 raise NotBuilt  # lost while loading

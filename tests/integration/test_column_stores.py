@@ -4,6 +4,7 @@ rebuild, a trimmed stream or a new pipeline, and never answering while not built
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from functools import cache
@@ -17,7 +18,7 @@ from projections.facts import Change
 from projections.funnel import funnel
 from projections.readmodel import FactStore, NotBuilt
 from projections.snapshot import Filters, Snapshot
-from services.api.columns import LOADS, ColumnStores
+from services.api.columns import ANSWERS, LOADS, ColumnStores
 from services.bench_query_world import Template, template
 
 pytestmark = pytest.mark.integration
@@ -121,3 +122,28 @@ async def test_a_rebuild_or_a_new_pipeline_loads_everything_and_a_flush_refuses(
 
 def _funnel_all(columns: object) -> object:
     return _funnel(columns, Filters())
+
+
+async def test_a_wave_of_requests_shares_one_look_at_the_change_stream_and_one_computation(
+        store: FactStore) -> None:
+    changes = year().changes
+    stores = ColumnStores(store, TZ)
+    await store.apply(changes[:2_000])
+    await stores.answer("t", "warm", _funnel_all)
+    looks = 0
+    look = store.changes
+
+    async def counted(*args: object) -> object:
+        nonlocal looks
+        looks += 1
+        return await look(*args)  # type: ignore[arg-type]
+
+    store.changes = counted  # type: ignore[method-assign]
+    computed = ANSWERS.labels("computed")._value.get()  # noqa: SLF001
+    await store.apply(changes[2_000:2_100])  # the wave must see this batch
+    answers = await asyncio.gather(*(stores.answer("t", "funnel", _funnel_all)
+                                     for _ in range(100)))
+    snapshot = Snapshot(await store.load("t"), TZ)
+    assert all(answer == funnel(snapshot, Filters()) for answer in answers)
+    assert looks == 1
+    assert ANSWERS.labels("computed")._value.get() == computed + 1  # noqa: SLF001

@@ -14,7 +14,7 @@ import pytest
 
 from events.parsing import parse_event
 from events.rules import subject_of
-from projections import columnar_views
+from projections import columnar, columnar_views
 from projections.breakdown import GROUPINGS, breakdown
 from projections.columnar import Columns
 from projections.facts import Change, Record, apply
@@ -87,6 +87,19 @@ def test_a_simulated_year_gives_the_snapshot_views_answers_under_any_filter() ->
     records = fold(year().changes)
     assert len(records["deal"]) > 250
     same_answers(records, columns_of(records), cases=25)
+
+
+def test_trimmed_columns_with_no_room_for_joined_dimensions_answer_the_same(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every joined dimension is evicted as soon as the next one is made.
+    monkeypatch.setattr(columnar, "JOINED_BYTES", 0)
+    changes = year().changes
+    columns = columns_of(fold(changes[:len(changes) // 2]))
+    columns.trim()
+    records = fold(changes)  # then the rest: new rows, new keys, more activities
+    for kind in ("rep", "customer", "deal", "lead"):
+        columns.put_many(kind, list(records.get(kind, {}).values()))
+    same_answers(records, columns, cases=8, seed=3)
 
 
 def test_records_changed_one_batch_at_a_time_give_the_same_answers_at_every_step() -> None:
