@@ -68,10 +68,10 @@ LOAD_TIMEOUT_S = "600"
 class Api:
     """One `salespulse api` process on the bench's prefix."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, code: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process: Popen[bytes] = spawn(["api", "--port", str(self.port)], env, log)
+        self.process: Popen[bytes] = spawn(["api", "--port", str(self.port)], env, log, code)
         deadline = time.monotonic() + 60
         while not is_healthy(self.url):
             if self.process.poll() is not None or time.monotonic() > deadline:

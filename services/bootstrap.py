@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from eventsourcing.persistence import TrackingRecorder
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from events.ledger import SalesLedger
 from projections.readmodel import FactStore
+from services.access.keycache import KeyCache
 from services.access.keystore import KeyStore
 from services.access.principal import Role
+from services.access.revocation import AccessGate
 from services.access.tokens import TokenVerifier
 from services.settings import Settings
+
+if TYPE_CHECKING:
+    from services.api.auth import Authenticator
 
 
 def ledger(settings: Settings) -> SalesLedger:
@@ -36,8 +43,21 @@ def token_verifier(settings: Settings) -> TokenVerifier | None:
 
 
 def redis(settings: Settings) -> Redis:
-    return Redis.from_url(settings.redis_url, socket_timeout=settings.redis_socket_timeout,
-                          socket_connect_timeout=2)
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections,
+        timeout=settings.redis_socket_timeout, socket_timeout=settings.redis_socket_timeout,
+        socket_connect_timeout=2)
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
+
+
+def authenticator(settings: Settings, ledger: SalesLedger, client: Redis) -> Authenticator:
+    """API keys (cached, revocation announced through Redis), tokens, rate limits."""
+    from services.api.auth import Authenticator  # the API's; other processes skip FastAPI
+
+    return Authenticator(key_store(ledger), token_verifier(settings),
+                         AccessGate(client, settings.redis_prefix),
+                         KeyCache(settings.key_cache_seconds, settings.key_cache_size),
+                         settings.rate_limit, settings.key_cache_seconds)
 
 
 def fact_store(settings: Settings, client: Redis) -> FactStore:

@@ -270,6 +270,17 @@ def _register_bench_query() -> None:
 _register_bench_query()
 
 
+def _register_bench_floor() -> None:
+    from services.bench_floor import main as bench_floor_main
+
+    cli.command("bench-floor", help="The authenticated request floor under concurrent clients: "
+                "latency, requests/s, API CPU per request (reports only, never asserts).")(
+        bench_floor_main)
+
+
+_register_bench_floor()
+
+
 def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -15,7 +15,7 @@ from services.settings import Settings
 app = typer.Typer(help="Create, list and revoke API keys (stored hashed).",
                   no_args_is_help=True)
 console = Console(stderr=True)
-EXIT_UNUSABLE = 1
+EXIT_UNUSABLE, EXIT_UNAVAILABLE = 1, 4  # services/cli.py: the same codes everywhere
 
 
 def _store():  # type: ignore[no-untyped-def]
@@ -65,7 +65,17 @@ def list_keys(tenant: Annotated[str, typer.Option()] = "default") -> None:
 
 @app.command()
 def revoke(key_id: str, tenant: Annotated[str, typer.Option()] = "default") -> None:
-    """Revoke a key at once."""
+    """Revoke a key at once, in every API process (announced through Redis, REDIS_URL).
+
+    Exit codes: 0 revoked and announced; 1 no such key in the tenant; 4 revoked in the
+    database but Redis unreachable: API processes that cached the key may accept it for up
+    to KEY_CACHE_SECONDS; run the same command again once Redis answers."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    from services.access.revocation import announce
+
+    settings = Settings()
     ledger, store = _store()
     try:
         record = store.revoke(tenant, key_id)
@@ -74,4 +84,15 @@ def revoke(key_id: str, tenant: Annotated[str, typer.Option()] = "default") -> N
     if record is None:
         console.print(f"[red]no key {key_id!r} in tenant {tenant!r}[/]")
         raise typer.Exit(EXIT_UNUSABLE)
+    try:
+        with Redis.from_url(settings.redis_url, socket_connect_timeout=2,
+                            socket_timeout=settings.redis_socket_timeout) as redis:
+            announce(redis, settings.redis_prefix)
+    except (RedisError, OSError) as exc:
+        console.print(f"[red]key {key_id} IS revoked in the database (at {record.revoked_at}), "
+                      f"but the revocation could not be announced to the API processes[/]: "
+                      f"Redis unreachable ({type(exc).__name__}). One that cached the key may "
+                      f"accept it for up to {settings.key_cache_seconds:g} s "
+                      "(KEY_CACHE_SECONDS). Run this command again once Redis answers.")
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
     console.print(f"revoked {key_id} at {record.revoked_at}")

@@ -9,10 +9,12 @@ from pathlib import Path
 import httpx
 
 
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start `salespulse ARGS…` in its own session (so a signal reaches its children too)."""
+def spawn(args: list[str], env: dict[str, str], log: Path,
+          cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start `salespulse ARGS…` in its own session (so a signal reaches its children too).
+    `cwd`: the checkout to run it from (`-m` imports from there before anything else)."""
     handle = open(log, "ab")  # noqa: SIM115 - the child keeps it for its lifetime
-    return subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env,
+    return subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env, cwd=cwd,
                             stdout=handle, stderr=handle, start_new_session=True)
 
 

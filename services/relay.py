@@ -16,7 +16,12 @@ import orjson
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
+from eventsourcing.persistence import (
+    Notification,
+    PersistenceError,
+    Tracking,
+    TrackingRecorder,
+)
 from prometheus_client import Counter, Gauge
 
 from events.ledger import SalesLedger
@@ -62,9 +67,15 @@ class Relay:
         delay = 0.1
         log.info("relay.started", position=position, topic=self.topic)
         while not stop.is_set():
-            notifications = await asyncio.to_thread(
-                self.ledger.recorder.select_notifications, position, self.batch_size,
-                inclusive_of_start=False)
+            try:
+                notifications = await asyncio.to_thread(
+                    self.ledger.recorder.select_notifications, position, self.batch_size,
+                    inclusive_of_start=False)
+            except PersistenceError as exc:
+                # The store is away: nothing was read, so nothing is lost; read again later.
+                log.error("relay.store_unavailable", error=str(exc), retry_in=delay)
+                delay = await self._pause(stop, delay)
+                continue
             if not notifications:
                 try:
                     await asyncio.wait_for(stop.wait(), self.idle_wait)
@@ -77,18 +88,29 @@ class Relay:
                 # The broker is away: keep the position and send the batch again once it is
                 # back (the events wait in the event store; the API goes on accepting).
                 log.error("relay.kafka_unavailable", error=str(exc), retry_in=delay)
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                except TimeoutError:
-                    pass
-                delay = min(delay * 2, 5.0)
+                delay = await self._pause(stop, delay)
                 continue
             delay = 0.1
             position = notifications[-1].id
-            await asyncio.to_thread(self.tracking.insert_tracking, Tracking(RELAY_NAME, position))
+            try:
+                await asyncio.to_thread(self.tracking.insert_tracking,
+                                        Tracking(RELAY_NAME, position))
+            except PersistenceError as exc:
+                # Published but not recorded: a later batch's position is recorded instead
+                # (a restart before that repeats this batch, which consumers skip).
+                log.error("relay.position_unrecorded", error=str(exc), position=position)
             RELAYED.inc(len(notifications))
             POSITION.set(position)
         log.info("relay.stopped", position=position)
+
+    @staticmethod
+    async def _pause(stop: asyncio.Event, delay: float) -> float:
+        """Wait `delay` (or until stopped); the next, doubled delay, at most 5 s."""
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except TimeoutError:
+            pass
+        return min(delay * 2, 5.0)
 
     async def publish(self, notifications: Sequence[Notification], after: int) -> None:
         """Send `notifications`, which follow position `after`, and wait for every ack."""

@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # The API's first read of a tenant loads all its records: past this, a 500 (BENCHMARKS.md).
     redis_socket_timeout: float = 5.0
+    # Connections per process; a request finding none free waits (up to the socket timeout)
+    # rather than failing: 200 concurrent requests ran a non-blocking pool dry.
+    redis_max_connections: int = 64
     # The views not yet on the column store join every record in memory (~34 KB a deal,
     # docs/BENCHMARKS.md): past this many deals they answer 503 instead of taking the
     # process down. The funnel and breakdowns have no such limit.
@@ -43,6 +46,10 @@ class Settings(BaseSettings):
     # Access (docs/SECURITY.md): API keys live in the event store's database; signed tokens
     # are accepted when a JWT key is configured.
     rate_limit: str = "6000/minute"  # per credential, `limits` syntax; a key may override it
+    # Authenticated API keys each API process keeps, trusted only until a revocation is
+    # announced (services/access/keycache.py); 0 seconds or 0 keys: the database every time.
+    key_cache_seconds: float = 30.0
+    key_cache_size: int = 10_000
     max_body_bytes: int = 16 * 1024 * 1024  # larger request bodies get 413
     jwt_algorithm: str = "HS256"  # HS256 (jwt_secret) or RS256 (jwt_public_key, PEM)
     jwt_secret: str | None = None

@@ -25,6 +25,10 @@ class Proxy:
 
     def cut(self) -> None:
         assert self.listener is not None
+        try:  # wakes the thread blocked in accept(), which close() alone does not: it would
+            self.listener.shutdown(socket.SHUT_RDWR)  # let one more connection through
+        except OSError:
+            pass
         self.listener.close()
         with self.lock:
             for s in self.sockets:

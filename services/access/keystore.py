@@ -1,6 +1,6 @@
 """API keys in the event store's own database (PostgreSQL or SQLite), beside the events
-they guard: one backup, and no second store to lose. Revocation is read on every request,
-so it takes effect at once in every API process."""
+they guard: one backup, and no second store to lose. The API reads a key here when its
+process has not cached it, or when a revocation was announced since (services/api/auth.py)."""
 
 from __future__ import annotations
 

@@ -63,9 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = bootstrap.redis(settings)
         ledger = await asyncio.to_thread(bootstrap.ledger, settings)
-        authenticator = auth.Authenticator(
-            bootstrap.key_store(ledger), bootstrap.token_verifier(settings),
-            auth.rate_limiter(settings.redis_url, settings.redis_prefix), settings.rate_limit)
+        authenticator = bootstrap.authenticator(settings, ledger, client)
         app.state.services = Services(settings, ledger, client,
                                       bootstrap.fact_store(settings, client), authenticator)
         # Load the column stores now rather than on the first funnel someone asks for.

@@ -1,34 +1,39 @@
 """Who is calling: every route but /healthz takes `Authorization: Bearer <API key or JWT>`,
 resolves it to a Principal (tenant, role, scope), and charges the credential's rate limit.
-The tenant always comes from the credential, never from the request."""
+The tenant always comes from the credential, never from the request.
+
+An API key costs one Redis round trip when it is in the process's key cache (the
+revocation generation and the rate limit, one script: services/access/revocation.py), and
+a database read besides when it is not, or when a revocation has been announced since it
+was cached, or when Redis cannot be reached (then nothing cached is trusted)."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from limits import parse as parse_rate
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
-from redis.asyncio import BlockingConnectionPool
+from redis.exceptions import RedisError
 
-from services.access.keystore import KeyStore
+from services.access import keycache
+from services.access.keycache import KeyCache
+from services.access.keystore import KeyRecord, KeyStore
 from services.access.principal import ADMINS, READERS, WRITERS, Forbidden, Principal, Role
+from services.access.revocation import AccessGate, Check, parse_rate
 from services.access.tokens import BadToken, TokenVerifier
-from services.api.deps import get_services
 from services.api.problems import problem
 
 log = structlog.get_logger("auth")
 _bearer = HTTPBearer(auto_error=False, description="An API key (`sp_…`, see POST /v1/keys) "
                      "or a signed token (JWT) with the claims tenant, role, sub, exp and "
                      "rep_id (role rep) or team_id (role manager).")
+# Redis unreachable or failing: redis-py's own errors, and the socket's.
+_REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
 
 
 class Unauthenticated(Exception):
@@ -45,55 +50,121 @@ class CredentialStoreUnavailable(Exception):
     pass
 
 
+class RevocationUnannounced(Exception):
+    """The key is revoked in the database, but Redis did not take the new generation."""
+
+    def __init__(self, record: KeyRecord, cache_seconds: float) -> None:
+        super().__init__(record.id)
+        self.record, self.cache_seconds = record, cache_seconds
+
+
 @dataclass
 class Authenticator:
     keys: KeyStore
     tokens: TokenVerifier | None
-    limiter: MovingWindowRateLimiter
+    gate: AccessGate
+    cache: KeyCache
     default_rate: str
+    cache_seconds: float = 30.0  # KEY_CACHE_SECONDS, for the revocation-unannounced message
+    # A revocation this process could not announce: announced on its next Redis answer.
+    _unannounced: bool = field(default=False, init=False)
 
-    async def principal(self, token: str) -> Principal:
+    async def admit(self, token: str) -> Principal:
+        """The principal behind `token`, its rate limit charged; or Unauthenticated,
+        RateLimited, CredentialStoreUnavailable."""
         if token.startswith("sp_"):
+            principal, check = await self._key(token)
+        elif self.tokens is not None and token.count(".") == 2:
             try:
-                record = await asyncio.to_thread(self.keys.authenticate, token)
-            except Exception as exc:  # noqa: BLE001 - any database failure: 503, never 500
-                raise CredentialStoreUnavailable(type(exc).__name__) from exc
-            if record is None:
-                raise Unauthenticated("unknown or revoked API key")
-            return record.principal()
-        if self.tokens is not None and token.count(".") == 2:
-            try:
-                return self.tokens.principal(token)
+                principal = self.tokens.principal(token)
             except BadToken as exc:
                 raise Unauthenticated(f"invalid token: {exc}") from None
-        raise Unauthenticated("the credential is neither an API key (sp_…) nor a token this "
-                              "service is configured to accept")
+            check = await self._check(principal)
+        else:
+            raise Unauthenticated("the credential is neither an API key (sp_…) nor a token "
+                                  "this service is configured to accept")
+        if check is not None and not check.allowed:
+            raise RateLimited(max(1, math.ceil(check.retry_after)))
+        return principal
 
-    async def charge(self, principal: Principal) -> None:
-        rate = parse_rate(principal.rate_limit or self.default_rate)
-        who = (principal.tenant, principal.subject)
+    async def _key(self, token: str) -> tuple[Principal, Check | None]:
+        found_by = keycache.lookup(token)
+        cached = self.cache.candidate(found_by)
+        if cached is not None:
+            check = await self._check(cached.principal)
+            generation = check.generation if check is not None else None
+            trusted = self.cache.trusted(found_by, generation)
+            if trusted is not None:
+                return trusted, check
+            # A revocation since, or no Redis: ask the database. The hit is charged
+            # already, to this key id, whose rate cannot have changed.
+            principal = await self._stored(token)
+            self.cache.remember(found_by, principal, generation)
+            return principal, check
+        # Read before the database: a revocation committed after this read replaces the
+        # generation, so what the database says now is never trusted past it.
+        generation = await self._generation()
+        principal = await self._stored(token)
+        self.cache.remember(found_by, principal, generation)
+        # No generation: Redis did not answer just now; the limit goes unchecked (below).
+        return principal, await self._check(principal) if generation is not None else None
+
+    async def _stored(self, token: str) -> Principal:
         try:
-            allowed = await self.limiter.hit(rate, *who)
-            reset = 0.0 if allowed else (await self.limiter.get_window_stats(rate, *who))[0]
-        except Exception as exc:  # noqa: BLE001
-            # Fail open: ingest must not depend on Redis, which only holds read models.
-            log.warning("rate limit unchecked", error=f"{type(exc).__name__}: {exc}")
-            return
-        if not allowed:
-            raise RateLimited(max(1, math.ceil(reset - time.time())))
+            record = await asyncio.to_thread(self.keys.authenticate, token)
+        except Exception as exc:  # noqa: BLE001 - any database failure: 503, never 500
+            raise CredentialStoreUnavailable(type(exc).__name__) from exc
+        if record is None:
+            raise Unauthenticated("unknown or revoked API key")
+        return record.principal()
 
+    async def _check(self, principal: Principal) -> Check | None:
+        """The generation and the charge; None when Redis did not answer. Then the rate
+        limit is not checked (ingest must not depend on Redis, which holds read models)
+        and the cache is emptied: entries kept through an outage would match the old
+        generation again once Redis is back, even if a revocation could not be announced."""
+        rate = parse_rate(principal.rate_limit or self.default_rate)
+        try:
+            return await self._announce_pending(
+                await self.gate.check(rate, principal.tenant, principal.subject))
+        except _REDIS_DOWN as exc:
+            self._redis_down("rate limit unchecked", exc)
+            return None
 
-def rate_limiter(redis_url: str, prefix: str, connections: int = 64
-                 ) -> MovingWindowRateLimiter:
-    # A blocking pool: under a burst a check waits for a connection instead of failing
-    # (a failing check lets the request through, see `charge`), so a burst cannot slip
-    # past the limit by exhausting the pool.
-    pool = BlockingConnectionPool.from_url(redis_url, max_connections=connections, timeout=10)
-    storage = RedisStorage(redis_url.replace("redis://", "async+redis://", 1)
-                           .replace("rediss://", "async+rediss://", 1),
-                           implementation="redispy", key_prefix=f"{prefix}:limits",
-                           connection_pool=pool)  # type: ignore[arg-type]
-    return MovingWindowRateLimiter(storage)
+    async def _generation(self) -> str | None:
+        try:
+            return (await self._announce_pending(await self.gate.check())).generation
+        except _REDIS_DOWN as exc:
+            self._redis_down("key cache bypassed", exc)
+            return None
+
+    async def _announce_pending(self, check: Check) -> Check:
+        if not self._unannounced:
+            return check
+        generation = await self.gate.announce()
+        self._unannounced = False
+        log.warning("revocation announced late")
+        return Check(generation, check.allowed, check.retry_after)
+
+    def _redis_down(self, what: str, exc: BaseException) -> None:
+        self.cache.clear()
+        log.warning(what, error=f"{type(exc).__name__}: {exc}")
+
+    async def revoke(self, tenant: str, key_id: str) -> KeyRecord | None:
+        """Revoke in the database, then announce it to every API process (a new
+        generation). Raises RevocationUnannounced when Redis does not take it."""
+        record = await asyncio.to_thread(self.keys.revoke, tenant, key_id)
+        if record is None:
+            return None
+        self.cache.clear()  # this process at least never trusts it again
+        try:
+            await self.gate.announce()
+        except _REDIS_DOWN as exc:
+            self._unannounced = True
+            log.error("revocation unannounced", key=key_id,
+                      error=f"{type(exc).__name__}: {exc}")
+            raise RevocationUnannounced(record, self.cache_seconds) from None
+        return record
 
 
 async def get_principal(request: Request, credentials: Annotated[
@@ -101,9 +172,8 @@ async def get_principal(request: Request, credentials: Annotated[
     if credentials is None:
         raise Unauthenticated("a credential is required: Authorization: Bearer <API key or "
                               "token>")
-    authenticator: Authenticator = get_services(request).auth
-    principal = await authenticator.principal(credentials.credentials)
-    await authenticator.charge(principal)
+    authenticator: Authenticator = request.app.state.services.auth
+    principal = await authenticator.admit(credentials.credentials)
     structlog.contextvars.bind_contextvars(tenant=principal.tenant, role=principal.role,
                                            credential=principal.subject)
     return principal
@@ -112,7 +182,7 @@ async def get_principal(request: Request, credentials: Annotated[
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_tenant(principal: PrincipalDep) -> str:
+async def get_tenant(principal: PrincipalDep) -> str:
     return principal.tenant
 
 
@@ -120,7 +190,7 @@ TenantDep = Annotated[str, Depends(get_tenant)]
 
 
 def requires(roles: frozenset[Role], action: str) -> Depends:  # type: ignore[valid-type]
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         principal.require(roles, action)
         return principal
     return Depends(check)
@@ -150,6 +220,17 @@ def install(app: FastAPI) -> None:
         answer = problem(429, "rate-limited", "Too many requests",
                          f"this credential's rate limit is spent; retry in {exc.retry_after} s")
         answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
+
+    @app.exception_handler(RevocationUnannounced)
+    async def unannounced(_request: Request, exc: RevocationUnannounced) -> Response:
+        answer = problem(503, "revocation-unannounced", "Revoked, but not yet announced",
+                         f"key {exc.record.id} IS revoked in the database, but the revocation "
+                         "could not be announced to the API processes (Redis unreachable): "
+                         "one that cached the key may still accept it for up to "
+                         f"{exc.cache_seconds:g} s (KEY_CACHE_SECONDS). This process announces "
+                         "it as soon as Redis answers; DELETE again to make sure.")
+        answer.headers["Retry-After"] = "1"
         return answer
 
     @app.exception_handler(CredentialStoreUnavailable)

@@ -54,7 +54,8 @@ class BodyLimit:
         try:
             await self.app(scope, counting_receive, tracking_send)
         except Exception as exc:
-            # Middlewares running the app in a task group hand it back in an ExceptionGroup.
+            # A middleware running the app in a task group (Starlette's BaseHTTPMiddleware;
+            # none of ours now) hands it back in an ExceptionGroup.
             if started or not _too_large(exc):
                 raise
             await self._refuse(send)

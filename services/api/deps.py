@@ -68,7 +68,8 @@ class Services:
             return snapshot
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain def dependency in a worker thread, a hop per request.
     return request.app.state.services  # type: ignore[no-any-return]
 
 

@@ -64,11 +64,13 @@ async def list_keys(services: ServicesDep, caller: PrincipalDep) -> dict[str, An
     return {"keys": [r.public() for r in records]}
 
 
-@router.delete("/keys/{key_id}", response_model=None, responses=problem_responses(404))
+@router.delete("/keys/{key_id}", response_model=None, responses=problem_responses(404, 503))
 async def revoke_key(key_id: Annotated[str, Path(max_length=64)], services: ServicesDep,
                      caller: PrincipalDep) -> dict[str, Any] | JSONResponse:
-    """Revoke a key of this tenant at once (idempotent). 404 for a key of another tenant."""
-    record = await asyncio.to_thread(services.auth.keys.revoke, caller.tenant, key_id)
+    """Revoke a key of this tenant at once, in every API process (idempotent). 404 for a key
+    of another tenant; 503 `revocation-unannounced` when the key is revoked in the database
+    but Redis could not tell the other API processes (DELETE again)."""
+    record = await services.auth.revoke(caller.tenant, key_id)  # 503 if not announced
     if record is None:
         return problem(404, "unknown-key", "Unknown key", f"no key {key_id!r} in this tenant")
     return record.public()

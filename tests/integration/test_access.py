@@ -283,16 +283,60 @@ def test_zz_report_what_was_tried() -> None:
 
 async def test_a_burst_of_checks_lets_exactly_the_limit_through(
         containers: dict[str, str]) -> None:
-    """Found by `salespulse bench-query`: 200 concurrent requests ran the limiter's Redis
-    pool dry, the checks failed, and a failing check lets a request through."""
+    """Found by `salespulse bench-query`: 200 concurrent requests ran the Redis pool dry, the
+    checks failed, and a failing check lets a request through. The API's pool now waits."""
     import asyncio
     import uuid
 
-    from limits import parse
+    from services import bootstrap
+    from services.access.revocation import AccessGate, parse_rate
+    from services.settings import Settings
 
-    from services.api.auth import rate_limiter
+    prefix = f"test-burst-{uuid.uuid4().hex[:8]}"
+    redis = bootstrap.redis(Settings(redis_url=containers["redis"]))
+    try:
+        gate = AccessGate(redis, prefix)
+        checks = await asyncio.gather(*(gate.check(parse_rate("100/minute"), "default", "k")
+                                        for _ in range(1500)))
+        assert sum(c.allowed for c in checks) == 100
+        refused = [c.retry_after for c in checks if not c.allowed]
+        assert all(0 < r <= 60 for r in refused)
+        assert len({c.generation for c in checks}) == 1
+    finally:
+        await redis.delete(f"{prefix}:keys:generation",
+                           f"{prefix}:limits:LIMITER/default/k/100/1/minute")
+        await redis.aclose()
 
-    limiter = rate_limiter(containers["redis"], f"test-burst-{uuid.uuid4().hex[:8]}")
-    allowed = await asyncio.gather(*(limiter.hit(parse("100/minute"), "default", "k")
-                                     for _ in range(1500)))
-    assert sum(allowed) == 100
+
+async def test_the_window_is_the_one_the_limits_library_keeps(
+        containers: dict[str, str]) -> None:
+    """Same layout, same key: processes of the previous release (the `limits` library's
+    moving window) and of this one count the same hits during a rolling deploy."""
+    import uuid
+
+    from limits.aio.storage import RedisStorage
+    from limits.aio.strategies import MovingWindowRateLimiter
+
+    from services import bootstrap
+    from services.access.revocation import AccessGate, parse_rate
+    from services.settings import Settings
+
+    prefix = f"test-window-{uuid.uuid4().hex[:8]}"
+    rate = parse_rate("10/minute")
+    redis = bootstrap.redis(Settings(redis_url=containers["redis"]))
+    previous = MovingWindowRateLimiter(RedisStorage(
+        containers["redis"].replace("redis://", "async+redis://", 1), implementation="redispy",
+        key_prefix=f"{prefix}:limits"))
+    try:
+        for _ in range(4):
+            assert (await AccessGate(redis, prefix).check(rate, "default", "k")).allowed
+        for _ in range(3):
+            assert await previous.hit(rate, "default", "k")
+        assert (await previous.get_window_stats(rate, "default", "k")).remaining == 3
+        checks = [await AccessGate(redis, prefix).check(rate, "default", "k") for _ in range(4)]
+        assert [c.allowed for c in checks] == [True, True, True, False]
+        assert not await previous.hit(rate, "default", "k")
+    finally:
+        await redis.delete(f"{prefix}:keys:generation",
+                           f"{prefix}:limits:{rate.key_for('default', 'k')}")
+        await redis.aclose()

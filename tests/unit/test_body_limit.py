@@ -14,7 +14,7 @@ from services.api.bodies import limit
 
 def _app(max_bytes: int) -> FastAPI:
     app = FastAPI()
-    observability.instrument(app)  # a BaseHTTPMiddleware, as in the real app
+    observability.instrument(app)  # the request observer, as in the real app
     limit(app, max_bytes)
 
     @app.post("/echo")

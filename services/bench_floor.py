@@ -1,0 +1,165 @@
+"""`salespulse bench-floor`: the floor of every authenticated request, measured, never
+asserted.
+
+It starts a real `salespulse api` (no broker, a throwaway PostgreSQL schema, a fresh Redis
+prefix) with one admin API key, then puts `--clients` concurrent keep-alive clients on
+`GET /v1/settings/display` (credential, rate limit, no view) for `--seconds`, `--runs`
+times, and prints per run and as medians: p50/p99 latency, requests/s, and the API
+process's CPU milliseconds per request (from /proc, so the clients' own CPU is not in it).
+
+The clients speak HTTP/1.1 over raw asyncio streams: an httpx client tops out near
+50 requests/s per core here, which would measure the client, not the API.
+`--code DIR` runs the API from another checkout (e.g. a worktree of main) with the same
+clients, so a before and an after come from one session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from projections.stats import quantile
+from services.bench import machine, throwaway_schema
+from services.bench_query import UNLIMITED, Api
+from services.bootstrap import issue_key
+from services.settings import Settings
+
+console = Console()
+PATH = "/v1/settings/display"
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Run:
+    latencies_ms: list[float]
+    errors: int  # a status other than 200, or a dropped connection
+    seconds: float
+    api_cpu_s: float
+    client_cpu_s: float  # the clients' own CPU: near `seconds`, they were the limit
+
+    def figures(self) -> dict[str, float]:
+        answered = len(self.latencies_ms)
+        return {"p50_ms": quantile(self.latencies_ms, 0.5) or 0.0,
+                "p99_ms": quantile(self.latencies_ms, 0.99) or 0.0,
+                "requests_per_s": answered / self.seconds,
+                "api_cpu_ms_per_request": self.api_cpu_s * 1000 / max(answered, 1),
+                "errors": float(self.errors),
+                "client_cpu_share": self.client_cpu_s / self.seconds}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used (utime, stime of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+async def _client(port: int, request: bytes, deadline: float, latencies: list[float]) -> int:
+    """One keep-alive connection sending the next request as soon as the last answered."""
+    errors = 0
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < deadline:
+            begun = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            await reader.readexactly(length)
+            if head[9:12] == b"200":
+                latencies.append((time.perf_counter() - begun) * 1000)
+            else:
+                errors += 1
+    except (OSError, asyncio.IncompleteReadError):
+        errors += 1
+    finally:
+        writer.close()
+    return errors
+
+
+async def load(port: int, token: str, clients: int, seconds: float, api_pid: int) -> Run:
+    request = (f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+               f"Authorization: Bearer {token}\r\n\r\n").encode()
+    latencies: list[float] = []
+    cpu, started, own = cpu_seconds(api_pid), time.perf_counter(), time.process_time()
+    errors = await asyncio.gather(*(_client(port, request, started + seconds, latencies)
+                                    for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    return Run(latencies, sum(errors), elapsed, cpu_seconds(api_pid) - cpu,
+               time.process_time() - own)
+
+
+def run(clients: int, seconds: float, runs: int, code: Path | None,
+        warmup: float = 3.0) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="salespulse-bench-floor-"))
+    with throwaway_schema("benchf", "bench-floor") as schema:
+        env = {**os.environ, "DATABASE_URL": schema.database_url, "DATA_DIR": str(work),
+               "RATE_LIMIT": UNLIMITED, "REDIS_PREFIX": f"benchf-{uuid.uuid4().hex[:8]}"}
+        env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # the floor needs no broker
+        if code is not None:  # its own modules first: `-m` puts the working directory first
+            env["PYTHONPATH"] = str(code.resolve())
+        token = issue_key(Settings(database_url=schema.database_url, data_dir=work),
+                          "default", "admin", name="bench-floor")
+        api = Api(env, work / "api.log", code.resolve() if code is not None else None)
+        console.print(f"API pid {api.process.pid}, running "
+                      f"{Path(f'/proc/{api.process.pid}/cwd').resolve()}")
+        try:
+            asyncio.run(load(api.port, token, clients, warmup, api.process.pid))
+            measured = []
+            for n in range(runs):
+                figures = asyncio.run(load(api.port, token, clients, seconds,
+                                           api.process.pid)).figures()
+                console.print(f"run {n + 1}: " + ", ".join(f"{k} {v:,.2f}"
+                                                           for k, v in figures.items()))
+                measured.append(figures)
+        finally:
+            api.stop()
+    medians = {name: statistics.median(r[name] for r in measured) for name in measured[0]}
+    return {"machine": machine(), "parameters": {"clients": clients, "seconds": seconds,
+                                                 "runs": runs, "code": str(code or ".")},
+            "runs": measured, "medians": medians}
+
+
+def report(measured: dict[str, Any]) -> None:
+    parameters = measured["parameters"]
+    table = Table(title=f"floor: {parameters['clients']} clients on GET {PATH}, median of "
+                  f"{parameters['runs']} runs ({parameters['code']})")
+    for column in ("figure", "median", "min", "max"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for name, value in measured["medians"].items():
+        values = [r[name] for r in measured["runs"]]
+        table.add_row(name, *(f"{v:,.2f}" for v in (value, min(values), max(values))))
+    console.print(table)
+
+
+def main(
+    clients: Annotated[int, typer.Option(help="Concurrent keep-alive clients")] = 200,
+    seconds: Annotated[float, typer.Option(help="Duration of each run")] = 15.0,
+    runs: Annotated[int, typer.Option(min=1, help="Runs; the medians are reported")] = 3,
+    code: Annotated[Path | None, typer.Option(
+        help="Run the API from this checkout (e.g. a worktree of main) for a 'before'")]
+    = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures here")]
+    = None,
+) -> None:
+    """Measure the authenticated request floor (reports only, never asserts)."""
+    measured = run(clients, seconds, runs, code)
+    report(measured)
+    if json_path:
+        json_path.write_text(json.dumps(measured, indent=2) + "\n")
+        console.print(f"wrote {json_path}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
