@@ -138,7 +138,7 @@ class Table:
         self._grow(self.size + rows)
 
     def trim(self) -> None:
-        """Give back the room kept for growth (after a whole load, which grew by half)."""
+        """Give back the room kept for growth (after a whole load)."""
         for name in self.cols:
             if len(self.cols[name]) > self.size:
                 _resize(self.cols, name, self.size)
@@ -188,8 +188,8 @@ class Columns:
             "history": np.int32, "parent_kind": np.int8, "parent": np.int32,
         }, keyed=False)
         self._converted: dict[int, set[int]] = {}  # deal -> its leads, when more than one
-        # Joined dimensions, the most recently used first to go within a byte budget: an
-        # activity dimension at 1M deals is some 50 MB.
+        # Joined dimensions, kept within a byte budget (the least recently used go first):
+        # an activity dimension at 1M deals is some 50 MB.
         self._joined: OrderedDict[tuple[str, str], NDArray[np.int32]] = OrderedDict()
 
     # --- feeding ---------------------------------------------------------------
