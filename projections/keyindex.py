@@ -61,10 +61,7 @@ class KeyIndex:
 
     def trim(self) -> None:
         """Give back the room kept for growth."""
-        try:
-            self._bytes.resize(self.size, refcheck=True)  # in place: no second copy meanwhile
-        except ValueError:
-            self._bytes = self._bytes[:self.size].copy()
+        self._resize_bytes(self.size)
 
     def nbytes(self) -> int:
         return (self._sorted_hashes.nbytes + self._sorted_rows.nbytes + self._bytes.nbytes
@@ -127,13 +124,18 @@ class KeyIndex:
 
     def _grow(self, size: int) -> None:
         if size > len(self._bytes):
-            capacity = max(size, len(self._bytes) * 3 // 2)
-            try:
-                self._bytes.resize(capacity, refcheck=True)  # in place, zero-filled
-            except ValueError:
-                grown = np.zeros(capacity, dtype=self._bytes.dtype)
-                grown[:len(self._bytes)] = self._bytes
-                self._bytes = grown
+            self._resize_bytes(max(size, len(self._bytes) * 3 // 2))
+
+    def _resize_bytes(self, rows: int) -> None:
+        """In place when nothing else holds the array (no second copy meanwhile; new rows
+        zero), else as a copy."""
+        try:
+            self._bytes.resize(rows, refcheck=True)
+        except ValueError:
+            resized = np.zeros(rows, dtype=self._bytes.dtype)
+            kept = min(rows, len(self._bytes))
+            resized[:kept] = self._bytes[:kept]
+            self._bytes = resized
 
     def _merge(self) -> None:
         # Inserted at their places, not sorted again: one pass over the arrays. The dict

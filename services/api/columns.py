@@ -121,13 +121,12 @@ class ColumnStores:
             log.warning("columns.not_warmed", error=str(exc))
             return
         for tenant in sorted(tenants):
-            async with self._lock(tenant):
-                try:
-                    await self._current(tenant)
-                except NotBuilt:
-                    return  # being rebuilt: the first reader loads it
-                except (RedisError, OSError) as exc:
-                    log.warning("columns.not_warmed", tenant=tenant, error=str(exc))
+            try:
+                await self._checked(tenant)
+            except NotBuilt:
+                return  # being rebuilt: the first reader loads it
+            except (RedisError, OSError) as exc:
+                log.warning("columns.not_warmed", tenant=tenant, error=str(exc))
 
     async def team_members(self, tenant: str, team: str | None) -> list[str]:
         await self._fresh(tenant)
@@ -198,5 +197,5 @@ def _decode_and_put(columns: Columns, kind: str, chunk: list[bytes]) -> None:
 
 def _put_all(columns: Columns, records: list[tuple[str, Record]]) -> None:
     # Reps first: rows then find their team at once. Joined lazily, by the next answer.
-    for kind in ("rep", "customer", "deal", "lead"):
+    for kind in LOAD_ORDER:
         columns.put_many(kind, [record for k, record in records if k == kind])
