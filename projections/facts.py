@@ -19,7 +19,7 @@ Record = dict[str, Any]
 MESSAGE_SCHEMA = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a third of the cost of building one
 class Change:
     """One stored event as the relay publishes it."""
 

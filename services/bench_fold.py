@@ -11,7 +11,10 @@ A simulated history is turned into the messages the relay publishes (same body a
 
 With `--broker`, the messages are also produced to a topic of a spawned Tansu broker and
 two more figures are taken: the raw consumer (`getmany` + `orjson.loads`, the bench's
-projection ceiling) and `services.rebuild.rebuild` of that topic.
+projection ceiling) and `services.rebuild.rebuild` of that topic. With `--projector` as
+well, a real `salespulse projector` process is timed on that topic too (its steady rate,
+`services.bench_projector`), and with `--code DIR` also one run from that checkout (a
+before), interleaved with the others.
 
 Prints the median and the spread (min–max) of events/s of each, with the 1-minute load
 average at the start and end of the run. Reports, never asserts.
@@ -26,11 +29,13 @@ import asyncio
 import os
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -42,10 +47,12 @@ from events.parsing import parse_event
 from events.rules import subject_of
 from projections.facts import MESSAGE_SCHEMA, Change
 from projections.readmodel import FactStore
+from services import bench_projector
 from services.bench_ceilings import _read_all
 from services.broker import TansuBroker
 from services.projector import decode, gc_paused
 from services.rebuild import rebuild
+from services.settings import Settings
 from services.simulate.world import simulate
 
 START = datetime(2017, 1, 1, tzinfo=UTC)
@@ -124,11 +131,11 @@ async def _timed_async(run: Callable[[], Any]) -> Timing:
 
 def _summary(name: str, events: int, timings: list[Timing]) -> str:
     rates = sorted(events / wall for wall, _ in timings)
-    cpu = sorted(seconds / events * 1e6 for _, seconds in timings)
+    cpu = sorted(seconds / events * 1e6 for _, seconds in timings if seconds == seconds)
+    used = (f"CPU {statistics.median(cpu):6.2f} µs/ev ({cpu[0]:.2f} – {cpu[-1]:.2f})" if cpu
+            else "CPU in another process")
     return (f"{name:<14} median {statistics.median(rates):>10,.0f} ev/s   "
-            f"spread {rates[0]:>9,.0f} – {rates[-1]:>9,.0f}   "
-            f"CPU {statistics.median(cpu):6.2f} µs/ev ({cpu[0]:.2f} – {cpu[-1]:.2f})   "
-            f"({len(rates)} runs)")
+            f"spread {rates[0]:>9,.0f} – {rates[-1]:>9,.0f}   {used}   ({len(rates)} runs)")
 
 
 async def _produce(bootstrap: str, topic: str, keyed: list[tuple[bytes, bytes]],
@@ -148,13 +155,38 @@ async def _produce(bootstrap: str, topic: str, keyed: list[tuple[bytes, bytes]],
         await producer.stop()
 
 
+async def _projector(args: argparse.Namespace, bootstrap: str, topic: str, events: int,
+                     code: Path | None) -> Timing:
+    """A `salespulse projector` process on the topic: the time its steady pace would take
+    for every event (its CPU is another process's: NaN)."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "REDIS_URL": args.redis_url,
+           "KAFKA_PARTITIONS": str(args.partitions)}
+    with tempfile.TemporaryDirectory(prefix="bench-fold-") as logs:
+        projected = await bench_projector.measure_async(
+            Settings(redis_url=args.redis_url), env, topic, {"default": events}, Path(logs),
+            code=code)
+    later = projected.events - projected.first_seen
+    seconds = projected.steady_s * events / later if later else projected.from_start_s
+    return seconds, float("nan")
+
+
 async def _on_broker(args: argparse.Namespace, keyed: list[tuple[bytes, bytes]],
                      store: FactStore) -> dict[str, list[Timing]]:
     topic = "bench-fold"
     times: dict[str, list[Timing]] = {"raw consumer": [], "rebuild": []}
+    if args.projector:
+        times["projector"] = []
+        if args.code:
+            times[f"projector@{args.code.name}"] = []
     with TansuBroker() as broker:
         await _produce(broker.bootstrap_servers, topic, keyed, args.partitions)
         for _ in range(args.runs):
+            if args.projector:
+                times["projector"].append(await _projector(
+                    args, broker.bootstrap_servers, topic, len(keyed), None))
+                if args.code:
+                    times[f"projector@{args.code.name}"].append(await _projector(
+                        args, broker.bootstrap_servers, topic, len(keyed), args.code))
             cpu = time.process_time()
             _, rate = await _read_all(broker.bootstrap_servers, topic, keep=False)
             if rate.count != len(keyed):
@@ -201,8 +233,9 @@ async def main(args: argparse.Namespace) -> None:
         _say(f"{name} / ceiling (medians): {rate / ceiling_rate:.3f}")
     if args.broker:
         raw_rate = statistics.median(len(raws) / wall for wall, _ in times["raw consumer"])
-        rate = statistics.median(len(raws) / wall for wall, _ in times["rebuild"])
-        _say(f"rebuild / raw consumer (medians): {rate / raw_rate:.3f}")
+        for name in [n for n in times if n == "rebuild" or n.startswith("projector")]:
+            rate = statistics.median(len(raws) / wall for wall, _ in times[name])
+            _say(f"{name} / raw consumer (medians): {rate / raw_rate:.3f}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -218,6 +251,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--broker", action="store_true",
                         help="also time the raw consumer and the rebuild on a Tansu topic")
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--projector", action="store_true",
+                        help="with --broker: also time a real projector process (steady)")
+    parser.add_argument("--code", type=Path, default=None,
+                        help="with --projector: also time the projector of this checkout")
     return parser.parse_args(argv)
 
 

@@ -1,4 +1,4 @@
-"""The real faust projector on its own, timed on a backlog: `salespulse bench`'s projection figure.
+"""The real projector on its own, timed on a backlog: `salespulse bench`'s projection figure.
 
 Once a topic holds every event of the run, N `salespulse projector` processes start in a
 fresh consumer group on a throwaway Redis prefix, and the bench watches the prefix's
@@ -10,7 +10,7 @@ fresh consumer group on a throwaway Redis prefix, and the bench watches the pref
 
 The prefix is marked built before the processes start: on an unbuilt prefix the
 projector's first act is a rebuild from offset zero by the rebuild runner
-(`services/rebuild.py`), which would time that runner, not the faust agent.
+(`services/rebuild.py`), which would time that runner, not the projector's live path.
 """
 
 from __future__ import annotations
@@ -66,12 +66,14 @@ async def applied_per_tenant(settings: Settings, prefix: str) -> dict[str, int]:
 def measure(settings: Settings, env: dict[str, str], topic: str, expected: dict[str, int],
             log_dir: Path, processes: int = 1, timeout: float = 600) -> Projected:
     """`processes` projectors in one new group on `topic`, until they applied `expected`."""
-    return asyncio.run(_measure(settings, env, topic, expected, log_dir, processes, timeout))
+    return asyncio.run(measure_async(settings, env, topic, expected, log_dir, processes,
+                                     timeout))
 
 
-async def _measure(settings: Settings, env: dict[str, str], topic: str,
-                   expected: dict[str, int], log_dir: Path, processes: int,
-                   timeout: float) -> Projected:
+async def measure_async(settings: Settings, env: dict[str, str], topic: str,
+                        expected: dict[str, int], log_dir: Path, processes: int = 1,
+                        timeout: float = 600, code: Path | None = None) -> Projected:
+    """As `measure`, in a running loop; `code`: the checkout to run the projectors from."""
     run = uuid.uuid4().hex[:6]
     prefix = f"{settings.redis_prefix}-alone-{run}"
     redis = bootstrap.redis(settings)
@@ -83,8 +85,8 @@ async def _measure(settings: Settings, env: dict[str, str], topic: str,
         child = {**env, "REDIS_PREFIX": prefix, "PROJECTOR_GROUP": f"bench-alone-{run}",
                  "EVENTS_TOPIC": topic}
         started = time.perf_counter()
-        spawned = [spawn(["projector"], child, log_dir / f"projector-alone-{run}-{n}.log")
-                   for n in range(processes)]
+        spawned = [spawn(["projector"], child, log_dir / f"projector-alone-{run}-{n}.log",
+                         cwd=code) for n in range(processes)]
         first_at: float | None = None
         first_seen = 0
         deadline = started + timeout

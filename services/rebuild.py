@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from projections.facts import Change
 from projections.readmodel import FactStore
-from services.projector import decode, gc_paused
+from services.projector import decode_all
 
 log = structlog.get_logger("rebuild")
 
@@ -63,17 +62,11 @@ async def rebuild(bootstrap: str, topic: str, store: FactStore, *, batch: int = 
                 if (highwater := consumer.highwater(tp)) is not None:
                     end[tp] = max(end[tp], highwater)
                     known.add(tp)
-            changes: list[Change] = []
-            with gc_paused():
-                for tp, records in fetched.items():
-                    for record in records:
-                        if record.offset >= end[tp]:
-                            continue  # arrived after the rebuild started: the live stream's
-                        messages += 1
-                        try:
-                            changes.append(decode(record.value or b""))
-                        except ValueError:
-                            unusable += 1
+            values = [record.value for tp, records in fetched.items() for record in records
+                      if record.offset < end[tp]]  # later ones are the live stream's
+            messages += len(values)
+            changes, poisoned = decode_all(values)
+            unusable += len(poisoned)
             for tp, records in fetched.items():
                 if tp in known and records and records[-1].offset + 1 >= end[tp]:
                     remaining.discard(tp)
