@@ -110,6 +110,13 @@ def wait_until(condition: Callable[[], Any], timeout: float = 60, interval: floa
     raise AssertionError(f"timed out after {timeout}s waiting for {message}; last: {last!r}")
 
 
+def samples(url: str, name: str) -> float:
+    """The sum of a metric's samples (0 when absent) in a Prometheus text exposition."""
+    text = httpx.get(url, timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and not line.startswith("#"))
+
+
 @dataclass
 class Stack:
     """The salespulse processes (api, relay, projector) as real subprocesses."""
@@ -134,7 +141,8 @@ class Stack:
                             data_dir=Path(self.env["DATA_DIR"]))
         return issue_key(settings, tenant, role, **scope)  # type: ignore[arg-type]
 
-    COMMANDS = {"relay": ["relay"], "projector": ["projector"], "alerter": ["alerter"]}
+    COMMANDS = {"relay": ["relay"], "projector": ["projector"], "alerter": ["alerter"],
+                "second projector": ["projector"]}  # a second member of the same group
 
     def start(self, name: str) -> None:
         args = ["api", "--port", self.url.rsplit(":", 1)[1]] if name == "api" else \

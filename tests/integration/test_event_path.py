@@ -5,6 +5,8 @@ number equals an independent pandas computation over the same events."""
 from __future__ import annotations
 
 import json
+import signal
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 
 from services.simulate.world import simulate
 from tests import oracle
-from tests.conftest import Stack, wait_until
+from tests.conftest import Stack, samples, wait_until
 from tests.oracles.compare import comparer
 from tests.topics import read_all
 
@@ -152,6 +154,41 @@ POISON = {
     "a future message schema": _relayed(_DEAL, schema=2),
     "an event breaking its contract": _relayed({**_DEAL, "data": {"deal_id": "D-P"}}),
 }
+
+
+def test_projectors_joining_and_leaving_the_group_mid_stream_lose_and_double_nothing(
+        stack: Stack) -> None:
+    # Each rebalance hands partitions over between fetches: the fetch in hand is written and
+    # committed first, then the new owner goes on from there.
+    events = history(seed=31, days=240)
+    chunks = [events[i:i + 100] for i in range(0, len(events), 100)]
+
+    def post(count: int) -> None:
+        for _ in range(count):
+            stack.post(chunks.pop(0), batch_size=100)
+            time.sleep(0.2)  # pace: the rebalances happen while events stream
+
+    def projected_by(name: str) -> float:
+        try:
+            return samples(f"http://127.0.0.1:{stack.metrics_ports[name]}/metrics",
+                           "salespulse_projected_events_total")
+        except httpx.HTTPError:
+            return 0  # still starting
+
+    post(2)
+    stack.start("second projector")  # joins: the partitions are split between the two
+    while not projected_by("second projector"):
+        assert len(chunks) > 10, "the second projector was not given partitions in time"
+        post(1)
+    stack.kill("projector", signal.SIGTERM)  # leaves cleanly: its partitions move
+    post(5)
+    stack.start("projector")  # joins again
+    stack.kill("second projector")  # SIGKILL: its partitions move once its session ends
+    post(len(chunks))
+    wait_for_projection(stack, events)
+    with stack.client() as client:
+        for by in ("rep", "month"):
+            assert api_view(client, "/v1/breakdown", by=by) == oracle_breakdown(events, by), by
 
 
 def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carries_on(

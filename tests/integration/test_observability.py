@@ -5,17 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import Stack, wait_until
+from tests.conftest import Stack, samples, wait_until
 from tests.history import simulated
 
 pytestmark = pytest.mark.integration
-
-
-def samples(url: str, name: str) -> float:
-    """The sum of a metric's samples (0 when absent) in a Prometheus text exposition."""
-    text = httpx.get(url, timeout=5).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name) and not line.startswith("#"))
 
 
 def test_relay_projector_and_api_report_their_work_to_prometheus(stack: Stack) -> None:
