@@ -10,7 +10,7 @@ history through the API, and reports:
   (`services/bench_freshness.py`), with the rate each load achieved and its lag;
 - alert delay: from a condition becoming true to its SSE event and its webhook
   (`services/bench_alerts.py`);
-- the faust projector alone on the run's whole topic, and 1, 2, 4 of them in one group
+- the projector alone on the run's whole topic, and 1, 2, 4 of them in one group
   on an 8-partition copy of it (`services/bench_projector.py`);
 - side by side with the raw ceilings of the same run (`services/bench_ceilings.py`):
   ingest vs raw PostgreSQL inserts, the relay vs a raw aiokafka producer, the
@@ -235,11 +235,11 @@ def _ceilings(settings: Settings, schema: Schema) -> dict[str, float]:
 
 def _projectors(env: dict[str, str], settings: Settings, work: Path,
                 scale_out: tuple[int, ...]) -> dict[str, float]:
-    """The faust projector alone on the run's topic, then 1, 2, 4… of them on an
+    """The projector alone on the run's topic, then 1, 2, 4… of them on an
     8-partition copy of it, each in a fresh group until it applied every event."""
     expected = asyncio.run(bench_projector.applied_per_tenant(settings, settings.redis_prefix))
     figures = {"projected_events": float(sum(expected.values()))}
-    console.print("the faust projector alone on the run's topic")
+    console.print("the projector alone on the run's topic")
     alone = bench_projector.measure(settings, env, settings.events_topic, expected, work)
     figures.update({"projector_alone_events": float(alone.events),
                     "projector_alone_from_start_events_per_s": alone.from_start_per_s,
@@ -268,9 +268,9 @@ COMPARISONS = [
     ("relay: event store to Kafka (backlog)", "relay_events_per_s",
      "relay_ceiling_events_per_s",
      "raw aiokafka producer sending the relay's messages to a new topic"),
-    ("projection: faust projector alone, steady", "projector_alone_steady_events_per_s",
+    ("projection: projector alone, steady", "projector_alone_steady_events_per_s",
      "projection_ceiling_events_per_s", CONSUMER),
-    ("projection: faust projector alone, from process start",
+    ("projection: projector alone, from process start",
      "projector_alone_from_start_events_per_s", "projection_ceiling_events_per_s", CONSUMER),
     ("projection: end to end (POST to funnel)", "end_to_end_events_per_s",
      "projection_ceiling_events_per_s", CONSUMER),
@@ -288,7 +288,7 @@ def scale_out_of(figures: dict[str, float]) -> list[int]:
 
 def _specs(figures: dict[str, float]) -> list[tuple[str, str, str, str]]:
     return [*COMPARISONS, *(
-        (f"scale-out: {n} faust projector{'s' if n > 1 else ''}, {SCALE_PARTITIONS} "
+        (f"scale-out: {n} projector{'s' if n > 1 else ''}, {SCALE_PARTITIONS} "
          "partitions, steady", f"scale_out_{n}_steady_events_per_s",
          "scale_out_ceiling_events_per_s", f"{CONSUMER}, on the {SCALE_PARTITIONS}-partition "
          "copy") for n in scale_out_of(figures))]
@@ -461,7 +461,7 @@ def markdown(measured: dict[str, Any]) -> str:
     lines += [f"- {line}" for line in _load_verdicts(measured)]
     counts = scale_out_of(figures)
     if counts:
-        lines += ["", f"## Scale-out: faust projectors in one group, {SCALE_PARTITIONS} "
+        lines += ["", f"## Scale-out: projectors in one group, {SCALE_PARTITIONS} "
                   "partitions", "",
                   f"The run's topic copied by key to a {SCALE_PARTITIONS}-partition topic; N "
                   "projector processes started together in a fresh group. Ceiling: "
@@ -490,11 +490,11 @@ def markdown(measured: dict[str, Any]) -> str:
               "- **relay ceiling**: the events topic's messages (key and value bytes) sent by "
               "a raw aiokafka producer with the relay's settings to a new topic, awaiting "
               "the acknowledgements every 1,000 messages like the relay.",
-              "- **projection (faust projector alone)**: once the stack is stopped and the "
+              "- **projection (projector alone)**: once the stack is stopped and the "
               "run's topic holds every event (history, probes, loads, alert deals), a "
               "`salespulse projector` process starts in a fresh consumer group on a "
               "throwaway Redis prefix, marked built beforehand (an unbuilt prefix would make "
-              "it rebuild through the rebuild runner instead of its faust agent). Timed until "
+              "it rebuild through the rebuild runner instead of its live path). Timed until "
               "`FactStore.applied` holds as many events as the run's own read models: from "
               "process start (interpreter, imports, group join) and steady (from the first "
               "applied batch seen to the last event; 0 if one batch held them all).",

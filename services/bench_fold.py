@@ -4,14 +4,16 @@ A simulated history is turned into the messages the relay publishes (same body a
 `services.relay.message`), then timed three ways, each `--runs` times:
 
 - ceiling: `orjson.loads` of every message, nothing else (what the raw consumer pays);
-- decode: `services.projector.decode` of every message (contract check included), in
-  batches of `--batch` as the projector decodes them;
-- decode+apply: decode, then `FactStore.apply` in batches of `--batch` (the projector's
-  `take(2000)`), into a throwaway Redis prefix cleared before each run.
+- decode: `services.projector.decode_all` of every message (contract check included), in
+  batches of `--batch` as the projector decodes them; "signed": the relay's signature
+  verified instead of the contract check (`services.signing`);
+- decode+apply: decode, then `FactStore.apply` in batches of `--batch`, into a throwaway
+  Redis prefix cleared before each run; unsigned and signed.
 
 With `--broker`, the messages are also produced to a topic of a spawned Tansu broker and
 two more figures are taken: the raw consumer (`getmany` + `orjson.loads`, the bench's
-projection ceiling) and `services.rebuild.rebuild` of that topic. With `--projector` as
+projection ceiling) and `services.rebuild.rebuild` of that topic (without the key, so
+checking every message, and with it). With `--projector` as
 well, a real `salespulse projector` process is timed on that topic too (its steady rate,
 `services.bench_projector`), and with `--code DIR` also one run from that checkout (a
 before), interleaved with the others.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import statistics
 import sys
@@ -36,7 +39,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -50,12 +53,17 @@ from projections.readmodel import FactStore
 from services import bench_projector
 from services.bench_ceilings import _read_all
 from services.broker import TansuBroker
-from services.projector import decode, gc_paused
+from services.projector import decode_all, gc_paused
 from services.rebuild import rebuild
 from services.settings import Settings
+from services.signing import Signer
 from services.simulate.world import simulate
 
 START = datetime(2017, 1, 1, tzinfo=UTC)
+# The relay's signature on every message, as a deployment with EVENTS_SIGNING_KEY has it;
+# the unsigned figures are those of one without.
+SIGNING_KEY = uuid.uuid4().hex
+SIGNER = Signer(SIGNING_KEY)
 
 
 def messages(seed: int, days: int, *, tenant: str = "default",
@@ -93,21 +101,32 @@ def ceiling(raws: list[bytes]) -> None:
         orjson.loads(raw)
 
 
-def decode_batch(raws: list[bytes]) -> list[Change]:
+class Relayed(NamedTuple):
+    """A message as consumed: its value and headers (the relay's signature, or none)."""
+
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def decode_batch(messages: list[Relayed], signer: Signer | None) -> list[Change]:
     """As the projector and the rebuild decode a batch."""
-    with gc_paused():
-        return [decode(raw) for raw in raws]
+    changes, poisoned = decode_all(messages, signer)
+    if poisoned:
+        raise RuntimeError(f"a simulated event was refused: {poisoned[0][1]}")
+    return changes
 
 
-def decode_all(raws: list[bytes], batch: int) -> None:
-    for start in range(0, len(raws), batch):
-        decode_batch(raws[start:start + batch])
+def decode_every(messages: list[Relayed], batch: int, signer: Signer | None) -> None:
+    for start in range(0, len(messages), batch):
+        decode_batch(messages[start:start + batch], signer)
 
 
-async def decode_and_apply(raws: list[bytes], store: FactStore, batch: int) -> None:
-    for start in range(0, len(raws), batch):
-        changes = decode_batch(raws[start:start + batch])
-        result = await store.apply(changes)
+async def decode_and_apply(messages: list[Relayed], store: FactStore, batch: int,
+                           signer: Signer | None) -> None:
+    for start in range(0, len(messages), batch):
+        with gc_paused():  # as the projector and the rebuild fold a batch
+            changes = decode_batch(messages[start:start + batch], signer)
+            result = await store.apply(changes)
         if result.rejected:
             raise RuntimeError(f"the reducer refused a simulated event: {result.rejected[0][1]}")
 
@@ -139,7 +158,7 @@ def _summary(name: str, events: int, timings: list[Timing]) -> str:
 
 
 async def _produce(bootstrap: str, topic: str, keyed: list[tuple[bytes, bytes]],
-                   partitions: int) -> None:
+                   partitions: int, signer: Signer | None = None) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -149,7 +168,9 @@ async def _produce(bootstrap: str, topic: str, keyed: list[tuple[bytes, bytes]],
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     try:
-        sent = [await producer.send(topic, value=value, key=key) for key, value in keyed]
+        sent = [await producer.send(topic, value=value, key=key,
+                                    headers=signer.headers(value) if signer else None)
+                for key, value in keyed]
         await asyncio.gather(*sent)
     finally:
         await producer.stop()
@@ -157,10 +178,11 @@ async def _produce(bootstrap: str, topic: str, keyed: list[tuple[bytes, bytes]],
 
 async def _projector(args: argparse.Namespace, bootstrap: str, topic: str, events: int,
                      code: Path | None) -> Timing:
-    """A `salespulse projector` process on the topic: the time its steady pace would take
-    for every event (its CPU is another process's: NaN)."""
+    """A `salespulse projector` process on the topic, with the key the messages were signed
+    with: the time its steady pace would take for every event (its CPU is another
+    process's: NaN)."""
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "REDIS_URL": args.redis_url,
-           "KAFKA_PARTITIONS": str(args.partitions)}
+           "KAFKA_PARTITIONS": str(args.partitions), "EVENTS_SIGNING_KEY": SIGNING_KEY}
     with tempfile.TemporaryDirectory(prefix="bench-fold-") as logs:
         projected = await bench_projector.measure_async(
             Settings(redis_url=args.redis_url), env, topic, {"default": events}, Path(logs),
@@ -173,13 +195,13 @@ async def _projector(args: argparse.Namespace, bootstrap: str, topic: str, event
 async def _on_broker(args: argparse.Namespace, keyed: list[tuple[bytes, bytes]],
                      store: FactStore) -> dict[str, list[Timing]]:
     topic = "bench-fold"
-    times: dict[str, list[Timing]] = {"raw consumer": [], "rebuild": []}
+    times: dict[str, list[Timing]] = {"raw consumer": [], "rebuild": [], "rebuild signed": []}
     if args.projector:
         times["projector"] = []
         if args.code:
             times[f"projector@{args.code.name}"] = []
     with TansuBroker() as broker:
-        await _produce(broker.bootstrap_servers, topic, keyed, args.partitions)
+        await _produce(broker.bootstrap_servers, topic, keyed, args.partitions, SIGNER)
         for _ in range(args.runs):
             if args.projector:
                 times["projector"].append(await _projector(
@@ -193,12 +215,13 @@ async def _on_broker(args: argparse.Namespace, keyed: list[tuple[bytes, bytes]],
                 raise RuntimeError(f"the raw consumer read {rate.count} of {len(keyed)}")
             # Its own clock starts after the consumer is assigned; CPU covers the whole call.
             times["raw consumer"].append((rate.seconds, time.process_time() - cpu))
-            cpu = time.process_time()
-            rebuilt = await rebuild(broker.bootstrap_servers, topic, store)
-            if rebuilt.messages != len(keyed) or rebuilt.unusable:
-                raise RuntimeError(f"the rebuild read {rebuilt.messages} of {len(keyed)} "
-                                   f"({rebuilt.unusable} unusable)")
-            times["rebuild"].append((rebuilt.seconds, time.process_time() - cpu))
+            for name, signer in (("rebuild", None), ("rebuild signed", SIGNER)):
+                cpu = time.process_time()
+                rebuilt = await rebuild(broker.bootstrap_servers, topic, store, signer=signer)
+                if rebuilt.messages != len(keyed) or rebuilt.unusable:
+                    raise RuntimeError(f"the rebuild read {rebuilt.messages} of {len(keyed)} "
+                                       f"({rebuilt.unusable} unusable)")
+                times[name].append((rebuilt.seconds, time.process_time() - cpu))
     return times
 
 
@@ -210,15 +233,22 @@ async def main(args: argparse.Namespace) -> None:
     redis = Redis.from_url(args.redis_url)
     store = FactStore(redis, f"{args.prefix}-{uuid.uuid4().hex[:8]}")
     load_before = os.getloadavg()[0]
-    times: dict[str, list[Timing]] = {"ceiling": [], "decode": [], "decode+apply": []}
+    unsigned = [Relayed(raw, []) for raw in raws]
+    signed = [Relayed(raw, SIGNER.headers(raw)) for raw in raws]
+    times: dict[str, list[Timing]] = {"ceiling": [], "decode": [], "decode signed": [],
+                                      "decode+apply": [], "decode+apply signed": []}
     try:
         # Interleaved, so a burst of load on the shared machine hits every figure alike.
         for _ in range(args.runs):
             times["ceiling"].append(_timed(lambda: ceiling(raws)))
-            times["decode"].append(_timed(lambda: decode_all(raws, args.batch)))
-            await store.clear()
-            times["decode+apply"].append(
-                await _timed_async(lambda: decode_and_apply(raws, store, args.batch)))
+            times["decode"].append(_timed(lambda: decode_every(unsigned, args.batch, None)))
+            times["decode signed"].append(
+                _timed(lambda: decode_every(signed, args.batch, SIGNER)))
+            for name, messages, signer in (("decode+apply", unsigned, None),
+                                           ("decode+apply signed", signed, SIGNER)):
+                await store.clear()
+                times[name].append(await _timed_async(
+                    functools.partial(decode_and_apply, messages, store, args.batch, signer)))
         if args.broker:
             times.update(await _on_broker(args, keyed, store))
     finally:
@@ -228,12 +258,12 @@ async def main(args: argparse.Namespace) -> None:
     for name, timings in times.items():
         _say(_summary(name, len(raws), timings))
     ceiling_rate = statistics.median(len(raws) / wall for wall, _ in times["ceiling"])
-    for name in ("decode", "decode+apply"):
+    for name in ("decode", "decode signed", "decode+apply", "decode+apply signed"):
         rate = statistics.median(len(raws) / wall for wall, _ in times[name])
         _say(f"{name} / ceiling (medians): {rate / ceiling_rate:.3f}")
     if args.broker:
         raw_rate = statistics.median(len(raws) / wall for wall, _ in times["raw consumer"])
-        for name in [n for n in times if n == "rebuild" or n.startswith("projector")]:
+        for name in [n for n in times if n.startswith(("rebuild", "projector"))]:
             rate = statistics.median(len(raws) / wall for wall, _ in times[name])
             _say(f"{name} / raw consumer (medians): {rate / raw_rate:.3f}")
 

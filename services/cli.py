@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -48,7 +49,7 @@ def api(host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -
 def relay(from_start: Annotated[bool, typer.Option(
         help="Republish the whole log (e.g. into a new, empty broker)")] = False) -> None:
     """Follow the event store's log onto Kafka."""
-    from services import bootstrap, logs, observability
+    from services import bootstrap, logs, observability, signing
     from services.kafka import ensure_topics, producer
     from services.relay import Relay
 
@@ -65,7 +66,8 @@ def relay(from_start: Annotated[bool, typer.Option(
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        runner = Relay(ledger, tracking, kafka, settings.events_topic)
+        runner = Relay(ledger, tracking, kafka, settings.events_topic,
+                       signer=signing.signer(settings))
         if from_start:
             runner.position = lambda: 0  # type: ignore[method-assign]
         try:
@@ -79,7 +81,7 @@ def relay(from_start: Annotated[bool, typer.Option(
 
 @cli.command()
 def projector(log_level: str = "warning") -> None:
-    """Keep the Redis read models up to date from Kafka (a faust worker)."""
+    """Keep the Redis read models up to date from Kafka (a faust worker folding whole fetches)."""
     from services import logs, observability
     from services import projector as projector_service
     from services.kafka import ensure_topics
@@ -119,7 +121,7 @@ def rebuild(into: Annotated[str | None, typer.Option(
     from rich.progress import Progress
 
     from projections.readmodel import FactStore
-    from services import bootstrap, logs
+    from services import bootstrap, logs, signing
     from services.rebuild import rebuild as replay
 
     logs.configure()
@@ -134,6 +136,7 @@ def rebuild(into: Annotated[str | None, typer.Option(
         with Progress(console=console) as bar:
             task = bar.add_task("rebuilding", total=None)
             result = await replay(bootstrap_servers, settings.events_topic, store,
+                                  signer=signing.signer(settings),
                                   on_progress=lambda done, total: bar.update(
                                       task, completed=done, total=total))
         await store.mark_built()
@@ -311,6 +314,9 @@ def up(
     run_dir = settings.data_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    # The relay signs what it publishes, the projector trusts what it signed (a new key each
+    # run: a kept topic's old messages are then checked in full, which is only slower).
+    env.setdefault("EVENTS_SIGNING_KEY", secrets.token_urlsafe(32))
     broker = None
     if not settings.kafka_bootstrap_servers:
         broker = TansuBroker(log_path=run_dir / "broker.log").start()

@@ -16,7 +16,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from projections.readmodel import FactStore
-from services.projector import decode_all
+from services.projector import decode_all, gc_paused
+from services.signing import Signer
 
 log = structlog.get_logger("rebuild")
 
@@ -35,8 +36,10 @@ class Rebuilt:
 
 
 async def rebuild(bootstrap: str, topic: str, store: FactStore, *, batch: int = 20_000,
+                  signer: Signer | None = None,
                   on_progress: Callable[[int, int], None] | None = None) -> Rebuilt:
-    """Clear `store`'s prefix and fold every message of `topic` into it."""
+    """Clear `store`'s prefix and fold every message of `topic` into it (messages `signer`
+    verifies as the relay's are not checked against the contract again)."""
     started = time.perf_counter()
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, fetch_max_wait_ms=50,
@@ -62,15 +65,16 @@ async def rebuild(bootstrap: str, topic: str, store: FactStore, *, batch: int = 
                 if (highwater := consumer.highwater(tp)) is not None:
                     end[tp] = max(end[tp], highwater)
                     known.add(tp)
-            values = [record.value for tp, records in fetched.items() for record in records
+            wanted = [record for tp, records in fetched.items() for record in records
                       if record.offset < end[tp]]  # later ones are the live stream's
-            messages += len(values)
-            changes, poisoned = decode_all(values)
-            unusable += len(poisoned)
+            messages += len(wanted)
             for tp, records in fetched.items():
                 if tp in known and records and records[-1].offset + 1 >= end[tp]:
                     remaining.discard(tp)
-            result = await store.apply(changes)
+            with gc_paused():
+                changes, poisoned = decode_all(wanted, signer)
+                result = await store.apply(changes)
+            unusable += len(poisoned)
             applied, skipped = applied + result.applied, skipped + result.skipped
             unusable += len(result.rejected)
             if on_progress:

@@ -26,6 +26,7 @@ from prometheus_client import Counter, Gauge
 
 from events.ledger import SalesLedger
 from projections.facts import MESSAGE_SCHEMA
+from services.signing import Signer
 
 RELAY_NAME = "kafka-relay"
 log = structlog.get_logger("relay")
@@ -55,9 +56,10 @@ def message(ledger: SalesLedger, notification: Notification,
 class Relay:
     def __init__(self, ledger: SalesLedger, tracking: TrackingRecorder,
                  producer: AIOKafkaProducer, topic: str, *, batch_size: int = 1000,
-                 idle_wait: float = 0.02) -> None:
+                 idle_wait: float = 0.02, signer: Signer | None = None) -> None:
         self.ledger, self.tracking, self.producer = ledger, tracking, producer
         self.topic, self.batch_size, self.idle_wait = topic, batch_size, idle_wait
+        self.signer = signer
 
     def position(self) -> int:
         return self.tracking.max_tracking_id(RELAY_NAME) or 0
@@ -119,5 +121,7 @@ class Relay:
         for notification in notifications:
             key, value = message(self.ledger, notification, previous)
             previous = notification.id
-            sent.append(await self.producer.send(self.topic, value=value, key=key))
+            headers = self.signer.headers(value) if self.signer else None
+            sent.append(await self.producer.send(self.topic, value=value, key=key,
+                                                 headers=headers))
         await asyncio.gather(*sent)  # every one acknowledged before the position moves

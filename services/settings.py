@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     tenant_timezone: str = "Asia/Shanghai"
     currency: str = "CNY"  # ISO 4217: what amounts are in, for display (GET /v1/settings/display)
     projector_group: str = "salespulse-projector"
+    # Shared by the relay (signs each message) and the projector (folds signed messages
+    # without checking them against the contract again): services/signing.py. Unset: no
+    # signatures, every message checked. `salespulse up` makes one per run.
+    events_signing_key: str | None = None
     max_batch_events: int = 10_000
     subject_cache_maxsize: int = 50_000  # subjects the ledger keeps between batches (~2 kB each)
     # Alerts (docs/ALERTS.md): rule defaults, history cut-off, webhook delivery.

@@ -207,6 +207,7 @@ def running_stack(broker: TansuBroker, database_url: str, redis_url: str,
         "DATA_DIR": str(directory),
         "METRICS_TOKEN": f"metrics-{run}",
         "JWT_SECRET": f"jwt-secret-of-test-run-{run}-{uuid.uuid4().hex}",
+        "EVENTS_SIGNING_KEY": f"signing-key-of-test-run-{run}-{uuid.uuid4().hex}",
     }
     running = Stack(env, f"http://127.0.0.1:{free_port()}", directory)
     running.admin_key = running.key("admin")

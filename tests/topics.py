@@ -7,13 +7,20 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+Message = tuple[bytes, list[tuple[str, bytes]]]  # value and headers
+
 
 def read_all(bootstrap: str, topic: str, timeout: float = 60) -> list[bytes]:
     """Every message value on `topic` now, from offset zero to each partition's high
     watermark (Tansu's end_offsets() can be short by one batch: FIELD-NOTES). A topic not
     created yet reads as empty."""
+    return [value for value, _ in read_messages(bootstrap, topic, timeout)]
 
-    async def read() -> list[bytes]:
+
+def read_messages(bootstrap: str, topic: str, timeout: float = 60) -> list[Message]:
+    """As `read_all`, with each message's headers."""
+
+    async def read() -> list[Message]:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                     enable_auto_commit=False)
         await consumer.start()
@@ -26,12 +33,12 @@ def read_all(bootstrap: str, topic: str, timeout: float = 60) -> list[bytes]:
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             end = await consumer.end_offsets(partitions)
-            values: list[bytes] = []
+            values: list[Message] = []
             pending, deadline = set(partitions), time.monotonic() + timeout
             while pending:
                 assert time.monotonic() < deadline, f"{topic}: no end reached in {timeout}s"
                 for records in (await consumer.getmany(*pending, timeout_ms=1000)).values():
-                    values += [r.value for r in records]
+                    values += [(r.value, list(r.headers)) for r in records]
                 for tp in list(pending):
                     last = max(end[tp], consumer.highwater(tp) or 0)
                     if await consumer.position(tp) >= last and consumer.highwater(tp) is not None:

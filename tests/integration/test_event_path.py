@@ -13,11 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
+from services.signing import Signer
 from services.simulate.world import simulate
 from tests import oracle
 from tests.conftest import Stack, samples, wait_until
 from tests.oracles.compare import comparer
-from tests.topics import read_all
+from tests.topics import read_all, read_messages
 
 pytestmark = pytest.mark.integration
 
@@ -154,6 +155,7 @@ POISON = {
     "a future message schema": _relayed(_DEAL, schema=2),
     "an event breaking its contract": _relayed({**_DEAL, "data": {"deal_id": "D-P"}}),
 }
+SIGNED_ELSEWHERE = _relayed({**_DEAL, "data": {"deal_id": "D-S", "owner_id": ""}})
 
 
 def test_projectors_joining_and_leaving_the_group_mid_stream_lose_and_double_nothing(
@@ -191,6 +193,18 @@ def test_projectors_joining_and_leaving_the_group_mid_stream_lose_and_double_not
             assert api_view(client, "/v1/breakdown", by=by) == oracle_breakdown(events, by), by
 
 
+def test_every_relayed_message_carries_the_relays_signature(stack: Stack, broker: Any) -> None:
+    # What lets the projector fold it without checking it again (services/signing.py).
+    events = history(seed=9, days=10)[:80]
+    stack.post(events)
+    wait_for_projection(stack, events)
+    signer = Signer(stack.env["EVENTS_SIGNING_KEY"])
+    relayed = read_messages(broker.bootstrap_servers, stack.env["EVENTS_TOPIC"])
+    assert len(relayed) == len(events)
+    assert all(signer.signed(value, headers) for value, headers in relayed)
+    assert not any(Signer("another key").signed(value, headers) for value, headers in relayed)
+
+
 def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carries_on(
         stack: Stack, broker: Any) -> None:
     import asyncio
@@ -203,6 +217,10 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carrie
         try:
             for value in POISON.values():
                 await producer.send_and_wait(stack.env["EVENTS_TOPIC"], value=value, key=b"x")
+            # Signed, but not by the relay's key: checked in full like any other message.
+            await producer.send_and_wait(stack.env["EVENTS_TOPIC"], value=SIGNED_ELSEWHERE,
+                                         key=b"x", headers=Signer("not the relay's key")
+                                         .headers(SIGNED_ELSEWHERE))
         finally:
             await producer.stop()
 
@@ -213,9 +231,10 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_projector_carrie
     def dead_letters() -> list[Any]:
         return read_topic(broker.bootstrap_servers, stack.env["DEAD_LETTER_TOPIC"], raw=True)
 
-    wait_until(lambda: len(dead_letters()) >= len(POISON), timeout=30, message="dead letters")
+    wait_until(lambda: len(dead_letters()) >= len(POISON) + 1, timeout=30,
+               message="dead letters")
     dead = dead_letters()
-    assert len(dead) == len(POISON)
+    assert len(dead) == len(POISON) + 1
     assert "alerter" in stack.processes and stack.processes["alerter"].poll() is None
 
 

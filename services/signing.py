@@ -1,0 +1,45 @@
+"""Relayed messages signed by the relay: proof that an event came from the event store.
+
+The ledger checks every event against the contract before storing it, so a message the
+relay signed needs no second check on the read side. Anything else on the topic (unsigned,
+signed with another key, or altered on the way) is checked in full and dead-lettered if it
+fails. The signature is a keyed BLAKE2b of the message's value, in a header: well under a
+microsecond, against 5-8 µs for the contract check of one event (docs/PERFORMANCE.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+from services.settings import Settings
+
+HEADER = "salespulse-signature"
+Headers = Sequence[tuple[str, bytes]]
+
+
+class Signer:
+    """Signs and verifies message values with a secret shared by the relay and its readers."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(secret.encode()).digest()  # any length in, 32 bytes out
+
+    def sign(self, value: bytes) -> bytes:
+        return hashlib.blake2b(value, key=self._key, digest_size=16).digest()
+
+    def headers(self, value: bytes) -> list[tuple[str, bytes]]:
+        return [(HEADER, self.sign(value))]
+
+    def signed(self, value: bytes, headers: Headers | None) -> bool:
+        """True when `headers` carry this key's signature of exactly `value`."""
+        for name, signature in headers or ():
+            if name == HEADER:
+                return hmac.compare_digest(signature, self.sign(value))
+        return False
+
+
+def signer(settings: Settings) -> Signer | None:
+    """The deployment's signer; None when no key is set (every message is then checked)."""
+    key = settings.events_signing_key
+    return Signer(key) if key else None
