@@ -11,6 +11,7 @@ from typing import Any
 
 from events.contract import EVENT_TYPES, event_model
 from projections.facts import MESSAGE_SCHEMA
+from services import signing
 from services.settings import Settings
 
 REF = "#/components/schemas/{model}"
@@ -88,6 +89,11 @@ def document(settings: Settings) -> dict[str, Any]:
             "schemas": schemas,
             "messages": {
                 "RelayedEvent": {"name": "RelayedEvent",
+                                 "headers": {"type": "object", "properties": {
+                                     signing.HEADER: {
+                                         "type": "string", "description":
+                                         "16 bytes: BLAKE2b of the payload keyed with "
+                                         "EVENTS_SIGNING_KEY; absent when no key is set"}}},
                                  "payload": {"$ref": "#/components/schemas/RelayedEvent"}},
                 "DeadLetter": {"name": "DeadLetter",
                                "headers": {"type": "object",
