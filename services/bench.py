@@ -146,14 +146,17 @@ def _run(schema: Schema, days: int, probes: int, batch_size: int, alert_deals: i
     env = {**os.environ, "REDIS_PREFIX": f"bench-{run_id}", "EVENTS_TOPIC": f"bench-{run_id}",
            "PROJECTOR_GROUP": f"bench-{run_id}", "DATA_DIR": str(work),
            "ALERTS_TOPIC": f"bench-alerts-{run_id}", "DEAD_LETTER_TOPIC": f"bench-dlq-{run_id}",
-           "DATABASE_URL": schema.database_url}
+           "DATABASE_URL": schema.database_url,
+           # Signed as `salespulse up` signs: the projector trusts what the relay signed.
+           "EVENTS_SIGNING_KEY": os.environ.get("EVENTS_SIGNING_KEY") or uuid.uuid4().hex}
     broker = None
     if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
         broker = TansuBroker(log_path=work / "broker.log").start()
         env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
     settings = Settings(kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
                         events_topic=env["EVENTS_TOPIC"], redis_prefix=env["REDIS_PREFIX"],
-                        database_url=env["DATABASE_URL"], data_dir=work)
+                        database_url=env["DATABASE_URL"], data_dir=work,
+                        events_signing_key=env["EVENTS_SIGNING_KEY"])
     port = free_port()
     processes = [spawn(["api", "--port", str(port)], env, work / "api.log"),
                  spawn(["relay"], env, work / "relay.log"),

@@ -31,7 +31,7 @@ from eventsourcing.popo import POPOTrackingRecorder
 from psycopg import sql
 
 from projections.readmodel import FactStore
-from services import bootstrap
+from services import bootstrap, signing
 from services.kafka import producer
 from services.rebuild import rebuild
 from services.relay import Relay
@@ -216,7 +216,7 @@ async def relay_backlog(settings: Settings) -> Rate:
         await kafka.start()
         stop = asyncio.Event()
         runner = _DrainingRelay(ledger, POPOTrackingRecorder(), kafka, topic, total=total,
-                                stop=stop)
+                                stop=stop, signer=signing.signer(settings))
         try:
             started = time.perf_counter()
             await runner.run(stop)
@@ -234,7 +234,8 @@ async def rebuild_rate(settings: Settings) -> Rate:
     redis = bootstrap.redis(settings)
     store = FactStore(redis, f"{settings.redis_prefix}-rebuild-{uuid.uuid4().hex[:6]}")
     try:
-        rebuilt = await rebuild(settings.kafka_bootstrap_servers, settings.events_topic, store)
+        rebuilt = await rebuild(settings.kafka_bootstrap_servers, settings.events_topic, store,
+                                signer=signing.signer(settings))
         await store.clear()
     finally:
         await redis.aclose()
