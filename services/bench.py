@@ -125,6 +125,9 @@ class Load:
     max_fraction: float = 0.8
     seconds: float = 20.0
     scale_out: tuple[int, ...] = (1, 2, 4)
+    # The projectors alone are timed on the run's topic copied until it holds this many
+    # events: a projector folds up to 20,000 a fetch, and a pace needs several fetches.
+    projector_events: int = 200_000
 
 
 def run(days: int, probes: int, batch_size: int, alert_deals: int = 40,
@@ -192,7 +195,8 @@ def _run(schema: Schema, days: int, probes: int, batch_size: int, alert_deals: i
                                                 spread_seconds=alert_spread))
         bench_projector.stop(processes)  # the rest gets the machine to itself
         figures.update(_ceilings(settings, schema))
-        figures.update(_projectors(env, settings, work, load.scale_out))
+        figures.update(_projectors(env, settings, work, load.scale_out,
+                                   load.projector_events))
     finally:
         bench_projector.stop(processes)
         if broker:
@@ -237,19 +241,28 @@ def _ceilings(settings: Settings, schema: Schema) -> dict[str, float]:
 
 
 def _projectors(env: dict[str, str], settings: Settings, work: Path,
-                scale_out: tuple[int, ...]) -> dict[str, float]:
+                scale_out: tuple[int, ...], events: int) -> dict[str, float]:
     """The projector alone on the run's topic, then 1, 2, 4… of them on an
     8-partition copy of it, each in a fresh group until it applied every event."""
-    expected = asyncio.run(bench_projector.applied_per_tenant(settings, settings.redis_prefix))
-    figures = {"projected_events": float(sum(expected.values()))}
-    console.print("the projector alone on the run's topic")
-    alone = bench_projector.measure(settings, env, settings.events_topic, expected, work)
+    applied = asyncio.run(bench_projector.applied_per_tenant(settings, settings.redis_prefix))
+    figures = {"projected_events": float(sum(applied.values()))}
+    # Long enough to time a pace: a projector folds up to 20,000 records a fetch.
+    copies = max(1, math.ceil(events / max(sum(applied.values()), 1)))
+    expected = {**applied, **{bench_ceilings.copy_tenant(tenant, k): count
+                              for tenant, count in applied.items() for k in range(1, copies)}}
+    topic, _ = asyncio.run(bench_ceilings.copy_topic(settings, "alone", copies=copies))
+    figures["projector_topic_events"] = float(sum(expected.values()))
+    figures["projector_ceiling_events_per_s"] = asyncio.run(
+        bench_ceilings.raw_consumer(settings, topic)).per_second
+    console.print(f"the projector alone on the run's topic, {copies} times over")
+    alone = bench_projector.measure(settings, env, topic, expected, work)
     figures.update({"projector_alone_events": float(alone.events),
                     "projector_alone_from_start_events_per_s": alone.from_start_per_s,
                     "projector_alone_steady_events_per_s": alone.steady_per_s})
     if not scale_out:
         return figures
-    topic, _ = asyncio.run(bench_ceilings.copy_topic(settings, "scale", SCALE_PARTITIONS))
+    topic, _ = asyncio.run(bench_ceilings.copy_topic(settings, "scale", SCALE_PARTITIONS,
+                                                     copies=copies))
     figures["scale_out_ceiling_events_per_s"] = asyncio.run(
         bench_ceilings.raw_consumer(settings, topic)).per_second
     for processes in scale_out:
@@ -272,9 +285,10 @@ COMPARISONS = [
      "relay_ceiling_events_per_s",
      "raw aiokafka producer sending the relay's messages to a new topic"),
     ("projection: projector alone, steady", "projector_alone_steady_events_per_s",
-     "projection_ceiling_events_per_s", CONSUMER),
+     "projector_ceiling_events_per_s", f"{CONSUMER}, on the projector's copy"),
     ("projection: projector alone, from process start",
-     "projector_alone_from_start_events_per_s", "projection_ceiling_events_per_s", CONSUMER),
+     "projector_alone_from_start_events_per_s", "projector_ceiling_events_per_s",
+     f"{CONSUMER}, on the projector's copy"),
     ("projection: end to end (POST to funnel)", "end_to_end_events_per_s",
      "projection_ceiling_events_per_s", CONSUMER),
     ("projection: rebuild runner", "rebuild_events_per_s",
@@ -494,13 +508,17 @@ def markdown(measured: dict[str, Any]) -> str:
               "a raw aiokafka producer with the relay's settings to a new topic, awaiting "
               "the acknowledgements every 1,000 messages like the relay.",
               "- **projection (projector alone)**: once the stack is stopped and the "
-              "run's topic holds every event (history, probes, loads, alert deals), a "
+              "run's topic holds every event (history, probes, loads, alert deals), it is "
+              "copied, with its signatures, until the copy holds `--projector-events` "
+              "(copy k under tenant `{tenant}~k`, re-signed: a projector folds up to "
+              "20,000 events a fetch, and a pace takes several). A "
               "`salespulse projector` process starts in a fresh consumer group on a "
               "throwaway Redis prefix, marked built beforehand (an unbuilt prefix would make "
               "it rebuild through the rebuild runner instead of its live path). Timed until "
-              "`FactStore.applied` holds as many events as the run's own read models: from "
+              "`FactStore.applied` holds every event of the copy: from "
               "process start (interpreter, imports, group join) and steady (from the first "
-              "applied batch seen to the last event; 0 if one batch held them all).",
+              "applied batch seen to the last event; 0 if one batch held them all). Its "
+              "ceiling: the raw consumer on the same copy.",
               "- **projection (end to end)**: events / time from the first POST of the "
               "history until the funnel holds them all; bounded by ingest and relay too.",
               "- **projection (rebuild runner)**: `services.rebuild.rebuild` of the events "
@@ -545,6 +563,8 @@ def main(
     max_fraction: Annotated[float, typer.Option(
         help="The second load, as a fraction of the run's measured ingest rate")] = 0.8,
     pace_seconds: Annotated[float, typer.Option(help="Seconds each load runs")] = 20.0,
+    projector_events: Annotated[int, typer.Option(
+        help="Events the projectors alone are timed on (the run's topic copied)")] = 200_000,
     scale_out: Annotated[list[int] | None, typer.Option(
         help="Projector processes to measure together on an 8-partition topic (repeat; "
              "default 1, 2 and 4)")] = None,
@@ -555,7 +575,8 @@ def main(
 ) -> None:
     """Measure the event path next to its raw ceilings (reports only, never asserts)."""
     load = Load(steady_rate, max_fraction, pace_seconds,
-                *([tuple(scale_out)] if scale_out is not None else []))
+                tuple(scale_out) if scale_out is not None else Load.scale_out,
+                projector_events)
     runs = []
     for n in range(repeat):
         console.print(f"run {n + 1} of {repeat}")
@@ -563,7 +584,8 @@ def main(
     measured = result(runs, {"repeat": repeat, "days": days, "probes": probes,
                              "batch_size": batch_size, "alert_deals": alert_deals,
                              "steady_rate": steady_rate, "max_fraction": max_fraction,
-                             "pace_seconds": pace_seconds, "scale_out": list(load.scale_out)})
+                             "pace_seconds": pace_seconds, "scale_out": list(load.scale_out),
+                             "projector_events": projector_events})
     report(measured)
     if json_path:
         json_path.write_text(json.dumps(measured, indent=2) + "\n")

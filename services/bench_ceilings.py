@@ -107,14 +107,17 @@ async def _new_topic(settings: Settings, name: str, partitions: int | None = Non
         await admin.close()
 
 
+Kept = tuple[bytes | None, bytes, list[tuple[str, bytes]]]  # key, value, headers
+
+
 async def _read_all(bootstrap_servers: str, topic: str, *, keep: bool) -> tuple[
-        list[tuple[bytes | None, bytes]], Rate]:
+        list[Kept], Rate]:
     """Every message of `topic` up to its high watermark, `orjson`-decoded."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
                                 enable_auto_commit=False, fetch_max_wait_ms=50,
                                 max_partition_fetch_bytes=8 * 1024 * 1024)
     await consumer.start()
-    kept: list[tuple[bytes | None, bytes]] = []
+    kept: list[Kept] = []
     count = 0
     try:
         await consumer.topics()
@@ -138,7 +141,7 @@ async def _read_all(bootstrap_servers: str, topic: str, *, keep: bool) -> tuple[
                     orjson.loads(record.value or b"")
                     count += 1
                     if keep:
-                        kept.append((record.key, record.value or b""))
+                        kept.append((record.key, record.value or b"", list(record.headers)))
                 if tp in known and records and records[-1].offset + 1 >= end[tp]:
                     remaining.discard(tp)
         seconds = time.perf_counter() - started
@@ -156,14 +159,18 @@ async def raw_consumer(settings: Settings, topic: str | None = None) -> Rate:
     return rate
 
 
-async def copy_topic(settings: Settings, name: str, partitions: int | None = None) -> tuple[
-        str, Rate]:
-    """The events topic's own messages sent again, by key, to a new topic named after it:
-    (the topic, the rate of sending). Each key keeps its order: one source partition is
-    read in order, and one key lands in one partition of the copy."""
+async def copy_topic(settings: Settings, name: str, partitions: int | None = None,
+                     copies: int = 1) -> tuple[str, Rate]:
+    """The events topic's own messages sent again, by key and with their headers, to a new
+    topic named after it: (the topic, the rate of sending). Each key keeps its order: one
+    source partition is read in order, and one key lands in one partition of the copy.
+    With `copies` > 1, copy k > 0 follows under tenant `{tenant}~{k}` (re-signed): the
+    same history again for subjects of their own, a topic long enough to time a pace."""
     assert settings.kafka_bootstrap_servers
     messages, _ = await _read_all(settings.kafka_bootstrap_servers, settings.events_topic,
                                   keep=True)
+    messages += [renamed for k in range(1, copies)
+                 for renamed in _as_tenant_copy(messages, k, signing.signer(settings))]
     topic = f"{settings.events_topic}-{name}-{uuid.uuid4().hex[:6]}"
     await _new_topic(settings, topic, partitions)
     kafka = producer(settings)
@@ -171,13 +178,28 @@ async def copy_topic(settings: Settings, name: str, partitions: int | None = Non
     try:
         started = time.perf_counter()
         for at in range(0, len(messages), ROWS_PER_TRANSACTION):
-            sent = [await kafka.send(topic, value=value, key=key)
-                    for key, value in messages[at:at + ROWS_PER_TRANSACTION]]
+            sent = [await kafka.send(topic, value=value, key=key, headers=headers or None)
+                    for key, value, headers in messages[at:at + ROWS_PER_TRANSACTION]]
             await asyncio.gather(*sent)
         seconds = time.perf_counter() - started
     finally:
         await kafka.stop()
     return topic, Rate(len(messages), seconds)
+
+
+def copy_tenant(tenant: str, k: int) -> str:
+    return f"{tenant}~{k}"
+
+
+def _as_tenant_copy(messages: list[Kept], k: int, signer: signing.Signer | None) -> list[Kept]:
+    out: list[Kept] = []
+    for key, value, _ in messages:
+        body = orjson.loads(value)
+        body["event"]["tenant"] = copy_tenant(body["event"]["tenant"], k)
+        renamed = orjson.dumps(body)
+        out.append(((key or b"") + f"~{k}".encode(), renamed,
+                    signer.headers(renamed) if signer else []))
+    return out
 
 
 async def raw_producer(settings: Settings) -> Rate:

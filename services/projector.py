@@ -17,14 +17,20 @@ import asyncio
 import gc
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 import faust
+import mode
 import orjson
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    TopicPartition,
+)
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import RedisError
@@ -32,7 +38,7 @@ from redis.exceptions import RedisError
 from events.parsing import check_event
 from projections.facts import Change
 from projections.readmodel import FactStore, NotBuilt
-from services import bootstrap, faust_transport, signing
+from services import bootstrap, faust_transport, kafka, signing
 from services.settings import Settings
 from services.signing import Headers, Signer
 
@@ -46,7 +52,7 @@ LAG = Gauge("salespulse_projector_lag_messages", "Messages not yet consumed, per
 DEAD_LETTERED = Counter("salespulse_dead_lettered_total", "Messages sent to the dead-letter topic")
 FETCH_MAX_RECORDS = 20_000  # per fetch: one Redis read and one MULTI; a record touched by
 # several fetches is read, decoded and written again by each (5,000: a quarter slower)
-DeadLetter = Callable[[bytes, str], Awaitable[None]]
+JOIN_WAIT_SECONDS = 60.0  # before building anyway: a member may get no partition at all
 
 
 def decode(raw: bytes, *, stored: bool = False) -> Change:
@@ -120,6 +126,7 @@ class _Handover(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def __init__(self, folding: asyncio.Lock) -> None:
         self.folding = folding
+        self.assigned = asyncio.Event()  # set once this member has joined the group
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self.folding:
@@ -127,18 +134,21 @@ class _Handover(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("projector.assigned", partitions=sorted(tp.partition for tp in assigned))
+        self.assigned.set()
 
 
 class LiveProjection:
     """The projector's event path: fetch, fold, write, commit; at least once, and
     idempotent because every record keeps the version of its last event."""
 
-    def __init__(self, settings: Settings, store: FactStore, dead_letter: DeadLetter) -> None:
-        self.settings, self.store, self.dead_letter = settings, store, dead_letter
+    def __init__(self, settings: Settings, store: FactStore) -> None:
+        self.settings, self.store = settings, store
         self.signer = signing.signer(settings)
+        self.dead_letters: AIOKafkaProducer | None = None  # made in the running loop
         self.building = asyncio.Lock()
         self.folding = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
+        self.folding_live = False  # joined and built: what the watch and the lag look at
 
     def new_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -151,11 +161,21 @@ class LiveProjection:
             session_timeout_ms=10_000, rebalance_timeout_ms=10_000, heartbeat_interval_ms=1_000)
 
     async def run(self) -> None:
-        await self.ensure_built()
         consumer = self.consumer = self.new_consumer()
-        consumer.subscribe([self.settings.events_topic], listener=_Handover(self.folding))
+        handover = _Handover(self.folding)
+        consumer.subscribe([self.settings.events_topic], listener=handover)
+        dead_letters = self.dead_letters = kafka.producer(self.settings)
+        await dead_letters.start()
         await consumer.start()
         try:
+            # Joined before building: once the read models say they are built, an event is
+            # folded as it arrives, not after a group join (~5 s on Tansu).
+            try:
+                await asyncio.wait_for(handover.assigned.wait(), JOIN_WAIT_SECONDS)
+            except TimeoutError:
+                log.warning("projector.not_yet_assigned", waited_s=JOIN_WAIT_SECONDS)
+            await self.ensure_built()
+            self.folding_live = True
             while True:
                 fetched = await consumer.getmany(timeout_ms=1000,
                                                  max_records=FETCH_MAX_RECORDS)
@@ -164,8 +184,16 @@ class LiveProjection:
                         await self.fold(fetched)
                         await self.commit(consumer, fetched)
         finally:
-            self.consumer = None
+            self.consumer, self.folding_live = None, False
             await consumer.stop()
+            await dead_letters.stop()
+
+    async def dead_letter(self, raw: bytes, reason: str) -> None:
+        DEAD_LETTERED.inc()
+        log.warning("projector.dead_letter", reason=reason, event_id=_event_id(raw))
+        assert self.dead_letters is not None, "dead letters come from the running fold"
+        await self.dead_letters.send_and_wait(self.settings.dead_letter_topic, value=raw,
+                                              headers=[("reason", reason.encode()[:1000])])
 
     async def fold(self, fetched: dict[TopicPartition, list[Any]]) -> None:
         with gc_paused():  # the records read, folded and written are as acyclic as the JSON
@@ -224,9 +252,14 @@ class LiveProjection:
             if change.relayed_at:
                 FRESHNESS.observe(max(written - change.relayed_at, 0.0))
 
+    async def watch(self) -> None:
+        """Rebuild if the read models were lost while no event arrived."""
+        if self.folding_live:
+            await self.ensure_built()
+
     async def measure_lag(self) -> None:
         consumer = self.consumer
-        if consumer is None:
+        if consumer is None or not self.folding_live:
             return
         for tp in consumer.assignment():
             try:
@@ -238,7 +271,22 @@ class LiveProjection:
                 LAG.labels(str(tp.partition)).set(max(highwater - position, 0))
 
 
-def create_app(settings: Settings) -> faust.App:
+class EventPath(mode.Service):
+    """The live path as a service of the faust worker, started beside the app rather than
+    after it: the app's own group join (its leader topic) is not waited for. A failure
+    crashes the worker, which exits to be restarted."""
+
+    def __init__(self, projection: LiveProjection, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.projection = projection
+
+    @mode.Service.task
+    async def _project(self) -> None:
+        await self.projection.run()
+
+
+def create_app(settings: Settings, projection: LiveProjection) -> faust.App:
+    """The worker's app: the timers that watch the read models and the lag."""
     assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is required"
     app = faust.App(
         # The worker's own group (its leader topic) is not the event path's: one group
@@ -252,34 +300,13 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=10,
         broker_rebalance_timeout=10,
         broker_heartbeat_interval=1,
-        producer_acks=-1,
     )
-    dead_letters = app.topic(settings.dead_letter_topic, key_serializer="raw",
-                             value_serializer="raw")
-
-    async def dead_letter(raw: bytes, reason: str) -> None:
-        DEAD_LETTERED.inc()
-        log.warning("projector.dead_letter", reason=reason, event_id=_event_id(raw))
-        await dead_letters.send(value=raw, headers={"reason": reason.encode()[:1000]})
-
-    projection = LiveProjection(
-        settings, bootstrap.fact_store(settings, bootstrap.redis(settings)), dead_letter)
-
-    @app.task
-    async def project() -> None:
-        try:
-            await projection.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the worker must stop, and be restarted
-            log.exception("projector.crashed")
-            await app.crash(exc)
 
     @app.timer(1.0)
     async def watch_read_models() -> None:
         # Redis can lose everything while no event arrives: notice it within a second.
         try:
-            await projection.ensure_built()
+            await projection.watch()
         except (RedisError, OSError) as exc:
             log.error("projector.redis_unavailable", error=str(exc))
 
@@ -292,6 +319,8 @@ def create_app(settings: Settings) -> faust.App:
 
 def run(settings: Settings, loglevel: str = "warning") -> None:
     """Run the projector worker until interrupted."""
-    app = create_app(settings)
-    worker = faust.Worker(app, loglevel=loglevel, override_logging=False)
+    projection = LiveProjection(settings, bootstrap.fact_store(settings,
+                                                               bootstrap.redis(settings)))
+    worker = faust.Worker(create_app(settings, projection), EventPath(projection),
+                          loglevel=loglevel, override_logging=False)
     worker.execute_from_commandline()

@@ -33,6 +33,7 @@ def test_a_tiny_bench_reports_every_figure_next_to_its_ceiling(
         [sys.executable, "-m", "services.bench", "--days", "5", "--probes", "3",
          "--alert-deals", "2", "--alert-spread", "1", "--steady-rate", "100",
          "--max-fraction", "0.5", "--pace-seconds", "2", "--scale-out", "1", "--scale-out", "2",
+         "--projector-events", "2000",
          "--json", str(out)],
         cwd=ROOT, env=env, check=True, timeout=300, capture_output=True)
 
@@ -53,6 +54,7 @@ def test_a_tiny_bench_reports_every_figure_next_to_its_ceiling(
               "relay_ceiling_events_per_s", "rebuild_events_per_s",
               "projection_ceiling_events_per_s", "topic_messages", "projected_events",
               "projector_alone_from_start_events_per_s", "scale_out_ceiling_events_per_s",
+              "projector_ceiling_events_per_s", "projector_topic_events",
               "scale_out_1_from_start_events_per_s", "scale_out_2_from_start_events_per_s",
               *loads}
     assert wanted <= set(figures)
@@ -65,8 +67,11 @@ def test_a_tiny_bench_reports_every_figure_next_to_its_ceiling(
     # The projectors started on their own applied every event the run's read models hold.
     assert figures["projected_events"] <= figures["topic_messages"]
     assert figures["projected_events"] > figures["events"]  # history, probes, loads, alerts
+    # ...on the run's topic copied under tenants of their own until it held 2,000 events.
+    copies = figures["projector_topic_events"] / figures["projected_events"]
+    assert copies == int(copies) and figures["projector_topic_events"] >= 2000
     for applied in ("projector_alone_events", "scale_out_1_events", "scale_out_2_events"):
-        assert figures[applied] == figures["projected_events"], applied
+        assert figures[applied] == figures["projector_topic_events"], applied
     assert figures["freshness_steady_target_events_per_s"] == 100
     assert figures["freshness_near_max_target_events_per_s"] == pytest.approx(
         0.5 * figures["ingest_events_per_s"])
