@@ -4,7 +4,7 @@ A simulated history is turned into the messages the relay publishes (same body a
 `services.relay.message`), then timed three ways, each `--runs` times:
 
 - ceiling: `orjson.loads` of every message, nothing else (what the raw consumer pays);
-- decode: `services.projector.decode_all` of every message (contract check included), in
+- decode: `services.messages.decode_all` of every message (contract check included), in
   batches of `--batch` as the projector decodes them; "signed": the relay's signature
   verified instead of the contract check (`services.signing`);
 - decode+apply: decode, then `FactStore.apply` in batches of `--batch`, into a throwaway
@@ -53,7 +53,7 @@ from projections.readmodel import FactStore
 from services import bench_projector
 from services.bench_ceilings import _read_all
 from services.broker import TansuBroker
-from services.projector import decode_all, gc_paused
+from services.messages import decode_all, gc_paused
 from services.rebuild import rebuild
 from services.settings import Settings
 from services.signing import Signer

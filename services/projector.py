@@ -14,12 +14,9 @@ relay signed were checked against the contract when stored and are not checked a
 from __future__ import annotations
 
 import asyncio
-import gc
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import faust
 import mode
@@ -35,12 +32,11 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import RedisError
 
-from events.parsing import check_event
 from projections.facts import Change
 from projections.readmodel import FactStore, NotBuilt
 from services import bootstrap, faust_transport, kafka, signing
+from services.messages import decode_all, event_id, gc_paused
 from services.settings import Settings
-from services.signing import Headers, Signer
 
 log = structlog.get_logger("projector")
 PROJECTED = Counter("salespulse_projected_events_total", "Events applied to the read models")
@@ -53,71 +49,6 @@ DEAD_LETTERED = Counter("salespulse_dead_lettered_total", "Messages sent to the 
 FETCH_MAX_RECORDS = 20_000  # per fetch: one Redis read and one MULTI; a record touched by
 # several fetches is read, decoded and written again by each (5,000: a quarter slower)
 JOIN_WAIT_SECONDS = 60.0  # before building anyway: a member may get no partition at all
-
-
-def decode(raw: bytes, *, stored: bool = False) -> Change:
-    """A relayed message, checked against the contract unless `stored` (signed by the relay,
-    so checked by the ledger before it was stored); raises ValueError if unusable."""
-    try:
-        change = Change.from_message(orjson.loads(raw))
-        if not stored:
-            check_event(change.event, tenant=change.tenant)
-    except Exception as exc:  # noqa: BLE001 - any failure to decode makes it a poison message
-        raise ValueError(f"{type(exc).__name__}: {exc}") from None
-    return change
-
-
-class Message(Protocol):
-    """What `decode_all` reads of a consumed record (aiokafka's ConsumerRecord has it)."""
-
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def headers(self) -> Headers: ...
-
-
-def decode_all(records: Iterable[Message], signer: Signer | None
-               ) -> tuple[list[Change], list[tuple[bytes, str]]]:
-    """The usable changes of a fetch, in order, and the poison messages with their reason."""
-    changes: list[Change] = []
-    poisoned: list[tuple[bytes, str]] = []
-    with gc_paused():
-        for record in records:
-            raw = record.value or b""
-            try:
-                changes.append(decode(raw, stored=signer is not None
-                                      and signer.signed(raw, record.headers)))
-            except ValueError as exc:
-                poisoned.append((raw, str(exc)))
-    return changes, poisoned
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is folded.
-
-    A batch allocates thousands of JSON dicts, none in a cycle, that refcounting frees when
-    the batch is done; meanwhile the collector would walk them again and again (a quarter
-    of the decode time in services.bench_fold, and a sixth of decode and apply together).
-    Collection resumes after the batch, so nothing cyclic is kept for longer than one
-    batch.
-    """
-    if not gc.isenabled():  # nested, or turned off by someone else: leave it as it is
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def _event_id(raw: bytes) -> str | None:
-    """The event id in a message, if it has one: what the log names a dead letter by."""
-    try:
-        return str(orjson.loads(raw)["event"]["id"])
-    except Exception:  # noqa: BLE001 - poison has no id
-        return None
 
 
 class _Handover(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -190,7 +121,7 @@ class LiveProjection:
 
     async def dead_letter(self, raw: bytes, reason: str) -> None:
         DEAD_LETTERED.inc()
-        log.warning("projector.dead_letter", reason=reason, event_id=_event_id(raw))
+        log.warning("projector.dead_letter", reason=reason, event_id=event_id(raw))
         assert self.dead_letters is not None, "dead letters come from the running fold"
         await self.dead_letters.send_and_wait(self.settings.dead_letter_topic, value=raw,
                                               headers=[("reason", reason.encode()[:1000])])

@@ -16,7 +16,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from projections.readmodel import FactStore
-from services.projector import decode_all, gc_paused
+from services.messages import decode_all, gc_paused
 from services.signing import Signer
 
 log = structlog.get_logger("rebuild")

@@ -14,7 +14,7 @@ from events.contract import DATA_MODELS
 from events.errors import InvalidEvent
 from events.parsing import check_event, parse_event
 from services.bench_fold import messages
-from services.projector import decode, gc_paused
+from services.messages import decode, gc_paused
 
 # Values that break one field or another somewhere in the contract.
 ODD_VALUES: list[Any] = [None, 5, -1, 1.5, True, "", " ", " padded ", "-1", "abc", "x" * 129,

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from services.bench_fold import messages
-from services.projector import decode_all
+from services.messages import decode_all
 from services.signing import HEADER, Signer
 
 
