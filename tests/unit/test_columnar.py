@@ -102,6 +102,19 @@ def test_trimmed_columns_with_no_room_for_joined_dimensions_answer_the_same(
     same_answers(records, columns, cases=8, seed=3)
 
 
+@pytest.mark.parametrize("block", [1, 2, 7, 64, 1000])
+def test_joins_and_counts_a_block_of_rows_at_a_time_answer_the_same_at_any_block_size(
+        monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    # Blocks that split the tables at many places, evenly or not; with no room for joined
+    # dimensions, each one is joined again, block by block, for every question.
+    monkeypatch.setattr(columnar, "BLOCK_ROWS", block)
+    monkeypatch.setattr(columnar, "JOINED_BYTES", 0)
+    records = fold(year().changes)
+    columns = columns_of(records)
+    assert columns.leads.size > block and columns.activities.size > block
+    same_answers(records, columns, cases=3, seed=block)
+
+
 def test_records_changed_one_batch_at_a_time_give_the_same_answers_at_every_step() -> None:
     changes = year().changes
     records: dict[str, dict[str, Record]] = {}
