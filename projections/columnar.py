@@ -129,6 +129,8 @@ class Table:
         if capacity > len(next(iter(self.cols.values()))):
             for name in self.cols:
                 _resize(self.cols, name, capacity)
+        if self.keys is not None:
+            self.keys.reserve(capacity)
 
     def rows(self, keys: Sequence[str | None]) -> list[int]:
         """The row of each key (0 for none), created empty on first sight."""
@@ -198,10 +200,12 @@ class Columns:
     # --- feeding ---------------------------------------------------------------
 
     def reserve(self, kind: str, records: int) -> None:
-        """Room for `records` more records of `kind` (before a whole load)."""
+        """Room for `records` records of `kind` (before a whole load). Rows already given to
+        keys that records of another kind referred to count among them (a deal names its
+        lead): the room is for `records` keys in all."""
         table = {"deal": self.deals, "lead": self.leads, "customer": self.customers}.get(kind)
         if table is not None:
-            table.reserve(table.size + records)
+            table.reserve(FIRST_ROW + records)
 
     def put(self, kind: str, record: Record) -> None:
         """Take a record's latest state (new or changed)."""

@@ -42,6 +42,7 @@ ANSWERS = Counter("salespulse_column_answers_total", "Funnel and breakdown answe
 ANSWERS_KEPT = 256
 # The order a whole load feeds records in: reps first, so rows find their team at once.
 LOAD_ORDER = ("rep", "customer", "deal", "lead")
+RELEASE_EVERY = 50  # chunks of a whole load between two returns of the C heap's free pages
 
 
 @dataclass
@@ -173,13 +174,17 @@ class ColumnStores:
                                                  await self._pipeline_keys(tenant)])
         stages = next((p["stages"] for p in pipeline if p), DEFAULT_STAGES)
         columns = Columns(self.tz, stages)
-        loaded = 0
+        # Every kind's room at once: deals name leads, which then have rows before theirs.
         for kind in LOAD_ORDER:
             columns.reserve(kind, await self.facts.count(tenant, kind))
+        loaded = chunks = 0
+        for kind in LOAD_ORDER:
             async for chunk in self.facts.scan(tenant, kind):
                 # Decoded in the worker too: the event loop keeps answering meanwhile.
                 await self._in_worker(_decode_and_put, columns, kind, chunk)
-                loaded += len(chunk)
+                loaded, chunks = loaded + len(chunk), chunks + 1
+                if chunks % RELEASE_EVERY == 0:
+                    await self._in_worker(_release_free_heap)
         await self._in_worker(_trimmed, columns)
         if await self.facts.position(tenant) is None:
             raise NotBuilt  # lost while loading
@@ -196,8 +201,13 @@ class ColumnStores:
 
 def _trimmed(columns: Columns) -> None:
     columns.trim()
-    # The load freed every chunk's decoded records, but the C heap keeps such pages until
-    # told otherwise: at 1M deals, tens of MB held for nothing after each load.
+    _release_free_heap()
+
+
+def _release_free_heap() -> None:
+    # A load frees every chunk's decoded records and each merge's old key arrays, but the
+    # C heap keeps such pages until told otherwise: at 1M deals, tens of MB held for
+    # nothing at the load's peak and after it.
     malloc_trim = _malloc_trim()
     if malloc_trim is not None:
         malloc_trim(0)

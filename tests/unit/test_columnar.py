@@ -115,6 +115,29 @@ def test_joins_and_counts_a_block_of_rows_at_a_time_answer_the_same_at_any_block
     same_answers(records, columns, cases=3, seed=block)
 
 
+def test_a_load_reserved_for_every_kind_first_never_grows_its_keyed_tables() -> None:
+    # Deals name their leads and customers before those load: the room reserved for the
+    # leads holds them too, instead of being reserved again on top of them.
+    records = fold(year().changes)
+    stages = Snapshot({"pipeline": records.get("pipeline", {})}).stages
+    columns = Columns(TZ, stages)
+    kinds = ("rep", "customer", "deal", "lead")
+    for kind in kinds:
+        columns.reserve(kind, len(records.get(kind, {})))
+    reserved = {name: len(table.cols["exists"]) for name, table in
+                (("deal", columns.deals), ("lead", columns.leads),
+                 ("customer", columns.customers))}
+    for kind in kinds:
+        columns.put_many(kind, list(records.get(kind, {}).values()))
+    assert reserved == {"deal": columns.deals.size, "lead": columns.leads.size,
+                        "customer": columns.customers.size}
+    assert {name: len(table.cols["exists"]) for name, table in
+            (("deal", columns.deals), ("lead", columns.leads),
+             ("customer", columns.customers))} == reserved
+    columns.trim()
+    same_answers(records, columns, cases=3, seed=5)
+
+
 def test_records_changed_one_batch_at_a_time_give_the_same_answers_at_every_step() -> None:
     changes = year().changes
     records: dict[str, dict[str, Record]] = {}
