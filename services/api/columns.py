@@ -40,16 +40,52 @@ UPDATE_SECONDS = Histogram("salespulse_column_update_seconds",
 ANSWERS = Counter("salespulse_column_answers_total", "Funnel and breakdown answers",
                   ["source"])
 ANSWERS_KEPT = 256
+# ...and at most this much of them as JSON: at 1M deals one breakdown by rep is 1.7 MB of
+# JSON and 4.4 MB of Python objects, so 256 of them would hold over 1 GB.
+ANSWER_BYTES = 8 << 20
 # The order a whole load feeds records in: reps first, so rows find their team at once.
 LOAD_ORDER = ("rep", "customer", "deal", "lead")
 RELEASE_EVERY = 50  # chunks of a whole load between two returns of the C heap's free pages
+
+
+class Answers:
+    """Answers for one place in the change stream: at most `count` of them and `size`
+    bytes of them as JSON (the one just added always stays); the least recently used go
+    first."""
+
+    def __init__(self, count: int = ANSWERS_KEPT, size: int = ANSWER_BYTES) -> None:
+        self.count, self.size, self.nbytes = count, size, 0
+        self._kept: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+
+    def __contains__(self, question: Hashable) -> bool:
+        return question in self._kept
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get(self, question: Hashable) -> Any:
+        self._kept.move_to_end(question)
+        return self._kept[question][0]
+
+    def put(self, question: Hashable, answer: Any) -> None:
+        if question in self._kept:
+            self.nbytes -= self._kept.pop(question)[1]
+        size = len(orjson.dumps(answer, default=str))
+        self._kept[question] = (answer, size)
+        self.nbytes += size
+        while len(self._kept) > 1 and (len(self._kept) > self.count or self.nbytes > self.size):
+            self.nbytes -= self._kept.popitem(last=False)[1][1]
+
+    def clear(self) -> None:
+        self._kept.clear()
+        self.nbytes = 0
 
 
 @dataclass
 class Tenant:
     columns: Columns
     place: Changes
-    answers: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
+    answers: Answers = field(default_factory=Answers)
 
 
 class ColumnStores:
@@ -79,16 +115,13 @@ class ColumnStores:
                 return self._cached(state, question)
             result = await self._in_worker(compute, state.columns)
             ANSWERS.labels("computed").inc()
-            state.answers[question] = result
-            if len(state.answers) > ANSWERS_KEPT:
-                state.answers.popitem(last=False)
+            state.answers.put(question, result)
             return result
 
     @staticmethod
     def _cached(state: Tenant, question: Hashable) -> Any:
         ANSWERS.labels("cached").inc()
-        state.answers.move_to_end(question)
-        return state.answers[question]
+        return state.answers.get(question)
 
     async def _in_worker(self, work: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, work, *args)
