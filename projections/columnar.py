@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -47,6 +47,9 @@ _ORDINAL_1970 = date(1970, 1, 1).toordinal()
 _INT64_MAX = int(np.iinfo(np.int64).max)
 NOW = _INT64_MAX  # "the moment" of an open deal: its owner's team now
 JOINED_BYTES = 64 << 20  # joined dimensions kept between changes
+# Lead and activity rows joined or counted at a time: a block's masks and codes are a few
+# MB, where the whole activity table's (12.7M rows at 1M deals) were hundreds.
+BLOCK_ROWS = 1 << 20
 
 
 _DEAL_SCALARS = ("created_day", "period_day", "status", "amount", "amount_exp", "owner",
@@ -126,6 +129,8 @@ class Table:
         if capacity > len(next(iter(self.cols.values()))):
             for name in self.cols:
                 _resize(self.cols, name, capacity)
+        if self.keys is not None:
+            self.keys.reserve(capacity)
 
     def rows(self, keys: Sequence[str | None]) -> list[int]:
         """The row of each key (0 for none), created empty on first sight."""
@@ -195,10 +200,12 @@ class Columns:
     # --- feeding ---------------------------------------------------------------
 
     def reserve(self, kind: str, records: int) -> None:
-        """Room for `records` more records of `kind` (before a whole load)."""
+        """Room for `records` records of `kind` (before a whole load). Rows already given to
+        keys that records of another kind referred to count among them (a deal names its
+        lead): the room is for `records` keys in all."""
         table = {"deal": self.deals, "lead": self.leads, "customer": self.customers}.get(kind)
         if table is not None:
-            table.reserve(table.size + records)
+            table.reserve(FIRST_ROW + records)
 
     def put(self, kind: str, record: Record) -> None:
         """Take a record's latest state (new or changed)."""
@@ -452,58 +459,106 @@ class Columns:
                 return d["product"]
             customers = self.customers
             return np.where(customers["exists"], customers["segment"], 0)[d["customer"]]
-        if what == "lead":
-            if name == "rep":
-                return lead["owner"]
-            if name in ("team", "manager"):
-                return self._history(name)[lead["history"]]
-            if name == "region":
-                return np.where(lead["own_region"] != 0, lead["own_region"],
-                                self._history("region")[lead["history"]])
-            if name == "source":
-                return lead["source"]
-            into = np.where(d["exists"][lead["deal"]], lead["deal"], 0)
-            return np.where(into != 0, self.dim("deal", name)[into], 0)
-        if name == "rep":
+        if what == "lead" and name in ("rep", "source"):
+            return lead["owner" if name == "rep" else "source"]
+        if what == "activity" and name == "rep":
             return a["rep"]
+        # A block of rows at a time: the temporaries are a block long, not the table's
+        # (12.7M activities at 1M deals; their source took some 200 MB whole).
+        table, join = (lead, self._lead_join(name)) if what == "lead" else \
+            (a, self._activity_join(name))
+        out = np.empty(table.size, dtype=np.int32)
+        for low in range(0, table.size, BLOCK_ROWS):
+            rows = slice(low, min(low + BLOCK_ROWS, table.size))
+            out[rows] = join(rows)
+        return out
+
+    def _lead_join(self, name: str) -> Callable[[slice], NDArray[Any]]:
+        lead = self.leads
         if name in ("team", "manager", "region"):
-            return self._history(name)[a["history"]]
+            history = self._history(name)
+            if name != "region":
+                return lambda rows: history[lead["history"][rows]]
+
+            def region(rows: slice) -> NDArray[Any]:
+                own = lead["own_region"][rows]
+                return np.where(own != 0, own, history[lead["history"][rows]])
+            return region
+        # Product and segment: those of the deal it converted into.
+        exists, of_deal = self.deals["exists"], self.dim("deal", name)
+
+        def converted(rows: slice) -> NDArray[Any]:
+            deal = lead["deal"][rows]
+            into = np.where(exists[deal], deal, 0)
+            return np.where(into != 0, of_deal[into], 0)
+        return converted
+
+    def _activity_join(self, name: str) -> Callable[[slice], NDArray[Any]]:
+        a = self.activities
+        if name in ("team", "manager", "region"):
+            history = self._history(name)
+            return lambda rows: history[a["history"][rows]]
         # Inherited from what the activity was logged on: a deal gives source, product and
         # segment; a lead its source; a customer its segment.
-        kind, parent = a["parent_kind"], a["parent"]
-        out = np.zeros(a.size, dtype=np.int32)
-        on_deal = kind == 0
-        out[on_deal] = self.dim("deal", name)[parent[on_deal]]
-        if name == "source":
-            on_lead = kind == 1
-            out[on_lead] = lead["source"][parent[on_lead]]
-        if name == "segment":
-            on_customer = kind == 2
-            customers = self.customers
-            out[on_customer] = np.where(customers["exists"], customers["segment"],
-                                        0)[parent[on_customer]]
-        return out
+        of_deal, lead_source = self.dim("deal", name), self.leads["source"]
+        customers = self.customers
+        segments = np.where(customers["exists"], customers["segment"], 0)
+
+        def inherited(rows: slice) -> NDArray[Any]:
+            kind, parent = a["parent_kind"][rows], a["parent"][rows]
+            out = np.zeros(len(kind), dtype=np.int32)
+            on_deal = kind == 0
+            out[on_deal] = of_deal[parent[on_deal]]
+            if name == "source":
+                on_lead = kind == 1
+                out[on_lead] = lead_source[parent[on_lead]]
+            if name == "segment":
+                on_customer = kind == 2
+                out[on_customer] = segments[parent[on_customer]]
+            return out
+        return inherited
 
     # --- selecting ----------------------------------------------------------------
 
     def select(self, what: str, dims: dict[str, str], start: date | None, end: date | None,
                *, day: str) -> NDArray[np.bool_]:
         """Rows of `what` ("deal", "lead", "activity") that the filters keep."""
-        table = {"deal": self.deals, "lead": self.leads, "activity": self.activities}[what]
-        keep = table["exists"].copy() if what != "activity" else np.ones(table.size, bool)
+        return self.keeps(what, self.tests(what, dims), start, end, day=day)
+
+    def tests(self, what: str, dims: dict[str, str]) -> list[tuple[NDArray[np.int32], int]] | None:
+        """Each dimension filter as (the joined dimension of `what`'s rows, the code it asks
+        for); None when one asks for a value no row has. Held by the caller for a whole
+        question: the cache may drop a dimension while another is made."""
+        tests = []
         for name, value in dims.items():
             if name not in DIMENSIONS:
                 continue
             code = self.strings.find(value)
             if code is None or code == 0:
-                return np.zeros(table.size, dtype=bool)
-            keep &= self.dim(what, name) == code
-        days = table[day]
+                return None
+            tests.append((self.dim(what, name), code))
+        return tests
+
+    def keeps(self, what: str, tests: list[tuple[NDArray[np.int32], int]] | None,
+              start: date | None, end: date | None, *, day: str,
+              rows: slice = slice(None)) -> NDArray[np.bool_]:
+        """Which of `rows` of `what` the filters (`tests()` and the days) keep."""
+        table = self.table(what)
+        size = len(range(*rows.indices(table.size)))
+        if tests is None:
+            return np.zeros(size, dtype=bool)
+        keep = table["exists"][rows].copy() if what != "activity" else np.ones(size, bool)
+        for values, code in tests:
+            keep &= values[rows] == code
+        days = table[day][rows]
         if start is not None:
             keep &= days >= start.toordinal()
         if end is not None:
             keep &= days <= end.toordinal()
         return keep
+
+    def table(self, what: str) -> Table:
+        return {"deal": self.deals, "lead": self.leads, "activity": self.activities}[what]
 
     def team_members(self, team: str | None) -> list[str]:
         return sorted(r for r, now in self.reps_current.items() if now == team)

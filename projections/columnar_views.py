@@ -8,12 +8,15 @@ definition in `stats.py` over the same values; means use `math.fsum` as `stats.m
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from projections import columnar
 from projections.breakdown import GROUPINGS
 from projections.columnar import AMOUNT_SCALE, Columns, months
 from projections.snapshot import PERIODS, Filters
@@ -109,22 +112,29 @@ def _period_label(period: int, by: str) -> str:
     return f"{year:04d}-{index + 1:02d}" if by == "month" else f"{year:04d}-Q{index + 1}"
 
 
-def _group_codes(columns: Columns, what: str, keep: NDArray[np.bool_], by: str,
-                 day: str) -> tuple[NDArray[np.int64], dict[int, str | None]]:
-    """Each kept row's group as an integer, and the label of each group."""
+def _grouped_by(columns: Columns, what: str, by: str, day: str) -> NDArray[np.int32]:
+    """What `what`'s rows are grouped by: the joined dimension, or the day of the period."""
+    return columns.table(what)[day] if by in PERIODS else columns.dim(what, by)
+
+
+def _group_codes(grouped_by: NDArray[np.int32], keep: NDArray[np.bool_], by: str,
+                 rows: slice = slice(None)) -> NDArray[np.int64] | NDArray[np.int32]:
+    """Each kept row's group as an integer (of `rows` only, when given): a period, or the
+    code of the dimension's value."""
     if by in PERIODS:
-        table = {"deal": columns.deals, "lead": columns.leads,
-                 "activity": columns.activities}[what]
-        codes = months(table[day][keep])
+        codes = months(grouped_by[rows][keep])
         if by == "quarter":
             codes = codes // 12 * 4 + codes % 12 // 3
-        return codes, {m: _period_label(m, by) for m in _counts(codes)}
-    codes = columns.dim(what, by)[keep].astype(np.int64)
-    values = columns.strings.values  # code 0 is None: its label
-    return codes, {c: values[c] for c in _counts(codes)}
+        return codes
+    return grouped_by[rows][keep]
 
 
-def _counts(codes: NDArray[np.int64]) -> dict[int, int]:
+def _label(columns: Columns, by: str, code: int) -> str | None:
+    """A group's label: its period, or its dimension value (code 0 is None)."""
+    return _period_label(code, by) if by in PERIODS else columns.strings.values[code]
+
+
+def _counts(codes: NDArray[np.int64] | NDArray[np.int32]) -> dict[int, int]:
     """How many times each code occurs (bincount over the codes' range: no sort)."""
     if not codes.size:
         return {}
@@ -133,18 +143,39 @@ def _counts(codes: NDArray[np.int64]) -> dict[int, int]:
     return {int(code) + lowest: int(counts[code]) for code in np.flatnonzero(counts)}
 
 
-def _groups(columns: Columns, what: str, keep: NDArray[np.bool_], by: str,
-            day: str) -> dict[str | None, NDArray[np.intp]]:
-    """The kept rows of each group, in row order."""
-    codes, labels = _group_codes(columns, what, keep, by, day)
-    rows = np.flatnonzero(keep)
-    if not rows.size:
+def _groups(columns: Columns, keep: NDArray[np.bool_], by: str
+            ) -> dict[str | None, NDArray[np.intp]]:
+    """The kept deals of each group, in row order."""
+    codes = _group_codes(_grouped_by(columns, "deal", by, "period_day"), keep, by)
+    if not codes.size:
         return {}
     order = np.argsort(codes, kind="stable")
-    unique, starts = np.unique(codes[order], return_index=True)
-    ends = [*starts[1:], len(order)]
-    return {labels[int(code)]: rows[order[s:e]]
-            for code, s, e in zip(unique, starts, ends, strict=True)}
+    codes = codes[order]
+    rows = np.flatnonzero(keep)[order]
+    del order
+    starts = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(rows)]
+    return {_label(columns, by, int(codes[s])): rows[s:e] for s, e in pairwise(starts)}
+
+
+def _counted_by_group(columns: Columns, what: str, filters: Filters, by: str, day: str,
+                      flag: str | None = None) -> tuple[dict[int, int], dict[int, int]]:
+    """How many kept rows of `what` each group has, and how many of them have `flag` set;
+    `columnar.BLOCK_ROWS` rows at a time, so the temporaries are a block long, not the
+    table's."""
+    tests = columns.tests(what, filters.dims)
+    grouped_by = _grouped_by(columns, what, by, day)
+    table = columns.table(what)
+    counts: Counter[int] = Counter()
+    flagged: Counter[int] = Counter()
+    block = columnar.BLOCK_ROWS
+    for low in range(0, table.size, block):
+        rows = slice(low, min(low + block, table.size))
+        keep = columns.keeps(what, tests, filters.start, filters.end, day=day, rows=rows)
+        codes = _group_codes(grouped_by, keep, by, rows)
+        counts.update(_counts(codes))
+        if flag is not None:
+            flagged.update(_counts(codes[table[flag][rows][keep]]))
+    return counts, flagged
 
 
 def breakdown(columns: Columns, filters: Filters, by: str) -> dict[str, Any]:
@@ -153,28 +184,29 @@ def breakdown(columns: Columns, filters: Filters, by: str) -> dict[str, Any]:
     period = by in PERIODS
     deals = columns.select("deal", filters.dims, filters.start, filters.end,
                            day="period_day" if period else "created_day")
-    leads = columns.select("lead", filters.dims, filters.start, filters.end, day="created_day")
-    activities = columns.select("activity", filters.dims, filters.start, filters.end, day="day")
-    deal_groups = _groups(columns, "deal", deals, by, "period_day")
-    lead_groups = _groups(columns, "lead", leads, by, "created_day")
-    codes, labels = _group_codes(columns, "activity", activities, by, "day")
-    activity_counts = {labels[code]: n for code, n in _counts(codes).items()}
-    keys = set(deal_groups) | set(lead_groups) | set(activity_counts)
+    deal_groups = _groups(columns, deals, by)
+    del deals
+    leads, converted = _counted_by_group(columns, "lead", filters, by, "created_day",
+                                         flag="converted")
+    activities, _ = _counted_by_group(columns, "activity", filters, by, "day")
+    lead_counts = {_label(columns, by, code): (n, converted[code]) for code, n in leads.items()}
+    activity_counts = {_label(columns, by, code): n for code, n in activities.items()}
+    keys = set(deal_groups) | set(lead_counts) | set(activity_counts)
     ordered = sorted(k for k in keys if k is not None) + ([None] if None in keys else [])
     empty = np.zeros(0, dtype=np.intp)
     return {"by": by, "rows": [
-        _row(columns, key, deal_groups.get(key, empty), lead_groups.get(key, empty),
+        _row(columns, key, deal_groups.get(key, empty), lead_counts.get(key, (0, 0)),
              activity_counts.get(key, 0)) for key in ordered]}
 
 
-def _row(columns: Columns, key: str | None, deals: NDArray[np.intp], leads: NDArray[np.intp],
+def _row(columns: Columns, key: str | None, deals: NDArray[np.intp], leads: tuple[int, int],
          activities: int) -> dict[str, Any]:
     status = columns.deals["status"][deals]
     won = deals[status == _status(columns, "won")]
     lost = int((status == _status(columns, "lost")).sum())
     won_value = money_sum(columns, won)
     cycles = columns.deals["cycle_days"][won]
-    converted = int(columns.leads["converted"][leads].sum())
+    n_leads, converted = leads
     return {
         "key": key,
         "deals": int(deals.size),
@@ -187,6 +219,6 @@ def _row(columns: Columns, key: str | None, deals: NDArray[np.intp], leads: NDAr
         "cycle_days_mean": mean_of(cycles),
         "cycle_days_median": quantile_of(cycles, 0.5),
         "activities": activities,
-        "leads": int(leads.size),
-        "lead_conversion": ratio(converted, int(leads.size)),
+        "leads": n_leads,
+        "lead_conversion": ratio(converted, n_leads),
     }

@@ -59,6 +59,11 @@ class KeyIndex:
         odd = self._odd_keys.get(row)
         return odd if odd is not None else bytes(self._bytes[row]).decode()
 
+    def reserve(self, rows: int) -> None:
+        """Room for the bytes of keys up to row `rows` (a whole load knows how many)."""
+        if rows > len(self._bytes):
+            self._resize_bytes(rows)
+
     def trim(self) -> None:
         """Give back the room kept for growth."""
         self._resize_bytes(self.size)

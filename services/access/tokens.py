@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jwt
-
 from services.access.principal import Principal
 
 
@@ -23,6 +21,10 @@ class TokenVerifier:
     issuer: str | None = None
 
     def principal(self, token: str) -> Principal:
+        # Imported on first use: only deployments with an identity provider need it, and
+        # with its cryptography bindings it cost every API process ~9 MB at start.
+        import jwt
+
         try:
             claims = jwt.decode(token, self.key, algorithms=[self.algorithm],
                                 audience=self.audience, issuer=self.issuer,

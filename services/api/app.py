@@ -10,7 +10,6 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 import structlog
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -46,6 +45,10 @@ log = structlog.get_logger("api")
 async def _check_kafka(settings: Settings) -> str:
     if not settings.kafka_bootstrap_servers:
         return "not configured"
+    # Imported here: the API needs Kafka for nothing else, and a process without a broker
+    # need not hold it (~3 MB).
+    from aiokafka.admin import AIOKafkaAdminClient
+
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers,
                                 request_timeout_ms=3000)
     try:

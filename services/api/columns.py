@@ -13,10 +13,13 @@ Computation runs in a worker thread, so the event loop keeps serving other reque
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, TypeVar
 
 import orjson
@@ -37,15 +40,52 @@ UPDATE_SECONDS = Histogram("salespulse_column_update_seconds",
 ANSWERS = Counter("salespulse_column_answers_total", "Funnel and breakdown answers",
                   ["source"])
 ANSWERS_KEPT = 256
+# ...and at most this much of them as JSON: at 1M deals one breakdown by rep is 1.7 MB of
+# JSON and 4.4 MB of Python objects, so 256 of them would hold over 1 GB.
+ANSWER_BYTES = 8 << 20
 # The order a whole load feeds records in: reps first, so rows find their team at once.
 LOAD_ORDER = ("rep", "customer", "deal", "lead")
+RELEASE_EVERY = 50  # chunks of a whole load between two returns of the C heap's free pages
+
+
+class Answers:
+    """Answers for one place in the change stream: at most `count` of them and `size`
+    bytes of them as JSON (the one just added always stays); the least recently used go
+    first."""
+
+    def __init__(self, count: int = ANSWERS_KEPT, size: int = ANSWER_BYTES) -> None:
+        self.count, self.size, self.nbytes = count, size, 0
+        self._kept: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+
+    def __contains__(self, question: Hashable) -> bool:
+        return question in self._kept
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get(self, question: Hashable) -> Any:
+        self._kept.move_to_end(question)
+        return self._kept[question][0]
+
+    def put(self, question: Hashable, answer: Any) -> None:
+        if question in self._kept:
+            self.nbytes -= self._kept.pop(question)[1]
+        size = len(orjson.dumps(answer, default=str))
+        self._kept[question] = (answer, size)
+        self.nbytes += size
+        while len(self._kept) > 1 and (len(self._kept) > self.count or self.nbytes > self.size):
+            self.nbytes -= self._kept.popitem(last=False)[1][1]
+
+    def clear(self) -> None:
+        self._kept.clear()
+        self.nbytes = 0
 
 
 @dataclass
 class Tenant:
     columns: Columns
     place: Changes
-    answers: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
+    answers: Answers = field(default_factory=Answers)
 
 
 class ColumnStores:
@@ -75,16 +115,13 @@ class ColumnStores:
                 return self._cached(state, question)
             result = await self._in_worker(compute, state.columns)
             ANSWERS.labels("computed").inc()
-            state.answers[question] = result
-            if len(state.answers) > ANSWERS_KEPT:
-                state.answers.popitem(last=False)
+            state.answers.put(question, result)
             return result
 
     @staticmethod
     def _cached(state: Tenant, question: Hashable) -> Any:
         ANSWERS.labels("cached").inc()
-        state.answers.move_to_end(question)
-        return state.answers[question]
+        return state.answers.get(question)
 
     async def _in_worker(self, work: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, work, *args)
@@ -170,14 +207,18 @@ class ColumnStores:
                                                  await self._pipeline_keys(tenant)])
         stages = next((p["stages"] for p in pipeline if p), DEFAULT_STAGES)
         columns = Columns(self.tz, stages)
-        loaded = 0
+        # Every kind's room at once: deals name leads, which then have rows before theirs.
         for kind in LOAD_ORDER:
             columns.reserve(kind, await self.facts.count(tenant, kind))
+        loaded = chunks = 0
+        for kind in LOAD_ORDER:
             async for chunk in self.facts.scan(tenant, kind):
                 # Decoded in the worker too: the event loop keeps answering meanwhile.
                 await self._in_worker(_decode_and_put, columns, kind, chunk)
-                loaded += len(chunk)
-        await self._in_worker(columns.trim)
+                loaded, chunks = loaded + len(chunk), chunks + 1
+                if chunks % RELEASE_EVERY == 0:
+                    await self._in_worker(_release_free_heap)
+        await self._in_worker(_trimmed, columns)
         if await self.facts.position(tenant) is None:
             raise NotBuilt  # lost while loading
         log.info("columns.loaded", tenant=tenant, reason=reason, records=loaded,
@@ -189,6 +230,28 @@ class ColumnStores:
         # `Snapshot` takes the first pipeline record in key order.
         keys = await self.facts.redis.hkeys(f"{self.facts.prefix}:{tenant}:pipeline")
         return sorted(k.decode() if isinstance(k, bytes) else k for k in keys)[:1]
+
+
+def _trimmed(columns: Columns) -> None:
+    columns.trim()
+    _release_free_heap()
+
+
+def _release_free_heap() -> None:
+    # A load frees every chunk's decoded records and each merge's old key arrays, but the
+    # C heap keeps such pages until told otherwise: at 1M deals, tens of MB held for
+    # nothing at the load's peak and after it.
+    malloc_trim = _malloc_trim()
+    if malloc_trim is not None:
+        malloc_trim(0)
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, or None where the C library has none."""
+    name = ctypes.util.find_library("c")
+    found = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    return found if callable(found) else None
 
 
 def _decode_and_put(columns: Columns, kind: str, chunk: list[bytes]) -> None:

@@ -102,6 +102,42 @@ def test_trimmed_columns_with_no_room_for_joined_dimensions_answer_the_same(
     same_answers(records, columns, cases=8, seed=3)
 
 
+@pytest.mark.parametrize("block", [1, 2, 7, 64, 1000])
+def test_joins_and_counts_a_block_of_rows_at_a_time_answer_the_same_at_any_block_size(
+        monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    # Blocks that split the tables at many places, evenly or not; with no room for joined
+    # dimensions, each one is joined again, block by block, for every question.
+    monkeypatch.setattr(columnar, "BLOCK_ROWS", block)
+    monkeypatch.setattr(columnar, "JOINED_BYTES", 0)
+    records = fold(year().changes)
+    columns = columns_of(records)
+    assert columns.leads.size > block and columns.activities.size > block
+    same_answers(records, columns, cases=3, seed=block)
+
+
+def test_a_load_reserved_for_every_kind_first_never_grows_its_keyed_tables() -> None:
+    # Deals name their leads and customers before those load: the room reserved for the
+    # leads holds them too, instead of being reserved again on top of them.
+    records = fold(year().changes)
+    stages = Snapshot({"pipeline": records.get("pipeline", {})}).stages
+    columns = Columns(TZ, stages)
+    kinds = ("rep", "customer", "deal", "lead")
+    for kind in kinds:
+        columns.reserve(kind, len(records.get(kind, {})))
+    reserved = {name: len(table.cols["exists"]) for name, table in
+                (("deal", columns.deals), ("lead", columns.leads),
+                 ("customer", columns.customers))}
+    for kind in kinds:
+        columns.put_many(kind, list(records.get(kind, {}).values()))
+    assert reserved == {"deal": columns.deals.size, "lead": columns.leads.size,
+                        "customer": columns.customers.size}
+    assert {name: len(table.cols["exists"]) for name, table in
+            (("deal", columns.deals), ("lead", columns.leads),
+             ("customer", columns.customers))} == reserved
+    columns.trim()
+    same_answers(records, columns, cases=3, seed=5)
+
+
 def test_records_changed_one_batch_at_a_time_give_the_same_answers_at_every_step() -> None:
     changes = year().changes
     records: dict[str, dict[str, Record]] = {}
