@@ -201,6 +201,7 @@ def _run(schema: Schema, days: int, probes: int, batch_size: int, alert_deals: i
         bench_projector.stop(processes)
         if broker:
             broker.stop()
+        asyncio.run(bench_projector.forget(settings, settings.redis_prefix))
     return figures
 
 

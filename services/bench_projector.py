@@ -52,6 +52,15 @@ class Projected:
         return later / self.steady_s if later and self.steady_s > 0 else 0.0
 
 
+async def forget(settings: Settings, prefix: str) -> None:
+    """Every key under `prefix` deleted: a run's read models, alerts and credentials."""
+    redis = bootstrap.redis(settings)
+    try:
+        await FactStore(redis, prefix).clear()
+    finally:
+        await redis.aclose()
+
+
 async def applied_per_tenant(settings: Settings, prefix: str) -> dict[str, int]:
     """Events applied per tenant under `prefix` (the run's: what a projector of the same
     topic must reach)."""

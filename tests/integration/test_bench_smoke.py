@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from redis import Redis
 
 from services.bench import COMPARISONS
 from services.broker import TansuBroker
@@ -26,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_a_tiny_bench_reports_every_figure_next_to_its_ceiling(
         broker: TansuBroker, containers: dict[str, str], tmp_path: Path) -> None:
+    redis = Redis.from_url(containers["redis"])
+    before = set(redis.scan_iter(match="bench-*", count=1000))
     out = tmp_path / "bench.json"
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
            "DATABASE_URL": containers["postgres"], "REDIS_URL": containers["redis"]}
@@ -36,6 +39,9 @@ def test_a_tiny_bench_reports_every_figure_next_to_its_ceiling(
          "--projector-events", "2000",
          "--json", str(out)],
         cwd=ROOT, env=env, check=True, timeout=300, capture_output=True)
+
+    # The run's stack forgot its Redis prefix (read models, alerts, credentials).
+    assert set(redis.scan_iter(match="bench-*", count=1000)) == before
 
     measured = json.loads(out.read_text())
     assert set(measured) == {"machine", "measured_at", "parameters", "runs", "figures",
