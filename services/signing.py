@@ -34,8 +34,9 @@ class Signer:
     def signed(self, value: bytes, headers: Headers | None) -> bool:
         """True when `headers` carry this key's signature of exactly `value`."""
         for name, signature in headers or ():
-            if name == HEADER:
-                return hmac.compare_digest(signature, self.sign(value))
+            if name == HEADER:  # a header may carry anything, None included: never raise
+                return isinstance(signature, bytes) and hmac.compare_digest(
+                    signature, self.sign(value))
         return False
 
 

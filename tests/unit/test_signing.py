@@ -37,6 +37,8 @@ def test_a_signature_holds_for_the_same_key_and_the_exact_value_only() -> None:
     assert not Signer("another key").signed(value, headers)
     assert not RELAY.signed(value, [])
     assert not RELAY.signed(value, [(HEADER, b"\x00" * 16)])
+    assert not RELAY.signed(value, [(HEADER, None)])  # type: ignore[list-item]
+    assert not RELAY.signed(value, [(HEADER, "text")])  # type: ignore[list-item]
 
 
 def test_an_unsigned_message_is_checked_against_the_contract() -> None:
