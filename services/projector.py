@@ -140,8 +140,9 @@ class LiveProjection:
         try:
             await consumer.commit({tp: records[-1].offset + 1
                                    for tp, records in fetched.items() if records})
-        except (CommitFailedError, IllegalStateError) as exc:
-            # Rebalanced meanwhile: the new owner folds the fetch again, which changes nothing.
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # Rebalanced meanwhile, or the broker away: whoever next owns the partitions folds
+            # the fetch again, which changes nothing (every record keeps its version).
             log.warning("projector.commit_failed", error=str(exc))
 
     async def ensure_built(self) -> None:
