@@ -74,6 +74,7 @@ async def rebuild(bootstrap: str, topic: str, store: FactStore, *, batch: int = 
             with gc_paused():
                 changes, poisoned = decode_all(wanted, signer)
                 result = await store.apply(changes)
+                del changes  # gone before collection resumes, which has none of it to walk
             unusable += len(poisoned)
             applied, skipped = applied + result.applied, skipped + result.skipped
             unusable += len(result.rejected)
