@@ -23,10 +23,14 @@ class Signer:
     """Signs and verifies message values with a secret shared by the relay and its readers."""
 
     def __init__(self, secret: str) -> None:
-        self._key = hashlib.sha256(secret.encode()).digest()  # any length in, 32 bytes out
+        key = hashlib.sha256(secret.encode()).digest()  # any length in, 32 bytes out
+        # The key is BLAKE2b's first block: hashed once here, its state copied per message.
+        self._keyed = hashlib.blake2b(key=key, digest_size=16)
 
     def sign(self, value: bytes) -> bytes:
-        return hashlib.blake2b(value, key=self._key, digest_size=16).digest()
+        state = self._keyed.copy()
+        state.update(value)
+        return state.digest()
 
     def headers(self, value: bytes) -> list[tuple[str, bytes]]:
         return [(HEADER, self.sign(value))]

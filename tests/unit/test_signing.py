@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import orjson
@@ -39,6 +40,17 @@ def test_a_signature_holds_for_the_same_key_and_the_exact_value_only() -> None:
     assert not RELAY.signed(value, [(HEADER, b"\x00" * 16)])
     assert not RELAY.signed(value, [(HEADER, None)])  # type: ignore[list-item]
     assert not RELAY.signed(value, [(HEADER, "text")])  # type: ignore[list-item]
+
+
+def test_the_signature_is_the_keyed_blake2b_of_the_value_so_relays_of_any_release_agree(
+) -> None:
+    # The signer hashes the key once and copies that state per message: the bytes must stay
+    # those of BLAKE2b keyed with SHA-256 of the secret, or a relay and a projector of
+    # different releases would dead-letter every message between them.
+    key = hashlib.sha256(b"the relay's key").digest()
+    for value in (b"", *messages(11, 30)[:50]):
+        assert RELAY.sign(value) == hashlib.blake2b(value, key=key, digest_size=16).digest()
+    assert RELAY.sign(b"a") != RELAY.sign(b"b")  # no state carried from one message over
 
 
 def test_an_unsigned_message_is_checked_against_the_contract() -> None:
