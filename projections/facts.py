@@ -9,9 +9,10 @@ last event applied: a redelivered event is recognised and skipped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgspec
 
 Record = dict[str, Any]
 # The relayed message's own format. A reader refuses a newer one (the producer was upgraded
@@ -19,9 +20,27 @@ Record = dict[str, Any]
 MESSAGE_SCHEMA = 1
 
 
-@dataclass(frozen=True, slots=True)  # slots: a third of the cost of building one
-class Change:
-    """One stored event as the relay publishes it."""
+class _Message(msgspec.Struct, gc=False):
+    """The relayed message as the AsyncAPI document describes it (`RelayedEvent`); fields
+    it does not name are ignored, so a producer may add some within a schema."""
+
+    position: int
+    kind: str
+    key: str
+    version: int
+    event: dict[str, Any]
+    schema: int = 1
+    relayed_at: float | None = None
+
+
+_MESSAGE = msgspec.json.Decoder(_Message)
+
+
+class Change(NamedTuple):
+    """One stored event as the relay publishes it.
+
+    A named tuple: as immutable as a frozen dataclass, and built in a fifth of the time
+    (0.12 against 0.57 µs), which the projector pays for every event it folds."""
 
     position: int
     tenant: str
@@ -32,16 +51,24 @@ class Change:
     relayed_at: float | None = None  # wall clock, seconds; for freshness only
 
     @classmethod
+    def from_json(cls, raw: bytes) -> Change:
+        """A relayed message's bytes, decoded and typed in one pass (msgspec: half the time of
+        `orjson.loads` and then reading the dict); raises ValueError if unusable."""
+        return _change(_MESSAGE.decode(raw))
+
+    @classmethod
     def from_message(cls, body: dict[str, Any]) -> Change:
-        schema = body.get("schema", 1)
-        if not isinstance(schema, int) or not 1 <= schema <= MESSAGE_SCHEMA:
-            raise ValueError(f"message schema {schema!r}: this reader knows 1 to "
-                             f"{MESSAGE_SCHEMA}")
-        event = body["event"]
-        relayed_at = body.get("relayed_at")
-        return cls(int(body["position"]), str(event["tenant"]), str(body["kind"]),
-                   str(body["key"]), int(body["version"]), event,
-                   float(relayed_at) if relayed_at is not None else None)
+        """The same, from a message already decoded to a dict."""
+        return _change(msgspec.convert(body, _Message))
+
+
+def _change(message: _Message) -> Change:
+    if not 1 <= message.schema <= MESSAGE_SCHEMA:
+        raise ValueError(f"message schema {message.schema!r}: this reader knows 1 to "
+                         f"{MESSAGE_SCHEMA}")
+    event = message.event
+    return Change(message.position, str(event["tenant"]), message.kind, message.key,
+                  message.version, event, message.relayed_at)
 
 
 def apply(record: Record | None, change: Change) -> Record | None:

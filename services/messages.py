@@ -23,7 +23,7 @@ def decode(raw: bytes, *, stored: bool = False) -> Change:
     """A relayed message, checked against the contract unless `stored` (signed by the relay,
     so checked by the ledger before it was stored); raises ValueError if unusable."""
     try:
-        change = Change.from_message(orjson.loads(raw))
+        change = Change.from_json(raw)
         if not stored:
             check_event(change.event, tenant=change.tenant)
     except Exception as exc:  # noqa: BLE001 - any failure to decode makes it a poison message

@@ -13,6 +13,7 @@ import pytest
 from events.contract import DATA_MODELS
 from events.errors import InvalidEvent
 from events.parsing import check_event, parse_event
+from projections.facts import Change
 from services.bench_fold import messages
 from services.messages import decode, gc_paused
 
@@ -119,3 +120,17 @@ def test_collection_is_paused_for_a_batch_only_and_never_turned_on_by_it() -> No
         assert not gc.isenabled()  # someone else's choice is left alone
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(("field", "value"), [("position", "12"), ("version", 1.5),
+                                              ("kind", 7), ("event", []), ("schema", True)])
+def test_a_message_field_of_the_wrong_type_is_refused_naming_the_field(
+        field: str, value: object) -> None:
+    body = {**orjson.loads(messages(11, 30)[0]), field: value}
+    with pytest.raises(ValueError, match=rf"\$\.{field}"):
+        decode(orjson.dumps(body))
+
+
+def test_a_message_decodes_alike_from_its_bytes_and_from_its_dict() -> None:
+    for raw in messages(11, 30):
+        assert Change.from_json(raw) == Change.from_message(orjson.loads(raw))
