@@ -96,46 +96,49 @@ class FactStore:
         return result
 
     async def _apply(self, changes: Sequence[Change], result: Applied, write: Pipeline) -> None:
-        # One HMGET per hash, not one HGET per subject: redis-py's cost is per command.
-        keys_by_hash: dict[tuple[str, str], dict[str, None]] = {}
+        # One HMGET per hash, not one HGET per subject: redis-py's cost is per command. The
+        # records are kept per hash, so a change finds its record with one key, not a tuple.
+        records: dict[tuple[str, str], dict[str, Record | None]] = {}
         for c in changes:
-            keys_by_hash.setdefault((c.tenant, c.kind), {})[c.key] = None
+            records.setdefault((c.tenant, c.kind), {})[c.key] = None
         read = self.redis.pipeline(transaction=False)
-        for (tenant, kind), keys in keys_by_hash.items():
-            read.hmget(self._hash(tenant, kind), list(keys))
-        current: dict[tuple[str, str, str], Record | None] = {
-            (tenant, kind, key): orjson.loads(raw) if raw else None
-            for (tenant, kind), keys, values in zip(keys_by_hash, keys_by_hash.values(),
-                                                    await read.execute(), strict=True)
-            for key, raw in zip(keys, values, strict=True)
-        }
-        changed: set[tuple[str, str, str]] = set()
+        for (tenant, kind), held in records.items():
+            read.hmget(self._hash(tenant, kind), list(held))
+        loads = orjson.loads
+        for held, values in zip(records.values(), await read.execute(), strict=True):
+            for key, raw in zip(list(held), values, strict=True):
+                held[key] = loads(raw) if raw else None
+        changed: dict[tuple[str, str], set[str]] = {}
         applied_per_tenant: dict[str, int] = {}
         for change in changes:
-            slot = (change.tenant, change.kind, change.key)
+            hash_slot = (change.tenant, change.kind)
+            held = records[hash_slot]
             try:
-                updated = apply(current[slot], change)
+                updated = apply(held[change.key], change)
             except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
                 # An event of a shape the reducer cannot use: set aside, never block the stream.
                 result.rejected.append((change, f"{type(exc).__name__}: {exc}"))
                 continue
             if updated is None:
                 result.skipped += 1
-            else:
-                current[slot] = updated
-                changed.add(slot)
-                result.applied += 1
-                applied_per_tenant[change.tenant] = applied_per_tenant.get(change.tenant, 0) + 1
+                continue
+            held[change.key] = updated
+            keys = changed.get(hash_slot)
+            if keys is None:
+                keys = changed[hash_slot] = set()
+            keys.add(change.key)
+            applied_per_tenant[change.tenant] = applied_per_tenant.get(change.tenant, 0) + 1
+        result.applied = sum(applied_per_tenant.values())
         if changed:
             write.multi()
-            fields_by_hash: dict[tuple[str, str], dict[str, bytes]] = {}
-            for slot in changed:
-                tenant, kind, key = slot
-                fields_by_hash.setdefault((tenant, kind), {})[key] = orjson.dumps(current[slot])
-            for (tenant, kind), fields in fields_by_hash.items():  # one HSET per hash
-                write.hset(self._hash(tenant, kind), mapping=fields)  # type: ignore[arg-type]
+            dumps = orjson.dumps
+            for (tenant, kind), keys in changed.items():  # one HSET per hash
+                held = records[tenant, kind]
+                write.hset(self._hash(tenant, kind),  # type: ignore[arg-type]
+                           mapping={key: dumps(held[key]) for key in keys})
             for tenant, count in applied_per_tenant.items():
-                named = sorted((kind, key) for t, kind, key in changed if t == tenant)
+                named = sorted((kind, key) for (t, kind), keys in changed.items() if t == tenant
+                               for key in keys)
                 write.xadd(f"{self.prefix}:{tenant}:changes", {"slots": orjson.dumps(named)},
                            maxlen=CHANGES_KEPT, approximate=True)
                 write.incr(f"{self.prefix}:{tenant}:rev")
