@@ -51,7 +51,7 @@ from events.rules import subject_of
 from projections.facts import MESSAGE_SCHEMA, Change
 from projections.readmodel import FactStore
 from services import bench_projector
-from services.bench_ceilings import _read_all
+from services.bench_ceilings import _read_all, copy_tenant
 from services.broker import TansuBroker
 from services.messages import decode_all, gc_paused
 from services.rebuild import rebuild
@@ -176,6 +176,12 @@ async def _produce(bootstrap: str, topic: str, keyed: list[tuple[bytes, bytes]],
         await producer.stop()
 
 
+def tenants(copies: int) -> list[str]:
+    """The tenants of `--tenants` copies of the history, named as `salespulse bench` names
+    its copies of a run's tenant."""
+    return ["default", *(copy_tenant("default", k) for k in range(1, copies))]
+
+
 async def _projector(args: argparse.Namespace, bootstrap: str, topic: str, events: int,
                      code: Path | None) -> Timing:
     """A `salespulse projector` process on the topic, with the key the messages were signed
@@ -185,7 +191,8 @@ async def _projector(args: argparse.Namespace, bootstrap: str, topic: str, event
            "KAFKA_PARTITIONS": str(args.partitions), "EVENTS_SIGNING_KEY": SIGNING_KEY}
     with tempfile.TemporaryDirectory(prefix="bench-fold-") as logs:
         projected = await bench_projector.measure_async(
-            Settings(redis_url=args.redis_url), env, topic, {"default": events}, Path(logs),
+            Settings(redis_url=args.redis_url), env, topic,
+            dict.fromkeys(tenants(args.tenants), events // args.tenants), Path(logs),
             code=code)
     later = projected.events - projected.first_seen
     seconds = projected.steady_s * events / later if later else projected.from_start_s
@@ -226,10 +233,12 @@ async def _on_broker(args: argparse.Namespace, keyed: list[tuple[bytes, bytes]],
 
 
 async def main(args: argparse.Namespace) -> None:
-    keyed = keyed_messages(args.seed, args.days, leads_per_day=args.leads_per_day)
+    keyed = [message for tenant in tenants(args.tenants)
+             for message in keyed_messages(args.seed, args.days, tenant=tenant,
+                                           leads_per_day=args.leads_per_day)]
     raws = [value for _, value in keyed]
-    _say(f"{len(raws):,} messages ({args.days} simulated days, seed {args.seed}); "
-          f"{sum(map(len, raws)) / len(raws):.0f} bytes each on average")
+    _say(f"{len(raws):,} messages ({args.days} simulated days, seed {args.seed}, "
+         f"{args.tenants} tenant(s)); {sum(map(len, raws)) / len(raws):.0f} bytes each on average")
     redis = Redis.from_url(args.redis_url)
     store = FactStore(redis, f"{args.prefix}-{uuid.uuid4().hex[:8]}")
     load_before = os.getloadavg()[0]
@@ -281,6 +290,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--broker", action="store_true",
                         help="also time the raw consumer and the rebuild on a Tansu topic")
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--tenants", type=int, default=1,
+                        help="copies of the history, one tenant each (a longer steady part "
+                             "for --projector)")
     parser.add_argument("--projector", action="store_true",
                         help="with --broker: also time a real projector process (steady)")
     parser.add_argument("--code", type=Path, default=None,

@@ -23,9 +23,11 @@ def test_a_tiny_fold_bench_reports_every_figure_and_cleans_up(
     prefix = f"bench-fold-smoke-{os.getpid()}"
     done = subprocess.run(
         [sys.executable, "-m", "services.bench_fold", "--days", "20", "--runs", "2",
-         "--broker", "--redis-url", containers["redis"], "--prefix", prefix],
+         "--tenants", "2", "--broker", "--redis-url", containers["redis"], "--prefix", prefix],
         cwd=ROOT, check=True, timeout=300, capture_output=True, text=True)  # a hang guard only
 
+    assert re.search(r"^[\d,]+ messages \(20 simulated days, seed \d+, 2 tenant\(s\)\)",
+                     done.stdout, re.MULTILINE), done.stdout
     for figure in FIGURES:
         line = re.search(rf"^{re.escape(figure)} +median +([\d,]+) ev/s .* CPU +([\d.]+) µs/ev",
                          done.stdout, re.MULTILINE)
