@@ -16,7 +16,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from events.errors import FieldError, InvalidEvent, Refused
@@ -42,6 +42,24 @@ _JUST_CHECKED: ContextVar[tuple[dict[str, Any], SalesEvent] | None] = ContextVar
 class SalesSubject(Aggregate):
     """One thing the sales organisation tracks, with the contract events that built it."""
 
+    # Its two events declared explicitly (the library's "explicit style"), with the names,
+    # topics and attributes the `@event` style gave them, so stored rows read as before;
+    # `record` triggers its event directly instead of through the decorator's argument
+    # binding and filtering (~5 us an event).
+    class Created(Aggregate.Created):
+        tenant: str
+        kind: str
+        key: str
+        envelope: dict[str, Any]
+
+    class Recorded(Aggregate.Event):
+        kind: str
+        key: str
+        envelope: dict[str, Any]
+
+        def apply(self, aggregate: Aggregate) -> None:
+            aggregate._apply(self.envelope)  # type: ignore[attr-defined]
+
     @staticmethod
     def create_id(tenant: str, kind: str, key: str, envelope: dict[str, Any]) -> UUID:
         return subject_id(tenant, kind, key)
@@ -52,9 +70,8 @@ class SalesSubject(Aggregate):
         self.seen: set[str] = set()
         self._apply(envelope)
 
-    @event("Recorded")
     def record(self, kind: str, key: str, envelope: dict[str, Any]) -> None:
-        self._apply(envelope)
+        self.trigger_event(self.Recorded, kind=kind, key=key, envelope=envelope)
 
     def _apply(self, envelope: dict[str, Any]) -> None:
         checked = _JUST_CHECKED.get()
