@@ -102,6 +102,8 @@ class StoreUnavailable(Exception):
 
 class SalesLedger(Application):
     name = "salespulse"
+    # Defaults the environment may still override: eventsourcing's JSON, written by orjson.
+    env = {"TRANSCODER_TOPIC": "events.transcoder:OrjsonTranscoder"}
     # Subjects kept in memory between batches (0: none); see events/subjects.py.
     SUBJECT_CACHE_MAXSIZE = "SUBJECT_CACHE_MAXSIZE"
 
