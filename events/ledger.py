@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
+from pydantic import BaseModel
 
 from events.errors import FieldError, InvalidEvent, Refused
 from events.parsing import SalesEvent, parse_event
@@ -42,6 +43,24 @@ _JUST_CHECKED: ContextVar[tuple[dict[str, Any], SalesEvent] | None] = ContextVar
 class SalesSubject(Aggregate):
     """One thing the sales organisation tracks, with the contract events that built it."""
 
+    # Its two events declared explicitly (the library's "explicit style"), with the names,
+    # topics and attributes the `@event` style gave them, so stored rows read as before;
+    # `record` triggers its event directly instead of through the decorator's argument
+    # binding and filtering (~5 us an event).
+    class Created(Aggregate.Created):
+        tenant: str
+        kind: str
+        key: str
+        envelope: dict[str, Any]
+
+    class Recorded(Aggregate.Event):
+        kind: str
+        key: str
+        envelope: dict[str, Any]
+
+        def apply(self, aggregate: Aggregate) -> None:
+            aggregate._apply(self.envelope)  # type: ignore[attr-defined]
+
     @staticmethod
     def create_id(tenant: str, kind: str, key: str, envelope: dict[str, Any]) -> UUID:
         return subject_id(tenant, kind, key)
@@ -52,9 +71,8 @@ class SalesSubject(Aggregate):
         self.seen: set[str] = set()
         self._apply(envelope)
 
-    @event("Recorded")
     def record(self, kind: str, key: str, envelope: dict[str, Any]) -> None:
-        self._apply(envelope)
+        self.trigger_event(self.Recorded, kind=kind, key=key, envelope=envelope)
 
     def _apply(self, envelope: dict[str, Any]) -> None:
         checked = _JUST_CHECKED.get()
@@ -85,6 +103,8 @@ class StoreUnavailable(Exception):
 
 class SalesLedger(Application):
     name = "salespulse"
+    # Defaults the environment may still override: eventsourcing's JSON, written by orjson.
+    env = {"TRANSCODER_TOPIC": "events.transcoder:OrjsonTranscoder"}
     # Subjects kept in memory between batches (0: none); see events/subjects.py.
     SUBJECT_CACHE_MAXSIZE = "SUBJECT_CACHE_MAXSIZE"
 
@@ -127,6 +147,14 @@ def _parse(raw: Any, tenant: str, tz: str) -> SalesEvent | InvalidEvent:
 _REFERENCED = ("customer", "lead", "deal")
 
 
+@cache
+def _references(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    # The (kind, field) pairs an event type declares: asking a model for a field it lacks
+    # goes through pydantic's __getattr__ and an AttributeError (most of the prefetch's time).
+    return tuple((kind, f"{kind}_id") for kind in _REFERENCED
+                 if f"{kind}_id" in model.model_fields)
+
+
 class _UnitOfWork:
     """The aggregates one batch touches, loaded once, changed in order, saved together."""
 
@@ -141,15 +169,15 @@ class _UnitOfWork:
             self.loaded.update(self.ledger.subjects.load([sid]))
         return self.loaded[sid]
 
-    def prefetch(self, events: list[SalesEvent]) -> None:
+    def prefetch(self, events: list[tuple[SalesEvent, Subject]]) -> None:
         """Load every subject the batch may read, in one go: each event's own subject, the
         ones it refers to, and the tenant's pipeline."""
         ids = {subject_id(self.tenant, "pipeline", self.tenant)}
-        for sales_event in events:
-            subject = subject_of(sales_event)
+        for sales_event, subject in events:
             ids.add(subject_id(self.tenant, subject.kind, subject.key))
-            for kind in _REFERENCED:
-                key = getattr(sales_event.data, f"{kind}_id", None)
+            data = sales_event.data
+            for kind, field in _references(type(data)):
+                key = getattr(data, field)
                 if key:
                     ids.add(subject_id(self.tenant, kind, key))
         self.loaded.update(self.ledger.subjects.load(ids))
@@ -166,12 +194,16 @@ class _UnitOfWork:
         outcomes: list[Outcome] = []
         errors: list[tuple[int, FieldError]] = []
         statuses: set[int] = set()
-        self.prefetch([p for p in parsed if isinstance(p, SalesEvent)])
-        for index, item in enumerate(parsed):
+        # Each event's subject worked out once, for the prefetch and for applying it.
+        subjects = [None if isinstance(p, InvalidEvent) else subject_of(p) for p in parsed]
+        self.prefetch([(p, s) for p, s in zip(parsed, subjects, strict=True)
+                       if isinstance(p, SalesEvent) and s is not None])
+        for index, (item, subject) in enumerate(zip(parsed, subjects, strict=True)):
             try:
                 if isinstance(item, InvalidEvent):
                     raise item  # refused by the contract before any aggregate was read
-                outcomes.append(self.apply(item))
+                assert subject is not None
+                outcomes.append(self.apply(item, subject))
             except Refused as refused:
                 errors.extend((index, e) for e in refused.errors)
                 statuses.add(refused.status)
@@ -179,8 +211,7 @@ class _UnitOfWork:
             raise BatchRefused(errors, 409 if statuses == {409} else 422)
         return outcomes
 
-    def apply(self, sales_event: SalesEvent) -> Outcome:
-        subject: Subject = subject_of(sales_event)
+    def apply(self, sales_event: SalesEvent, subject: Subject) -> Outcome:
         aggregate = self.get(subject.kind, subject.key)
         if aggregate is not None and sales_event.id in aggregate.seen:
             return Outcome(sales_event.id, "duplicate")

@@ -21,6 +21,7 @@ from events.ledger import BatchRefused, Outcome, StoreUnavailable
 from services.api.auth import ADMINISTER, WRITE, TenantDep, get_principal
 from services.api.deps import Services, ServicesDep
 from services.api.problems import problem, problem_responses
+from services.messages import gc_paused
 
 router = APIRouter(prefix="/v1", tags=["events"])
 log = structlog.get_logger("ingest")
@@ -36,12 +37,19 @@ _BATCH_BODY = {"content": {"application/json": {"schema": {
     "type": "array", "maxItems": 10_000, "items": {"type": "object"}}}}}
 
 
+def _recorded(services: Services, tenant: str, raws: list[Any]) -> list[Outcome]:
+    # No cyclic collection during a batch: it allocates thousands of acyclic objects that the
+    # collector would walk again and again, with every cached subject (~12% of the writer's
+    # CPU); collection resumes after the batch, as in the projector.
+    with gc_paused():
+        return services.ledger.record(raws, tenant=tenant, tz=services.settings.tenant_timezone)
+
+
 async def _record(services: Services, tenant: str, raws: list[Any]) -> list[Outcome] | Response:
     loop = asyncio.get_running_loop()
     try:
         outcomes = await loop.run_in_executor(
-            services.writer, lambda: services.ledger.record(
-                raws, tenant=tenant, tz=services.settings.tenant_timezone))
+            services.writer, _recorded, services, tenant, raws)
     except BatchRefused as refused:
         INGESTED.labels("refused").inc(len(raws))
         errors = [{"index": i, "event_id": _id_of(raws[i]), "field": e.field, "message": e.message}
