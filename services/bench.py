@@ -578,6 +578,8 @@ def main(
     load = Load(steady_rate, max_fraction, pace_seconds,
                 tuple(scale_out) if scale_out is not None else Load.scale_out,
                 projector_events)
+    if json_path:  # its folder made now: a run of minutes must not be lost at the end
+        json_path.parent.mkdir(parents=True, exist_ok=True)
     runs = []
     for n in range(repeat):
         console.print(f"run {n + 1} of {repeat}")

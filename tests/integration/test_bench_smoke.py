@@ -29,7 +29,7 @@ def test_a_tiny_bench_reports_every_figure_next_to_its_ceiling(
         broker: TansuBroker, containers: dict[str, str], tmp_path: Path) -> None:
     redis = Redis.from_url(containers["redis"])
     before = set(redis.scan_iter(match="bench-*", count=1000))
-    out = tmp_path / "bench.json"
+    out = tmp_path / "figures" / "bench.json"  # a folder not made yet
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
            "DATABASE_URL": containers["postgres"], "REDIS_URL": containers["redis"]}
     subprocess.run(
