@@ -51,18 +51,24 @@ def parse_event(raw: Any, *, tenant: str = "default", tz: str = "Asia/Shanghai")
     `tenant` is the caller's tenant, used when the event names none; an event naming
     another tenant is refused (a credential never writes across tenants).
     """
-    if isinstance(raw, dict):
-        # One pydantic call for envelope and data (the same models); whatever it does not
-        # accept is judged, with its reasons, by the two-step check below.
-        try:
-            checked = _ANY_EVENT.validate_python(raw)
-        except ValidationError:
-            pass
-        else:
-            if checked.tenant is None or checked.tenant == tenant:
-                return SalesEvent(checked.id, checked.type, tenant,
-                                  _aware(checked.occurred_at, tz), checked.actor, checked.data)
+    checked = _accepted(raw, tenant)
+    if checked is not None:
+        return SalesEvent(checked.id, checked.type, tenant, _aware(checked.occurred_at, tz),
+                          checked.actor, checked.data)
     return _judged(raw, tenant, tz)
+
+
+def _accepted(raw: Any, tenant: str) -> Any | None:
+    """The event's full model when one pydantic call (envelope and data, the same models)
+    accepts it for `tenant`; None otherwise, and the two-step check judges it, with its
+    reasons. It only ever accepts, so it refuses nothing the two-step check would accept."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        checked = _ANY_EVENT.validate_python(raw)
+    except ValidationError:
+        return None
+    return checked if checked.tenant is None or checked.tenant == tenant else None
 
 
 def _judged(raw: Any, tenant: str, tz: str) -> SalesEvent:
@@ -104,12 +110,5 @@ def check_event(raw: Any, *, tenant: str = "default") -> None:
     The fast path only ever accepts (the same models, so no event `parse_event` refuses);
     anything it does not accept is judged, and its reasons given, by `parse_event`.
     """
-    if isinstance(raw, dict):
-        try:
-            checked = _ANY_EVENT.validate_python(raw)
-        except ValidationError:
-            pass
-        else:
-            if checked.tenant is None or checked.tenant == tenant:
-                return  # accepted without building the SalesEvent the projector never reads
-    parse_event(raw, tenant=tenant)
+    if _accepted(raw, tenant) is None:  # accepted: no SalesEvent built, the projector reads none
+        parse_event(raw, tenant=tenant)
