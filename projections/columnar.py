@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -50,6 +50,12 @@ JOINED_BYTES = 64 << 20  # joined dimensions kept between changes
 # Lead and activity rows joined or counted at a time: a block's masks and codes are a few
 # MB, where the whole activity table's (12.7M rows at 1M deals) were hundreds.
 BLOCK_ROWS = 1 << 20
+
+
+def blocks(size: int) -> Iterator[slice]:
+    """The rows of a table of `size` rows, `BLOCK_ROWS` at a time."""
+    for low in range(0, size, BLOCK_ROWS):
+        yield slice(low, min(low + BLOCK_ROWS, size))
 
 
 _DEAL_SCALARS = ("created_day", "period_day", "status", "amount", "amount_exp", "owner",
@@ -468,8 +474,7 @@ class Columns:
         table, join = (lead, self._lead_join(name)) if what == "lead" else \
             (a, self._activity_join(name))
         out = np.empty(table.size, dtype=np.int32)
-        for low in range(0, table.size, BLOCK_ROWS):
-            rows = slice(low, min(low + BLOCK_ROWS, table.size))
+        for rows in blocks(table.size):
             out[rows] = join(rows)
         return out
 

@@ -167,9 +167,7 @@ def _counted_by_group(columns: Columns, what: str, filters: Filters, by: str, da
     table = columns.table(what)
     counts: Counter[int] = Counter()
     flagged: Counter[int] = Counter()
-    block = columnar.BLOCK_ROWS
-    for low in range(0, table.size, block):
-        rows = slice(low, min(low + block, table.size))
+    for rows in columnar.blocks(table.size):
         keep = columns.keeps(what, tests, filters.start, filters.end, day=day, rows=rows)
         codes = _group_codes(grouped_by, keep, by, rows)
         counts.update(_counts(codes))
