@@ -29,7 +29,7 @@ from aiokafka import (
     ConsumerRebalanceListener,
     TopicPartition,
 )
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge
 from redis.exceptions import RedisError
 
@@ -146,7 +146,7 @@ class LiveProjection:
         try:
             await consumer.commit({tp: records[-1].offset + 1
                                    for tp, records in fetched.items() if records})
-        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+        except KafkaError as exc:  # CommitFailedError, IllegalStateError among them
             # Rebalanced meanwhile, or the broker away: whoever next owns the partitions folds
             # the fetch again, which changes nothing (every record keeps its version).
             log.warning("projector.commit_failed", error=str(exc))
@@ -201,7 +201,7 @@ class LiveProjection:
             try:
                 position = await consumer.position(tp)
                 highwater = consumer.highwater(tp)
-            except (KafkaError, IllegalStateError, AssertionError):
+            except (KafkaError, AssertionError):  # IllegalStateError is a KafkaError
                 continue  # not yet fetched or mid-rebalance: next tick
             if highwater is not None:
                 LAG.labels(str(tp.partition)).set(max(highwater - position, 0))
