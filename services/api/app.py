@@ -80,6 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The OpenAPI document is served below, behind a credential like every other route.
     app = FastAPI(title="salespulse", version="1", lifespan=lifespan, openapi_url=None,
                   docs_url=None, redoc_url=None,
+                  # Metrics are ours (Prometheus, services/observability.py); FastAPI's own
+                  # OpenTelemetry would look up unconfigured providers on every request.
+                  telemetry={"tracing": False, "metrics": False, "logs": False},
                   description="Real-time sales performance analytics. Metric definitions: "
                               "docs/METRICS.md. Access: docs/SECURITY.md.",
                   # Any parameter or body may be invalid: answered as a problem, not FastAPI's

@@ -308,6 +308,67 @@ async def test_a_burst_of_checks_lets_exactly_the_limit_through(
         await redis.aclose()
 
 
+async def test_checks_waiting_together_share_one_script_call(
+        containers: dict[str, str]) -> None:
+    """A request waits for at most the script call already out; whoever came meanwhile goes
+    in the next one, at most MAX_BATCH at a time, and each is answered for itself."""
+    import asyncio
+    import uuid
+
+    from services import bootstrap
+    from services.access.revocation import MAX_BATCH, AccessGate, parse_rate
+    from services.settings import Settings
+
+    prefix = f"test-shared-{uuid.uuid4().hex[:8]}"
+    redis = bootstrap.redis(Settings(redis_url=containers["redis"]))
+    gate = AccessGate(redis, prefix)
+    calls: list[int] = []
+    script = gate._check
+
+    async def counted(*, keys: list[str], args: list[object]) -> object:
+        calls.append(len(keys) - 1)
+        return await script(keys=keys, args=args)
+
+    gate._check = counted  # type: ignore[assignment]
+    tight, loose = parse_rate("5/minute"), parse_rate("1000/minute")
+    try:
+        asked = [gate.check(tight, "default", "a") if n % 3 == 0 else
+                 gate.check(loose, "default", "b") if n % 3 == 1 else gate.check()
+                 for n in range(2 * MAX_BATCH + 100)]
+        checks = await asyncio.gather(*asked)
+        assert len(calls) == 3  # two full batches and the rest, not one call per request
+        assert sum(calls) == sum(1 for n in range(len(asked)) if n % 3 != 2)
+        assert sum(c.allowed for n, c in enumerate(checks) if n % 3 == 0) == 5
+        assert all(c.allowed for n, c in enumerate(checks) if n % 3 != 0)
+        assert len({c.generation for c in checks}) == 1
+        assert await redis.llen(f"{prefix}:limits:{tight.key_for('default', 'a')}") == 5
+    finally:
+        await redis.delete(f"{prefix}:keys:generation",
+                           f"{prefix}:limits:{tight.key_for('default', 'a')}",
+                           f"{prefix}:limits:{loose.key_for('default', 'b')}")
+        await redis.aclose()
+
+
+async def test_a_failed_script_call_fails_every_check_in_it_and_the_next_still_goes() -> None:
+    import asyncio
+
+    from redis.asyncio import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from services.access.revocation import AccessGate, parse_rate
+
+    nowhere = Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=1)
+    gate = AccessGate(nowhere, "test-nowhere")
+    try:
+        for _ in range(2):
+            failed = await asyncio.wait_for(asyncio.gather(
+                *(gate.check(parse_rate("5/minute"), "default", "k") for _ in range(20)),
+                gate.check(), return_exceptions=True), 10)
+            assert all(isinstance(f, RedisConnectionError) for f in failed)
+    finally:
+        await nowhere.aclose()
+
+
 async def test_the_window_is_the_one_the_limits_library_keeps(
         containers: dict[str, str]) -> None:
     """Same layout, same key: processes of the previous release (the `limits` library's
