@@ -26,13 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from projections.stats import quantile
+from services import http_ceiling
 from services.bench import machine, throwaway_schema
-from services.bench_query import UNLIMITED, Api
+from services.bench_query import UNLIMITED, apis
 from services.bootstrap import issue_key
 from services.settings import Settings
 
@@ -88,20 +90,28 @@ async def _client(port: int, request: bytes, deadline: float, latencies: list[fl
     return errors
 
 
-async def load(port: int, token: str, clients: int, seconds: float, api_pid: int) -> Run:
-    request = (f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-               f"Authorization: Bearer {token}\r\n\r\n").encode()
+async def load(ports: list[int], token: str, clients: int, seconds: float,
+               pids: list[int]) -> Run:
+    """`clients` connections spread over the servers on `ports` (as a balancer would),
+    each sending its next request as soon as the last answered."""
+    requests = [(f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                 f"Authorization: Bearer {token}\r\n\r\n").encode() for port in ports]
     latencies: list[float] = []
-    cpu, started, own = cpu_seconds(api_pid), time.perf_counter(), time.process_time()
-    errors = await asyncio.gather(*(_client(port, request, started + seconds, latencies)
-                                    for _ in range(clients)))
+    cpu, started, own = _cpu(pids), time.perf_counter(), time.process_time()
+    errors = await asyncio.gather(*(
+        _client(ports[n % len(ports)], requests[n % len(ports)], started + seconds, latencies)
+        for n in range(clients)))
     elapsed = time.perf_counter() - started
-    return Run(latencies, sum(errors), elapsed, cpu_seconds(api_pid) - cpu,
-               time.process_time() - own)
+    return Run(latencies, sum(errors), elapsed, _cpu(pids) - cpu, time.process_time() - own)
 
 
-def run(clients: int, seconds: float, runs: int, code: Path | None,
+def _cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+def run(clients: int, seconds: float, runs: int, code: Path | None, processes: int = 1,
         warmup: float = 3.0) -> dict[str, Any]:
+    """API and HTTP ceiling runs in turn, `runs` of each, with `processes` servers apiece."""
     work = Path(tempfile.mkdtemp(prefix="salespulse-bench-floor-"))
     with throwaway_schema("benchf", "bench-floor") as schema:
         env = {**os.environ, "DATABASE_URL": schema.database_url, "DATA_DIR": str(work),
@@ -111,35 +121,53 @@ def run(clients: int, seconds: float, runs: int, code: Path | None,
             env["PYTHONPATH"] = str(code.resolve())
         token = issue_key(Settings(database_url=schema.database_url, data_dir=work),
                           "default", "admin", name="bench-floor")
-        api = Api(env, work / "api.log", code.resolve() if code is not None else None)
-        console.print(f"API pid {api.process.pid}, running "
-                      f"{Path(f'/proc/{api.process.pid}/cwd').resolve()}")
-        try:
-            asyncio.run(load(api.port, token, clients, warmup, api.process.pid))
-            measured = []
-            for n in range(runs):
-                figures = asyncio.run(load(api.port, token, clients, seconds,
-                                           api.process.pid)).figures()
-                console.print(f"run {n + 1}: " + ", ".join(f"{k} {v:,.2f}"
-                                                           for k, v in figures.items()))
-                measured.append(figures)
-        finally:
-            api.stop()
-    medians = {name: statistics.median(r[name] for r in measured) for name in measured[0]}
+        with apis(env, work / "api.log", processes, code) as started:
+            for api in started:
+                console.print(f"API pid {api.process.pid}, running "
+                              f"{Path(f'/proc/{api.process.pid}/cwd').resolve()}")
+            body = httpx.get(f"{started[0].url}{PATH}",
+                             headers={"Authorization": f"Bearer {token}"}).content
+            with http_ceiling.serve(body, work, processes) as ceilings:
+                servers = {"api": ([a.port for a in started], [a.process.pid for a in started]),
+                           "ceiling": ([int(url.rsplit(":", 1)[1]) for url, _ in ceilings],
+                                       [pid for _, pid in ceilings])}
+                for ports, pids in servers.values():
+                    asyncio.run(load(ports, token, clients, warmup, pids))
+                measured: dict[str, list[dict[str, float]]] = {"api": [], "ceiling": []}
+                for n in range(runs):
+                    for name, (ports, pids) in servers.items():
+                        figures = asyncio.run(load(ports, token, clients, seconds,
+                                                   pids)).figures()
+                        console.print(f"run {n + 1}, {name}: " + ", ".join(
+                            f"{k} {v:,.2f}" for k, v in figures.items()))
+                        measured[name].append(figures)
+    ratios = [a["requests_per_s"] / c["requests_per_s"]
+              for a, c in zip(measured["api"], measured["ceiling"], strict=True)]
+    medians = {name: statistics.median(r[name] for r in measured["api"])
+               for name in measured["api"][0]}
+    medians.update({f"ceiling_{name}": statistics.median(r[name] for r in measured["ceiling"])
+                    for name in ("p50_ms", "p99_ms", "requests_per_s")})
+    medians["ratio_to_ceiling"] = statistics.median(ratios)
     return {"machine": machine(), "parameters": {"clients": clients, "seconds": seconds,
-                                                 "runs": runs, "code": str(code or ".")},
-            "runs": measured, "medians": medians}
+                                                 "runs": runs, "processes": processes,
+                                                 "code": str(code or ".")},
+            "runs": measured["api"], "ceiling_runs": measured["ceiling"], "ratios": ratios,
+            "medians": medians}
 
 
 def report(measured: dict[str, Any]) -> None:
     parameters = measured["parameters"]
-    table = Table(title=f"floor: {parameters['clients']} clients on GET {PATH}, median of "
+    table = Table(title=f"floor: {parameters['clients']} clients on GET {PATH}, "
+                  f"{parameters['processes']} server process(es), median of "
                   f"{parameters['runs']} runs ({parameters['code']})")
     for column in ("figure", "median", "min", "max"):
         table.add_column(column, justify="left" if column == "figure" else "right")
+    runs = {**{name: [r[name] for r in measured["runs"]] for name in measured["runs"][0]},
+            **{f"ceiling_{name}": [r[name] for r in measured["ceiling_runs"]]
+               for name in ("p50_ms", "p99_ms", "requests_per_s")},
+            "ratio_to_ceiling": measured["ratios"]}
     for name, value in measured["medians"].items():
-        values = [r[name] for r in measured["runs"]]
-        table.add_row(name, *(f"{v:,.2f}" for v in (value, min(values), max(values))))
+        table.add_row(name, *(f"{v:,.2f}" for v in (value, min(runs[name]), max(runs[name]))))
     console.print(table)
 
 
@@ -150,11 +178,13 @@ def main(
     code: Annotated[Path | None, typer.Option(
         help="Run the API from this checkout (e.g. a worktree of main) for a 'before'")]
     = None,
+    processes: Annotated[int, typer.Option(
+        min=1, help="API processes (and ceiling servers), the clients spread over them")] = 1,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures here")]
     = None,
 ) -> None:
     """Measure the authenticated request floor (reports only, never asserts)."""
-    measured = run(clients, seconds, runs, code)
+    measured = run(clients, seconds, runs, code, processes)
     report(measured)
     if json_path:
         json_path.write_text(json.dumps(measured, indent=2) + "\n")

@@ -29,7 +29,8 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from subprocess import Popen, TimeoutExpired
@@ -44,7 +45,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from projections.readmodel import KINDS, FactStore
-from services import bench_query_docs
+from services import bench_query_docs, http_ceiling
 from services.bench import machine, throwaway_schema
 from services.bench_query_load import hammer, process_memory_mb, redis_memory_mb, timed_get
 from services.bench_query_world import build
@@ -91,6 +92,22 @@ class Api:
             self.process.wait(10)
 
 
+@contextmanager
+def apis(env: dict[str, str], log: Path, processes: int = 1,
+         code: Path | None = None) -> Iterator[list[Api]]:
+    """`processes` API processes on the same prefix, each on its own port: replicas behind a
+    balancer (the benches' clients spread over them). Every one is stopped on the way out."""
+    started: list[Api] = []
+    try:
+        for n in range(processes):
+            started.append(Api(env, log if processes == 1 else log.with_suffix(f".{n}.log"),
+                               code))
+        yield started
+    finally:
+        for api in started:
+            api.stop()
+
+
 def distinct(params: dict[str, str]) -> Callable[[int], dict[str, str]]:
     """The n-th of many different questions (date windows) on a route: each one is
     computed, none answered from the cache."""
@@ -102,37 +119,48 @@ def distinct(params: dict[str, str]) -> Callable[[int], dict[str, str]]:
 
 
 def _route(env: dict[str, str], log: Path, headers: dict[str, str], name: str,
-           clients: int, seconds: float) -> tuple[dict[str, float], dict[str, float]]:
-    """One route on a freshly started API: (figures, the API's memory figures)."""
+           clients: int, seconds: float,
+           processes: int = 1) -> tuple[dict[str, float], dict[str, float]]:
+    """One route on freshly started APIs, then the HTTP ceiling with the same answer and
+    clients: (figures, the APIs' memory figures, the largest of each)."""
     path, params = ROUTES[name]
-    api = Api(env, log)
-    try:
-        started = api.memory()["VmRSS"]
-        with httpx.Client(base_url=api.url, headers=headers, timeout=None) as client:
+    with apis(env, log, processes) as started:
+        first = started[0]
+        rss = max(api.memory()["VmRSS"] for api in started)
+        with httpx.Client(base_url=first.url, headers=headers, timeout=None) as client:
             # The first request loads the records and builds the snapshot.
             cold, answer = timed_get(client, path, params)
-            snapshot = api.memory()["VmRSS"]
+            snapshot = max(api.memory()["VmRSS"] for api in started)
             alone = sorted(timed_get(client, path, params)[0] for _ in range(3))[1]
             asked = distinct(params)
             new = sorted(timed_get(client, path, asked(10**6 + n))[0] for n in range(3))[1]
-        load = asyncio.run(hammer(api.url, path, params, headers, clients=clients,
+            body = client.get(path, params=params).content
+        for other in started[1:]:  # every replica answers from loaded columns under the load
+            with httpx.Client(base_url=other.url, headers=headers, timeout=None) as client:
+                timed_get(client, path, params)
+        urls = [api.url for api in started]
+        load = asyncio.run(hammer(urls, path, params, headers, clients=clients,
                                   seconds=seconds))
-        varied = asyncio.run(hammer(api.url, path, asked, headers, clients=clients,
+        varied = asyncio.run(hammer(urls, path, asked, headers, clients=clients,
                                     seconds=seconds))
-        peak = api.memory()["VmHWM"]
-    finally:
-        api.stop()
+        peak = max(api.memory()["VmHWM"] for api in started)
+    with http_ceiling.serve(body, log.parent, processes) as ceilings:
+        ceiling = asyncio.run(hammer([url for url, _ in ceilings], path, params, headers,
+                                     clients=clients, seconds=seconds))
     figures = {f"{name}_cold_ms": cold, f"{name}_alone_ms": alone, f"{name}_new_alone_ms": new,
-               **load.figures(name), **varied.figures(f"{name}_new")}
+               **load.figures(name), **varied.figures(f"{name}_new"),
+               **{key: value for key, value in ceiling.figures(f"{name}_ceiling").items()
+                  if key.endswith(("p50_ms", "p99_ms", "requests_per_s"))}}
+    figures[f"{name}_ratio_to_ceiling"] = load.per_second / ceiling.per_second
     if name == "breakdown":  # the API sees every deal built: the figures are about them all
         figures["deals_seen"] = float(sum(row["deals"] for row in answer["rows"]))
     console.print(", ".join(f"{key} {value:,.1f}" for key, value in figures.items()))
-    return figures, {"api_rss_started_mb": started, "api_rss_snapshot_mb": snapshot,
+    return figures, {"api_rss_started_mb": rss, "api_rss_snapshot_mb": snapshot,
                      "api_peak_rss_mb": peak}
 
 
 def _scale(deals: int, env: dict[str, str], work: Path, headers: dict[str, str],
-           clients: int, seconds: float, seed: int) -> dict[str, float]:
+           clients: int, seconds: float, seed: int, processes: int = 1) -> dict[str, float]:
     prefix = f"benchq-{uuid.uuid4().hex[:8]}"
     env = {**env, "REDIS_PREFIX": prefix}
     redis = Redis.from_url(env.get("REDIS_URL", Settings().redis_url),
@@ -172,7 +200,7 @@ def _scale(deals: int, env: dict[str, str], work: Path, headers: dict[str, str],
             console.print(f"{deals:,} deals: {clients} clients on {ROUTES[name][0]} "
                           f"for {seconds:g} s")
             measured, api_memory = _route(env, work / f"api-{prefix}-{name}.log", headers,
-                                          name, clients, seconds)
+                                          name, clients, seconds, processes)
             figures.update(measured)
             for key, value in api_memory.items():
                 memory[key] = max(memory.get(key, 0.0), value)
@@ -194,20 +222,20 @@ async def _drop(env: dict[str, str], prefix: str) -> None:
 
 
 def _floor(env: dict[str, str], work: Path, headers: dict[str, str], clients: int,
-           seconds: float) -> dict[str, float]:
+           seconds: float, processes: int = 1) -> dict[str, float]:
     """The HTTP path with a credential and no view: what any query pays first."""
-    api = Api({**env, "REDIS_PREFIX": f"benchq-{uuid.uuid4().hex[:8]}"}, work / "api-floor.log")
-    try:
+    with apis({**env, "REDIS_PREFIX": f"benchq-{uuid.uuid4().hex[:8]}"},
+              work / "api-floor.log", processes) as started:
         console.print(f"floor: {clients} clients on {FLOOR[0]} for {seconds:g} s")
-        load = asyncio.run(hammer(api.url, *FLOOR, headers, clients=clients, seconds=seconds))
-    finally:
-        api.stop()
+        load = asyncio.run(hammer([api.url for api in started], *FLOOR, headers,
+                                  clients=clients, seconds=seconds))
     figures = load.figures("floor")
     console.print(", ".join(f"{key} {value:,.1f}" for key, value in figures.items()))
     return figures
 
 
-def run(deals: list[int], clients: int, seconds: float, seed: int = 7) -> dict[str, Any]:
+def run(deals: list[int], clients: int, seconds: float, seed: int = 7,
+        processes: int = 1) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="salespulse-bench-query-"))
     with throwaway_schema("benchq", "bench-query") as schema:
         database_url = schema.database_url
@@ -217,11 +245,12 @@ def run(deals: list[int], clients: int, seconds: float, seed: int = 7) -> dict[s
         key = issue_key(Settings(database_url=database_url, data_dir=work), "default", "admin",
                         name="bench-query")
         headers = {"Authorization": f"Bearer {key}"}
-        floor = _floor(env, work, headers, clients, seconds)
-        scales = [_scale(n, env, work, headers, clients, seconds, seed) for n in deals]
+        floor = _floor(env, work, headers, clients, seconds, processes)
+        scales = [_scale(n, env, work, headers, clients, seconds, seed, processes)
+                  for n in deals]
     return {"machine": machine(), "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "parameters": {"deals": deals, "clients": clients, "seconds": seconds,
-                           "seed": seed},
+                           "seed": seed, "api_processes": processes},
             "floor": floor, "scales": scales}
 
 
@@ -249,13 +278,16 @@ def main(
     clients: Annotated[int, typer.Option(help="Concurrent clients")] = 200,
     seconds: Annotated[float, typer.Option(help="Duration of each load, per route")] = 20.0,
     seed: int = 7,
+    api_processes: Annotated[int, typer.Option(
+        min=1, help="API processes on the same read models (replicas behind a balancer); "
+                    "the clients spread over them")] = 1,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures here")]
     = None,
     write_docs: Annotated[bool, typer.Option(
         help="Write the 'Query and memory' section of docs/BENCHMARKS.md")] = False,
 ) -> None:
     """Measure query latency and memory at scale (reports only, never asserts)."""
-    measured = run(deals or [10_000, 100_000], clients, seconds, seed)
+    measured = run(deals or [10_000, 100_000], clients, seconds, seed, api_processes)
     report(measured)
     if json_path:
         json_path.write_text(json.dumps(measured, indent=2) + "\n")

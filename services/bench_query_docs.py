@@ -49,6 +49,12 @@ for _label, _key in (("the same question", ""), ("a new question each request", 
         (f"{_label}: CPU of the load generator / wall time", f"{_key}client_cpu_share",
          "{:.2f}"),
     ]
+ROUTE_ROWS += [  # services/http_ceiling.py: the same server, clients and answer, no app
+    ("HTTP ceiling, the same answer as fixed bytes: p50, ms", "ceiling_p50_ms", "{:,.1f}"),
+    ("HTTP ceiling: p99, ms", "ceiling_p99_ms", "{:,.1f}"),
+    ("HTTP ceiling: requests/s", "ceiling_requests_per_s", "{:,.1f}"),
+    ("the same question's requests/s, ratio to the ceiling", "ratio_to_ceiling", "{:.3f}"),
+]
 
 
 def section(measured: dict[str, Any]) -> str:
@@ -60,7 +66,8 @@ def section(measured: dict[str, Any]) -> str:
              f"{box['python']}; 1-minute load average at the end: "
              f"{box['load_average_1m']:.2f} (a shared machine). `--deals "
              + " --deals ".join(str(d) for d in params["deals"])
-             + f" --clients {params['clients']} --seconds {params['seconds']:g}`.", "",
+             + f" --clients {params['clients']} --seconds {params['seconds']:g}"
+             f" --api-processes {params.get('api_processes', 1)}`.", "",
              "Each client sends its next request when the previous one answers; requests "
              f"still unanswered {params['seconds']:g} s + 5 s after the start are counted at "
              "their age then, so when `unfinished` is large, p50/p99/max are lower bounds. "

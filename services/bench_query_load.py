@@ -50,22 +50,21 @@ class Load:
 Params = dict[str, str] | Callable[[int], dict[str, str]]
 
 
-async def hammer(url: str, path: str, params: Params, headers: dict[str, str], *,
+async def hammer(urls: list[str], path: str, params: Params, headers: dict[str, str], *,
                  clients: int, seconds: float, grace: float = 5.0) -> Load:
-    """`clients` concurrent keep-alive connections on `GET path` for `seconds`. `params` is
-    the query of every request, or gives the n-th request's query.
+    """`clients` concurrent keep-alive connections on `GET path` for `seconds`, spread over
+    the servers at `urls` (as a balancer would). `params` is the query of every request, or
+    gives the n-th request's query.
 
     The clients speak HTTP/1.1 over raw asyncio streams: an httpx client used a whole CPU
     for ~200 requests/s here, so it measured itself rather than the API."""
-    where = urlsplit(url)
-    host, port = where.hostname or "127.0.0.1", where.port or 80
+    servers = [(where.hostname or "127.0.0.1", where.port or 80)
+               for where in map(urlsplit, urls)]
     fields = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
 
-    def request(query: dict[str, str]) -> bytes:
+    def request(query: dict[str, str], host: str, port: int) -> bytes:
         target = f"{path}?{urlencode(query)}" if query else path
         return f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n{fields}\r\n".encode()
-
-    same = None if callable(params) else request(params)
     answered: list[float] = []
     errors = 0
     sent_at: dict[int, float] = {}  # client -> start of its request in flight
@@ -75,6 +74,8 @@ async def hammer(url: str, path: str, params: Params, headers: dict[str, str], *
 
     async def one(client_id: int) -> None:
         nonlocal errors
+        host, port = servers[client_id % len(servers)]
+        same = None if callable(params) else request(params, host, port)
         try:
             reader, writer = await asyncio.open_connection(host, port)
         except OSError:
@@ -82,7 +83,7 @@ async def hammer(url: str, path: str, params: Params, headers: dict[str, str], *
             return
         try:
             while time.perf_counter() < deadline:
-                asked = same or request(params(next(sent)))  # type: ignore[operator]
+                asked = same or request(params(next(sent)), host, port)  # type: ignore[operator]
                 sent_at[client_id] = begun = time.perf_counter()
                 writer.write(asked)
                 head = await reader.readuntil(b"\r\n\r\n")

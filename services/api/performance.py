@@ -29,10 +29,10 @@ PeriodParam = Annotated[str | None, Query(
     "in the tenant's time zone")]
 
 
-def _window(services: ServicesDep, as_of: AsOfDep,
-            from_: Annotated[date | None, Query(alias="from", description=_INCLUSIVE)] = None,
-            to: Annotated[date | None, Query(description=_INCLUSIVE)] = None,
-            period: PeriodParam = None) -> Window:
+async def _window(services: ServicesDep, as_of: AsOfDep,
+                  from_: Annotated[date | None, Query(alias="from", description=_INCLUSIVE)] = None,
+                  to: Annotated[date | None, Query(description=_INCLUSIVE)] = None,
+                  period: PeriodParam = None) -> Window:
     """The time window a score is over: `period`, or `from`/`to` as local dates."""
     tz = ZoneInfo(services.settings.tenant_timezone)
     from_, to = in_business_years(from_, "from"), in_business_years(to, "to")

@@ -32,7 +32,7 @@ def in_business_years(value: _Day | None, field: str) -> _Day | None:
     return value
 
 
-def unscoped_filters(
+async def unscoped_filters(
     from_: Annotated[date | None, Query(alias="from", description=_INCLUSIVE)] = None,
     to: Annotated[date | None, Query(description=_INCLUSIVE)] = None,
     rep: str | None = None, team: str | None = None, manager: str | None = None,
@@ -70,7 +70,7 @@ async def scoped(services: ServicesDep, caller: Principal, asked: Filters) -> Fi
 FiltersDep = Annotated[Filters, Depends(filters)]
 
 
-def as_of(services: ServicesDep, as_of: Annotated[datetime | None, Query(
+async def as_of(services: ServicesDep, as_of: Annotated[datetime | None, Query(
         description="the moment the answer is for (ISO 8601; without an offset, in the "
                     "tenant's time zone); default now. Ageing, pace, forecast and recency "
                     "are measured at this moment, over the events that occurred by then")

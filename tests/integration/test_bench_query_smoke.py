@@ -32,7 +32,10 @@ SCALE = {"deals", "deals_seen", "events", "template_seconds", "fold_seconds",
          "api_peak_rss_mb_per_100k_deals", "api_growth_mb_per_100k_deals",
          *(f"{route}_{name}" for route in ("funnel", "breakdown") for name in ROUTE),
          *(f"{route}_new_{name}" for route in ("funnel", "breakdown")
-           for name in ("alone_ms", *ROUTE[2:]))}
+           for name in ("alone_ms", *ROUTE[2:])),
+         *(f"{route}_{name}" for route in ("funnel", "breakdown")
+           for name in ("ceiling_p50_ms", "ceiling_p99_ms", "ceiling_requests_per_s",
+                        "ratio_to_ceiling"))}
 
 
 def test_a_tiny_query_bench_reports_every_figure(containers: dict[str, str],
@@ -41,12 +44,13 @@ def test_a_tiny_query_bench_reports_every_figure(containers: dict[str, str],
     env = {**os.environ, "DATABASE_URL": containers["postgres"], "REDIS_URL": containers["redis"]}
     subprocess.run(
         [sys.executable, "-m", "services.bench_query", "--deals", "300", "--clients", "10",
-         "--seconds", "2", "--json", str(out)],
+         "--seconds", "2", "--api-processes", "2", "--json", str(out)],
         cwd=ROOT, env=env, check=True, timeout=300, capture_output=True)  # a hang guard only
 
     measured = json.loads(out.read_text())
     assert set(measured) == {"machine", "measured_at", "parameters", "floor", "scales"}
-    assert measured["parameters"] == {"deals": [300], "clients": 10, "seconds": 2.0, "seed": 7}
+    assert measured["parameters"] == {"deals": [300], "clients": 10, "seconds": 2.0, "seed": 7,
+                                    "api_processes": 2}
     [scale] = measured["scales"]
     counts = {f"{route}_{name}" for route in ("funnel", "breakdown", "floor", "funnel_new",
                                               "breakdown_new") for name in COUNTS}
