@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -59,6 +60,15 @@ async def _check_kafka(settings: Settings) -> str:
         await admin.close()
 
 
+def settle_heap() -> None:
+    """What is alive now (modules, the app, loaded columns) lives as long as the process, so
+    the cyclic collector need not walk it again: under 200 clients a full collection walked
+    ~140k such objects, 14 times in 20 s, pausing every request for up to 240 ms. The
+    frozen objects are still freed by reference counting when dropped."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -69,8 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         authenticator = bootstrap.authenticator(settings, ledger, client)
         app.state.services = Services(settings, ledger, client,
                                       bootstrap.fact_store(settings, client), authenticator)
+        settle_heap()
         # Load the column stores now rather than on the first funnel someone asks for.
         warming = asyncio.create_task(app.state.services.columns.warm())
+        warming.add_done_callback(lambda _: settle_heap())
         yield
         warming.cancel()
         app.state.services.writer.shutdown(wait=True)
