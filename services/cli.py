@@ -41,7 +41,7 @@ def api(host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -
     from services.api.app import create_app
 
     logs.configure(log_level)
-    uvicorn.run(create_app(Settings()), host=host, port=port, log_level=log_level,
+    uvicorn.run(create_app(Settings(), settle=True), host=host, port=port, log_level=log_level,
                 log_config=None)
 
 

@@ -60,16 +60,25 @@ async def _check_kafka(settings: Settings) -> str:
         await admin.close()
 
 
+# Python's default (700) collected the youngest generation every few requests, promoting
+# the objects of the requests still in flight, which older collections then walked again:
+# under 200 clients, 2 s of CPU in 15 s went to the collector (docs/PERFORMANCE.md).
+YOUNG_COLLECTION_ALLOCATIONS = 20_000
+
+
 def settle_heap() -> None:
     """What is alive now (modules, the app, loaded columns) lives as long as the process, so
-    the cyclic collector need not walk it again: under 200 clients a full collection walked
-    ~140k such objects, 14 times in 20 s, pausing every request for up to 240 ms. The
-    frozen objects are still freed by reference counting when dropped."""
+    the cyclic collector need not walk it again (a full collection walked ~170k objects,
+    up to 130 ms of CPU each, under load); the frozen objects are still freed by reference
+    counting when dropped. Young collections are made rarer (YOUNG_COLLECTION_ALLOCATIONS)."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_ALLOCATIONS, *gc.get_threshold()[1:])
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, settle: bool = False) -> FastAPI:
+    """`settle`: freeze the heap once started (`settle_heap`), for the one app a served
+    process holds; a process building many apps (the tests) would keep their cycles."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -79,10 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         authenticator = bootstrap.authenticator(settings, ledger, client)
         app.state.services = Services(settings, ledger, client,
                                       bootstrap.fact_store(settings, client), authenticator)
-        settle_heap()
         # Load the column stores now rather than on the first funnel someone asks for.
         warming = asyncio.create_task(app.state.services.columns.warm())
-        warming.add_done_callback(lambda _: settle_heap())
+        if settle:
+            settle_heap()
+            warming.add_done_callback(lambda _: settle_heap())
         yield
         warming.cancel()
         app.state.services.writer.shutdown(wait=True)
