@@ -99,8 +99,12 @@ class FactStore:
         # One HMGET per hash, not one HGET per subject: redis-py's cost is per command. The
         # records are kept per hash, so a change finds its record with one key, not a tuple.
         records: dict[tuple[str, str], dict[str, Record | None]] = {}
+        holding = records.get
         for c in changes:
-            records.setdefault((c.tenant, c.kind), {})[c.key] = None
+            held = holding((c.tenant, c.kind))
+            if held is None:
+                held = records[c.tenant, c.kind] = {}
+            held[c.key] = None
         read = self.redis.pipeline(transaction=False)
         for (tenant, kind), held in records.items():
             read.hmget(self._hash(tenant, kind), list(held))
@@ -113,8 +117,9 @@ class FactStore:
         for change in changes:
             hash_slot = (change.tenant, change.kind)
             held = records[hash_slot]
+            key = change.key
             try:
-                updated = apply(held[change.key], change)
+                updated = apply(held[key], change)
             except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
                 # An event of a shape the reducer cannot use: set aside, never block the stream.
                 result.rejected.append((change, f"{type(exc).__name__}: {exc}"))
@@ -122,29 +127,33 @@ class FactStore:
             if updated is None:
                 result.skipped += 1
                 continue
-            held[change.key] = updated
+            held[key] = updated
             keys = changed.get(hash_slot)
             if keys is None:
                 keys = changed[hash_slot] = set()
-            keys.add(change.key)
+            keys.add(key)
             applied_per_tenant[change.tenant] = applied_per_tenant.get(change.tenant, 0) + 1
         result.applied = sum(applied_per_tenant.values())
-        if changed:
-            write.multi()
-            dumps = orjson.dumps
-            for (tenant, kind), keys in changed.items():  # one HSET per hash
-                held = records[tenant, kind]
-                write.hset(self._hash(tenant, kind),  # type: ignore[arg-type]
-                           mapping={key: dumps(held[key]) for key in keys})
-            for tenant, count in applied_per_tenant.items():
-                named = sorted((kind, key) for (t, kind), keys in changed.items() if t == tenant
-                               for key in keys)
-                write.xadd(f"{self.prefix}:{tenant}:changes", {"slots": orjson.dumps(named)},
-                           maxlen=CHANGES_KEPT, approximate=True)
-                write.incr(f"{self.prefix}:{tenant}:rev")
-                write.incrby(f"{self.prefix}:{tenant}:applied", count)
-                write.sadd(f"{self.prefix}:tenants", tenant)
-            await write.execute()
+        if not changed:
+            return
+        write.multi()
+        dumps = orjson.dumps
+        named: dict[str, list[tuple[str, str]]] = {}
+        for hash_slot in sorted(changed):  # one HSET per hash
+            tenant, kind = hash_slot
+            held = records[hash_slot]
+            names = sorted(changed[hash_slot])
+            write.hset(self._hash(tenant, kind),  # type: ignore[arg-type]
+                       mapping={key: dumps(held[key]) for key in names})
+            named.setdefault(tenant, []).extend((kind, key) for key in names)
+        for tenant, count in applied_per_tenant.items():
+            # (kind, key) in order: hashes sorted by kind, keys sorted within each.
+            write.xadd(f"{self.prefix}:{tenant}:changes", {"slots": orjson.dumps(named[tenant])},
+                       maxlen=CHANGES_KEPT, approximate=True)
+            write.incr(f"{self.prefix}:{tenant}:rev")
+            write.incrby(f"{self.prefix}:{tenant}:applied", count)
+            write.sadd(f"{self.prefix}:tenants", tenant)
+        await write.execute()
 
     async def revision(self, tenant: str) -> int:
         return int(await self.redis.get(f"{self.prefix}:{tenant}:rev") or 0)

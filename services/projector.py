@@ -110,16 +110,25 @@ class LiveProjection:
             await self.ensure_built()
             self.folding_live = True
             while True:
-                fetched = await consumer.getmany(timeout_ms=1000,
-                                                 max_records=FETCH_MAX_RECORDS)
-                if fetched:
-                    async with self.folding:
-                        await self.fold(fetched)
-                        await self.commit(consumer, fetched)
+                await self.fetch_and_fold(consumer)
         finally:
             self.consumer, self.folding_live = None, False
             await consumer.stop()
             await dead_letters.stop()
+
+    async def fetch_and_fold(self, consumer: AIOKafkaConsumer) -> None:
+        """One fetch, folded and committed. aiokafka unpacks it into up to 20,000
+        ConsumerRecords: no collection walks them, and they are gone (with this coroutine's
+        locals) before collection resumes."""
+        with gc_paused():
+            await self._fetch_and_fold(consumer)
+
+    async def _fetch_and_fold(self, consumer: AIOKafkaConsumer) -> None:
+        fetched = await consumer.getmany(timeout_ms=1000, max_records=FETCH_MAX_RECORDS)
+        if fetched:
+            async with self.folding:
+                await self.fold(fetched)
+                await self.commit(consumer, fetched)
 
     async def dead_letter(self, raw: bytes, reason: str) -> None:
         DEAD_LETTERED.inc()

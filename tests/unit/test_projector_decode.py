@@ -15,7 +15,7 @@ from events.errors import InvalidEvent
 from events.parsing import check_event, parse_event
 from projections.facts import Change
 from services.bench_fold import messages
-from services.messages import decode, gc_paused
+from services.messages import decode, decode_all, gc_paused
 
 # Values that break one field or another somewhere in the contract.
 ODD_VALUES: list[Any] = [None, 5, -1, 1.5, True, "", " ", " padded ", "-1", "abc", "x" * 129,
@@ -134,3 +134,39 @@ def test_a_message_field_of_the_wrong_type_is_refused_naming_the_field(
 def test_a_message_decodes_alike_from_its_bytes_and_from_its_dict() -> None:
     for raw in messages(11, 30):
         assert Change.from_json(raw) == Change.from_message(orjson.loads(raw))
+
+
+def test_a_decoded_change_is_the_named_tuple_its_fields_make() -> None:
+    for raw in messages(11, 30):
+        body = orjson.loads(raw)
+        change = Change.from_json(raw)
+        made = Change(body["position"], body["event"]["tenant"], body["kind"], body["key"],
+                      body["version"], body["event"], body["relayed_at"])
+        assert type(change) is Change
+        assert change == made and change._asdict() == made._asdict()
+
+
+def test_a_fetch_decodes_message_by_message_as_decode_does() -> None:
+    from services.bench_fold import Relayed
+    from services.signing import Signer
+
+    relay = Signer("the relay's key")
+    good = messages(11, 30)[:20]
+    body = orjson.loads(good[0])
+    broken = orjson.dumps({**body, "event": {**body["event"], "data": {}}})
+    fetched = [Relayed(raw, relay.headers(raw) if n % 3 else []) for n, raw in enumerate(good)]
+    fetched += [Relayed(broken, []), Relayed(broken, relay.headers(broken)),
+                Relayed(broken, Signer("another key").headers(broken)), Relayed(b"", []),
+                Relayed(b"{", relay.headers(b"{")),
+                Relayed(orjson.dumps({**body, "schema": 9}), [])]
+    changes, poisoned = decode_all(fetched, relay)
+    expected_changes, expected_poisoned = [], []
+    for record in fetched:
+        try:
+            expected_changes.append(decode(record.value, stored=relay.signed(
+                record.value, record.headers)))
+        except ValueError as exc:
+            expected_poisoned.append((record.value, str(exc)))
+    assert changes == expected_changes
+    assert poisoned == expected_poisoned
+    assert len(poisoned) == 5  # the relay's signature on the broken event passes it

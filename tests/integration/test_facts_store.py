@@ -1,0 +1,46 @@
+"""FactStore.apply on a real Redis: the records are the pure fold's, and a batch's entry in
+the change stream names its slots in (kind, key) order, whatever order they changed in."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from projections.facts import Change, Record, apply
+from projections.readmodel import KINDS, FactStore
+from services.bench_fold import messages
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_batch_writes_the_folded_records_and_names_its_slots_in_order(
+        containers: dict[str, str]) -> None:
+    changes = [Change.from_json(raw) for raw in messages(11, 60)]
+    batches = [changes[:400], changes[400:]]
+    random.Random(3).shuffle(batches[0])  # slots changed in no particular order
+    batches[0].sort(key=lambda c: c.version)  # a subject's events still in order
+    client = Redis.from_url(containers["redis"])
+    store = FactStore(client, f"test-facts-{uuid.uuid4().hex[:8]}")
+    try:
+        expected: dict[tuple[str, str], Record] = {}
+        for batch in batches:
+            await store.apply(batch)
+            for change in batch:
+                expected[change.kind, change.key] = apply(
+                    expected.get((change.kind, change.key)), change) or {}
+        loaded = await store.load("default")
+        assert {(kind, key): record for kind in KINDS
+                for key, record in loaded[kind].items()} == expected
+        entries = await client.xrange(f"{store.prefix}:default:changes")
+        assert entries is not None and len(entries) == len(batches)
+        for (_, fields), batch in zip(entries, batches, strict=True):
+            assert fields is not None
+            assert orjson.loads(fields[b"slots"]) == [
+                list(slot) for slot in sorted({(c.kind, c.key) for c in batch})]
+    finally:
+        await store.clear()
+        await client.aclose()

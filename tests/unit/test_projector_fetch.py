@@ -1,0 +1,68 @@
+"""The projector's fetch: unpacked and folded with collection paused, committed once the
+read models hold it, and nothing of it left for the collector when collection resumes."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from projections.facts import Change
+from projections.readmodel import Applied
+from services.bench_fold import messages
+from services.projector import LiveProjection
+from services.settings import Settings
+from services.signing import Signer
+
+KEY = "the relay's key"
+
+
+class Fetched:
+    """A consumed record as the projector reads it (weakly referenceable, unlike bytes)."""
+
+    def __init__(self, offset: int, value: bytes) -> None:
+        self.offset, self.value = offset, value
+        self.headers = Signer(KEY).headers(value)
+
+
+class FakeConsumer:
+    def __init__(self, records: list[Fetched]) -> None:
+        self.records = records
+        self.collecting_while_fetching: bool | None = None
+        self.committed: list[dict[TopicPartition, int]] = []
+
+    async def getmany(self, **_: Any) -> dict[TopicPartition, list[Fetched]]:
+        self.collecting_while_fetching = gc.isenabled()
+        records, self.records = self.records, []
+        return {TopicPartition("events", 0): records}
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.committed.append(offsets)
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.applied: list[Change] = []
+
+    async def apply(self, changes: Sequence[Change], *, require_built: bool = False) -> Applied:
+        self.applied += changes
+        return Applied(applied=len(changes))
+
+
+async def test_a_fetch_is_folded_committed_and_released_with_collection_paused() -> None:
+    records = [Fetched(n, raw) for n, raw in enumerate(messages(11, 30)[:50])]
+    seen = [weakref.ref(record) for record in records]
+    consumer, store = FakeConsumer(records), FakeStore()
+    projection = LiveProjection(Settings(events_signing_key=KEY), store)  # type: ignore[arg-type]
+    del records
+    assert gc.isenabled()
+    await projection.fetch_and_fold(consumer)  # type: ignore[arg-type]
+    assert consumer.collecting_while_fetching is False
+    assert gc.isenabled()
+    assert all(ref() is None for ref in seen)
+    assert [c.position for c in store.applied] == [
+        Change.from_json(raw).position for raw in messages(11, 30)[:50]]
+    assert consumer.committed == [{TopicPartition("events", 0): 50}]
