@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
         warming = asyncio.create_task(app.state.services.columns.warm())
         if settle:
             settle_heap()
-            warming.add_done_callback(lambda _: settle_heap())
+            warming.add_done_callback(lambda done: None if done.cancelled() else settle_heap())
         yield
         warming.cancel()
         app.state.services.writer.shutdown(wait=True)
