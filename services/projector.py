@@ -138,13 +138,10 @@ class LiveProjection:
                                               headers=[("reason", reason.encode()[:1000])])
 
     async def fold(self, fetched: dict[TopicPartition, list[Any]]) -> None:
-        with gc_paused():  # the records read, folded and written are as acyclic as the JSON
-            await self._fold([record for records in fetched.values() for record in records])
-
-    async def _fold(self, records: list[Any]) -> None:
-        # Every change of the fetch is gone with this coroutine's locals before collection
-        # resumes: the first collection after a fetch has nothing of it left to walk.
-        changes, poisoned = decode_all(records, self.signer)
+        """Run with collection paused (`fetch_and_fold`): the records read, folded and written
+        are as acyclic as the JSON, and its changes die with this coroutine's locals."""
+        changes, poisoned = decode_all(
+            [record for records in fetched.values() for record in records], self.signer)
         for raw, reason in poisoned:
             await self.dead_letter(raw, reason)
         await self.apply_until_done(changes)
