@@ -7,8 +7,8 @@ prefix) with one admin API key, then puts `--clients` concurrent keep-alive clie
 times, and prints per run and as medians: p50/p99 latency, requests/s, and the API
 process's CPU milliseconds per request (from /proc, so the clients' own CPU is not in it).
 
-The clients speak HTTP/1.1 over raw asyncio streams: an httpx client tops out near
-50 requests/s per core here, which would measure the client, not the API.
+The clients are bench-query's (`hammer`): HTTP/1.1 over raw asyncio streams, since an
+httpx client tops out near 50 requests/s per core here, which would measure the client.
 `--code DIR` runs the API from another checkout (e.g. a worktree of main) with the same
 clients, so a before and an after come from one session.
 """
@@ -20,7 +20,6 @@ import json
 import os
 import statistics
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +34,8 @@ from projections.stats import quantile
 from services import http_ceiling
 from services.bench import machine, throwaway_schema
 from services.bench_query import UNLIMITED, apis
+from services.bench_query_load import Load, hammer
 from services.bootstrap import issue_key
-from services.messages import gc_paused
 from services.settings import Settings
 
 console = Console()
@@ -46,20 +45,17 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 @dataclass(frozen=True)
 class Run:
-    latencies_ms: list[float]
-    errors: int  # a status other than 200, or a dropped connection
-    seconds: float
+    load: Load  # the clients' view: latencies, answers, errors, their own CPU
     api_cpu_s: float
-    client_cpu_s: float  # the clients' own CPU: near `seconds`, they were the limit
 
     def figures(self) -> dict[str, float]:
-        answered = len(self.latencies_ms)
-        return {"p50_ms": quantile(self.latencies_ms, 0.5) or 0.0,
-                "p99_ms": quantile(self.latencies_ms, 0.99) or 0.0,
-                "requests_per_s": answered / self.seconds,
-                "api_cpu_ms_per_request": self.api_cpu_s * 1000 / max(answered, 1),
-                "errors": float(self.errors),
-                "client_cpu_share": self.client_cpu_s / self.seconds}
+        load = self.load
+        return {"p50_ms": quantile(load.latencies_ms, 0.5) or 0.0,
+                "p99_ms": quantile(load.latencies_ms, 0.99) or 0.0,
+                "requests_per_s": load.per_second,
+                "api_cpu_ms_per_request": self.api_cpu_s * 1000 / max(load.answered, 1),
+                "errors": float(load.errors),
+                "client_cpu_share": load.client_cpu_s / load.seconds}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -68,43 +64,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
-async def _client(port: int, request: bytes, deadline: float, latencies: list[float]) -> int:
-    """One keep-alive connection sending the next request as soon as the last answered."""
-    errors = 0
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while time.perf_counter() < deadline:
-            begun = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
-            await reader.readexactly(length)
-            if head[9:12] == b"200":
-                latencies.append((time.perf_counter() - begun) * 1000)
-            else:
-                errors += 1
-    except (OSError, asyncio.IncompleteReadError):
-        errors += 1
-    finally:
-        writer.close()
-    return errors
-
-
-async def load(ports: list[int], token: str, clients: int, seconds: float,
+async def load(urls: list[str], token: str, clients: int, seconds: float,
                pids: list[int]) -> Run:
-    """`clients` connections spread over the servers on `ports` (as a balancer would),
-    each sending its next request as soon as the last answered."""
-    requests = [(f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                 f"Authorization: Bearer {token}\r\n\r\n").encode() for port in ports]
-    latencies: list[float] = []
-    cpu, started, own = _cpu(pids), time.perf_counter(), time.process_time()
-    with gc_paused():  # the clients' own full collections would count as the server's latency
-        errors = await asyncio.gather(*(
-            _client(ports[n % len(ports)], requests[n % len(ports)], started + seconds,
-                    latencies) for n in range(clients)))
-    elapsed = time.perf_counter() - started
-    return Run(latencies, sum(errors), elapsed, _cpu(pids) - cpu, time.process_time() - own)
+    """`hammer` on the floor route, with the CPU the servers (`pids`) used meanwhile."""
+    cpu = _cpu(pids)
+    measured = await hammer(urls, PATH, {}, {"Authorization": f"Bearer {token}"},
+                            clients=clients, seconds=seconds)
+    return Run(measured, _cpu(pids) - cpu)
 
 
 def _cpu(pids: list[int]) -> float:
@@ -130,15 +96,15 @@ def run(clients: int, seconds: float, runs: int, code: Path | None, processes: i
             body = httpx.get(f"{started[0].url}{PATH}",
                              headers={"Authorization": f"Bearer {token}"}).content
             with http_ceiling.serve(body, work, processes) as ceilings:
-                servers = {"api": ([a.port for a in started], [a.process.pid for a in started]),
-                           "ceiling": ([int(url.rsplit(":", 1)[1]) for url, _ in ceilings],
+                servers = {"api": ([a.url for a in started], [a.process.pid for a in started]),
+                           "ceiling": ([url for url, _ in ceilings],
                                        [pid for _, pid in ceilings])}
-                for ports, pids in servers.values():
-                    asyncio.run(load(ports, token, clients, warmup, pids))
+                for urls, pids in servers.values():
+                    asyncio.run(load(urls, token, clients, warmup, pids))
                 measured: dict[str, list[dict[str, float]]] = {"api": [], "ceiling": []}
                 for n in range(runs):
-                    for name, (ports, pids) in servers.items():
-                        figures = asyncio.run(load(ports, token, clients, seconds,
+                    for name, (urls, pids) in servers.items():
+                        figures = asyncio.run(load(urls, token, clients, seconds,
                                                    pids)).figures()
                         console.print(f"run {n + 1}, {name}: " + ", ".join(
                             f"{k} {v:,.2f}" for k, v in figures.items()))
