@@ -51,7 +51,7 @@ from services.bench_query_load import hammer, process_memory_mb, redis_memory_mb
 from services.bench_query_world import build
 from services.bootstrap import issue_key
 from services.broker import free_port
-from services.processes import is_healthy, spawn
+from services.processes import spawn, wait_until_healthy
 from services.settings import Settings
 
 console = Console()
@@ -73,11 +73,8 @@ class Api:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: Popen[bytes] = spawn(["api", "--port", str(self.port)], env, log, code)
-        deadline = time.monotonic() + 60
-        while not is_healthy(self.url):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not start: see {log}")
-            time.sleep(0.2)
+        if not wait_until_healthy(self.url, self.process, 60):
+            raise RuntimeError(f"the API did not start: see {log}")
 
     def memory(self) -> dict[str, float]:
         return process_memory_mb(self.process.pid)

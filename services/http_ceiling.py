@@ -12,15 +12,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from services.broker import free_port
+from services.processes import wait_until_healthy
 
 _BODY = Path(os.environ["HTTP_CEILING_BODY"]).read_bytes() \
     if "HTTP_CEILING_BODY" in os.environ else b"{}"
@@ -49,22 +47,12 @@ def serve(body: bytes, work: Path, processes: int = 1) -> Iterator[list[tuple[st
                  str(port), "--log-level", "warning", "--no-access-log", "--lifespan", "off"],
                 env=env, cwd=Path(__file__).resolve().parents[1],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
-        for url, process in started:
-            _wait_until_up(url, process)
+        for url, process in started:  # it answers /healthz like any other path
+            if not wait_until_healthy(url, process, 30):
+                raise RuntimeError(f"the HTTP ceiling at {url} did not start")
         yield [(url, process.pid) for url, process in started]
     finally:
         for _, process in started:
             process.terminate()
             process.wait(10)
 
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the HTTP ceiling at {url} did not start") from None
-            time.sleep(0.1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -23,3 +24,14 @@ def is_healthy(url: str) -> bool:
         return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Poll `url`'s /healthz until it answers 200; False if `process` exits or `timeout`
+    seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while not is_healthy(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
