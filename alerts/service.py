@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import httpx
+import msgspec
 import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -31,9 +32,11 @@ from alerts.engine import AlertEngine
 from alerts.lifecycle import Transition
 from alerts.store import AlertStore, rule_settings
 from alerts.webhooks import Delivery, deliver
-from events.parsing import parse_event
 from projections.facts import Change
+from services import signing
+from services.messages import decode
 from services.settings import Settings
+from services.signing import Signer
 
 log = structlog.get_logger("alerter")
 STOP_GRACE_SECONDS = 3.0  # for webhook deliveries in flight when the alerter stops
@@ -52,60 +55,78 @@ class WallClock:
         return datetime.now(UTC)
 
 
+class Relayed(NamedTuple):
+    """A relayed message, decoded once: its change and the position published before it."""
+
+    change: Change
+    previous: int | None
+
+
 class PartitionMerge:
     """Messages of several partitions in the relay's order. Each message names the position
     published just before it (`previous`), so one is taken only after its predecessor, even
     when its partition looks caught up while the predecessor is still on its way to
     another; copies the relay published again after a crash are dropped. Messages without
     `previous` (and the first one read, when the log does not start at 0) fall back to
-    holding back while a lagging partition has nothing buffered."""
+    holding back while a lagging partition has nothing buffered.
 
-    def __init__(self, partitions: list[TopicPartition]) -> None:
-        self.buffers: dict[TopicPartition, deque[ConsumerRecord[Any, Any]]] = {
-            tp: deque() for tp in partitions}
+    Each message is decoded once, as it is added; one the relay signed is not checked
+    against the contract again (`services.messages.decode`), any other is, and poison is
+    counted and dropped there, so it takes no part in the order."""
+
+    def __init__(self, partitions: list[TopicPartition], signer: Signer | None = None) -> None:
+        self.buffers: dict[TopicPartition, deque[Relayed]] = {tp: deque() for tp in partitions}
+        self.signer = signer
         self.last: int | None = None  # position of the last message taken
         self.unreadable = 0  # poison messages skipped (the projector dead-letters them)
 
     def add(self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
         for tp, records in batch.items():
-            self.buffers[tp].extend(records)
+            buffer = self.buffers[tp]
+            for record in records:
+                relayed = _relayed(record, self.signer)
+                if relayed is None:
+                    self.unreadable += 1  # a poison message must not stop alerts
+                else:
+                    buffer.append(relayed)
 
-    def take(self, lagging: set[TopicPartition]) -> list[ConsumerRecord[Any, Any]]:
-        out: list[ConsumerRecord[Any, Any]] = []
+    def take(self, lagging: set[TopicPartition]) -> list[Change]:
+        out: list[Change] = []
         while True:
-            heads: list[tuple[tuple[int, int | None], TopicPartition]] = []
-            for tp, buffer in self.buffers.items():
-                while buffer and (order := _order(buffer[0])) is None:
-                    buffer.popleft()  # no position: a poison message must not stop alerts
-                    self.unreadable += 1
-                if buffer and order is not None:
-                    heads.append((order, tp))
+            heads = [(buffer[0].change.position, tp)
+                     for tp, buffer in self.buffers.items() if buffer]
             if not heads:
                 return out
-            (position, previous), tp = min(heads, key=lambda h: h[0][0])
+            position, tp = min(heads, key=lambda h: h[0])
             if self.last is not None and position <= self.last:
                 self.buffers[tp].popleft()  # published again after a relay crash
                 continue
+            previous = self.buffers[tp][0].previous
             if previous is not None and (self.last is not None or previous == 0):
                 if previous > (self.last or 0):
                     return out  # its predecessor has not arrived yet
             elif any(not self.buffers[t] for t in lagging):
                 return out
-            out.append(self.buffers[tp].popleft())
+            out.append(self.buffers[tp].popleft().change)
             self.last = position
 
 
-def _order(record: ConsumerRecord[Any, Any]) -> tuple[int, int | None] | None:
-    """(position, previous) of a relayed message that keeps the contract; None for anything
-    else. A poison message must not take part in the order: its position would hold back or
-    skip the real ones."""
+class _Previous(msgspec.Struct):
+    previous: int | None = None
+
+
+_PREVIOUS = msgspec.json.Decoder(_Previous)
+
+
+def _relayed(record: ConsumerRecord[Any, Any], signer: Signer | None) -> Relayed | None:
+    """The change of a relayed message that keeps the contract, with its predecessor's
+    position; None for anything else. A poison message must not take part in the order:
+    its position would hold back or skip the real ones."""
+    raw = record.value or b""
     try:
-        body = orjson.loads(record.value)
-        change = Change.from_message(body)
-        parse_event(change.event, tenant=change.tenant)
-        previous = body.get("previous")
-        return change.position, None if previous is None else int(previous)
-    except Exception:  # noqa: BLE001 - garbage, another shape or version: unusable either way
+        change = decode(raw, stored=signer is not None and signer.signed(raw, record.headers))
+        return Relayed(change, _PREVIOUS.decode(raw).previous)
+    except (ValueError, msgspec.DecodeError):  # garbage, another shape or version
         log.warning("alerter.unreadable", partition=record.partition, offset=record.offset)
         return None
 
@@ -116,6 +137,7 @@ class Alerter:
         self.settings, self.store, self.producer = settings, store, producer
         self.clock = clock or WallClock()
         self.engine = AlertEngine(rule_settings(settings))
+        self.signer = signing.signer(settings)
         self.http = httpx.AsyncClient(timeout=5)
         self.pending: set[asyncio.Task[bool]] = set()
         # Replaying history, the clock is the latest event time; live, the wall clock.
@@ -160,7 +182,7 @@ class Alerter:
         partitions = await _partitions(consumer, topic)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        merge = PartitionMerge(partitions)
+        merge = PartitionMerge(partitions, self.signer)
         log.info("alerter.started", partitions=len(partitions), topic=topic)
         while not stop.is_set():
             # Wall-clock timers matter only once live; while replaying, events move time.
@@ -174,12 +196,11 @@ class Alerter:
                            or await consumer.position(tp) < (consumer.highwater(tp) or 0))}
             transitions = []
             grace = timedelta(seconds=self.settings.alert_history_grace_seconds)
-            for record in merge.take(lagging):
+            for change in merge.take(lagging):
                 try:
-                    change = Change.from_message(orjson.loads(record.value))
                     transitions += self.engine.apply(change)
                 except Exception as exc:  # noqa: BLE001 - one bad message must not stop alerts
-                    log.warning("alerter.skipped", offset=record.offset, error=str(exc))
+                    log.warning("alerter.skipped", position=change.position, error=str(exc))
                     continue
                 # Once an event as recent as the clock arrives, time is the clock's.
                 self.live = self.live or self.engine.clock is not None and (

@@ -11,6 +11,8 @@ import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
 from alerts.service import PartitionMerge
+from projections.facts import Change
+from services.signing import Signer
 
 A, B = TopicPartition("events", 0), TopicPartition("events", 1)
 
@@ -28,8 +30,8 @@ def record(tp: TopicPartition, position: int, previous: int | None) -> ConsumerR
                           None, 0, 0, [])
 
 
-def positions(records: list[ConsumerRecord[Any, Any]]) -> list[int]:
-    return [orjson.loads(r.value)["position"] for r in records]
+def positions(changes: list[Change]) -> list[int]:
+    return [change.position for change in changes]
 
 
 def test_an_event_waits_for_its_predecessor_even_when_no_partition_looks_behind() -> None:
@@ -83,3 +85,34 @@ def test_poison_messages_are_skipped_and_the_rest_still_flows_in_order() -> None
                B: [poison[3], record(B, 2, 1)]})
     assert positions(merge.take(lagging=set())) == [1, 2]
     assert merge.unreadable == 4
+
+
+def signed(value: bytes, signer: Signer, offset: int = 0) -> ConsumerRecord[Any, Any]:
+    return ConsumerRecord(A.topic, A.partition, offset, 0, 0, None, value, None, 0, 0,
+                          signer.headers(value))
+
+
+def test_a_message_the_relay_signed_is_not_checked_against_the_contract_again() -> None:
+    """The ledger checked it before storing it; the signature proves it came from there."""
+    signer = Signer("the relay's key")
+    body = orjson.loads(record(A, 1, 0).value)
+    body["event"]["data"]["team_id"] = 7  # the contract wants a string: proof of no check
+    value = orjson.dumps(body)
+    merge = PartitionMerge([A], signer)
+    merge.add({A: [signed(value, signer)]})
+    assert positions(merge.take(lagging=set())) == [1]
+    assert merge.unreadable == 0
+
+
+def test_a_message_signed_with_another_key_or_altered_is_checked_and_set_aside() -> None:
+    signer = Signer("the relay's key")
+    body = orjson.loads(record(A, 1, 0).value)
+    body["event"]["data"]["team_id"] = 7
+    value = orjson.dumps(body)
+    altered = signed(orjson.dumps({**body, "version": 2}), signer)
+    altered = ConsumerRecord(A.topic, A.partition, 1, 0, 0, None, value, None, 0, 0,
+                             altered.headers)  # the signature of other bytes
+    merge = PartitionMerge([A], signer)
+    merge.add({A: [signed(value, Signer("another key")), altered, record(A, 1, 0)]})
+    assert positions(merge.take(lagging=set())) == [1]
+    assert merge.unreadable == 2
