@@ -97,6 +97,8 @@ class Context:
         self._thresholds: dict[str, tuple[float, str]] | None = None
         self._key_customers: set[str] | None = None
         self._won_by_rep: dict[str, list[tuple[datetime, Decimal]]] | None = None
+        self._pace_targets: dict[tuple[str, str, str | None], list[str]] | None = None
+        self._members: dict[str, list[tuple[str, datetime | None, datetime | None]]] | None = None
         self.activity_times: dict[str, list[datetime]] = defaultdict(list)
         for kind in ("deal", "lead", "customer"):
             for rec in records.get(kind, {}).values():
@@ -107,6 +109,11 @@ class Context:
         self.orders_by_customer: dict[str, set[str]] = defaultdict(set)
         self.customer_value: dict[str, Decimal] = defaultdict(Decimal)
         self.deals_by_customer: dict[str, set[str]] = defaultdict(set)
+        # Per won deal, its days in each stage: what stall thresholds learn from, worked out
+        # once per deal as it is won, not for every won deal whenever another one is.
+        self.won_dwell: dict[str, dict[str, float]] = {
+            did: won_dwell(deal) for did, deal in records.get("deal", {}).items()
+            if deal["status"] == "won"}
         for oid, order in records.get("order", {}).items():
             self.orders_by_customer[order["customer"]].add(oid)
             self.customer_value[order["customer"]] += Decimal(order["amount"])
@@ -130,10 +137,18 @@ class Context:
             if rec.get("customer"):
                 self.deals_by_customer[rec["customer"]].add(key)
             if rec["status"] == "won" or (before and before["status"] == "won"):
+                if rec["status"] == "won":
+                    self.won_dwell[key] = won_dwell(rec)
+                else:
+                    self.won_dwell.pop(key, None)
                 self._thresholds = None
                 self._won_by_rep = None
         elif kind == "pipeline":
             self._thresholds = None
+        elif kind == "target":
+            self._pace_targets = None
+        elif kind == "rep":
+            self._members = None
 
     # --- shared facts ---------------------------------------------------------
 
@@ -149,10 +164,9 @@ class Context:
             configured = pipeline.get("stall_days") or {}
             s = self.settings
             dwell: dict[str, list[float]] = defaultdict(list)
-            for deal in self.kind("deal").values():
-                if deal["status"] == "won":
-                    for stage, days in won_dwell(deal).items():
-                        dwell[stage].append(days)
+            for stages in self.won_dwell.values():
+                for stage, days in stages.items():
+                    dwell[stage].append(days)
             result = {}
             for stage in self.stages:
                 samples = dwell.get(stage, [])
@@ -176,6 +190,31 @@ class Context:
                     won[deal["owner"]].append((ts(deal["closed_at"]), Decimal(deal["amount"])))
             self._won_by_rep = won
         return self._won_by_rep
+
+    def pace_targets(self) -> dict[tuple[str, str, str | None], list[str]]:
+        """Target keys by (metric, scope, scope_id): what an activity or a won deal counts
+        towards, without reading every target for every event."""
+        if self._pace_targets is None:
+            index: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
+            for key, target in self.kind("target").items():
+                index[target["metric"], target["scope"], target.get("scope_id")].append(key)
+            self._pace_targets = index
+        return self._pace_targets
+
+    def members(self, team: str) -> list[tuple[str, datetime | None, datetime | None]]:
+        """(rep, from, to) for every interval [from, to) in which a rep belonged to `team`
+        (rep_at's reading; None: open-ended), reps in the order they joined."""
+        if self._members is None:
+            spans: dict[str, list[tuple[str, datetime | None, datetime | None]]] = (
+                defaultdict(list))
+            for rep, rec in self.kind("rep").items():
+                history = rec.get("history") or []
+                for index, entry in enumerate(history):
+                    begin = ts(entry[0]) if index else None
+                    stop = ts(history[index + 1][0]) if index + 1 < len(history) else None
+                    spans[entry[1]].append((rep, begin, stop))
+            self._members = spans
+        return self._members.get(team, [])
 
     def key_customers(self) -> set[str]:
         """The top value tier: the top `key_customer_share` of customers by booked value."""
@@ -351,40 +390,24 @@ def period_bounds(period: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _membership(ctx: Context, rep: str, team: str) -> list[tuple[datetime | None,
-                                                                     datetime | None]]:
-    """The intervals [from, to) in which `rep` belonged to `team` (rep_at's reading)."""
-    history = ctx.kind("rep").get(rep, {}).get("history") or []
-    out = []
-    for index, entry in enumerate(history):
-        if entry[1] == team:
-            begin = ts(entry[0]) if index else None
-            stop = ts(history[index + 1][0]) if index + 1 < len(history) else None
-            out.append((begin, stop))
-    return out
-
-
 def pace_actual(ctx: Context, target: Record, start: datetime, now: datetime) -> Decimal:
     """The target's metric achieved in [start, now]; activities by `rep_id`, won deals by
     owner, each in the team the rep belonged to at that moment."""
     scope, scope_id, metric = target["scope"], target.get("scope_id") or "", target["metric"]
-    reps = [scope_id] if scope == "rep" else list(ctx.kind("rep"))
+    spans = [(scope_id, None, None)] if scope == "rep" else ctx.members(scope_id)
     total = Decimal(0)
-    for rep in reps:
-        spans: list[tuple[datetime | None, datetime | None]] = (
-            [(None, None)] if scope == "rep" else _membership(ctx, rep, scope_id))
-        for begin, stop in spans:
-            low = max(start, begin) if begin else start
-            if metric == "activities":
-                times = ctx.activity_times.get(rep, [])
-                i, j = bisect_left(times, low), bisect_right(times, now)
-                if stop is not None:
-                    j = min(j, bisect_left(times, stop))
-                total += max(j - i, 0)
-                continue
-            for closed, amount in ctx.won_by_rep().get(rep, []):
-                if low <= closed <= now and (stop is None or closed < stop):
-                    total += amount if metric == "won_value" else 1
+    for rep, begin, stop in spans:
+        low = max(start, begin) if begin else start
+        if metric == "activities":
+            times = ctx.activity_times.get(rep, [])
+            i, j = bisect_left(times, low), bisect_right(times, now)
+            if stop is not None:
+                j = min(j, bisect_left(times, stop))
+            total += max(j - i, 0)
+            continue
+        for closed, amount in ctx.won_by_rep().get(rep, []):
+            if low <= closed <= now and (stop is None or closed < stop):
+                total += amount if metric == "won_value" else 1
     return total
 
 
@@ -468,11 +491,12 @@ def _pace_of(ctx: Context, metrics: tuple[str, ...], rep: str | None,
              at: datetime) -> set[tuple[str, str]]:
     """Pace targets that count what `rep` did at `at`."""
     team = ctx.rep_at(rep, at)["team"]
+    targets, index = ctx.kind("target"), ctx.pace_targets()
     out = set()
-    for k, t in ctx.kind("target").items():
-        if t["metric"] in metrics and ((t["scope"] == "rep" and t.get("scope_id") == rep) or (
-                t["scope"] == "team" and t.get("scope_id") == team)):
-            start, end = period_bounds(t["period"], ctx.tz)
-            if start <= at < end:
-                out.add(("pace", k))
+    for metric in metrics:
+        for scope, scope_id in (("rep", rep), ("team", team)):
+            for k in index.get((metric, scope, scope_id), ()):
+                start, end = period_bounds(targets[k]["period"], ctx.tz)
+                if start <= at < end:
+                    out.add(("pace", k))
     return out
