@@ -17,6 +17,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from eventsourcing.persistence import (
+    Mapper,
     Notification,
     PersistenceError,
     Tracking,
@@ -39,18 +40,33 @@ def message(ledger: SalesLedger, notification: Notification,
     """Key (the aggregate id) and value of one stored event on the events topic; `previous`
     is the position published just before it, so a reader merging partitions knows when
     it has everything that came first (notification ids can have gaps)."""
-    domain_event: Any = ledger.mapper.to_domain_event(notification)
+    kind, key, envelope = _subject_event(ledger.mapper, notification)
     body = {
         "schema": MESSAGE_SCHEMA,
         "position": notification.id,
         "previous": previous,
-        "kind": domain_event.kind,
-        "key": domain_event.key,
+        "kind": kind,
+        "key": key,
         "version": notification.originator_version,
-        "event": domain_event.envelope,
+        "event": envelope,
         "relayed_at": time.time(),  # readers measure freshness from here
     }
     return str(notification.originator_id).encode(), orjson.dumps(body)
+
+
+def _subject_event(mapper: Mapper[Any], notification: Notification
+                   ) -> tuple[str, str, dict[str, Any]]:
+    """The kind, key and envelope of a stored `SalesSubject` event.
+
+    All three are plain JSON in the stored state (the envelope is the canonical, JSON-ready
+    event), so they are read with orjson, without the library's decoder walking the state
+    for its transcodings or building the domain event (a fifth of the relay's CPU). With a
+    cipher or a compressor configured, the library reads the state as it wrote it."""
+    if mapper.cipher is None and mapper.compressor is None:
+        state = orjson.loads(notification.state)
+        return state["kind"], state["key"], state["envelope"]
+    domain_event: Any = mapper.to_domain_event(notification)
+    return domain_event.kind, domain_event.key, domain_event.envelope
 
 
 class Relay:

@@ -116,6 +116,32 @@ def test_the_relay_reads_a_new_row_as_it_read_an_old_one(tmp_path: Path) -> None
     assert relayed(old) == relayed(new)
 
 
+def library_message(ledger: SalesLedger, notification: Any) -> dict[str, Any]:
+    """The relayed message as it was made from the library's domain event."""
+    domain_event: Any = ledger.mapper.to_domain_event(notification)
+    return {"kind": domain_event.kind, "key": domain_event.key,
+            "event": domain_event.envelope}
+
+
+@pytest.mark.parametrize("more", [
+    {}, {"COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor"}],
+    ids=["plain", "compressed"])
+def test_the_relay_reads_kind_key_and_envelope_as_the_library_decodes_them(
+        tmp_path: Path, more: dict[str, str]) -> None:
+    """The relay reads the stored JSON itself (no domain event is built); the library's
+    decoding, which a compressed or enciphered store still goes through, says the same."""
+    ledger = SalesLedger(env=sqlite_env(tmp_path / "store.db", **more))
+    assert (ledger.mapper.compressor is not None) == bool(more)
+    events = history()
+    record_history(ledger, events)
+    read = ledger.recorder.select_notifications(0, 100_000, inclusive_of_start=False)
+    assert len(read) == len(events)
+    for notification in read:
+        body = orjson.loads(message(ledger, notification, 0)[1])
+        assert {k: body[k] for k in ("kind", "key", "event")} == library_message(
+            ledger, notification)
+
+
 @pytest.mark.parametrize("value", [
     {"at": datetime(2017, 3, 1, 10, tzinfo=UTC), "n": 1, "s": "é 中 \x00 \"\\\n"},
     {"amount": Decimal("12.50"), "nested": [{"at": datetime(2017, 1, 1, tzinfo=UTC)}]},
