@@ -284,7 +284,8 @@ COMPARISONS = [
      f"one transaction per {bench_ceilings.ROWS_PER_TRANSACTION} rows"),
     ("relay: event store to Kafka (backlog)", "relay_events_per_s",
      "relay_ceiling_events_per_s",
-     "raw aiokafka producer sending the relay's messages to a new topic"),
+     "raw aiokafka producer sending the relay's messages to a new topic, in batches "
+     "filled per partition as the relay sends"),
     ("projection: projector alone, steady", "projector_alone_steady_events_per_s",
      "projector_ceiling_events_per_s", f"{CONSUMER}, on the projector's copy"),
     ("projection: projector alone, from process start",
@@ -506,8 +507,9 @@ def markdown(measured: dict[str, Any]) -> str:
               "topic (its position kept in memory), from start until the last batch is "
               "acknowledged.",
               "- **relay ceiling**: the events topic's messages (key and value bytes) sent by "
-              "a raw aiokafka producer with the relay's settings to a new topic, awaiting "
-              "the acknowledgements every 1,000 messages like the relay.",
+              "a raw aiokafka producer with the relay's settings to a new topic, in batches "
+              "it fills per partition (`services.kafka.send_batched`, as the relay sends), "
+              "awaiting the acknowledgements every 1,000 messages like the relay.",
               "- **projection (projector alone)**: once the stack is stopped and the "
               "run's topic holds every event (history, probes, loads, alert deals), it is "
               "copied, with its signatures, until the copy holds `--projector-events` "

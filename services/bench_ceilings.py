@@ -5,8 +5,9 @@ Each ceiling does the least the same part can do with the same bytes:
   throwaway table of the same shape with psycopg `executemany`, one transaction
   per 1,000 rows, the way a batch of the store is written;
 - relay: the relay's own messages (read back from the events topic) sent to a new
-  topic by a raw aiokafka producer configured as the relay's, awaiting every
-  acknowledgement each 1,000 messages as the relay does;
+  topic by a raw aiokafka producer configured as the relay's, in batches filled per
+  partition (`send_batched`, as the relay sends), awaiting every acknowledgement each
+  1,000 messages as the relay does;
 - projection: a raw aiokafka consumer that only reads the events topic (or the
   scale-out's 8-partition copy of it, `copy_topic`) and `orjson`-decodes every message.
 The salespulse side of the relay and the rebuild is measured here too: the real
@@ -32,7 +33,7 @@ from psycopg import sql
 
 from projections.readmodel import FactStore
 from services import bootstrap, signing
-from services.kafka import producer
+from services.kafka import KeyedPartitioner, producer, send_batched
 from services.rebuild import rebuild
 from services.relay import Relay
 from services.settings import Settings
@@ -177,10 +178,10 @@ async def copy_topic(settings: Settings, name: str, partitions: int | None = Non
     await kafka.start()
     try:
         started = time.perf_counter()
+        partitioner = KeyedPartitioner()
         for at in range(0, len(messages), ROWS_PER_TRANSACTION):
-            sent = [await kafka.send(topic, value=value, key=key, headers=headers or None)
-                    for key, value, headers in messages[at:at + ROWS_PER_TRANSACTION]]
-            await asyncio.gather(*sent)
+            await asyncio.gather(*await send_batched(
+                kafka, topic, messages[at:at + ROWS_PER_TRANSACTION], partitioner))
         seconds = time.perf_counter() - started
     finally:
         await kafka.stop()

@@ -27,6 +27,7 @@ from prometheus_client import Counter, Gauge
 
 from events.ledger import SalesLedger
 from projections.facts import MESSAGE_SCHEMA
+from services.kafka import KeyedPartitioner, send_batched
 from services.signing import Signer
 
 RELAY_NAME = "kafka-relay"
@@ -76,6 +77,7 @@ class Relay:
         self.ledger, self.tracking, self.producer = ledger, tracking, producer
         self.topic, self.batch_size, self.idle_wait = topic, batch_size, idle_wait
         self.signer = signer
+        self.partitioner = KeyedPartitioner()
 
     def position(self) -> int:
         return self.tracking.max_tracking_id(RELAY_NAME) or 0
@@ -132,12 +134,12 @@ class Relay:
 
     async def publish(self, notifications: Sequence[Notification], after: int) -> None:
         """Send `notifications`, which follow position `after`, and wait for every ack."""
-        sent = []
+        outgoing = []
         previous = after
         for notification in notifications:
             key, value = message(self.ledger, notification, previous)
             previous = notification.id
-            headers = self.signer.headers(value) if self.signer else None
-            sent.append(await self.producer.send(self.topic, value=value, key=key,
-                                                 headers=headers))
-        await asyncio.gather(*sent)  # every one acknowledged before the position moves
+            outgoing.append((key, value, self.signer.headers(value) if self.signer else []))
+        # every one acknowledged before the position moves
+        await asyncio.gather(*await send_batched(self.producer, self.topic, outgoing,
+                                                 self.partitioner))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 Message = tuple[bytes, list[tuple[str, bytes]]]  # value and headers
 
@@ -19,8 +20,15 @@ def read_all(bootstrap: str, topic: str, timeout: float = 60) -> list[bytes]:
 
 def read_messages(bootstrap: str, topic: str, timeout: float = 60) -> list[Message]:
     """As `read_all`, with each message's headers."""
+    return [(r.value, list(r.headers)) for r in read_records(bootstrap, topic, timeout)]
 
-    async def read() -> list[Message]:
+
+def read_records(bootstrap: str, topic: str,
+                 timeout: float = 60) -> list[ConsumerRecord[Any, Any]]:
+    """As `read_all`, whole records (partition, offset, key, headers), each partition's in
+    order."""
+
+    async def read() -> list[ConsumerRecord[Any, Any]]:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                     enable_auto_commit=False)
         await consumer.start()
@@ -33,12 +41,12 @@ def read_messages(bootstrap: str, topic: str, timeout: float = 60) -> list[Messa
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             end = await consumer.end_offsets(partitions)
-            values: list[Message] = []
+            values: list[ConsumerRecord[Any, Any]] = []
             pending, deadline = set(partitions), time.monotonic() + timeout
             while pending:
                 assert time.monotonic() < deadline, f"{topic}: no end reached in {timeout}s"
                 for records in (await consumer.getmany(*pending, timeout_ms=1000)).values():
-                    values += [(r.value, list(r.headers)) for r in records]
+                    values += records
                 for tp in list(pending):
                     last = max(end[tp], consumer.highwater(tp) or 0)
                     if await consumer.position(tp) >= last and consumer.highwater(tp) is not None:
