@@ -10,7 +10,7 @@ transitions; they never reopen or resolve anything.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,11 +43,15 @@ class Alert:
         return "resolved" if self.resolved_at else "open"
 
     def as_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["state"] = self.state
-        for name in ("became_true_at", "resolved_at"):
-            out[name] = out[name].isoformat() if out[name] else None
-        return out
+        # Written out, in field order: `dataclasses.asdict` deep-copies every value (5% of
+        # the alerter's CPU for this one call). `facts` holds plain values: a shallow copy.
+        return {"id": self.id, "tenant": self.tenant, "rule": self.rule,
+                "subject_kind": self.subject_kind, "subject": self.subject,
+                "became_true_at": self.became_true_at.isoformat(), "evidence": self.evidence,
+                "severity": self.severity, "owner": self.owner, "manager": self.manager,
+                "team": self.team, "facts": dict(self.facts),
+                "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
+                "state": self.state}
 
 
 @dataclass(frozen=True)
