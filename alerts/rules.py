@@ -111,7 +111,7 @@ class Context:
         self.deals_by_customer: dict[str, set[str]] = defaultdict(set)
         # Per won deal, its days in each stage: what stall thresholds learn from, worked out
         # once per deal as it is won, not for every won deal whenever another one is.
-        self.won_dwell: dict[str, dict[str, float]] = {
+        self._won_dwell: dict[str, dict[str, float]] = {
             did: won_dwell(deal) for did, deal in records.get("deal", {}).items()
             if deal["status"] == "won"}
         for oid, order in records.get("order", {}).items():
@@ -138,9 +138,9 @@ class Context:
                 self.deals_by_customer[rec["customer"]].add(key)
             if rec["status"] == "won" or (before and before["status"] == "won"):
                 if rec["status"] == "won":
-                    self.won_dwell[key] = won_dwell(rec)
+                    self._won_dwell[key] = won_dwell(rec)
                 else:
-                    self.won_dwell.pop(key, None)
+                    self._won_dwell.pop(key, None)
                 self._thresholds = None
                 self._won_by_rep = None
         elif kind == "pipeline":
@@ -164,7 +164,7 @@ class Context:
             configured = pipeline.get("stall_days") or {}
             s = self.settings
             dwell: dict[str, list[float]] = defaultdict(list)
-            for stages in self.won_dwell.values():
+            for stages in self._won_dwell.values():
                 for stage, days in stages.items():
                     dwell[stage].append(days)
             result = {}

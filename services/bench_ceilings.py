@@ -33,7 +33,7 @@ from psycopg import sql
 
 from projections.readmodel import FactStore
 from services import bootstrap, signing
-from services.kafka import KeyedPartitioner, producer, send_batched
+from services.kafka import producer, send_batched
 from services.rebuild import rebuild
 from services.relay import Relay
 from services.settings import Settings
@@ -178,10 +178,9 @@ async def copy_topic(settings: Settings, name: str, partitions: int | None = Non
     await kafka.start()
     try:
         started = time.perf_counter()
-        partitioner = KeyedPartitioner()
         for at in range(0, len(messages), ROWS_PER_TRANSACTION):
             await asyncio.gather(*await send_batched(
-                kafka, topic, messages[at:at + ROWS_PER_TRANSACTION], partitioner))
+                kafka, topic, messages[at:at + ROWS_PER_TRANSACTION]))
         seconds = time.perf_counter() - started
     finally:
         await kafka.stop()

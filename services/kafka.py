@@ -54,11 +54,13 @@ class KeyedPartitioner:
         return all_partitions[(self._hash(key) & 0x7FFFFFFF) % len(all_partitions)]
 
 
+# One per process: every producer and `send_batched` share its remembered hashes.
+PARTITIONER = KeyedPartitioner()
 Outgoing = tuple[bytes | None, bytes, Sequence[tuple[str, bytes]]]  # key, value, headers
 
 
-async def send_batched(kafka: AIOKafkaProducer, topic: str, messages: Iterable[Outgoing],
-                       partitioner: KeyedPartitioner) -> list[asyncio.Future[Any]]:
+async def send_batched(kafka: AIOKafkaProducer, topic: str,
+                       messages: Iterable[Outgoing]) -> list[asyncio.Future[Any]]:
     """Send keyed messages as batches filled here (aiokafka's `BatchBuilder`), each
     partition's in order, to the partitions `send` would have chosen; the futures of their
     acknowledgements. `send` per message pays a future and the accumulator's bookkeeping
@@ -72,7 +74,7 @@ async def send_batched(kafka: AIOKafkaProducer, topic: str, messages: Iterable[O
         sent.append(await kafka.send_batch(batch, topic, partition=partition))
 
     for key, value, headers in messages:
-        partition = partitioner(key, partitions, partitions)
+        partition = PARTITIONER(key, partitions, partitions)
         batch = filling.get(partition)
         if batch is None or batch.append(
                 timestamp=None, key=key, value=value, headers=headers) is None:
@@ -90,4 +92,4 @@ def producer(settings: Settings) -> AIOKafkaProducer:
     # Duplicates are harmless downstream: consumers are idempotent per aggregate version.
     return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
                             linger_ms=2, max_batch_size=256 * 1024,
-                            partitioner=KeyedPartitioner())
+                            partitioner=PARTITIONER)

@@ -29,7 +29,7 @@ from prometheus_client import Counter, Gauge
 
 from events.ledger import SalesLedger
 from projections.facts import MESSAGE_SCHEMA
-from services.kafka import KeyedPartitioner, send_batched
+from services.kafka import send_batched
 from services.signing import Signer
 
 RELAY_NAME = "kafka-relay"
@@ -86,7 +86,6 @@ class Relay:
         self.ledger, self.tracking, self.producer = ledger, tracking, producer
         self.topic, self.batch_size, self.idle_wait = topic, batch_size, idle_wait
         self.signer = signer
-        self.partitioner = KeyedPartitioner()
 
     def position(self) -> int:
         return self.tracking.max_tracking_id(RELAY_NAME) or 0
@@ -150,5 +149,4 @@ class Relay:
             previous = notification.id
             outgoing.append((key, value, self.signer.headers(value) if self.signer else []))
         # every one acknowledged before the position moves
-        await asyncio.gather(*await send_batched(self.producer, self.topic, outgoing,
-                                                 self.partitioner))
+        await asyncio.gather(*await send_batched(self.producer, self.topic, outgoing))
