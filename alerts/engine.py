@@ -1,12 +1,12 @@
 """The alert engine: events and the passing of time in, alert transitions out. Pure.
 
 It folds each tenant's events into fact records (`projections.facts.apply`),
-re-assesses the rules a change may affect, and keeps a heap of the moments an
-answer changes with no new event (a threshold crossed, a period over). Time is
-given, never read: `apply(change)` first advances to the event's time, and the
-caller advances to the wall clock when it has caught up. So a replay of history
-fires every alert at its historical moment, and the same input always gives the
-same transitions (with the same ids).
+re-assesses the rules a change may affect (those it can only postpone, only while they
+alert: a timer re-assesses the others), and keeps a heap of the moments an answer
+changes with no new event (a threshold crossed, a period over). Time is given, never read:
+`apply(change)` first advances to the event's time, and the caller advances to the wall
+clock when it has caught up. So a replay of history fires every alert at its historical
+moment, and the same input always gives the same transitions (with the same ids).
 """
 
 from __future__ import annotations
@@ -14,10 +14,19 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from alerts.lifecycle import Alert, Transition, alert_id, opened, resolved
-from alerts.rules import ASSESS, KINDS, Assessment, Context, RuleSettings, touched, ts
+from alerts.rules import (
+    ASSESS,
+    KINDS,
+    Assessment,
+    Context,
+    RuleSettings,
+    postponed,
+    touched,
+    ts,
+)
 from projections.facts import Change, Record, apply
 
 
@@ -32,7 +41,9 @@ class AlertEngine:
     def __init__(self, settings: Callable[[str], RuleSettings] | RuleSettings) -> None:
         self._settings = settings if callable(settings) else (lambda _tenant: settings)
         self.tenants: dict[str, TenantAlerts] = {}
-        self._heap: list[tuple[datetime, int, str, str, str]] = []
+        # (due in UTC, sequence, due as the rule gave it, tenant, rule, subject): ordered by
+        # instants in one zone, which compare without asking zones for their offsets.
+        self._heap: list[tuple[datetime, int, datetime, str, str, str]] = []
         self._seq = 0
         self.clock: datetime | None = None
 
@@ -59,7 +70,10 @@ class AlertEngine:
             return out  # already applied: a redelivery
         records[change.key] = updated
         state.ctx.touch(change.kind, change.key, before)
-        for rule, key in sorted(touched(state.ctx, change.kind, change.key, before)):
+        pairs = touched(state.ctx, change.kind, change.key, before)
+        pairs |= {pair for pair in postponed(state.ctx, change.kind, change.key, before)
+                  if pair in state.open}
+        for rule, key in sorted(pairs):
             out += self._assess(change.tenant, rule, key, now, at)
         return out
 
@@ -67,8 +81,9 @@ class AlertEngine:
         """Fire every timer due by `now` (`through=False`: due before `now`), each at its own
         moment."""
         out: list[Transition] = []
-        while self._heap and (self._heap[0][0] <= now if through else self._heap[0][0] < now):
-            due, _, tenant, rule, key = heapq.heappop(self._heap)
+        until = now.astimezone(UTC)
+        while self._heap and (self._heap[0][0] <= until if through else self._heap[0][0] < until):
+            _, _, due, tenant, rule, key = heapq.heappop(self._heap)
             if self.tenants[tenant].due.get((rule, key)) == due:
                 out += self._assess(tenant, rule, key, due, due)
         if self.clock is None or now > self.clock:
@@ -96,7 +111,8 @@ class AlertEngine:
         elif state.due.get((rule, key)) != following:
             state.due[rule, key] = following
             self._seq += 1
-            heapq.heappush(self._heap, (following, self._seq, tenant, rule, key))
+            heapq.heappush(self._heap, (following.astimezone(UTC), self._seq, following,
+                                        tenant, rule, key))
         return out
 
     def _alert(self, tenant: str, a: Assessment, became: datetime, now: datetime) -> Alert:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -31,6 +31,12 @@ DEFAULT_STAGES = ("prospecting", "qualification", "proposal", "negotiation")
 
 def ts(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+def instant(value: str) -> datetime:
+    """The moment in UTC. Two aware datetimes with different zone objects compare by asking
+    both zones for their offsets; in one zone they compare directly (bisect over thousands)."""
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -96,14 +102,14 @@ class Context:
         self.tz = ZoneInfo(settings.tz)
         self._thresholds: dict[str, tuple[float, str]] | None = None
         self._key_customers: set[str] | None = None
-        self._won_by_rep: dict[str, list[tuple[datetime, Decimal]]] | None = None
-        self._pace_targets: dict[tuple[str, str, str | None], list[str]] | None = None
+        self._won_by_rep: dict[str, WonDeals] | None = None
+        self._pace_targets: dict[tuple[str, str, str | None], list[PaceTarget]] | None = None
         self._members: dict[str, list[tuple[str, datetime | None, datetime | None]]] | None = None
-        self.activity_times: dict[str, list[datetime]] = defaultdict(list)
+        self.activity_times: dict[str, list[datetime]] = defaultdict(list)  # per rep, UTC
         for kind in ("deal", "lead", "customer"):
             for rec in records.get(kind, {}).values():
                 for activity in rec.get("activities", ()):
-                    self.activity_times[activity[2]].append(ts(activity[0]))
+                    self.activity_times[activity[2]].append(instant(activity[0]))
         for times in self.activity_times.values():
             times.sort()
         self.orders_by_customer: dict[str, set[str]] = defaultdict(set)
@@ -128,7 +134,7 @@ class Context:
         """Record `kind/key` changed (its previous record: `before`): refresh indexes."""
         rec = self.kind(kind)[key]
         for activity in rec.get("activities", ())[len((before or {}).get("activities", ())):]:
-            insort(self.activity_times[activity[2]], ts(activity[0]))
+            insort(self.activity_times[activity[2]], instant(activity[0]))
         if kind == "order" and before is None:
             self.orders_by_customer[rec["customer"]].add(key)
             self.customer_value[rec["customer"]] += Decimal(rec["amount"])
@@ -182,22 +188,29 @@ class Context:
             self._thresholds = result
         return self._thresholds
 
-    def won_by_rep(self) -> dict[str, list[tuple[datetime, Decimal]]]:
+    def won_by_rep(self) -> dict[str, WonDeals]:
+        """Per owner, their won deals in the order they closed."""
         if self._won_by_rep is None:
             won: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
             for deal in self.kind("deal").values():
                 if deal["status"] == "won":
-                    won[deal["owner"]].append((ts(deal["closed_at"]), Decimal(deal["amount"])))
-            self._won_by_rep = won
+                    won[deal["owner"]].append((instant(deal["closed_at"]),
+                                               Decimal(deal["amount"])))
+            self._won_by_rep = {}
+            for rep, deals in won.items():
+                deals.sort(key=lambda d: d[0])
+                self._won_by_rep[rep] = WonDeals([d[0] for d in deals], [d[1] for d in deals])
         return self._won_by_rep
 
-    def pace_targets(self) -> dict[tuple[str, str, str | None], list[str]]:
-        """Target keys by (metric, scope, scope_id): what an activity or a won deal counts
+    def pace_targets(self) -> dict[tuple[str, str, str | None], list[PaceTarget]]:
+        """Targets by (metric, scope, scope_id): what an activity or a won deal counts
         towards, without reading every target for every event."""
         if self._pace_targets is None:
-            index: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
+            index: dict[tuple[str, str, str | None], list[PaceTarget]] = defaultdict(list)
             for key, target in self.kind("target").items():
-                index[target["metric"], target["scope"], target.get("scope_id")].append(key)
+                start, end = period_bounds(target["period"], self.tz)
+                index[target["metric"], target["scope"], target.get("scope_id")].append(
+                    PaceTarget(key, start.astimezone(UTC), end.astimezone(UTC)))
             self._pace_targets = index
         return self._pace_targets
 
@@ -210,8 +223,8 @@ class Context:
             for rep, rec in self.kind("rep").items():
                 history = rec.get("history") or []
                 for index, entry in enumerate(history):
-                    begin = ts(entry[0]) if index else None
-                    stop = ts(history[index + 1][0]) if index + 1 < len(history) else None
+                    begin = instant(entry[0]) if index else None
+                    stop = instant(history[index + 1][0]) if index + 1 < len(history) else None
                     spans[entry[1]].append((rep, begin, stop))
             self._members = spans
         return self._members.get(team, [])
@@ -239,6 +252,23 @@ class Context:
         """The owner of the customer's most recently created deal."""
         deals = [self.kind("deal")[d] for d in self.deals_by_customer.get(customer, ())]
         return max(deals, key=lambda d: (d["created_at"], d["id"]))["owner"] if deals else None
+
+
+@dataclass(frozen=True)
+class PaceTarget:
+    """A target's key and its period as [start, end) in UTC."""
+
+    key: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class WonDeals:
+    """One owner's won deals: when each closed, ascending, and its amount."""
+
+    closed: list[datetime]
+    amounts: list[Decimal]
 
 
 def won_dwell(deal: Record) -> dict[str, float]:
@@ -396,6 +426,7 @@ def pace_actual(ctx: Context, target: Record, start: datetime, now: datetime) ->
     scope, scope_id, metric = target["scope"], target.get("scope_id") or "", target["metric"]
     spans = [(scope_id, None, None)] if scope == "rep" else ctx.members(scope_id)
     total = Decimal(0)
+    start, now = start.astimezone(UTC), now.astimezone(UTC)
     for rep, begin, stop in spans:
         low = max(start, begin) if begin else start
         if metric == "activities":
@@ -405,9 +436,16 @@ def pace_actual(ctx: Context, target: Record, start: datetime, now: datetime) ->
                 j = min(j, bisect_left(times, stop))
             total += max(j - i, 0)
             continue
-        for closed, amount in ctx.won_by_rep().get(rep, []):
-            if low <= closed <= now and (stop is None or closed < stop):
-                total += amount if metric == "won_value" else 1
+        won = ctx.won_by_rep().get(rep)
+        if won is None:
+            continue
+        i, j = bisect_left(won.closed, low), bisect_right(won.closed, now)
+        if stop is not None:
+            j = min(j, bisect_left(won.closed, stop))
+        if metric == "won_value":
+            total = sum(won.amounts[i:j], total)  # exact: the same sum in any order
+        else:
+            total += max(j - i, 0)
     return total
 
 
@@ -458,8 +496,6 @@ def touched(ctx: Context, kind: str, key: str, before: Record | None) -> set[tup
     """The (rule, subject) pairs whose answer a change to `kind/key` may change."""
     rec = ctx.kind(kind)[key]
     out: set[tuple[str, str]] = set()
-    for activity in rec.get("activities", ())[len((before or {}).get("activities", ())):]:
-        out |= _pace_of(ctx, ("activities",), activity[2], ts(activity[0]))
     if kind == "deal":
         out |= {("stalled_deal", key), ("inactive_deal", key)}
         if rec["status"] == "won" or (before is not None and before["status"] == "won"):
@@ -487,16 +523,29 @@ def touched(ctx: Context, kind: str, key: str, before: Record | None) -> set[tup
     return out
 
 
+def postponed(ctx: Context, kind: str, key: str,
+              before: Record | None) -> set[tuple[str, str]]:
+    """The (rule, subject) pairs a change to `kind/key` may change only by postponing: the
+    pace targets its new activities count towards. An activity raises the actual, so the
+    moment pace falls behind moves later, never earlier: a pair not alerting now need not be
+    re-assessed, its timer (due no later than the new moment) re-assesses it when it fires.
+    An alerting one may stop."""
+    rec = ctx.kind(kind)[key]
+    out: set[tuple[str, str]] = set()
+    for activity in rec.get("activities", ())[len((before or {}).get("activities", ())):]:
+        out |= _pace_of(ctx, ("activities",), activity[2], ts(activity[0]))
+    return out
+
+
 def _pace_of(ctx: Context, metrics: tuple[str, ...], rep: str | None,
              at: datetime) -> set[tuple[str, str]]:
     """Pace targets that count what `rep` did at `at`."""
     team = ctx.rep_at(rep, at)["team"]
-    targets, index = ctx.kind("target"), ctx.pace_targets()
+    index, moment = ctx.pace_targets(), at.astimezone(UTC)
     out = set()
     for metric in metrics:
         for scope, scope_id in (("rep", rep), ("team", team)):
-            for k in index.get((metric, scope, scope_id), ()):
-                start, end = period_bounds(targets[k]["period"], ctx.tz)
-                if start <= at < end:
-                    out.add(("pace", k))
+            for target in index.get((metric, scope, scope_id), ()):
+                if target.start <= moment < target.end:
+                    out.add(("pace", target.key))
     return out

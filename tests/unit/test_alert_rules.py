@@ -251,6 +251,26 @@ def test_activities_pace_counts_every_activity_including_repeats_on_one_subject(
     assert "activities 3 of 10" in opened.alert.evidence
 
 
+def test_an_activity_postpones_pace_falling_behind_and_clears_it_once_behind() -> None:
+    s = Scenario(stall_days=1000, inactive_days=1000, lead_sla_hours=10_000)
+    with_rep(s)
+    s.event("target.set", T0, scope="rep", scope_id="R1", period="2017-03",
+            metric="activities", value="10")
+    s.event("lead.created", T0, lead_id="L1", owner_id="R1")
+    for n in (0, 1, 2, 5):
+        s.event("activity.logged", T0 + timedelta(days=n), activity_id=f"A{n}", kind="call",
+                rep_id="R1", lead_id="L1")
+    # Three by day 2 fell behind at 3 / 8 of March; the fourth moved that to 4 / 8 (day 15.5).
+    assert s.at(T0 + timedelta(days=15.5) - timedelta(milliseconds=1)) == []
+    opened = only(s.at(T0 + timedelta(days=15.5)), "opened", "pace")
+    assert opened.alert.became_true_at == T0 + timedelta(days=15.5)
+    # A fifth on day 16 projects 5 x 31 / 16 = 9.7 of 10: back above the floor, at once.
+    day16 = T0 + timedelta(days=16)
+    resolved = only(s.event("activity.logged", day16, activity_id="A16", kind="call",
+                            rep_id="R1", lead_id="L1"), "resolved", "pace")
+    assert resolved.at == day16 and resolved.alert.id == opened.alert.id
+
+
 def test_team_pace_names_the_team_and_its_manager() -> None:
     s = Scenario()
     with_rep(s)
