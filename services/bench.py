@@ -59,7 +59,7 @@ from services import (
 )
 from services.bootstrap import issue_key
 from services.broker import TansuBroker, free_port
-from services.processes import is_healthy, spawn
+from services.processes import cpu_seconds, is_healthy, spawn
 from services.settings import Settings
 from services.simulate.feed import post_events
 from services.simulate.world import simulate
@@ -161,10 +161,13 @@ def _run(schema: Schema, days: int, probes: int, batch_size: int, alert_deals: i
                         database_url=env["DATABASE_URL"], data_dir=work,
                         events_signing_key=env["EVENTS_SIGNING_KEY"])
     port = free_port()
-    processes = [spawn(["api", "--port", str(port)], env, work / "api.log"),
-                 spawn(["relay"], env, work / "relay.log"),
-                 spawn(["projector"], env, work / "projector.log"),
-                 spawn(["alerter"], env, work / "alerter.log")]
+    services = {name: spawn(args, env, work / f"{name}.log") for name, args in (
+        ("api", ["api", "--port", str(port)]), ("relay", ["relay"]),
+        ("projector", ["projector"]), ("alerter", ["alerter"]))}
+    processes = list(services.values())
+    pids = {name: process.pid for name, process in services.items()}
+    if broker and broker.process:
+        pids["broker"] = broker.process.pid
     url = f"http://127.0.0.1:{port}"
     figures: dict[str, float] = {}
     try:
@@ -176,11 +179,15 @@ def _run(schema: Schema, days: int, probes: int, batch_size: int, alert_deals: i
             events = list(simulate(42, end - timedelta(days=days), end, leads_per_day=12))
             kinds = Counter(e["type"] for e in events)
             expected = (kinds["deal.created"], kinds["activity.logged"], kinds["lead.created"])
+            cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
             started = time.perf_counter()
             post_events(url, events, batch_size=batch_size, progress=True, headers=headers)
             posted = time.perf_counter()
             _poll(lambda: _totals(client) == expected, 600, 0.05)
             projected = time.perf_counter()
+            spent = _settled(pids, cpu)
+            for name, seconds in spent.items():  # what each process spent per event
+                figures[f"ingest_cpu_us_per_event_{name}"] = seconds * 1e6 / len(events)
             figures["events"] = len(events)
             figures["ingest_events_per_s"] = len(events) / (posted - started)
             figures["end_to_end_events_per_s"] = len(events) / (projected - started)
@@ -203,6 +210,21 @@ def _run(schema: Schema, days: int, probes: int, batch_size: int, alert_deals: i
             broker.stop()
         asyncio.run(bench_projector.forget(settings, settings.redis_prefix))
     return figures
+
+
+def _settled(pids: dict[str, int], since: dict[str, float], quiet: float = 0.05,
+             timeout: float = 60.0) -> dict[str, float]:
+    """CPU seconds each process has spent since `since`, read once they are all quiet
+    (together under `quiet` of a core over half a second): the alerter may still be
+    working through history when the read models already hold it."""
+    deadline = time.monotonic() + timeout
+    now = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        last, now = now, {name: cpu_seconds(pid) for name, pid in pids.items()}
+        if sum(now.values()) - sum(last.values()) < quiet * 0.5:
+            break
+    return {name: now[name] - since[name] for name in pids}
 
 
 def _applied(settings: Settings) -> int:
@@ -454,6 +476,18 @@ def markdown(measured: dict[str, Any]) -> str:
     def cell(name: str, fmt: str = "{:,.0f}") -> str:
         return _with_spread(figures[name], spread[name], fmt) if name in figures else "–"
 
+    shares = [(name.removeprefix("ingest_cpu_us_per_event_"), name) for name in figures
+              if name.startswith("ingest_cpu_us_per_event_")]
+    if shares:
+        lines += ["", "## CPU per event while history is ingested", "",
+                  "Each process's CPU from the first POST of the history until every process "
+                  "is quiet again, per event of the history: on two cores they share, this "
+                  "is what bounds the ingest rate of the whole stack.", "",
+                  "| process | CPU µs per event |", "|---|---:|"]
+        lines += [f"| {process} | {cell(name, '{:,.1f}')} |" for process, name in shares]
+        total = sum(figures[name] for _, name in shares)
+        lines.append(f"| all of them (medians summed) | {total:,.1f} |")
+
     lines += ["", "## Freshness under load", "",
               "From the 202 of one POST to the change visible in `GET /v1/funnel`, while "
               "simulated events of the same tenant are posted in batches every "
@@ -503,6 +537,11 @@ def markdown(measured: dict[str, Any]) -> str:
               "- **ingest ceiling**: the event store's own rows (same sizes) read back and "
               "inserted with psycopg `executemany` (not COPY) into a throwaway table of the "
               "same shape (primary key and notification id), one transaction per 1,000 rows.",
+              "- **CPU per event**: user + system time of each process (`/proc/PID/stat`, "
+              "all its threads) from the first POST of the history until the stack is quiet "
+              "(its processes together under 5% of a core over half a second), divided by "
+              "the events of the history; PostgreSQL's and Redis's own processes are not "
+              "in it.",
               "- **relay**: the real `Relay` draining the whole store of the run onto a new "
               "topic (its position kept in memory), from start until the last batch is "
               "acknowledged.",

@@ -36,11 +36,11 @@ from services.bench import machine, throwaway_schema
 from services.bench_query import UNLIMITED, apis
 from services.bench_query_load import Load, hammer
 from services.bootstrap import issue_key
+from services.processes import cpu_seconds
 from services.settings import Settings
 
 console = Console()
 PATH = "/v1/settings/display"
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,6 @@ class Run:
                 "api_cpu_ms_per_request": self.api_cpu_s * 1000 / max(load.answered, 1),
                 "errors": float(load.errors),
                 "client_cpu_share": load.client_cpu_s / load.seconds}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a live process has used (utime, stime of /proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 async def load(urls: list[str], token: str, clients: int, seconds: float,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -17,6 +18,15 @@ def spawn(args: list[str], env: dict[str, str], log: Path,
     handle = open(log, "ab")  # noqa: SIM115 - the child keeps it for its lifetime
     return subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env, cwd=cwd,
                             stdout=handle, stderr=handle, start_new_session=True)
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used (utime, stime of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def is_healthy(url: str) -> bool:

@@ -62,7 +62,8 @@ def test_a_tiny_bench_reports_every_figure_next_to_its_ceiling(
               "projector_alone_from_start_events_per_s", "scale_out_ceiling_events_per_s",
               "projector_ceiling_events_per_s", "projector_topic_events",
               "scale_out_1_from_start_events_per_s", "scale_out_2_from_start_events_per_s",
-              *loads}
+              *loads, *(f"ingest_cpu_us_per_event_{process}"
+                        for process in ("api", "relay", "projector", "alerter"))}
     assert wanted <= set(figures)
     for name in wanted:
         assert math.isfinite(figures[name]) and figures[name] > 0, name
