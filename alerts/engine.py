@@ -1,8 +1,8 @@
 """The alert engine: events and the passing of time in, alert transitions out. Pure.
 
 It folds each tenant's events into fact records (`projections.facts.apply`),
-re-assesses the rules a change may affect (those it can only postpone, only while they
-alert: a timer re-assesses the others), and keeps a heap of the moments an answer
+re-assesses the rules a change may affect (`rules.touched`: some only while they alert,
+some only while they do not), and keeps a heap of the moments an answer
 changes with no new event (a threshold crossed, a period over). Time is given, never read:
 `apply(change)` first advances to the event's time, and the caller advances to the wall
 clock when it has caught up. So a replay of history fires every alert at its historical
@@ -23,7 +23,6 @@ from alerts.rules import (
     Assessment,
     Context,
     RuleSettings,
-    postponed,
     touched,
     ts,
 )
@@ -70,9 +69,9 @@ class AlertEngine:
             return out  # already applied: a redelivery
         records[change.key] = updated
         state.ctx.touch(change.kind, change.key, before)
-        pairs = touched(state.ctx, change.kind, change.key, before)
-        pairs |= {pair for pair in postponed(state.ctx, change.kind, change.key, before)
-                  if pair in state.open}
+        may = touched(state.ctx, change.kind, change.key, before)
+        pairs = may.always | {pair for pair in may.while_alerting if pair in state.open}
+        pairs |= {pair for pair in may.unless_alerting if pair not in state.open}
         for rule, key in sorted(pairs):
             out += self._assess(change.tenant, rule, key, now, at)
         return out

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from projections.facts import Record
@@ -101,6 +101,8 @@ class Context:
         self.settings = settings
         self.tz = ZoneInfo(settings.tz)
         self._thresholds: dict[str, tuple[float, str]] | None = None
+        # The thresholds before the last change to won deals (None: unknown)
+        self._previous_thresholds: dict[str, tuple[float, str]] | None = None
         self._key_customers: set[str] | None = None
         self._won_by_rep: dict[str, WonDeals] | None = None
         self._pace_targets: dict[tuple[str, str, str | None], list[PaceTarget]] | None = None
@@ -147,10 +149,10 @@ class Context:
                     self._won_dwell[key] = won_dwell(rec)
                 else:
                     self._won_dwell.pop(key, None)
-                self._thresholds = None
+                self._previous_thresholds, self._thresholds = self._thresholds, None
                 self._won_by_rep = None
         elif kind == "pipeline":
-            self._thresholds = None
+            self._previous_thresholds = self._thresholds = None
         elif kind == "target":
             self._pace_targets = None
         elif kind == "rep":
@@ -187,6 +189,16 @@ class Context:
                     result[stage] = (s.stall_days, "default")
             self._thresholds = result
         return self._thresholds
+
+    def moved_thresholds(self) -> tuple[set[str], set[str]] | None:
+        """The stages whose threshold rose, and those whose threshold fell, with the last
+        change to won deals; None when the thresholds before it are not known."""
+        previous, current = self._previous_thresholds, self.thresholds()
+        if previous is None or previous.keys() != current.keys():
+            return None
+        rose = {stage for stage, (days, _) in current.items() if days > previous[stage][0]}
+        fell = {stage for stage, (days, _) in current.items() if days < previous[stage][0]}
+        return rose, fell
 
     def won_by_rep(self) -> dict[str, WonDeals]:
         """Per owner, their won deals in the order they closed."""
@@ -492,16 +504,45 @@ def subjects(ctx: Context) -> list[tuple[str, str]]:
     return out
 
 
-def touched(ctx: Context, kind: str, key: str, before: Record | None) -> set[tuple[str, str]]:
+Pair = tuple[str, str]  # (rule, subject key)
+
+
+class Touched(NamedTuple):
+    """What a change may alter: `always` re-assessed; `while_alerting` only if alerting
+    (the change can only postpone the moment the condition holds, or end it: a pair not
+    alerting keeps its timer, due no later than the new moment, which re-assesses it when it
+    fires); `unless_alerting` only if not (the change can only bring that moment earlier:
+    one holding now still holds, with the same end)."""
+
+    always: set[Pair]
+    while_alerting: set[Pair]
+    unless_alerting: set[Pair]
+
+
+def touched(ctx: Context, kind: str, key: str, before: Record | None) -> Touched:
     """The (rule, subject) pairs whose answer a change to `kind/key` may change."""
     rec = ctx.kind(kind)[key]
-    out: set[tuple[str, str]] = set()
+    out: set[Pair] = set()
+    later: set[Pair] = set()
+    sooner: set[Pair] = set()
+    for activity in rec.get("activities", ())[len((before or {}).get("activities", ())):]:
+        # an activity raises the actual: falling behind pace moves later, never earlier
+        later |= _pace_of(ctx, ("activities",), activity[2], ts(activity[0]))
     if kind == "deal":
         out |= {("stalled_deal", key), ("inactive_deal", key)}
         if rec["status"] == "won" or (before is not None and before["status"] == "won"):
-            # Thresholds learn from won deals; pace counts them.
-            out |= {("stalled_deal", d) for d, r in ctx.kind("deal").items()
-                    if r["status"] == "open"}
+            # Thresholds learn from won deals: a stage's rising threshold moves its deals'
+            # stall later, a falling one earlier. Pace counts won deals.
+            moved = ctx.moved_thresholds()
+            for deal, other in ctx.kind("deal").items():
+                if other["status"] == "open":
+                    stage = other["stages"][-1][0]
+                    if moved is None:
+                        out.add(("stalled_deal", deal))
+                    elif stage in moved[0]:
+                        later.add(("stalled_deal", deal))
+                    elif stage in moved[1]:
+                        sooner.add(("stalled_deal", deal))
             for owner in {rec["owner"], (before or rec)["owner"]}:
                 out |= _pace_of(ctx, ("won_value", "won_deals"), owner,
                                 ts(rec.get("closed_at") or (before or rec)["closed_at"]))
@@ -520,21 +561,7 @@ def touched(ctx: Context, kind: str, key: str, before: Record | None) -> set[tup
     elif kind == "rep":
         out |= {("pace", k) for k, t in ctx.kind("target").items()
                 if t["scope"] == "team" and t["metric"] in PACE_METRICS}
-    return out
-
-
-def postponed(ctx: Context, kind: str, key: str,
-              before: Record | None) -> set[tuple[str, str]]:
-    """The (rule, subject) pairs a change to `kind/key` may change only by postponing: the
-    pace targets its new activities count towards. An activity raises the actual, so the
-    moment pace falls behind moves later, never earlier: a pair not alerting now need not be
-    re-assessed, its timer (due no later than the new moment) re-assesses it when it fires.
-    An alerting one may stop."""
-    rec = ctx.kind(kind)[key]
-    out: set[tuple[str, str]] = set()
-    for activity in rec.get("activities", ())[len((before or {}).get("activities", ())):]:
-        out |= _pace_of(ctx, ("activities",), activity[2], ts(activity[0]))
-    return out
+    return Touched(out, later - out, sooner - out)
 
 
 def _pace_of(ctx: Context, metrics: tuple[str, ...], rep: str | None,

@@ -91,6 +91,23 @@ def test_stall_threshold_is_the_80th_percentile_of_won_dwell_once_history_suffic
     assert "(p80 of 5 won deals)" in opened.alert.evidence
 
 
+def test_threshold_raised_by_a_win_clears_a_stalled_deal_until_it_passes_the_new_one() -> None:
+    s = Scenario(inactive_days=1000, stall_min_samples=1, stall_days=100)
+    with_rep(s)
+    s.event("deal.created", T0, deal_id="W1", owner_id="R1")
+    s.event("deal.won", T0 + timedelta(days=2), deal_id="W1")  # the threshold: 2 days
+    s.event("deal.created", T0 + timedelta(days=3), deal_id="D1", owner_id="R1")
+    stalled = only(s.at(T0 + timedelta(days=5)), "opened", "stalled_deal")
+    # W2 dwelt 10 days: p80 of 2 and 10 is 8.4 days, and D1 has been in its stage for 3.
+    s.event("deal.created", T0 - timedelta(days=4), deal_id="W2", owner_id="R1")
+    win = T0 + timedelta(days=6)
+    cleared = [t for t in s.event("deal.won", win, deal_id="W2") if t.alert.subject == "D1"]
+    resolved = only(cleared, "resolved", "stalled_deal")
+    assert resolved.at == win and resolved.alert.id == stalled.alert.id
+    again = only(s.at(T0 + timedelta(days=3 + 8.4)), "opened", "stalled_deal")
+    assert again.alert.subject == "D1" and "(p80 of 2 won deals)" in again.alert.evidence
+
+
 def test_threshold_lowered_by_a_win_makes_a_deal_stalled_from_that_moment() -> None:
     s = Scenario(inactive_days=1000, stall_min_samples=1, stall_days=100)
     with_rep(s)
