@@ -252,12 +252,18 @@ def test_pace_judged_from_a_third_of_the_period_and_cleared_by_a_win() -> None:
     assert s.at(T0 + timedelta(days=60)) == []
 
 
-def test_activities_pace_counts_every_activity_including_repeats_on_one_subject() -> None:
+def ten_activities_in_march() -> Scenario:
+    """R1's target: 10 activities in March 2017, and a lead of theirs to log them on."""
     s = Scenario(stall_days=1000, inactive_days=1000, lead_sla_hours=10_000)
     with_rep(s)
     s.event("target.set", T0, scope="rep", scope_id="R1", period="2017-03",
             metric="activities", value="10")
     s.event("lead.created", T0, lead_id="L1", owner_id="R1")
+    return s
+
+
+def test_activities_pace_counts_every_activity_including_repeats_on_one_subject() -> None:
+    s = ten_activities_in_march()
     for n in range(3):  # three on the same lead, by day 2
         s.event("activity.logged", T0 + timedelta(days=n), activity_id=f"A{n}", kind="call",
                 rep_id="R1", lead_id="L1")
@@ -269,11 +275,7 @@ def test_activities_pace_counts_every_activity_including_repeats_on_one_subject(
 
 
 def test_an_activity_postpones_pace_falling_behind_and_clears_it_once_behind() -> None:
-    s = Scenario(stall_days=1000, inactive_days=1000, lead_sla_hours=10_000)
-    with_rep(s)
-    s.event("target.set", T0, scope="rep", scope_id="R1", period="2017-03",
-            metric="activities", value="10")
-    s.event("lead.created", T0, lead_id="L1", owner_id="R1")
+    s = ten_activities_in_march()
     for n in (0, 1, 2, 5):
         s.event("activity.logged", T0 + timedelta(days=n), activity_id=f"A{n}", kind="call",
                 rep_id="R1", lead_id="L1")
