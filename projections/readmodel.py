@@ -34,6 +34,8 @@ class Applied:
 
 
 KINDS = ("rep", "customer", "lead", "deal", "order", "target", "pipeline", "scoring")
+# The last part of every per-tenant key the read models own (`clear` removes no other)
+_READ_MODEL_NAMES = frozenset((*KINDS, "rev", "changes", "applied"))
 CHANGES_KEPT = 1_000  # batches a reader may fall behind by before it must load everything
 Slot = tuple[str, str]  # (kind, key)
 
@@ -231,6 +233,15 @@ class FactStore:
         return {t.decode() if isinstance(t, bytes) else t for t in members}
 
     async def clear(self) -> None:
-        """Forget every read model under this prefix (before a rebuild)."""
+        """Forget every read model under this prefix (before a rebuild), and nothing else:
+        alerts, their acknowledgements, webhooks, the key generation and rate limits share
+        the prefix and are not rebuilt from the log. By the last part of each name, not the
+        tenant list, so a tenant whose listing was lost is cleared too."""
+        doomed = []
         async for key in self.redis.scan_iter(match=f"{self.prefix}:*", count=1000):
-            await self.redis.delete(key)
+            name = key.decode() if isinstance(key, bytes) else key
+            if name in (self.built_key, f"{self.prefix}:tenants") or (
+                    name.count(":") >= 2 and name.rsplit(":", 1)[1] in _READ_MODEL_NAMES):
+                doomed.append(key)
+        for at in range(0, len(doomed), 500):
+            await self.redis.delete(*doomed[at:at + 500])
