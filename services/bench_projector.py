@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen, TimeoutExpired
 
+from redis.asyncio import Redis
+
 from projections.readmodel import FactStore
 from services import bootstrap
 from services.processes import spawn
@@ -56,9 +58,16 @@ async def forget(settings: Settings, prefix: str) -> None:
     """Every key under `prefix` deleted: a run's read models, alerts and credentials."""
     redis = bootstrap.redis(settings)
     try:
-        await FactStore(redis, prefix).clear()
+        await forget_prefix(redis, prefix)
     finally:
         await redis.aclose()
+
+
+async def forget_prefix(redis: Redis, prefix: str) -> None:
+    """Every key under a throwaway `prefix` deleted (`FactStore.clear` keeps all but the
+    read models)."""
+    async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
+        await redis.delete(key)
 
 
 async def applied_per_tenant(settings: Settings, prefix: str) -> dict[str, int]:

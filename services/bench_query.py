@@ -47,6 +47,7 @@ from rich.table import Table
 from projections.readmodel import KINDS, FactStore
 from services import bench_query_docs, http_ceiling
 from services.bench import machine, throwaway_schema
+from services.bench_projector import forget_prefix
 from services.bench_query_load import hammer, process_memory_mb, redis_memory_mb, timed_get
 from services.bench_query_world import build
 from services.bootstrap import issue_key
@@ -214,7 +215,7 @@ def _scale(deals: int, env: dict[str, str], work: Path, headers: dict[str, str],
 
 async def _drop(env: dict[str, str], prefix: str) -> None:
     redis = Redis.from_url(env.get("REDIS_URL", Settings().redis_url))
-    await FactStore(redis, prefix).clear()
+    await forget_prefix(redis, prefix)
     await redis.aclose()
 
 
