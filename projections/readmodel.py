@@ -55,6 +55,53 @@ class NotBuilt(Exception):
     """The read models are missing the log's history (e.g. Redis was flushed): rebuild first."""
 
 
+# The records a batch touches, per hash: {(tenant, kind): {key: record or None}}. Kept per
+# hash so that a change finds its record with one key, not a tuple.
+Held = dict[tuple[str, str], dict[str, Record | None]]
+Changed = dict[tuple[str, str], set[str]]  # the keys each hash's write must carry
+
+
+def held_slots(changes: Sequence[Change]) -> Held:
+    """Every slot `changes` touch, holding nothing yet."""
+    records: Held = {}
+    holding = records.get
+    for c in changes:
+        held = holding((c.tenant, c.kind))
+        if held is None:
+            held = records[c.tenant, c.kind] = {}
+        held[c.key] = None
+    return records
+
+
+def fold(changes: Sequence[Change], records: Held,
+         result: Applied) -> tuple[Changed, dict[str, int]] | None:
+    """Apply `changes` in order to the records held for them, counting into `result`; the
+    keys changed per hash and the events applied per tenant, or None when nothing changed."""
+    changed: Changed = {}
+    applied_per_tenant: dict[str, int] = {}
+    for change in changes:
+        hash_slot = (change.tenant, change.kind)
+        held = records[hash_slot]
+        key = change.key
+        try:
+            updated = apply(held[key], change)
+        except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
+            # An event of a shape the reducer cannot use: set aside, never block the stream.
+            result.rejected.append((change, f"{type(exc).__name__}: {exc}"))
+            continue
+        if updated is None:
+            result.skipped += 1
+            continue
+        held[key] = updated
+        keys = changed.get(hash_slot)
+        if keys is None:
+            keys = changed[hash_slot] = set()
+        keys.add(key)
+        applied_per_tenant[change.tenant] = applied_per_tenant.get(change.tenant, 0) + 1
+    result.applied = sum(applied_per_tenant.values())
+    return (changed, applied_per_tenant) if changed else None
+
+
 class FactStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis, self.prefix = redis, prefix
@@ -98,15 +145,16 @@ class FactStore:
         return result
 
     async def _apply(self, changes: Sequence[Change], result: Applied, write: Pipeline) -> None:
-        # One HMGET per hash, not one HGET per subject: redis-py's cost is per command. The
-        # records are kept per hash, so a change finds its record with one key, not a tuple.
-        records: dict[tuple[str, str], dict[str, Record | None]] = {}
-        holding = records.get
-        for c in changes:
-            held = holding((c.tenant, c.kind))
-            if held is None:
-                held = records[c.tenant, c.kind] = {}
-            held[c.key] = None
+        records = held_slots(changes)
+        await self.read(records)
+        folded = fold(changes, records, result)
+        if folded is not None:
+            self.queue_write(write, records, *folded)
+            await write.execute()
+
+    async def read(self, records: Held) -> None:
+        """Fill `records` (slots held as None) with what Redis holds: one HMGET per hash, not
+        one HGET per subject, since redis-py's cost is per command."""
         read = self.redis.pipeline(transaction=False)
         for (tenant, kind), held in records.items():
             read.hmget(self._hash(tenant, kind), list(held))
@@ -114,34 +162,15 @@ class FactStore:
         for held, values in zip(records.values(), await read.execute(), strict=True):
             for key, raw in zip(list(held), values, strict=True):
                 held[key] = loads(raw) if raw else None
-        changed: dict[tuple[str, str], set[str]] = {}
-        applied_per_tenant: dict[str, int] = {}
-        for change in changes:
-            hash_slot = (change.tenant, change.kind)
-            held = records[hash_slot]
-            key = change.key
-            try:
-                updated = apply(held[key], change)
-            except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
-                # An event of a shape the reducer cannot use: set aside, never block the stream.
-                result.rejected.append((change, f"{type(exc).__name__}: {exc}"))
-                continue
-            if updated is None:
-                result.skipped += 1
-                continue
-            held[key] = updated
-            keys = changed.get(hash_slot)
-            if keys is None:
-                keys = changed[hash_slot] = set()
-            keys.add(key)
-            applied_per_tenant[change.tenant] = applied_per_tenant.get(change.tenant, 0) + 1
-        result.applied = sum(applied_per_tenant.values())
-        if not changed:
-            return
+
+    def queue_write(self, write: Pipeline, records: Held, changed: Changed,
+                    applied_per_tenant: dict[str, int]) -> None:
+        """Queue one MULTI on `write`: the changed records (one HSET per hash), each tenant's
+        change-stream entry, revision, applied count and listing."""
         write.multi()
         dumps = orjson.dumps
         named: dict[str, list[tuple[str, str]]] = {}
-        for hash_slot in sorted(changed):  # one HSET per hash
+        for hash_slot in sorted(changed):
             tenant, kind = hash_slot
             held = records[hash_slot]
             names = sorted(changed[hash_slot])
@@ -155,7 +184,6 @@ class FactStore:
             write.incr(f"{self.prefix}:{tenant}:rev")
             write.incrby(f"{self.prefix}:{tenant}:applied", count)
             write.sadd(f"{self.prefix}:tenants", tenant)
-        await write.execute()
 
     async def revision(self, tenant: str) -> int:
         return int(await self.redis.get(f"{self.prefix}:{tenant}:rev") or 0)

@@ -299,6 +299,10 @@ def _projectors(env: dict[str, str], settings: Settings, work: Path,
     figures.update({"projector_alone_events": float(alone.events),
                     "projector_alone_from_start_events_per_s": alone.from_start_per_s,
                     "projector_alone_steady_events_per_s": alone.steady_per_s})
+    console.print("the rebuild runner on the same copy")
+    rebuilt = asyncio.run(bench_ceilings.rebuild_rate(settings, topic))
+    figures.update({"rebuild_copy_events_per_s": rebuilt.per_second,
+                    "rebuild_copy_steady_events_per_s": rebuilt.steady_per_second})
     if not scale_out:
         return figures
     topic, _ = asyncio.run(bench_ceilings.copy_topic(settings, "scale", SCALE_PARTITIONS,
@@ -334,6 +338,10 @@ COMPARISONS = [
      "projection_ceiling_events_per_s", CONSUMER),
     ("projection: rebuild runner", "rebuild_events_per_s",
      "projection_ceiling_events_per_s", CONSUMER),
+    ("projection: rebuild runner on the projector's copy, steady",
+     "rebuild_copy_steady_events_per_s", "projector_alone_steady_events_per_s",
+     "not a ceiling: the projector alone, steady, on the same copy (the goal: rebuild at "
+     "least as fast as live, a ratio of 1 or more)"),
 ]
 SCALE_PARTITIONS = 8
 
@@ -585,7 +593,10 @@ def markdown(measured: dict[str, Any]) -> str:
               "- **projection (end to end)**: events / time from the first POST of the "
               "history until the funnel holds them all; bounded by ingest and relay too.",
               "- **projection (rebuild runner)**: `services.rebuild.rebuild` of the events "
-              "topic into a throwaway Redis prefix (same reducer as the projector).",
+              "topic into a throwaway Redis prefix (same reducer as the projector), the "
+              "whole call. Once more on the projector's copy, after the projector alone, "
+              "timed on the projector's clock: from its first batch folded (its write "
+              "sent) to its last write acknowledged, over the events after that batch.",
               "- **projection ceiling**: a raw aiokafka consumer reading the same topic with "
               "`getmany` and `orjson.loads` of each message, nothing else.",
               "- **freshness**: a probe posts one deal owned by a rep nothing else uses and "

@@ -13,7 +13,8 @@ A simulated history is turned into the messages the relay publishes (same body a
 With `--broker`, the messages are also produced to a topic of a spawned Tansu broker and
 two more figures are taken: the raw consumer (`getmany` + `orjson.loads`, the bench's
 projection ceiling) and `services.rebuild.rebuild` of that topic (without the key, so
-checking every message, and with it). With `--projector` as
+checking every message, and with it; the signed one also on the projector's clock, from
+its first batch on). With `--projector` as
 well, a real `salespulse projector` process is timed on that topic too (its steady rate,
 `services.bench_projector`), and with `--code DIR` also one run from that checkout (a
 before), interleaved with the others.
@@ -202,7 +203,8 @@ async def _projector(args: argparse.Namespace, bootstrap: str, topic: str, event
 async def _on_broker(args: argparse.Namespace, keyed: list[tuple[bytes, bytes]],
                      store: FactStore) -> dict[str, list[Timing]]:
     topic = "bench-fold"
-    times: dict[str, list[Timing]] = {"raw consumer": [], "rebuild": [], "rebuild signed": []}
+    times: dict[str, list[Timing]] = {"raw consumer": [], "rebuild": [], "rebuild signed": [],
+                                      "rebuild signed, steady": []}
     if args.projector:
         times["projector"] = []
         if args.code:
@@ -229,6 +231,9 @@ async def _on_broker(args: argparse.Namespace, keyed: list[tuple[bytes, bytes]],
                     raise RuntimeError(f"the rebuild read {rebuilt.messages} of {len(keyed)} "
                                        f"({rebuilt.unusable} unusable)")
                 times[name].append((rebuilt.seconds, time.process_time() - cpu))
+            # On the projector's clock: the time its steady pace would take for every event.
+            times["rebuild signed, steady"].append(
+                (len(keyed) / rebuilt.steady_per_second, float("nan")))
     return times
 
 
