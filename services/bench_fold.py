@@ -231,9 +231,11 @@ async def _on_broker(args: argparse.Namespace, keyed: list[tuple[bytes, bytes]],
                     raise RuntimeError(f"the rebuild read {rebuilt.messages} of {len(keyed)} "
                                        f"({rebuilt.unusable} unusable)")
                 times[name].append((rebuilt.seconds, time.process_time() - cpu))
-            # On the projector's clock: the time its steady pace would take for every event.
+            # On the projector's clock: the time its steady pace would take for every event
+            # (the whole call when one batch held them all, as for the projector).
+            steady = rebuilt.steady_per_second
             times["rebuild signed, steady"].append(
-                (len(keyed) / rebuilt.steady_per_second, float("nan")))
+                (len(keyed) / steady if steady else rebuilt.seconds, float("nan")))
     return times
 
 

@@ -102,4 +102,6 @@ def test_a_tiny_bench_reports_every_figure_next_to_its_ceiling(
     for figure, ours, ceiling, _method in COMPARISONS:
         assert rows[figure]["salespulse_events_per_s"] == figures[ours]
         assert rows[figure]["ceiling_events_per_s"] == figures[ceiling]
-        assert rows[figure]["ratio"] > 0 or ours == "projector_alone_steady_events_per_s"
+        # A steady pace is 0 when one fetch held every event (tiny runs), by definition.
+        assert rows[figure]["ratio"] > 0 or ours in ("projector_alone_steady_events_per_s",
+                                                     "rebuild_copy_steady_events_per_s")
