@@ -299,10 +299,13 @@ def _projectors(env: dict[str, str], settings: Settings, work: Path,
     figures.update({"projector_alone_events": float(alone.events),
                     "projector_alone_from_start_events_per_s": alone.from_start_per_s,
                     "projector_alone_steady_events_per_s": alone.steady_per_s})
-    console.print("the rebuild runner on the same copy")
-    rebuilt = asyncio.run(bench_ceilings.rebuild_rate(settings, topic))
-    figures.update({"rebuild_copy_events_per_s": rebuilt.per_second,
-                    "rebuild_copy_steady_events_per_s": rebuilt.steady_per_second})
+    console.print("the rebuild runner on the same copy: one process, then one per CPU")
+    alone_rebuilt = asyncio.run(bench_ceilings.rebuild_rate(settings, topic))
+    spread = asyncio.run(bench_ceilings.rebuild_rate(settings, topic, processes=0))
+    figures.update({"rebuild_copy_events_per_s": alone_rebuilt.per_second,
+                    "rebuild_copy_steady_events_per_s": alone_rebuilt.steady_per_second,
+                    "rebuild_copy_spread_events_per_s": spread.per_second,
+                    "rebuild_copy_spread_processes": float(spread.processes)})
     if not scale_out:
         return figures
     topic, _ = asyncio.run(bench_ceilings.copy_topic(settings, "scale", SCALE_PARTITIONS,
@@ -342,6 +345,9 @@ COMPARISONS = [
      "rebuild_copy_steady_events_per_s", "projector_ceiling_events_per_s",
      f"{CONSUMER}, on the projector's copy (the projector alone's ceiling: rebuild and "
      "live side by side)"),
+    ("projection: rebuild runner, one process per CPU, whole call, on the projector's copy",
+     "rebuild_copy_spread_events_per_s", "projector_ceiling_events_per_s",
+     f"{CONSUMER}, on the projector's copy"),
 ]
 SCALE_PARTITIONS = 8
 
@@ -596,7 +602,10 @@ def markdown(measured: dict[str, Any]) -> str:
               "topic into a throwaway Redis prefix (same reducer as the projector), the "
               "whole call. Once more on the projector's copy, after the projector alone, "
               "timed on the projector's clock: from its first batch folded (its write "
-              "sent) to its last write acknowledged, over the events after that batch.",
+              "sent) to its last write acknowledged, over the events after that batch; "
+              "then as deployed, the partitions shared out between one process per CPU "
+              "(`REBUILD_PROCESSES`), timed as a whole call, helper processes' start "
+              "included.",
               "- **projection ceiling**: a raw aiokafka consumer reading the same topic with "
               "`getmany` and `orjson.loads` of each message, nothing else.",
               "- **freshness**: a probe posts one deal owned by a rep nothing else uses and "

@@ -34,7 +34,7 @@ from psycopg import sql
 from projections.readmodel import FactStore
 from services import bootstrap, signing
 from services.kafka import producer, send_batched
-from services.rebuild import Rebuilt, rebuild
+from services.rebuild import Helpers, Rebuilt, rebuild
 from services.relay import Relay
 from services.settings import Settings
 
@@ -250,15 +250,17 @@ async def relay_backlog(settings: Settings) -> Rate:
     return Rate(runner.published, seconds)
 
 
-async def rebuild_rate(settings: Settings, topic: str | None = None) -> Rebuilt:
+async def rebuild_rate(settings: Settings, topic: str | None = None, *,
+                       processes: int = 1) -> Rebuilt:
     """`services.rebuild.rebuild` of `topic` (the events topic by default) into a throwaway
-    Redis prefix."""
+    Redis prefix, by `processes` processes (0: one per CPU, as deployed)."""
     assert settings.kafka_bootstrap_servers
     redis = bootstrap.redis(settings)
     store = FactStore(redis, f"{settings.redis_prefix}-rebuild-{uuid.uuid4().hex[:6]}")
     try:
+        helpers = Helpers.of(settings.model_copy(update={"rebuild_processes": processes}))
         rebuilt = await rebuild(settings.kafka_bootstrap_servers, topic or settings.events_topic,
-                                store, signer=signing.signer(settings))
+                                store, signer=signing.signer(settings), helpers=helpers)
         await store.clear()
     finally:
         await redis.aclose()

@@ -122,6 +122,7 @@ def rebuild(into: Annotated[str | None, typer.Option(
 
     from projections.readmodel import FactStore
     from services import bootstrap, logs, signing
+    from services.rebuild import Helpers
     from services.rebuild import rebuild as replay
 
     logs.configure()
@@ -136,12 +137,13 @@ def rebuild(into: Annotated[str | None, typer.Option(
         with Progress(console=console) as bar:
             task = bar.add_task("rebuilding", total=None)
             result = await replay(bootstrap_servers, settings.events_topic, store,
-                                  signer=signing.signer(settings),
+                                  signer=signing.signer(settings), helpers=Helpers.of(settings),
                                   on_progress=lambda done, total: bar.update(
                                       task, completed=done, total=total))
         await store.mark_built()
         console.print(f"rebuilt {store.prefix}: {result.messages} messages, {result.applied} "
-                      f"applied, {result.unusable} unusable, {result.per_second:,.0f} events/s")
+                      f"applied, {result.unusable} unusable, {result.per_second:,.0f} events/s, "
+                      f"{result.processes} process(es)")
 
     try:
         asyncio.run(main())

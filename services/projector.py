@@ -163,12 +163,13 @@ class LiveProjection:
         async with self.building:
             if await self.store.is_built():
                 return
-            from services.rebuild import rebuild
+            from services.rebuild import Helpers, rebuild
 
             log.warning("projector.rebuilding", reason="read models missing")
             assert self.settings.kafka_bootstrap_servers
             result = await rebuild(self.settings.kafka_bootstrap_servers,
-                                   self.settings.events_topic, self.store, signer=self.signer)
+                                   self.settings.events_topic, self.store, signer=self.signer,
+                                   helpers=Helpers.of(self.settings))
             await self.store.mark_built()
             log.warning("projector.rebuilt", messages=result.messages,
                         seconds=round(result.seconds, 2))

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     tenant_timezone: str = "Asia/Shanghai"
     currency: str = "CNY"  # ISO 4217: what amounts are in, for display (GET /v1/settings/display)
     projector_group: str = "salespulse-projector"
+    # Processes a rebuild replays the partitions with (services/rebuild.py); 0: one per CPU.
+    rebuild_processes: int = 0
     # Shared by the relay (signs each message) and the projector (folds signed messages
     # without checking them against the contract again): services/signing.py. Unset: no
     # signatures, every message checked. `salespulse up` makes one per run.

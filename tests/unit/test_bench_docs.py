@@ -38,7 +38,7 @@ def _run(ingest: float, ceiling: float, **more: float) -> dict[str, float]:
              "projector_alone_steady_events_per_s": 1.0,
              "projector_alone_from_start_events_per_s": 1.0,
              "end_to_end_events_per_s": 1.0, "rebuild_events_per_s": 1.0,
-             "rebuild_copy_steady_events_per_s": 1.0,
+             "rebuild_copy_steady_events_per_s": 1.0, "rebuild_copy_spread_events_per_s": 1.0,
              "projection_ceiling_events_per_s": 4.0, "projector_ceiling_events_per_s": 4.0}
     return {"ingest_events_per_s": ingest, "ingest_ceiling_events_per_s": ceiling, **rates,
             **more}
