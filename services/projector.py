@@ -171,7 +171,7 @@ class LiveProjection:
                                    self.settings.events_topic, self.store, signer=self.signer,
                                    helpers=Helpers.of(self.settings))
             await self.store.mark_built()
-            log.warning("projector.rebuilt", messages=result.messages,
+            log.warning("projector.rebuilt", messages=result.messages, processes=result.processes,
                         seconds=round(result.seconds, 2))
 
     async def apply_until_done(self, changes: list[Change]) -> None:
