@@ -18,7 +18,7 @@ from typing import Any
 from projections.facts import Change, Record
 from projections.readmodel import Applied, FactStore, Held, fold, held_slots
 
-REPLAY_KEPT = 200_000  # records held in memory (~1 KB each as Python objects)
+REPLAY_KEPT = 200_000  # records held in memory: ~0.9 KB each over a simulated year, ~180 MB
 
 
 class Replay:

@@ -38,6 +38,7 @@ from projections.readmodel import FactStore, NotBuilt
 from services import bootstrap, faust_transport, kafka, signing
 from services.batch_metrics import BatchHistogram
 from services.messages import decode_all, event_id, gc_paused
+from services.rebuild import HelperFailed, Helpers, rebuild
 from services.settings import Settings
 
 log = structlog.get_logger("projector")
@@ -163,8 +164,6 @@ class LiveProjection:
         async with self.building:
             if await self.store.is_built():
                 return
-            from services.rebuild import Helpers, rebuild
-
             log.warning("projector.rebuilding", reason="read models missing")
             assert self.settings.kafka_bootstrap_servers
             result = await rebuild(self.settings.kafka_bootstrap_servers,
@@ -252,6 +251,8 @@ def create_app(settings: Settings, projection: LiveProjection) -> faust.App:
             await projection.watch()
         except (RedisError, OSError) as exc:
             log.error("projector.redis_unavailable", error=str(exc))
+        except HelperFailed as exc:  # the next tick rebuilds again
+            log.error("projector.rebuild_failed", error=str(exc))
 
     @app.timer(5.0)
     async def measure_lag() -> None:
