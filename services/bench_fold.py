@@ -158,8 +158,9 @@ def _summary(name: str, events: int, timings: list[Timing]) -> str:
             f"spread {rates[0]:>9,.0f} – {rates[-1]:>9,.0f}   {used}   ({len(rates)} runs)")
 
 
-async def _produce(bootstrap: str, topic: str, keyed: list[tuple[bytes, bytes]],
-                   partitions: int, signer: Signer | None = None) -> None:
+async def produce(bootstrap: str, topic: str, keyed: list[tuple[bytes, bytes]],
+                  partitions: int, signer: Signer | None = None) -> None:
+    """`keyed` messages on a new topic of `partitions`, signed by `signer` as the relay signs."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -210,7 +211,7 @@ async def _on_broker(args: argparse.Namespace, keyed: list[tuple[bytes, bytes]],
         if args.code:
             times[f"projector@{args.code.name}"] = []
     with TansuBroker() as broker:
-        await _produce(broker.bootstrap_servers, topic, keyed, args.partitions, SIGNER)
+        await produce(broker.bootstrap_servers, topic, keyed, args.partitions, SIGNER)
         for _ in range(args.runs):
             if args.projector:
                 times["projector"].append(await _projector(

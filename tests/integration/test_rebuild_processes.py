@@ -1,9 +1,9 @@
 """A rebuild shared out between processes, each replaying its own partitions, leaves the
-read models exactly as one process does; a helper that fails fails the rebuild."""
+read models exactly as one process does; a helper that fails fails the rebuild, and one
+whose rebuild is gone stops."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -11,12 +11,10 @@ import uuid
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from redis.asyncio import Redis
 
 from projections.readmodel import KINDS, FactStore
-from services.bench_fold import keyed_messages
+from services.bench_fold import keyed_messages, produce
 from services.broker import TansuBroker, free_port
 from services.rebuild import HelperFailed, Helpers, rebuild
 from services.signing import Signer
@@ -30,23 +28,9 @@ async def _topic(bootstrap: str, partitions: int, tenants: int = 2,
     """Simulated history of `tenants` tenants on a new topic, keyed and signed as the relay
     does."""
     topic = f"test-rebuild-processes-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, partitions, 1)])
-    finally:
-        await admin.close()
-    signer = Signer(SECRET)
     keyed = [m for tenant in ("default", *(f"t{n}" for n in range(1, tenants)))
              for m in keyed_messages(7, days, tenant=tenant)]
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    await producer.start()
-    try:
-        sent = [await producer.send(topic, value=value, key=key, headers=signer.headers(value))
-                for key, value in keyed]
-        await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
+    await produce(bootstrap, topic, keyed, partitions, Signer(SECRET))
     return topic, len(keyed)
 
 
