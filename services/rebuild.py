@@ -117,7 +117,8 @@ class Helper:
 
     @classmethod
     async def start(cls, helpers: Helpers, bootstrap: str, topic: str, prefix: str,
-                    partitions: list[int], progress: Progress | None) -> Helper:
+                    partitions: list[int], batch: int, keep: int,
+                    progress: Progress | None) -> Helper:
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "EVENTS_TOPIC": topic,
                "REDIS_URL": helpers.redis_url, "REDIS_PREFIX": prefix}
         env.pop("EVENTS_SIGNING_KEY", None)
@@ -125,7 +126,8 @@ class Helper:
             env["EVENTS_SIGNING_KEY"] = helpers.signing_key
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "services.rebuild_part", ",".join(map(str, partitions)),
-            env=env, stdout=asyncio.subprocess.PIPE)  # its logs go where this one's go
+            str(batch), str(keep), env=env,
+            stdout=asyncio.subprocess.PIPE)  # its logs go where this one's go
         return cls(process, partitions, progress)
 
     async def _read(self) -> Rebuilt | None:
@@ -171,9 +173,9 @@ async def rebuild(bootstrap: str, topic: str, store: FactStore, *, batch: int = 
                   on_progress: Callable[[int, int], None] | None = None) -> Rebuilt:
     """Clear `store`'s prefix and fold every message of `topic` into it (messages `signer`
     verifies as the relay's are not checked against the contract again); `keep`: records
-    held in memory meanwhile. With `helpers`, the partitions are shared out between this
-    process and helper processes, each replaying its own: a subject's events all live in
-    one partition, and the per-tenant counters they share are sums."""
+    each process holds in memory meanwhile. With `helpers`, the partitions are shared out
+    between this process and helper processes, each replaying its own: a subject's events
+    all live in one partition, and the per-tenant counters they share are sums."""
     started = time.perf_counter()
     consumer = replay_consumer(bootstrap)
     await consumer.start()
@@ -190,7 +192,7 @@ async def rebuild(bootstrap: str, topic: str, store: FactStore, *, batch: int = 
         for share in shares[1:]:
             assert helpers is not None
             running.append(await Helper.start(helpers, bootstrap, topic, store.prefix, share,
-                                              progress))
+                                              batch, keep, progress))
         own = await replay_partitions(consumer, topic, shares[0], store, batch=batch,
                                       signer=signer, keep=keep,
                                       on_progress=progress.own if progress else None)

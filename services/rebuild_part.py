@@ -1,7 +1,7 @@
 """A rebuild's helper process: replays the partitions it is given into the prefix its parent
 cleared (`services.rebuild.Helper` starts it).
 
-    python -m services.rebuild_part 1,3
+    python -m services.rebuild_part PARTITIONS BATCH KEEP    # e.g. 1,3 20000 200000
 
 Reads KAFKA_BOOTSTRAP_SERVERS, EVENTS_TOPIC, REDIS_URL, REDIS_PREFIX and EVENTS_SIGNING_KEY
 like every process; prints one JSON line per batch (`{"messages": n, "total": m}`) and a
@@ -30,7 +30,7 @@ def _say(what: dict[str, object]) -> None:
     sys.stdout.flush()
 
 
-async def main(partitions: list[int]) -> None:
+async def main(partitions: list[int], batch: int, keep: int) -> None:
     settings = Settings()
     assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is required"
     # Not services.bootstrap's pool: importing the composition root (the event store, psycopg)
@@ -42,7 +42,8 @@ async def main(partitions: list[int]) -> None:
     try:
         rebuilt = await replay_partitions(
             consumer, settings.events_topic, partitions,
-            FactStore(redis, settings.redis_prefix), signer=signing.signer(settings),
+            FactStore(redis, settings.redis_prefix), batch=batch, keep=keep,
+            signer=signing.signer(settings),
             on_progress=lambda messages, total: _say({"messages": messages, "total": total}))
     finally:
         await consumer.stop()
@@ -52,4 +53,5 @@ async def main(partitions: list[int]) -> None:
 
 if __name__ == "__main__":
     logs.configure("warning")
-    asyncio.run(main([int(p) for p in sys.argv[1].split(",")]))
+    asyncio.run(main([int(p) for p in sys.argv[1].split(",")], int(sys.argv[2]),
+                     int(sys.argv[3])))

@@ -90,8 +90,9 @@ async def test_a_helper_whose_rebuild_is_gone_stops_at_its_next_batch(
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
            "EVENTS_TOPIC": topic, "REDIS_URL": containers["redis"],
            "REDIS_PREFIX": store.prefix, "EVENTS_SIGNING_KEY": SECRET}
-    helper = subprocess.Popen([sys.executable, "-m", "services.rebuild_part", "0"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    helper = subprocess.Popen(
+        [sys.executable, "-m", "services.rebuild_part", "0", "20000", "200000"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         assert helper.stdout is not None
         first = orjson.loads(helper.stdout.readline())
