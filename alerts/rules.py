@@ -150,7 +150,11 @@ class Context:
                 else:
                     self._won_dwell.pop(key, None)
                 self._previous_thresholds, self._thresholds = self._thresholds, None
-                self._won_by_rep = None
+                if self._won_by_rep is not None:  # kept in step, not listed again from every deal
+                    if before and before["status"] == "won":
+                        self._won_by_rep[before["owner"]].remove(before)
+                    if rec["status"] == "won":
+                        self._won_by_rep.setdefault(rec["owner"], WonDeals([], [])).add(rec)
         elif kind == "pipeline":
             self._previous_thresholds = self._thresholds = None
         elif kind == "target":
@@ -202,7 +206,7 @@ class Context:
 
     def won_by_rep(self) -> dict[str, WonDeals]:
         """Per owner, their won deals in the order they closed."""
-        if self._won_by_rep is None:
+        if self._won_by_rep is None:  # once; `touch` keeps it in step after that
             won: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
             for deal in self.kind("deal").values():
                 if deal["status"] == "won":
@@ -277,10 +281,25 @@ class PaceTarget:
 
 @dataclass(frozen=True)
 class WonDeals:
-    """One owner's won deals: when each closed, ascending, and its amount."""
+    """One owner's won deals: when each closed, ascending, and its amount. Deals closed at
+    the same moment may stand in any order: a pace sums whole runs of equal moments."""
 
     closed: list[datetime]
     amounts: list[Decimal]
+
+    def add(self, deal: Record) -> None:
+        at = bisect_right(self.closed, closed := instant(deal["closed_at"]))
+        self.closed.insert(at, closed)
+        self.amounts.insert(at, Decimal(deal["amount"]))
+
+    def remove(self, deal: Record) -> None:
+        """Take out a deal as it was added (one of those equal to it, which is the same)."""
+        closed, amount = instant(deal["closed_at"]), Decimal(deal["amount"])
+        for at in range(bisect_left(self.closed, closed), bisect_right(self.closed, closed)):
+            if self.amounts[at] == amount:
+                del self.closed[at], self.amounts[at]
+                return
+        raise ValueError(f"no deal won at {closed} for {amount}")
 
 
 def won_dwell(deal: Record) -> dict[str, float]:
@@ -370,12 +389,19 @@ def churn_risk(ctx: Context, key: str, now: datetime) -> Assessment:
          "orders": len(booked), "key_customer": key_customer})
 
 
-def _engaged(times: list[datetime], at: datetime, s: RuleSettings) -> bool | None:
-    """Whether the recent rate is below the drop share of the prior rate at `at`."""
+def _window_counts(times: list[datetime], at: datetime, s: RuleSettings) -> tuple[int, int]:
+    """How many of the ascending `times` fall in (at - recent, at] and in the prior window
+    before it: two bisections, not a pass over every activity for each edge looked at."""
     recent_from = at - _days(s.engagement_recent_days)
     prior_from = recent_from - _days(s.engagement_prior_days)
-    recent = sum(1 for t in times if recent_from < t <= at)
-    prior = sum(1 for t in times if prior_from < t <= recent_from)
+    recent_start = bisect_right(times, recent_from)
+    return (bisect_right(times, at) - recent_start,
+            recent_start - bisect_right(times, prior_from))
+
+
+def _engaged(times: list[datetime], at: datetime, s: RuleSettings) -> bool | None:
+    """Whether the recent rate is below the drop share of the prior rate at `at`."""
+    recent, prior = _window_counts(times, at, s)
     return prior > 0 and (recent / s.engagement_recent_days
                           < s.engagement_drop * prior / s.engagement_prior_days)
 
@@ -403,10 +429,7 @@ def engagement_drop(ctx: Context, key: str, now: datetime) -> Assessment:
     else:
         since = next((e for e in future if _engaged(times, e, s)), None)  # type: ignore[assignment]
         until = None
-    recent_from = now - _days(s.engagement_recent_days)
-    recent = sum(1 for t in times if recent_from < t <= now)
-    prior = sum(1 for t in times
-                if recent_from - _days(s.engagement_prior_days) < t <= recent_from)
+    recent, prior = _window_counts(times, now, s)
     return Assessment(
         "engagement_drop", key, since, until,
         f"{recent} interactions in the last {s.engagement_recent_days:g} days; "
