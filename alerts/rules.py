@@ -391,7 +391,7 @@ def churn_risk(ctx: Context, key: str, now: datetime) -> Assessment:
 
 def _window_counts(times: list[datetime], at: datetime, s: RuleSettings) -> tuple[int, int]:
     """How many of the ascending `times` fall in (at - recent, at] and in the prior window
-    before it: two bisections, not a pass over every activity for each edge looked at."""
+    before it: three bisections, not a pass over every activity for each edge looked at."""
     recent_from = at - _days(s.engagement_recent_days)
     prior_from = recent_from - _days(s.engagement_prior_days)
     recent_start = bisect_right(times, recent_from)
