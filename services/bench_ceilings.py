@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import orjson
 import psycopg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from eventsourcing.persistence import Notification
 from eventsourcing.popo import POPOTrackingRecorder
@@ -34,7 +34,7 @@ from psycopg import sql
 from projections.readmodel import FactStore
 from services import bootstrap, signing
 from services.kafka import producer, send_batched
-from services.rebuild import Helpers, Rebuilt, rebuild
+from services.rebuild import Helpers, Rebuilt, rebuild, replay_consumer
 from services.relay import Relay
 from services.settings import Settings
 
@@ -114,9 +114,7 @@ Kept = tuple[bytes | None, bytes, list[tuple[str, bytes]]]  # key, value, header
 async def _read_all(bootstrap_servers: str, topic: str, *, keep: bool) -> tuple[
         list[Kept], Rate]:
     """Every message of `topic` up to its high watermark, `orjson`-decoded."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
-                                enable_auto_commit=False, fetch_max_wait_ms=50,
-                                max_partition_fetch_bytes=8 * 1024 * 1024)
+    consumer = replay_consumer(bootstrap_servers)  # read as the rebuild reads: its ceiling
     await consumer.start()
     kept: list[Kept] = []
     count = 0

@@ -162,6 +162,7 @@ class HelperFailed(RuntimeError):
 
 
 def replay_consumer(bootstrap: str) -> AIOKafkaConsumer:
+    """A consumer outside any group, fetching up to 8 MB a partition: a replay's reader."""
     return AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                             enable_auto_commit=False, fetch_max_wait_ms=50,
                             max_partition_fetch_bytes=8 * 1024 * 1024)

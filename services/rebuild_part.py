@@ -7,7 +7,8 @@ Reads KAFKA_BOOTSTRAP_SERVERS, EVENTS_TOPIC, REDIS_URL, REDIS_PREFIX and EVENTS_
 like every process; prints one JSON line per batch (`{"messages": n, "total": m}`) and a
 last one with what it rebuilt (`{"rebuilt": {...}}`). Logs go to standard error. Exits 1
 on failure, and at its next batch once its parent is gone (the line it prints then finds
-no reader): it never writes on after the rebuild that started it has ended.
+no reader), that batch's write cancelled: at most that one write, already sent, may still
+land after the rebuild that started it has ended.
 """
 
 from __future__ import annotations
