@@ -12,15 +12,21 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from heapq import merge
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from sortedcontainers import SortedList
+
 from projections.facts import Record
-from projections.stats import days_between, median, quantile
+from projections.stats import days_between, median, quantile_of_sorted
 
 RULES = ("stalled_deal", "inactive_deal", "lead_sla", "churn_risk", "engagement_drop", "pace")
 KINDS = {"stalled_deal": "deal", "inactive_deal": "deal", "lead_sla": "lead",
@@ -103,7 +109,6 @@ class Context:
         self._thresholds: dict[str, tuple[float, str]] | None = None
         # The thresholds before the last change to won deals (None: unknown)
         self._previous_thresholds: dict[str, tuple[float, str]] | None = None
-        self._key_customers: set[str] | None = None
         self._won_by_rep: dict[str, WonDeals] | None = None
         self._pace_targets: dict[tuple[str, str, str | None], list[PaceTarget]] | None = None
         self._members: dict[str, list[tuple[str, datetime | None, datetime | None]]] | None = None
@@ -112,6 +117,10 @@ class Context:
             for rec in records.get(kind, {}).values():
                 for activity in rec.get("activities", ()):
                     self.activity_times[activity[2]].append(instant(activity[0]))
+        # Per customer, its activities' moments as logged (their own offsets), ascending
+        self.customer_times: dict[str, list[datetime]] = defaultdict(list)
+        for key, rec in records.get("customer", {}).items():
+            self.customer_times[key] = sorted(ts(a[0]) for a in rec.get("activities", ()))
         for times in self.activity_times.values():
             times.sort()
         self.orders_by_customer: dict[str, set[str]] = defaultdict(set)
@@ -122,12 +131,27 @@ class Context:
         self._won_dwell: dict[str, dict[str, float]] = {
             did: won_dwell(deal) for did, deal in records.get("deal", {}).items()
             if deal["status"] == "won"}
+        # ... and per stage, those days of every won deal, ascending: a threshold is one
+        # quantile of a sorted list, not a sort of every won deal's days after each win.
+        self._dwell_samples: dict[str, SortedList] = defaultdict(SortedList)
+        for dwell in self._won_dwell.values():
+            self._add_dwell(dwell)
         for oid, order in records.get("order", {}).items():
             self.orders_by_customer[order["customer"]].add(oid)
             self.customer_value[order["customer"]] += Decimal(order["amount"])
+        # Per customer, when its orders were booked, ascending
+        self.booked: dict[str, list[datetime]] = {
+            customer: self._booked_of(customer) for customer in self.orders_by_customer}
+        # Every positive booked value, ascending: the key tier's cutoff is one index into it,
+        # not a ranking of every customer after each order.
+        self._values = SortedList(v for v in self.customer_value.values() if v > 0)
+        # Open deals by their current stage: whose stall a moved threshold can move.
+        self.open_deals: dict[str, set[str]] = defaultdict(set)
         for did, deal in records.get("deal", {}).items():
             if deal.get("customer"):
                 self.deals_by_customer[deal["customer"]].add(did)
+            if deal["status"] == "open":
+                self.open_deals[deal["stages"][-1][0]].add(did)
 
     def kind(self, kind: str) -> dict[str, Record]:
         return self.records.setdefault(kind, {})
@@ -137,18 +161,35 @@ class Context:
         rec = self.kind(kind)[key]
         for activity in rec.get("activities", ())[len((before or {}).get("activities", ())):]:
             insort(self.activity_times[activity[2]], instant(activity[0]))
+            if kind == "customer":
+                insort(self.customer_times[key], ts(activity[0]))
+        if kind == "order" and before is not None and before["booked_at"] != rec["booked_at"]:
+            # Booked again (rare): it stays the order of the customer it was first booked for
+            for customer, orders in self.orders_by_customer.items():
+                if key in orders:
+                    self.booked[customer] = self._booked_of(customer)
         if kind == "order" and before is None:
             self.orders_by_customer[rec["customer"]].add(key)
-            self.customer_value[rec["customer"]] += Decimal(rec["amount"])
-            self._key_customers = None
+            insort(self.booked.setdefault(rec["customer"], []), ts(rec["booked_at"]))
+            value = self.customer_value[rec["customer"]]
+            if value > 0:
+                self._values.remove(value)
+            self.customer_value[rec["customer"]] = value = value + Decimal(rec["amount"])
+            if value > 0:
+                self._values.add(value)
         elif kind == "deal":
             if rec.get("customer"):
                 self.deals_by_customer[rec["customer"]].add(key)
+            if before is not None and before["status"] == "open":
+                self.open_deals[before["stages"][-1][0]].discard(key)
+            if rec["status"] == "open":
+                self.open_deals[rec["stages"][-1][0]].add(key)
             if rec["status"] == "won" or (before and before["status"] == "won"):
+                if (dwell := self._won_dwell.pop(key, None)) is not None:
+                    self._remove_dwell(dwell)
                 if rec["status"] == "won":
-                    self._won_dwell[key] = won_dwell(rec)
-                else:
-                    self._won_dwell.pop(key, None)
+                    self._won_dwell[key] = dwell = won_dwell(rec)
+                    self._add_dwell(dwell)
                 self._previous_thresholds, self._thresholds = self._thresholds, None
                 if self._won_by_rep is not None:  # kept in step, not listed again from every deal
                     if before and before["status"] == "won":
@@ -161,6 +202,18 @@ class Context:
             self._pace_targets = None
         elif kind == "rep":
             self._members = None
+
+    def _booked_of(self, customer: str) -> list[datetime]:
+        orders = self.kind("order")
+        return sorted(ts(orders[o]["booked_at"]) for o in self.orders_by_customer[customer])
+
+    def _add_dwell(self, dwell: dict[str, float]) -> None:
+        for stage, days in dwell.items():
+            self._dwell_samples[stage].add(days)
+
+    def _remove_dwell(self, dwell: dict[str, float]) -> None:
+        for stage, days in dwell.items():
+            self._dwell_samples[stage].remove(days)
 
     # --- shared facts ---------------------------------------------------------
 
@@ -175,15 +228,11 @@ class Context:
             pipeline = next(iter(self.kind("pipeline").values()), None) or {}
             configured = pipeline.get("stall_days") or {}
             s = self.settings
-            dwell: dict[str, list[float]] = defaultdict(list)
-            for stages in self._won_dwell.values():
-                for stage, days in stages.items():
-                    dwell[stage].append(days)
             result = {}
             for stage in self.stages:
-                samples = dwell.get(stage, [])
+                samples = self._dwell_samples.get(stage, ())
                 if len(samples) >= s.stall_min_samples:
-                    value = quantile(samples, s.stall_quantile)
+                    value = quantile_of_sorted(samples, s.stall_quantile)
                     assert value is not None
                     result[stage] = (value, f"p{round(s.stall_quantile * 100)} of "
                                             f"{len(samples)} won deals")
@@ -247,14 +296,21 @@ class Context:
 
     def key_customers(self) -> set[str]:
         """The top value tier: the top `key_customer_share` of customers by booked value."""
-        if self._key_customers is None:
-            value = self.customer_value
-            ranked = sorted((v for v in value.values() if v > 0), reverse=True)
-            count = int(len(ranked) * self.settings.key_customer_share)
-            cutoff = ranked[count - 1] if count else None
-            self._key_customers = ({c for c, v in value.items() if v >= cutoff}
-                                   if cutoff is not None else set())
-        return self._key_customers
+        cutoff = self._key_cutoff()
+        if cutoff is None:
+            return set()
+        return {c for c, v in self.customer_value.items() if v >= cutoff}
+
+    def is_key_customer(self, customer: str | None) -> bool:
+        """Whether `customer` is in `key_customers()`, without listing them."""
+        cutoff = self._key_cutoff()
+        value = self.customer_value.get(customer) if customer is not None else None
+        return cutoff is not None and value is not None and value >= cutoff
+
+    def _key_cutoff(self) -> Decimal | None:
+        # The lowest value of the tier: the `count`-th highest positive value (ties included).
+        count = int(len(self._values) * self.settings.key_customer_share)
+        return self._values[len(self._values) - count] if count else None
 
     def rep_at(self, rep: str | None, moment: datetime) -> dict[str, str | None]:
         history = self.kind("rep").get(rep or "", {}).get("history")
@@ -326,7 +382,7 @@ def stalled_deal(ctx: Context, key: str, now: datetime) -> Assessment:
     stage, entered = deal["stages"][-1][0], ts(deal["stages"][-1][1])
     threshold, basis = ctx.thresholds().get(stage, (ctx.settings.stall_days, "default"))
     in_stage = max(days_between(entered, now), 0.0)
-    severity = "high" if deal.get("customer") in ctx.key_customers() else "medium"
+    severity = "high" if ctx.is_key_customer(deal.get("customer")) else "medium"
     return Assessment(
         "stalled_deal", key, entered + _days(threshold), None,
         f"in {stage} {_fmt(in_stage)} days; threshold {_fmt(threshold)} ({basis})",
@@ -349,7 +405,7 @@ def inactive_deal(ctx: Context, key: str, now: datetime) -> Assessment:
     evidence = f"no activity for {_fmt(idle)} days; threshold {_fmt(ctx.settings.inactive_days)}"
     if next_step is not None and next_step > last:
         evidence += f"; next step due {next_step.isoformat()}"
-    severity = "high" if deal.get("customer") in ctx.key_customers() else "medium"
+    severity = "high" if ctx.is_key_customer(deal.get("customer")) else "medium"
     return Assessment("inactive_deal", key, due, None, evidence, severity, deal["owner"],
                       {"last_activity_at": last.isoformat(), "idle_days": idle,
                        "customer": deal.get("customer"), "amount": deal.get("amount")})
@@ -371,15 +427,14 @@ def lead_sla(ctx: Context, key: str, now: datetime) -> Assessment:
 
 
 def churn_risk(ctx: Context, key: str, now: datetime) -> Assessment:
-    booked = sorted(ts(ctx.kind("order")[o]["booked_at"])
-                    for o in ctx.orders_by_customer.get(key, ()))
+    booked = ctx.booked.get(key, [])
     s = ctx.settings
     if len(booked) < s.churn_min_orders:
         return Assessment("churn_risk", key, None)
     typical = median([days_between(a, b) for a, b in zip(booked, booked[1:], strict=False)])
     assert typical is not None
     since_last = max(days_between(booked[-1], now), 0.0)
-    key_customer = key in ctx.key_customers()
+    key_customer = ctx.is_key_customer(key)
     return Assessment(
         "churn_risk", key, booked[-1] + _days(s.churn_gap_factor * typical), None,
         f"no order for {_fmt(since_last)} days; typical gap {_fmt(typical)} days "
@@ -406,36 +461,65 @@ def _engaged(times: list[datetime], at: datetime, s: RuleSettings) -> bool | Non
                           < s.engagement_drop * prior / s.engagement_prior_days)
 
 
+def _shifted(times: list[datetime], rank: int, shift: timedelta,
+             indexes: range) -> Iterator[tuple[datetime, int, int]]:
+    for i in indexes:
+        yield times[i] + shift, rank, i
+
+
+def _edges_after(times: list[datetime], now: datetime,
+                 shifts: tuple[timedelta, ...]) -> Iterator[datetime]:
+    """Ascending, the distinct instants after `now` among the ascending `times` shifted by
+    each of `shifts`: merged lazily, as far as the caller reads. Of equal instants the one
+    from the first shift, then the earliest time, stands for them (as in a set built in
+    that order)."""
+    streams = [_shifted(times, rank, shift, range(bisect_right(times, now - shift), len(times)))
+               for rank, shift in enumerate(shifts)]
+    for at, _run in groupby(merge(*streams), key=itemgetter(0)):
+        yield at
+
+
+def _edges_until(times: list[datetime], now: datetime,
+                 shifts: tuple[timedelta, ...]) -> Iterator[datetime]:
+    """The same instants at or before `now`, descending."""
+    streams = [_shifted(times, rank, shift, range(bisect_right(times, now - shift) - 1, -1, -1))
+               for rank, shift in enumerate(shifts)]
+    for _at, run in groupby(merge(*streams, reverse=True), key=itemgetter(0)):
+        *_, first = run  # descending: the first shift's, earliest time's, comes last
+        yield first[0]
+
+
 def engagement_drop(ctx: Context, key: str, now: datetime) -> Assessment:
-    customer = ctx.kind("customer").get(key, {})
     s = ctx.settings
-    times = sorted(ts(a[0]) for a in customer.get("activities", ()) if ts(a[0]) <= now)
+    logged = ctx.customer_times.get(key, [])
+    times = logged[:bisect_right(logged, now)]
     if not times:
         return Assessment("engagement_drop", key, None)
-    # Between activities the counts change only when one leaves a window.
-    edges = sorted(set(times) | {t + _days(s.engagement_recent_days) for t in times}
-                   | {t + _days(s.engagement_recent_days + s.engagement_prior_days)
-                      for t in times})
-    # The answer is constant from one edge to the next (windows are half-open).
-    past = [e for e in edges if e <= now]
-    future = [e for e in edges if e > now]
+    # Between activities the counts change only when one leaves a window: the edges are
+    # the activities and the moments each leaves the recent and the prior window. The
+    # answer is constant from one edge to the next (windows are half-open).
+    shifts = (timedelta(0), _days(s.engagement_recent_days),
+              _days(s.engagement_recent_days + s.engagement_prior_days))
     if _engaged(times, now, s):
         since = now
-        for edge in reversed(past):
+        for edge in _edges_until(times, now, shifts):
             if not _engaged(times, edge, s):
                 break
             since = edge
-        until = next((e for e in future if not _engaged(times, e, s)), None)
+        until = next((e for e in _edges_after(times, now, shifts)
+                      if not _engaged(times, e, s)), None)
     else:
-        since = next((e for e in future if _engaged(times, e, s)), None)  # type: ignore[assignment]
+        since = next((e for e in _edges_after(times, now, shifts)  # type: ignore[assignment]
+                      if _engaged(times, e, s)), None)
         until = None
     recent, prior = _window_counts(times, now, s)
+    key_customer = ctx.is_key_customer(key)
     return Assessment(
         "engagement_drop", key, since, until,
         f"{recent} interactions in the last {s.engagement_recent_days:g} days; "
         f"{prior} in the {s.engagement_prior_days:g} days before",
-        "high" if key in ctx.key_customers() else "medium", ctx.account_owner(key),
-        {"recent": recent, "prior": prior, "key_customer": key in ctx.key_customers()})
+        "high" if key_customer else "medium", ctx.account_owner(key),
+        {"recent": recent, "prior": prior, "key_customer": key_customer})
 
 
 @lru_cache(maxsize=4096)
@@ -557,15 +641,13 @@ def touched(ctx: Context, kind: str, key: str, before: Record | None) -> Touched
             # Thresholds learn from won deals: a stage's rising threshold moves its deals'
             # stall later, a falling one earlier. Pace counts won deals.
             moved = ctx.moved_thresholds()
-            for deal, other in ctx.kind("deal").items():
-                if other["status"] == "open":
-                    stage = other["stages"][-1][0]
-                    if moved is None:
-                        out.add(("stalled_deal", deal))
-                    elif stage in moved[0]:
-                        later.add(("stalled_deal", deal))
-                    elif stage in moved[1]:
-                        sooner.add(("stalled_deal", deal))
+            if moved is None:
+                out |= {("stalled_deal", d) for deals in ctx.open_deals.values() for d in deals}
+            else:
+                for stage in moved[0]:  # rose
+                    later |= {("stalled_deal", d) for d in ctx.open_deals.get(stage, ())}
+                for stage in moved[1]:  # fell
+                    sooner |= {("stalled_deal", d) for d in ctx.open_deals.get(stage, ())}
             for owner in {rec["owner"], (before or rec)["owner"]}:
                 out |= _pace_of(ctx, ("won_value", "won_deals"), owner,
                                 ts(rec.get("closed_at") or (before or rec)["closed_at"]))
@@ -580,7 +662,7 @@ def touched(ctx: Context, kind: str, key: str, before: Record | None) -> Touched
     elif kind == "target":
         out.add(("pace", key))
     elif kind == "pipeline":
-        out |= {("stalled_deal", d) for d, r in ctx.kind("deal").items() if r["status"] == "open"}
+        out |= {("stalled_deal", d) for deals in ctx.open_deals.values() for d in deals}
     elif kind == "rep":
         out |= {("pace", k) for k, t in ctx.kind("target").items()
                 if t["scope"] == "team" and t["metric"] in PACE_METRICS}

@@ -25,9 +25,13 @@ def mean(values: Sequence[float]) -> float | None:
 
 def quantile(values: Sequence[float], q: float) -> float | None:
     """Linear interpolation between closest ranks (numpy's and pandas' default)."""
-    if not values:
+    return quantile_of_sorted(sorted(values), q)
+
+
+def quantile_of_sorted(ordered: Sequence[float], q: float) -> float | None:
+    """`quantile` of values already in ascending order (a list kept sorted as it changes)."""
+    if not ordered:
         return None
-    ordered = sorted(values)
     position = q * (len(ordered) - 1)
     low = int(position)
     high = min(low + 1, len(ordered) - 1)

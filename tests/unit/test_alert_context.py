@@ -1,16 +1,25 @@
 """The alert rules' shared indexes, kept in step change by change, equal the same indexes
-listed afresh from the records; the engagement windows' counts by bisection equal a count
-of every activity."""
+listed afresh from the records (and the key tier a ranking of every customer); the
+engagement windows' counts by bisection equal a count of every activity, and their edges,
+merged lazily, every edge listed and sorted."""
 
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from alerts.rules import Context, RuleSettings, WonDeals, _window_counts
+from alerts.rules import (
+    Context,
+    RuleSettings,
+    WonDeals,
+    _edges_after,
+    _edges_until,
+    _window_counts,
+    ts,
+)
 
 T1, T2 = "2017-03-01T10:00:00+08:00", "2017-03-05T09:30:00+08:00"
 
@@ -67,3 +76,93 @@ def test_engagement_windows_count_each_activity_in_its_half_open_window() -> Non
         expected = (sum(1 for t in times if at - recent < t <= at),
                     sum(1 for t in times if at - recent - prior < t <= at - recent))
         assert _window_counts(times, at, s) == expected, at
+
+
+def _ranked_key_customers(orders: dict[str, dict[str, Any]], share: float) -> set[str]:
+    """The top `share` of customers by booked value, ties at the cutoff included."""
+    value: dict[str, Decimal] = {}
+    for order in orders.values():
+        value[order["customer"]] = value.get(order["customer"], Decimal(0)) + Decimal(
+            order["amount"])
+    ranked = sorted((v for v in value.values() if v > 0), reverse=True)
+    count = int(len(ranked) * share)
+    return {c for c, v in value.items() if count and v >= ranked[count - 1]}
+
+
+def test_customer_and_deal_indexes_kept_in_step_equal_a_fresh_context() -> None:
+    rng = random.Random(8)
+    records: dict[str, dict[str, Any]] = {"deal": {}, "order": {}, "customer": {}}
+    ctx = Context(records, RuleSettings(stall_min_samples=3))
+    start = datetime(2017, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    stages = ["prospecting", "qualification", "proposal", "negotiation"]
+    for step in range(400):
+        at = (start + timedelta(hours=step * 7)).isoformat()
+        kind = rng.choice(["deal", "deal", "order", "customer"])
+        key = f"{kind[0]}{rng.randrange(12)}"
+        before = records[kind].get(key)
+        if kind == "deal":
+            rec = dict(before) if before else {"status": "open", "owner": "r1", "amount": "10",
+                                               "stages": [[stages[0], at]], "customer": "c1"}
+            if rec["status"] == "open" and before is not None:
+                move = rng.choice(["stage", "won", "lost"])
+                if move == "stage":
+                    rec["stages"] = [*rec["stages"], [rng.choice(stages), at]]
+                else:
+                    rec.update(status=move, closed_at=at)
+        elif kind == "order":  # booked again, now and then, at another moment
+            rec = {"customer": f"c{rng.randrange(6)}", "amount": str(rng.choice([5, 10, 40])),
+                   "booked_at": at}
+            if before is not None:
+                rec["customer"] = before["customer"]
+        else:
+            rec = dict(before or {})
+            rec["activities"] = [*rec.get("activities", ()),
+                                 [at, "call", "r1", None, f"a{step}"]]
+        records[kind][key] = rec
+        ctx.touch(kind, key, before)
+
+        fresh = Context(records, ctx.settings)
+        assert ctx.booked == fresh.booked, step
+        assert ctx.customer_times == {k: v for k, v in fresh.customer_times.items() if v}, step
+        assert ({s: d for s, d in ctx.open_deals.items() if d}
+                == {s: d for s, d in fresh.open_deals.items() if d}), step
+        assert ctx.thresholds() == fresh.thresholds(), step
+        assert ctx.key_customers() == _ranked_key_customers(records["order"], 0.2), step
+        assert {c for c in ("c0", "c1", "c2", "c3", "c4", "c5", None)
+                if ctx.is_key_customer(c)} == ctx.key_customers(), step
+
+
+def _listed_edges(times: list[datetime], shifts: tuple[timedelta, ...]) -> list[datetime]:
+    """Every edge in a set, built in shift order, then sorted: the set keeps the first of
+    equal instants."""
+    edges: set[datetime] = set()
+    for shift in shifts:
+        edges |= {t + shift for t in times}
+    return sorted(edges)
+
+
+def test_window_edges_merged_lazily_equal_every_edge_listed() -> None:
+    rng = random.Random(3)
+    zones = [timezone(timedelta(hours=8)), timezone.utc, timezone(timedelta(hours=-5))]
+    start = datetime(2017, 1, 1, tzinfo=zones[0])
+    # Moments on a coarse grid, in three zones: equal instants written differently
+    times = sorted((start + timedelta(days=rng.randrange(0, 300))).astimezone(rng.choice(zones))
+                   for _ in range(120))
+    shifts = (timedelta(0), timedelta(days=30), timedelta(days=120))
+    listed = _listed_edges(times, shifts)
+
+    def written(edges: list[datetime]) -> list[str]:
+        return [e.isoformat() for e in edges]
+
+    for now in [times[0] - timedelta(days=1), *times[::7], times[-1] + timedelta(days=200)]:
+        after = [e for e in listed if e > now]
+        until = [e for e in reversed(listed) if e <= now]
+        assert written(list(_edges_after(times, now, shifts))) == written(after), now
+        assert written(list(_edges_until(times, now, shifts))) == written(until), now
+
+
+def test_churn_reads_orders_in_booking_order_whatever_order_they_came_in() -> None:
+    orders = {f"o{i}": {"customer": "c1", "amount": "10", "booked_at": at}
+              for i, at in enumerate([T2, T1, "2017-02-01T08:00:00+08:00"])}
+    ctx = Context({"order": orders}, RuleSettings())
+    assert ctx.booked["c1"] == sorted(ts(o["booked_at"]) for o in orders.values())
