@@ -113,14 +113,17 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
     observability.instrument(app)
     bodies.limit(app, settings.max_body_bytes)
     auth.install(app)
+    # Routes are tried in the order they are included (no path matches two of them): the
+    # questions dashboards ask most come first, ahead of writing and administration.
+    app.include_router(views.router, dependencies=[auth.READ])
+    app.include_router(dashboard_api.router)  # the page is public; its /v1 routes are not
     app.include_router(ingest.router)  # per route: write events, or configure
     app.include_router(alerts_api.router)  # per route: read, or configure webhooks
     app.include_router(keys_api.router, dependencies=[auth.ADMINISTER])
     app.include_router(keys_api.identity)
     app.include_router(documents.router, dependencies=[Depends(auth.get_principal)])
-    for reading in (views, forecast_api, leads, process, performance, money_api, exports):
+    for reading in (forecast_api, leads, process, performance, money_api, exports):
         app.include_router(reading.router, dependencies=[auth.READ])
-    app.include_router(dashboard_api.router)  # the page is public; its /v1 routes are not
 
     @app.get("/openapi.json", include_in_schema=False,
              dependencies=[Depends(auth.get_principal)])
