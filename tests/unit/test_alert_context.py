@@ -6,7 +6,7 @@ merged lazily, every edge listed and sorted."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -143,7 +143,7 @@ def _listed_edges(times: list[datetime], shifts: tuple[timedelta, ...]) -> list[
 
 def test_window_edges_merged_lazily_equal_every_edge_listed() -> None:
     rng = random.Random(3)
-    zones = [timezone(timedelta(hours=8)), timezone.utc, timezone(timedelta(hours=-5))]
+    zones = [timezone(timedelta(hours=8)), UTC, timezone(timedelta(hours=-5))]
     start = datetime(2017, 1, 1, tzinfo=zones[0])
     # Moments on a coarse grid, in three zones: equal instants written differently
     times = sorted((start + timedelta(days=rng.randrange(0, 300))).astimezone(rng.choice(zones))
