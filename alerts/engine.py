@@ -130,12 +130,10 @@ class AlertEngine:
         return list(self.tenant(tenant).open.values())
 
 
-def current(records: dict[str, dict[str, Record]], settings: RuleSettings,
-            now: datetime, rules: tuple[str, ...]) -> list[Assessment]:
+def current(ctx: Context, now: datetime, rules: tuple[str, ...]) -> list[Assessment]:
     """The subjects whose condition holds at `now` (for listings read at request time)."""
     from alerts.rules import subjects
 
-    ctx = Context(records, settings)
     found = []
     for rule, key in subjects(ctx):
         if rule in rules:

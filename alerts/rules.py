@@ -117,10 +117,10 @@ class Context:
             for rec in records.get(kind, {}).values():
                 for activity in rec.get("activities", ()):
                     self.activity_times[activity[2]].append(instant(activity[0]))
-        # Per customer, its activities' moments as logged (their own offsets), ascending
-        self.customer_times: dict[str, list[datetime]] = defaultdict(list)
-        for key, rec in records.get("customer", {}).items():
-            self.customer_times[key] = sorted(ts(a[0]) for a in rec.get("activities", ()))
+        # Per customer asked about, its activities' moments as logged (their own offsets)
+        # and when its orders were booked, ascending: listed on first use, kept in step after.
+        self._customer_times: dict[str, list[datetime]] = {}
+        self._booked: dict[str, list[datetime]] = {}
         for times in self.activity_times.values():
             times.sort()
         self.orders_by_customer: dict[str, set[str]] = defaultdict(set)
@@ -139,9 +139,6 @@ class Context:
         for oid, order in records.get("order", {}).items():
             self.orders_by_customer[order["customer"]].add(oid)
             self.customer_value[order["customer"]] += Decimal(order["amount"])
-        # Per customer, when its orders were booked, ascending
-        self.booked: dict[str, list[datetime]] = {
-            customer: self._booked_of(customer) for customer in self.orders_by_customer}
         # Every positive booked value, ascending: the key tier's cutoff is one index into it,
         # not a ranking of every customer after each order.
         self._values = SortedList(v for v in self.customer_value.values() if v > 0)
@@ -161,16 +158,17 @@ class Context:
         rec = self.kind(kind)[key]
         for activity in rec.get("activities", ())[len((before or {}).get("activities", ())):]:
             insort(self.activity_times[activity[2]], instant(activity[0]))
-            if kind == "customer":
-                insort(self.customer_times[key], ts(activity[0]))
+            if kind == "customer" and key in self._customer_times:
+                insort(self._customer_times[key], ts(activity[0]))
         if kind == "order" and before is not None and before["booked_at"] != rec["booked_at"]:
             # Booked again (rare): it stays the order of the customer it was first booked for
             for customer, orders in self.orders_by_customer.items():
                 if key in orders:
-                    self.booked[customer] = self._booked_of(customer)
+                    self._booked.pop(customer, None)
         if kind == "order" and before is None:
             self.orders_by_customer[rec["customer"]].add(key)
-            insort(self.booked.setdefault(rec["customer"], []), ts(rec["booked_at"]))
+            if rec["customer"] in self._booked:
+                insort(self._booked[rec["customer"]], ts(rec["booked_at"]))
             value = self.customer_value[rec["customer"]]
             if value > 0:
                 self._values.remove(value)
@@ -203,9 +201,20 @@ class Context:
         elif kind == "rep":
             self._members = None
 
-    def _booked_of(self, customer: str) -> list[datetime]:
-        orders = self.kind("order")
-        return sorted(ts(orders[o]["booked_at"]) for o in self.orders_by_customer[customer])
+    def customer_times(self, customer: str) -> list[datetime]:
+        """When the customer's activities occurred, ascending (do not change the list)."""
+        if customer not in self._customer_times:
+            activities = self.kind("customer").get(customer, {}).get("activities", ())
+            self._customer_times[customer] = sorted(ts(a[0]) for a in activities)
+        return self._customer_times[customer]
+
+    def booked(self, customer: str) -> list[datetime]:
+        """When the customer's orders were booked, ascending (do not change the list)."""
+        if customer not in self._booked:
+            orders = self.kind("order")
+            self._booked[customer] = sorted(ts(orders[o]["booked_at"])
+                                            for o in self.orders_by_customer.get(customer, ()))
+        return self._booked[customer]
 
     def _add_dwell(self, dwell: dict[str, float]) -> None:
         for stage, days in dwell.items():
@@ -427,7 +436,7 @@ def lead_sla(ctx: Context, key: str, now: datetime) -> Assessment:
 
 
 def churn_risk(ctx: Context, key: str, now: datetime) -> Assessment:
-    booked = ctx.booked.get(key, [])
+    booked = ctx.booked(key)
     s = ctx.settings
     if len(booked) < s.churn_min_orders:
         return Assessment("churn_risk", key, None)
@@ -491,7 +500,7 @@ def _edges_until(times: list[datetime], now: datetime,
 
 def engagement_drop(ctx: Context, key: str, now: datetime) -> Assessment:
     s = ctx.settings
-    logged = ctx.customer_times.get(key, [])
+    logged = ctx.customer_times(key)
     times = logged[:bisect_right(logged, now)]
     if not times:
         return Assessment("engagement_drop", key, None)

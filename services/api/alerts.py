@@ -188,10 +188,15 @@ async def _current(services: ServicesDep, caller: Principal, rules: tuple[str, .
     snapshot = await services.snapshot(caller.tenant)
     settings = rule_settings(services.settings)
     now = datetime.now(UTC)
-    found = await asyncio.to_thread(current, snapshot.records, settings, now, rules)
+
+    def listed() -> tuple[list[Assessment], set[str]]:
+        # One context for both, built off the event loop: it reads every record
+        ctx = Context(snapshot.records, settings)
+        return current(ctx, now, rules), ctx.key_customers()
+
+    found, keys = await asyncio.to_thread(listed)
     found = [a for a in found
              if caller.may_read_owner(a.owner, snapshot.rep_at(a.owner, None)["team"])]
-    keys = Context(snapshot.records, settings).key_customers()
     return found, keys, {"as_of": now.isoformat()}
 
 
