@@ -113,8 +113,9 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
     observability.instrument(app)
     bodies.limit(app, settings.max_body_bytes)
     auth.install(app)
-    # Routes are tried in the order they are included (no path matches two of them): the
-    # questions dashboards ask most come first, ahead of writing and administration.
+    # Routes are tried in the order they are included, and no request path matches routes of
+    # two routers (tests/unit/test_route_order.py): the questions dashboards ask most come
+    # first, ahead of writing and administration.
     app.include_router(views.router, dependencies=[auth.READ])
     app.include_router(dashboard_api.router)  # the page is public; its /v1 routes are not
     app.include_router(ingest.router)  # per route: write events, or configure
