@@ -117,12 +117,12 @@ class Context:
             for rec in records.get(kind, {}).values():
                 for activity in rec.get("activities", ()):
                     self.activity_times[activity[2]].append(instant(activity[0]))
+        for times in self.activity_times.values():
+            times.sort()
         # Per customer asked about, its activities' moments as logged (their own offsets)
         # and when its orders were booked, ascending: listed on first use, kept in step after.
         self._customer_times: dict[str, list[datetime]] = {}
         self._booked: dict[str, list[datetime]] = {}
-        for times in self.activity_times.values():
-            times.sort()
         self.orders_by_customer: dict[str, set[str]] = defaultdict(set)
         self.customer_value: dict[str, Decimal] = defaultdict(Decimal)
         self.deals_by_customer: dict[str, set[str]] = defaultdict(set)
@@ -157,9 +157,10 @@ class Context:
         """Record `kind/key` changed (its previous record: `before`): refresh indexes."""
         rec = self.kind(kind)[key]
         for activity in rec.get("activities", ())[len((before or {}).get("activities", ())):]:
-            insort(self.activity_times[activity[2]], instant(activity[0]))
+            at = ts(activity[0])
+            insort(self.activity_times[activity[2]], at.astimezone(UTC))  # as `instant` reads it
             if kind == "customer" and key in self._customer_times:
-                insort(self._customer_times[key], ts(activity[0]))
+                insort(self._customer_times[key], at)
         if kind == "order" and before is not None and before["booked_at"] != rec["booked_at"]:
             # Booked again (rare): it stays the order of the customer it was first booked for
             for customer, orders in self.orders_by_customer.items():
