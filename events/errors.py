@@ -20,6 +20,14 @@ class Refused(Exception):
         self.status = status
 
 
+class Unknown(Refused):
+    """An event naming a subject not known yet: held until it arrives, or refused on request."""
+
+    def __init__(self, field: str, kind: str, key: str) -> None:
+        super().__init__(field, f"unknown {kind} {key!r}")
+        self.kind, self.key = kind, key
+
+
 class InvalidEvent(Refused):
     def __init__(self, errors: list[FieldError]) -> None:
         Exception.__init__(self, "; ".join(f"{e.field}: {e.message}" for e in errors))

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -20,9 +21,10 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from pydantic import BaseModel
 
-from events.errors import FieldError, InvalidEvent, Refused
+from events.errors import FieldError, InvalidEvent, Refused, Unknown
+from events.order import envelope_key
 from events.parsing import SalesEvent, parse_event
-from events.rules import DEFAULT_STAGES, State, Subject, decide, evolve, subject_of
+from events.rules import CREATES, DEFAULT_STAGES, History, State, Subject, decide, subject_of
 from events.subjects import SubjectReader
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://salespulse.dev/subjects")
@@ -67,9 +69,14 @@ class SalesSubject(Aggregate):
 
     def __init__(self, tenant: str, kind: str, key: str, envelope: dict[str, Any]) -> None:
         self.tenant, self.kind, self.key = tenant, kind, key
-        self.state: State | None = None
+        self.history = History()
         self.seen: set[str] = set()
         self._apply(envelope)
+
+    @property
+    def state(self) -> State | None:
+        """The subject after all its events, in business time."""
+        return self.history.state
 
     def record(self, kind: str, key: str, envelope: dict[str, Any]) -> None:
         self.trigger_event(self.Recorded, kind=kind, key=key, envelope=envelope)
@@ -78,14 +85,55 @@ class SalesSubject(Aggregate):
         checked = _JUST_CHECKED.get()
         sales_event = (checked[1] if checked and checked[0] is envelope
                        else parse_event(envelope, tenant=envelope["tenant"]))
-        self.state = evolve(sales_event, self.state)
+        self.history.add(sales_event)
         self.seen.add(envelope["id"])
+
+
+HELD = "held"  # the kind of the subjects that keep events waiting for another subject
+OnUnknown = Literal["hold", "refuse"]
+HOLD_FOR = timedelta(days=7)  # an event waits this long for its subject, then is dropped
+
+
+def held_key(kind: str, key: str) -> str:
+    return f"{kind}/{key}"
+
+
+class HeldEvents(SalesSubject):
+    """Events that name a subject not known yet, kept in the event store until it arrives.
+
+    Its stored events are envelopes of the internal types `event.held`, `event.released`
+    and `event.dropped` (relayed like any other, so the read side lists what waits)."""
+
+    def __init__(self, tenant: str, kind: str, key: str, envelope: dict[str, Any]) -> None:
+        self.pending: dict[str, tuple[dict[str, Any], str, str]] = {}  # id: event, reason, at
+        self.released: set[str] = set()
+        self.dropped: dict[str, str] = {}  # id: reason
+        super().__init__(tenant, kind, key, envelope)
+
+    def _apply(self, envelope: dict[str, Any]) -> None:
+        data = envelope["data"]
+        if envelope["type"] == "event.held":
+            event = data["event"]
+            self.pending[event["id"]] = (event, data["reason"], envelope["occurred_at"])
+            self.dropped.pop(event["id"], None)
+        elif envelope["type"] == "event.released":
+            for event_id in data["ids"]:
+                self.pending.pop(event_id, None)
+                self.released.add(event_id)
+        elif envelope["type"] == "event.dropped":
+            self.pending.pop(data["id"], None)
+            self.dropped[data["id"]] = data["reason"]
+
+
+def _holding(tenant: str, kind: str, at: datetime, data: dict[str, Any]) -> dict[str, Any]:
+    return {"id": f"{kind}/{data.get('id') or data['ids'][0]}/{at.isoformat()}",
+            "type": kind, "tenant": tenant, "occurred_at": at.isoformat(), "data": data}
 
 
 @dataclass(frozen=True)
 class Outcome:
     id: str
-    status: str  # accepted | duplicate
+    status: str  # accepted | duplicate | held
 
 
 class BatchRefused(Exception):
@@ -112,11 +160,17 @@ class SalesLedger(Application):
         super().__init__(env)
         self.subjects = SubjectReader(self, int(self.env.get(self.SUBJECT_CACHE_MAXSIZE, "50000")))
 
-    def record(self, raws: list[Any], *, tenant: str, tz: str = "Asia/Shanghai") -> list[Outcome]:
-        """Check and store a batch atomically: every event, or none of them."""
+    def record(self, raws: list[Any], *, tenant: str, tz: str = "Asia/Shanghai",
+               unknown: OnUnknown = "hold", now: datetime | None = None) -> list[Outcome]:
+        """Check and store a batch atomically: every event, or none of them.
+
+        An event naming a subject not known yet is held until that subject arrives
+        (`unknown="hold"`: its outcome is `held`) or refused like any invalid event
+        (`unknown="refuse"`, for senders whose typo must show at once). `now` dates holds
+        and releases (default: the wall clock)."""
         parsed = [_parse(raw, tenant, tz) for raw in raws]
         for _attempt in range(5):
-            unit = _UnitOfWork(self, tenant)
+            unit = _UnitOfWork(self, tenant, unknown, now or datetime.now(UTC))
             outcomes = unit.apply_all(parsed)
             try:
                 # Straight to the event store, in batch order: save() would only collect the
@@ -158,8 +212,10 @@ def _references(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
 class _UnitOfWork:
     """The aggregates one batch touches, loaded once, changed in order, saved together."""
 
-    def __init__(self, ledger: SalesLedger, tenant: str) -> None:
-        self.ledger, self.tenant = ledger, tenant
+    def __init__(self, ledger: SalesLedger, tenant: str, unknown: OnUnknown = "hold",
+                 now: datetime | None = None) -> None:
+        self.ledger, self.tenant, self.unknown = ledger, tenant, unknown
+        self.now = now or datetime.now(UTC)
         self.loaded: dict[UUID, SalesSubject | None] = {}
         self.pending: list[Any] = []
 
@@ -175,6 +231,8 @@ class _UnitOfWork:
         ids = {subject_id(self.tenant, "pipeline", self.tenant)}
         for sales_event, subject in events:
             ids.add(subject_id(self.tenant, subject.kind, subject.key))
+            if CREATES.get(sales_event.type) == subject.kind:  # may release what waits for it
+                ids.add(subject_id(self.tenant, HELD, held_key(subject.kind, subject.key)))
             data = sales_event.data
             for kind, field in _references(type(data)):
                 key = getattr(data, field)
@@ -215,7 +273,15 @@ class _UnitOfWork:
         aggregate = self.get(subject.kind, subject.key)
         if aggregate is not None and sales_event.id in aggregate.seen:
             return Outcome(sales_event.id, "duplicate")
-        decide(sales_event, subject, aggregate.state if aggregate else None, self)
+        try:
+            if aggregate is None:
+                decide(sales_event, subject, None, self)
+            else:
+                aggregate.history.judge(sales_event, subject, self)
+        except Unknown as unknown:
+            if self.unknown == "refuse":
+                raise
+            return self._hold(sales_event, unknown)
         completed = self._complete(sales_event)
         envelope = completed.canonical()
         token = _JUST_CHECKED.set((envelope, completed))
@@ -228,7 +294,59 @@ class _UnitOfWork:
         finally:
             _JUST_CHECKED.reset(token)
         self.pending.append(aggregate.pending_events[-1])
+        if CREATES.get(sales_event.type) == subject.kind:
+            self._release(subject)
         return Outcome(sales_event.id, "accepted")
+
+    def _held(self, kind: str, key: str) -> HeldEvents | None:
+        found = self.get(HELD, held_key(kind, key))
+        return found if isinstance(found, HeldEvents) else None
+
+    def _record_holding(self, kind: str, key: str, envelope: dict[str, Any]) -> None:
+        held = self._held(kind, key)
+        name = held_key(kind, key)
+        if held is None:
+            held = HeldEvents(self.tenant, HELD, name, envelope)
+            self.loaded[held.id] = held
+        else:
+            held.record(HELD, name, envelope)
+        self.pending.append(held.pending_events[-1])
+
+    def _hold(self, sales_event: SalesEvent, unknown: Unknown) -> Outcome:
+        held = self._held(unknown.kind, unknown.key)
+        if held is not None and (sales_event.id in held.pending
+                                 or sales_event.id in held.released):
+            return Outcome(sales_event.id, "duplicate")
+        self._record_holding(unknown.kind, unknown.key, _holding(
+            self.tenant, "event.held", self.now,
+            {"id": sales_event.id, "event": sales_event.canonical(),
+             "reason": unknown.errors[0].message, "field": unknown.errors[0].field}))
+        return Outcome(sales_event.id, "held")
+
+    def _release(self, subject: Subject) -> None:
+        """Apply, in business time, the events that waited for `subject`, just created; one
+        its history refuses, or that waited too long, is dropped with the reason."""
+        held = self._held(subject.kind, subject.key)
+        if held is None or not held.pending:
+            return
+        released: list[str] = []
+        for event, _reason, held_at in sorted(held.pending.values(),
+                                              key=lambda p: envelope_key(p[0])):
+            try:
+                if self.now - datetime.fromisoformat(held_at) > HOLD_FOR:
+                    raise Refused("occurred_at", f"waited longer than {HOLD_FOR.days} days "
+                                  f"for {subject.kind} {subject.key!r}")
+                parsed = parse_event(event, tenant=self.tenant)
+                self.apply(parsed, subject_of(parsed))
+                released.append(event["id"])
+            except Refused as refused:
+                self._record_holding(subject.kind, subject.key, _holding(
+                    self.tenant, "event.dropped", self.now,
+                    {"id": event["id"], "reason": refused.errors[0].message,
+                     "field": refused.errors[0].field}))
+        if released:
+            self._record_holding(subject.kind, subject.key, _holding(
+                self.tenant, "event.released", self.now, {"ids": released}))
 
     def _complete(self, sales_event: SalesEvent) -> SalesEvent:
         # Store what the rules implied, so readers need not know the pipeline of the day.

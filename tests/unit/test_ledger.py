@@ -74,7 +74,7 @@ def test_batch_with_one_bad_event_stores_none_of_it_and_names_the_bad_index(
         ev("deal.stage_changed", day(2), deal_id="D1", stage="proposal"),
     ]
     with pytest.raises(BatchRefused) as info:
-        world.record(batch, tenant=TENANT)
+        world.record(batch, tenant=TENANT, unknown="refuse")
     assert [(i, e.field) for i, e in info.value.errors] == [(2, "data.order_id")]
     assert info.value.status == 422
     assert high_water(world) == before
@@ -104,7 +104,7 @@ def test_every_bad_event_of_a_batch_is_reported(world: SalesLedger) -> None:
         ev("payment.received", day(1), payment_id="P1", order_id="O1", amount="101"),
     ]
     with pytest.raises(BatchRefused) as info:
-        world.record(batch, tenant=TENANT)
+        world.record(batch, tenant=TENANT, unknown="refuse")
     assert [(i, e.field) for i, e in info.value.errors] == [
         (0, "type"), (2, "data.amount"), (3, "data.deal_id"), (4, "occurred_at"),
         (5, "data.amount")]
@@ -347,6 +347,6 @@ def test_in_memory_persistence_behaves_the_same() -> None:
     assert stored(popo)[0]["data"]["stage"] == "prospecting"
     with pytest.raises(BatchRefused):
         popo.record([ev("customer.created", day(1), customer_id="C1"),
-                     ev("deal.won", day(1), deal_id="NOPE")], tenant=TENANT)
+                     ev("deal.won", day(1), deal_id="NOPE")], tenant=TENANT, unknown="refuse")
     assert popo.load(TENANT, "customer", "C1") is None
     assert high_water(popo) == 1

@@ -9,7 +9,7 @@ Times without offset are read in Asia/Shanghai.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from events.contract import EVENT_TYPES
-from events.ledger import BatchRefused, SalesLedger
+from events.ledger import HOLD_FOR, BatchRefused, Outcome, SalesLedger
 from events.parsing import SalesEvent, parse_event
 from events.rules import DEFAULT_STAGES, State, evolve, subject_of
 from tests.builders import ev
@@ -45,7 +45,7 @@ def record(ledger: SalesLedger, *events: dict[str, Any]) -> list[str]:
 def refusal(ledger: SalesLedger, *events: dict[str, Any]) -> BatchRefused:
     before = ledger.recorder.max_notification_id()
     with pytest.raises(BatchRefused) as info:
-        ledger.record(list(events), tenant=TENANT)
+        ledger.record(list(events), tenant=TENANT, unknown="refuse")
     assert ledger.recorder.max_notification_id() == before, "a refused batch stored something"
     return info.value
 
@@ -411,9 +411,6 @@ CLOSED_DEAL_CHANGES = [
     ev("quote.sent", day(5), deal_id="D1", quote_id="Q9", amount="900"),
     ev("deal.won", day(5), deal_id="D1"),
     ev("deal.lost", day(5), deal_id="D1"),
-    ev("activity.logged", day(5), activity_id="A9", kind="call", rep_id="r1", deal_id="D1"),
-    ev("activity.scheduled", day(5), activity_id="A9", kind="call", rep_id="r1", deal_id="D1",
-       due_at="2017-03-20T10:00:00"),
 ]
 
 
@@ -430,6 +427,21 @@ def test_any_change_to_a_lost_deal_is_refused(world: SalesLedger,
     record(world, ev("deal.lost", day(1), deal_id="D1", reason="price"))
     assert_refused(world, change, field="data.deal_id", status=409)
     assert state(world, "deal", "D1").status == "lost"
+
+
+@pytest.mark.parametrize("outcome", [ev("deal.won", day(1), deal_id="D1"),
+                                     ev("deal.lost", day(1), deal_id="D1")],
+                         ids=lambda e: e["type"])
+def test_activities_on_a_closed_deal_are_accepted(world: SalesLedger,
+                                                  outcome: dict[str, Any]) -> None:
+    # post-sale calls and next steps are real work
+    record(world, outcome)
+    assert record(
+        world,
+        ev("activity.logged", day(5), activity_id="A9", kind="call", rep_id="r1", deal_id="D1"),
+        ev("activity.scheduled", day(5), activity_id="A10", kind="call", rep_id="r1",
+           deal_id="D1", due_at="2017-03-20T10:00:00"),
+    ) == ["accepted", "accepted"]
 
 
 def test_change_after_win_in_the_same_batch_is_refused(world: SalesLedger) -> None:
@@ -519,12 +531,66 @@ def test_creating_a_deal_twice_in_one_batch_is_a_conflict(ledger: SalesLedger) -
         index=1, field="data.deal_id", status=409)
 
 
-# --- refused: time order -----------------------------------------------------
+# --- time: business time is the order, whatever arrived first ------------------
 
-def test_event_earlier_than_the_deals_previous_event_is_refused(world: SalesLedger) -> None:
+def test_event_earlier_than_the_deals_latest_event_is_judged_at_its_own_time(
+        world: SalesLedger) -> None:
     record(world, ev("deal.stage_changed", day(3), deal_id="D1", stage="proposal"))
-    assert_refused(world, ev("deal.amount_changed", day(2), deal_id="D1", amount="5"),
-                   field="occurred_at", status=422)
+    assert record(world, ev("deal.amount_changed", day(2), deal_id="D1", amount="5")) == [
+        "accepted"]
+    assert state(world, "deal", "D1").stage == "proposal"
+
+
+def test_the_latest_change_in_business_time_wins_whatever_arrived_last(
+        world: SalesLedger) -> None:
+    record(world, ev("deal.amount_changed", day(3), deal_id="D1", amount="300"),
+           ev("deal.amount_changed", day(2), deal_id="D1", amount="200"))
+    assert state(world, "deal", "D1").amount == Decimal("300")
+    assert state(world, "deal", "D1").last_at == datetime.fromisoformat(
+        "2017-03-04T10:00:00+08:00")
+
+
+def test_stage_change_dated_before_the_win_is_accepted_after_it(world: SalesLedger) -> None:
+    record(world, ev("deal.won", day(5), deal_id="D1", amount="1200"))
+    assert record(world, ev("deal.stage_changed", day(3), deal_id="D1", stage="negotiation"),
+                  ev("deal.amount_changed", day(4), deal_id="D1", amount="900")) == [
+        "accepted", "accepted"]
+    won = state(world, "deal", "D1")
+    assert (won.status, won.stage, won.amount) == ("won", "negotiation", Decimal("1200"))
+
+
+def test_change_dated_after_the_win_is_refused_whenever_it_arrives(world: SalesLedger) -> None:
+    record(world, ev("deal.won", day(5), deal_id="D1"))
+    assert_refused(world, ev("deal.amount_changed", day(6), deal_id="D1", amount="1"),
+                   field="data.deal_id", status=409)
+
+
+def test_late_win_that_would_close_the_deal_before_a_stored_change_is_refused(
+        world: SalesLedger) -> None:
+    record(world, ev("deal.stage_changed", day(5), deal_id="D1", stage="proposal"))
+    refused = refusal(world, ev("deal.won", day(3), deal_id="D1"))
+    assert [(i, e.field) for i, e in refused.errors] == [(0, "data.deal_id")]
+    assert "later deal.stage_changed" in refused.errors[0][1].message
+    assert refused.status == 409
+
+
+def test_late_payment_that_would_overpay_with_the_later_ones_is_refused(
+        world: SalesLedger) -> None:
+    record(world, ev("payment.received", day(5), payment_id="P2", order_id="O1", amount="70"))
+    assert_refused(world, ev("payment.received", day(2), payment_id="P1", order_id="O1",
+                             amount="40"),
+                   field="data.amount", status=409)
+    assert record(world, ev("payment.received", day(2), payment_id="P1", order_id="O1",
+                            amount="30")) == ["accepted"]
+
+
+def test_lead_qualified_dated_before_its_conversion_is_accepted_after_it(
+        world: SalesLedger) -> None:
+    record(world, ev("lead.converted", day(4), lead_id="L1", deal_id="D1"))
+    assert record(world, ev("lead.qualified", day(2), lead_id="L1")) == ["accepted"]
+    assert state(world, "lead", "L1").status == "converted"
+    assert_refused(world, ev("lead.disqualified", day(5), lead_id="L1"),
+                   field="data.lead_id", status=409)
 
 
 def test_event_earlier_than_its_subjects_creation_is_refused(world: SalesLedger) -> None:
@@ -546,11 +612,13 @@ def test_earlier_instant_written_with_another_offset_is_refused(world: SalesLedg
                    field="occurred_at", status=422)
 
 
-def test_activity_on_a_deal_moves_the_deals_clock(world: SalesLedger) -> None:
+def test_stage_change_dated_before_a_logged_activity_is_accepted(world: SalesLedger) -> None:
+    # the rep logs today's call before the app syncs yesterday's stage change
     record(world, ev("activity.logged", day(4), activity_id="A1", kind="call", rep_id="r1",
                      deal_id="D1"))
-    assert_refused(world, ev("deal.stage_changed", day(3), deal_id="D1", stage="proposal"),
-                   field="occurred_at", status=422)
+    assert record(world, ev("deal.stage_changed", day(3), deal_id="D1", stage="proposal")) == [
+        "accepted"]
+    assert state(world, "deal", "D1").stage == "proposal"
 
 
 def test_earlier_event_for_another_subject_is_accepted(world: SalesLedger) -> None:
@@ -634,3 +702,71 @@ def test_evolve_sums_payments_and_tracks_last_time() -> None:
                             amount="2.5")), booked)
     assert (paid.amount, paid.paid) == (Decimal("10"), Decimal("2.5"))
     assert paid.last_at == datetime.fromisoformat("2017-03-03T10:00:00+08:00")
+
+
+# --- early events: held until their subject arrives ---------------------------
+
+def held(ledger: SalesLedger, kind: str, key: str) -> Any:
+    return ledger.load(TENANT, "held", f"{kind}/{key}")
+
+
+def test_event_for_an_unknown_deal_is_held_and_applied_when_the_deal_arrives(
+        world: SalesLedger) -> None:
+    # a webhook sender delivers the stage change and the win before the creation
+    assert record(world, ev("deal.won", day(4), deal_id="D9", amount="50"),
+                  ev("deal.stage_changed", day(2), deal_id="D9", stage="proposal")) == [
+        "held", "held"]
+    assert world.load(TENANT, "deal", "D9") is None
+    assert len(held(world, "deal", "D9").pending) == 2
+    assert record(world, ev("deal.created", day(1), deal_id="D9", owner_id="r1")) == [
+        "accepted"]
+    deal = state(world, "deal", "D9")
+    assert (deal.status, deal.stage, deal.amount) == ("won", "proposal", Decimal("50"))
+    assert held(world, "deal", "D9").pending == {}
+
+
+def test_held_event_sent_again_is_a_duplicate(world: SalesLedger) -> None:
+    early = ev("deal.stage_changed", day(2), deal_id="D9", stage="proposal")
+    assert record(world, early) == ["held"]
+    assert record(world, early) == ["duplicate"]
+    record(world, ev("deal.created", day(1), deal_id="D9", owner_id="r1"))
+    assert record(world, early) == ["duplicate"]
+
+
+def test_deal_waiting_for_its_customer_is_held_then_created(world: SalesLedger) -> None:
+    assert record(world, ev("deal.created", day(2), deal_id="D9", owner_id="r1",
+                            customer_id="C9")) == ["held"]
+    call = ev("activity.logged", day(3), activity_id="A9", kind="call", rep_id="r1",
+              deal_id="D9")
+    assert record(world, call) == ["held"]
+    # the customer releases the deal, and the deal releases its activity
+    assert record(world, ev("customer.created", day(5), customer_id="C9")) == ["accepted"]
+    assert state(world, "deal", "D9").status == "open"
+    assert call["id"] in world.load(TENANT, "deal", "D9").seen
+
+
+def test_held_event_its_subject_refuses_is_dropped_with_the_reason(world: SalesLedger) -> None:
+    assert record(world, ev("deal.stage_changed", day(1), deal_id="D9", stage="proposal")) == [
+        "held"]
+    record(world, ev("deal.created", day(2), deal_id="D9", owner_id="r1"))
+    waiting = held(world, "deal", "D9")
+    assert waiting.pending == {}
+    [reason] = waiting.dropped.values()
+    assert "earlier than this deal's creation" in reason
+    assert state(world, "deal", "D9").stage == "prospecting"
+
+
+def test_held_event_past_its_time_is_dropped(world: SalesLedger) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    early = ev("deal.stage_changed", day(2), deal_id="D9", stage="proposal")
+    assert world.record([early], tenant=TENANT, now=start) == [Outcome(early["id"], "held")]
+    world.record([ev("deal.created", day(1), deal_id="D9", owner_id="r1")], tenant=TENANT,
+                 now=start + HOLD_FOR + timedelta(seconds=1))
+    assert "waited longer than" in held(world, "deal", "D9").dropped[early["id"]]
+    assert state(world, "deal", "D9").stage == "prospecting"
+
+
+def test_refuse_mode_refuses_an_unknown_subject_at_once(world: SalesLedger) -> None:
+    assert_refused(world, ev("deal.won", day(1), deal_id="NOPE"), field="data.deal_id",
+                   status=422)
+    assert held(world, "deal", "NOPE") is None
