@@ -5,15 +5,25 @@ serves live streaming, rebuilds and tests. Because a subject's events share a
 Kafka partition, each record has one writer; joins across subjects (a deal's
 team through its owner) happen when a view is read. `v` is the version of the
 last event applied: a redelivered event is recognised and skipped.
+
+Events are folded in business time (events/order.py), whatever order they arrived in:
+`log` keeps a subject's events in that order, and one that arrives late is put in its
+place and the record folded again from its log. Activities and payments are kept apart
+(appended as they arrive, which readers may rely on) and every figure drawn from them
+is order-free: a count, a sum, the latest instant.
 """
 
 from __future__ import annotations
 
 import functools
+from bisect import bisect_right
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 import msgspec
+
+from events.order import event_key
 
 Record = dict[str, Any]
 # The relayed message's own format. A reader refuses a newer one (the producer was upgraded
@@ -84,10 +94,37 @@ def apply(record: Record | None, change: Change) -> Record | None:
     rec: Record = dict(record) if record else {"id": change.key}
     rec["v"] = change.version
     event = change.event
-    handler = _HANDLERS.get(event["type"])
-    if handler:
-        handler(rec, event["data"], event["occurred_at"])
-    return rec
+    kind, at, data = event["type"], event["occurred_at"], event["data"]
+    handler = _HANDLERS.get(kind)
+    if handler is None:
+        return rec
+    if kind in _ARRIVAL_ORDERED:
+        handler(rec, data, at)
+        return rec
+    entry = [at, kind, event["id"], data]
+    log: list[list[Any]] = rec.get("log", [])
+    if not log or _key(entry) > _key(log[-1]):
+        rec["log"] = [*log, entry]
+        handler(rec, data, at)
+        return rec
+    keys = [_key(e) for e in log]
+    log = [*log]
+    log.insert(bisect_right(keys, _key(entry)), entry)
+    return _refold(rec, log)
+
+
+def _key(entry: list[Any]) -> Any:
+    return event_key(entry[0], entry[1], entry[2])
+
+
+def _refold(rec: Record, log: list[list[Any]]) -> Record:
+    """`rec` folded again from `log`, a late event put in its place."""
+    out: Record = {"id": rec["id"], "v": rec["v"]}
+    for at, kind, _id, data in log:
+        _HANDLERS[kind](out, data, at)
+    out.update({name: rec[name] for name in _KEPT_APART if name in rec})
+    out["log"] = log
+    return out
 
 
 def _add(total: str | None, amount: str) -> str:
@@ -98,7 +135,13 @@ def _activity(rec: Record, d: dict[str, Any], at: str) -> None:
     # a new list: `apply` must not change the record it was given (the alerter compares them)
     rec["activities"] = [*rec.get("activities", ()),
                          [at, d["kind"], d["rep_id"], d.get("duration_min"), d["activity_id"]]]
-    rec["last_activity_at"] = at
+    last = rec.get("last_activity_at")
+    if last is None or _instant(at) > _instant(last):
+        rec["last_activity_at"] = at
+
+
+def _instant(at: str) -> datetime:
+    return datetime.fromisoformat(at).astimezone(UTC)
 
 
 def _scheduled(rec: Record, d: dict[str, Any], at: str) -> None:
@@ -191,7 +234,9 @@ def _lost(rec: Record, d: dict[str, Any], at: str) -> None:
 
 def _order_booked(rec: Record, d: dict[str, Any], at: str) -> None:
     rec.update(booked_at=at, customer=d["customer_id"], amount=d["amount"],
-               deal=d.get("deal_id"), product=d.get("product"), paid="0", payments=[])
+               deal=d.get("deal_id"), product=d.get("product"))
+    rec.setdefault("paid", "0")
+    rec.setdefault("payments", [])
 
 
 def _payment(rec: Record, d: dict[str, Any], at: str) -> None:
@@ -212,6 +257,34 @@ def _pipeline(rec: Record, d: dict[str, Any], at: str) -> None:
 def _scoring(rec: Record, d: dict[str, Any], at: str) -> None:
     rec.update(weights=d["weights"], set_at=at)
 
+
+# Events held by the ledger for a subject not known yet (kind "held", one record per
+# subject waited for): what waits, and what was dropped and why.
+def _held(rec: Record, d: dict[str, Any], at: str) -> None:
+    event = d["event"]
+    rec["pending"] = {**rec.get("pending", {}),
+                      event["id"]: [event["occurred_at"], event["type"], at, d["reason"]]}
+    rec["dropped"] = {k: v for k, v in rec.get("dropped", {}).items() if k != event["id"]}
+
+
+def _released(rec: Record, d: dict[str, Any], at: str) -> None:
+    gone = set(d["ids"])
+    rec["pending"] = {k: v for k, v in rec.get("pending", {}).items() if k not in gone}
+    rec["released"] = rec.get("released", 0) + len(gone)
+
+
+def _dropped(rec: Record, d: dict[str, Any], at: str) -> None:
+    pending = dict(rec.get("pending", {}))
+    occurred_at, kind, held_at, _ = pending.pop(d["id"], [None, None, None, None])
+    rec["pending"] = pending
+    rec["dropped"] = {**rec.get("dropped", {}),
+                      d["id"]: [occurred_at, kind, held_at, d["reason"], at]}
+
+
+# Appended as they arrive, outside `log`: readers take new ones as a record's tail.
+_ARRIVAL_ORDERED = frozenset({"activity.logged", "payment.received", "event.held",
+                              "event.released", "event.dropped"})
+_KEPT_APART = ("activities", "last_activity_at", "payments", "paid")
 
 _HANDLERS: dict[str, Any] = {
     "rep.joined": _rep_joined,
@@ -237,4 +310,7 @@ _HANDLERS: dict[str, Any] = {
     "target.set": _target,
     "pipeline.configured": _pipeline,
     "scoring.configured": _scoring,
+    "event.held": _held,
+    "event.released": _released,
+    "event.dropped": _dropped,
 }

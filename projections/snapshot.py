@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -187,7 +187,10 @@ class Snapshot:
             "product": r.get("product") or (deal.dims["product"] if deal else None),
             "segment": customers.get(r["customer"], {}).get("segment"),
         }
-        payments = [(ts(at), Decimal(amount)) for at, amount, _pid in r["payments"]]
+        # in business time (the record keeps them as they arrived), ties by payment id
+        payments = [(at, Decimal(amount)) for at, amount, _pid in sorted(
+            ((ts(at), amount, pid) for at, amount, pid in r["payments"]),
+            key=lambda p: (p[0].astimezone(UTC), p[2]))]
         return Order(r["id"], booked_at, Decimal(r["amount"]), Decimal(r["paid"]), payments,
                      r["customer"], r.get("deal"), dims, r)
 

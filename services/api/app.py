@@ -36,6 +36,7 @@ from services.api import dashboard as dashboard_api
 from services.api import forecast as forecast_api
 from services.api import keys as keys_api
 from services.api import money as money_api
+from services.api import pending as pending_api
 from services.api.deps import Services, TooLargeForSnapshot
 from services.api.problems import problem, problem_responses
 from services.settings import Settings
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
     app.include_router(views.router, dependencies=[auth.READ])
     app.include_router(dashboard_api.router)  # the page is public; its /v1 routes are not
     app.include_router(ingest.router)  # per route: write events, or configure
+    app.include_router(pending_api.router)  # for whoever writes events
     app.include_router(alerts_api.router)  # per route: read, or configure webhooks
     app.include_router(keys_api.router, dependencies=[auth.ADMINISTER])
     app.include_router(keys_api.identity)

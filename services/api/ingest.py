@@ -7,17 +7,17 @@ import logging
 import uuid
 from collections import Counter as Tally
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import structlog
 from eventsourcing.persistence import IntegrityError, PersistenceError
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter
 
 from events.contract import EVENT_TYPES, PipelineConfigured, ScoringConfigured, json_schema
-from events.ledger import BatchRefused, Outcome, StoreUnavailable
+from events.ledger import BatchRefused, OnUnknown, Outcome, StoreUnavailable
 from services.api.auth import ADMINISTER, WRITE, TenantDep, get_principal
 from services.api.deps import Services, ServicesDep
 from services.api.problems import problem, problem_responses
@@ -37,19 +37,29 @@ _BATCH_BODY = {"content": {"application/json": {"schema": {
     "type": "array", "maxItems": 10_000, "items": {"type": "object"}}}}}
 
 
-def _recorded(services: Services, tenant: str, raws: list[Any]) -> list[Outcome]:
+# CONTRACT.md, "Order of arrival": what a sender wants done with an id not known yet.
+UnknownDep = Annotated[OnUnknown, Query(
+    description="An event naming a subject not known yet: `hold` it until the subject "
+                "arrives (answered `held`), or `refuse` it (422) as an interactive front end "
+                "wants, where a typo must show at once")]
+
+
+def _recorded(services: Services, tenant: str, raws: list[Any],
+              unknown: OnUnknown = "hold") -> list[Outcome]:
     # No cyclic collection during a batch: it allocates thousands of acyclic objects that the
     # collector would walk again and again, with every cached subject (~12% of the writer's
     # CPU); collection resumes after the batch, as in the projector.
     with gc_paused():
-        return services.ledger.record(raws, tenant=tenant, tz=services.settings.tenant_timezone)
+        return services.ledger.record(raws, tenant=tenant, tz=services.settings.tenant_timezone,
+                                      unknown=unknown)
 
 
-async def _record(services: Services, tenant: str, raws: list[Any]) -> list[Outcome] | Response:
+async def _record(services: Services, tenant: str, raws: list[Any],
+                  unknown: OnUnknown = "hold") -> list[Outcome] | Response:
     loop = asyncio.get_running_loop()
     try:
         outcomes = await loop.run_in_executor(
-            services.writer, _recorded, services, tenant, raws)
+            services.writer, _recorded, services, tenant, raws, unknown)
     except BatchRefused as refused:
         INGESTED.labels("refused").inc(len(raws))
         errors = [{"index": i, "event_id": _id_of(raws[i]), "field": e.field, "message": e.message}
@@ -86,11 +96,12 @@ async def _json(request: Request) -> Any | Response:
 
 @router.post("/events", status_code=202, dependencies=[WRITE], responses=_WRITE_PROBLEMS,
              openapi_extra={"requestBody": _EVENT_BODY})
-async def post_event(request: Request, services: ServicesDep, tenant: TenantDep) -> Response:
+async def post_event(request: Request, services: ServicesDep, tenant: TenantDep,
+                     unknown: UnknownDep = "hold") -> Response:
     raw = await _json(request)
     if isinstance(raw, Response):
         return raw
-    outcomes = await _record(services, tenant, [raw])
+    outcomes = await _record(services, tenant, [raw], unknown)
     if isinstance(outcomes, Response):
         return outcomes
     return JSONResponse({"id": outcomes[0].id, "status": outcomes[0].status}, status_code=202)
@@ -98,7 +109,8 @@ async def post_event(request: Request, services: ServicesDep, tenant: TenantDep)
 
 @router.post("/events/batch", status_code=202, dependencies=[WRITE], responses=_WRITE_PROBLEMS,
              openapi_extra={"requestBody": _BATCH_BODY})
-async def post_batch(request: Request, services: ServicesDep, tenant: TenantDep) -> Response:
+async def post_batch(request: Request, services: ServicesDep, tenant: TenantDep,
+                     unknown: UnknownDep = "hold") -> Response:
     raws = await _json(request)
     if isinstance(raws, Response):
         return raws
@@ -109,7 +121,7 @@ async def post_batch(request: Request, services: ServicesDep, tenant: TenantDep)
     if len(raws) > limit:
         return problem(413, "batch-too-large", "Batch too large",
                        f"{len(raws)} events; at most {limit} in one batch")
-    outcomes = await _record(services, tenant, raws)
+    outcomes = await _record(services, tenant, raws, unknown)
     if isinstance(outcomes, Response):
         return outcomes
     return JSONResponse({"results": [{"id": o.id, "status": o.status} for o in outcomes]},

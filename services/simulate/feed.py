@@ -27,12 +27,14 @@ class FeedResult:
     sent: int = 0
     accepted: int = 0
     duplicate: int = 0
+    held: int = 0  # waiting for a subject not known yet (CONTRACT.md, "Order of arrival")
 
     def add(self, body: dict[str, Any], sent: int) -> None:
         statuses = [r.get("status") for r in body.get("results", [])]
         self.sent += sent
         self.accepted += statuses.count("accepted")
         self.duplicate += statuses.count("duplicate")
+        self.held += statuses.count("held")
 
 
 class FeedError(RuntimeError):
