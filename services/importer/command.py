@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table as RichTable
 
@@ -123,13 +124,13 @@ def _report(console: Console, conversion: Conversion, delivery: Delivery,
     if rejected:
         table = RichTable("row", "column", "reason", title="rejected rows", title_justify="left")
         for r in rejected[:SHOWN_REJECTIONS]:
-            table.add_row(str(r.row), r.column, r.message)
+            table.add_row(str(r.row), escape(r.column), escape(r.message))
         console.print(table)
         if len(rejected) > SHOWN_REJECTIONS:
             console.print(f"… and {len(rejected) - SHOWN_REJECTIONS} more")
     if conversion.skipped:
         reasons = Counter(_reason(r) for r in conversion.skipped)
-        console.print("skipped rows: " + "; ".join(f"{n} × {reason}"
+        console.print("skipped rows: " + "; ".join(f"{n} × {escape(reason)}"
                                                    for reason, n in reasons.most_common()))
     rows = {r.row for r in rejected}
     imported = conversion.rows - len(rows) - len(conversion.skipped)
