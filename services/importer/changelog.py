@@ -397,12 +397,15 @@ def _fold(changes: list[Change], facts: _Facts, lost_reason: str | None,
     for change in changes:
         if change.row not in done:
             done.add(change.row)
-            _apply_row(deal, by_row[change.row], lost_reason, run)
+            _apply_row(deal, by_row[change.row], lost_reason, run,
+                       creating=change.at == first.at)
     return deal
 
 
-def _apply_row(deal: _Deal, changes: list[Change], lost_reason: str | None, run: _Run) -> None:
-    """One row's changes, all or none: a row refused for one change gives no event."""
+def _apply_row(deal: _Deal, changes: list[Change], lost_reason: str | None, run: _Run, *,
+               creating: bool) -> None:
+    """One row's changes, all or none: a row refused for one change gives no event. A later
+    row that changes nothing recorded (a probability, the same stage again) is skipped."""
     staged: list[tuple[datetime, RowEvent]] = []
     state = {"stage": deal.stage, "amount": deal.amount, "close_date": deal.close_date,
              "owner": deal.owner, "status": deal.status}
@@ -421,10 +424,10 @@ def _apply_row(deal: _Deal, changes: list[Change], lost_reason: str | None, run:
                 if change.field == "amount" else current == change.value)
         if same:
             continue
-        if deal.status != "open":
-            assert deal.closed_at is not None
-            run.reject(row, change.column, f"after the deal was {deal.status} "
-                       f"({deal.closed_at.isoformat()}): a closed deal does not change "
+        if state["status"] != "open":
+            closed_at = deal.closed_at or change.at
+            run.reject(row, change.column, f"after the deal was {state['status']} "
+                       f"({closed_at.isoformat()}): a closed deal does not change "
                        "(a reopening is not imported)")
             return
         type_, data, refs = _change_event(deal, change, state, lost_reason)
@@ -436,13 +439,16 @@ def _apply_row(deal: _Deal, changes: list[Change], lost_reason: str | None, run:
             run.reject(row, change.column, f"{error.field}: {error.message}")
             return
         state[change.field] = change.value
-        if change.field == "status":
-            deal.closed_at = change.at
-            deal.status = change.value
+    if skipped is None and not staged and not creating and \
+            not any(c.field == "lost_reason" for c in changes):
+        skipped = Rejection(row, changes[0].column, "changes nothing imported (the same "
+                            "stage, amount, close date and owner as before)")
     if skipped is not None and not staged:
         run.result.skipped.append(skipped)
     deal.stage, deal.amount, deal.close_date = state["stage"], state["amount"], state["close_date"]
     deal.owner = state["owner"] or deal.owner
+    if state["status"] != deal.status:
+        deal.status, deal.closed_at = state["status"] or deal.status, changes[0].at
     for at, item in staged:
         deal.events.append((at, 3, len(deal.events), item))
 

@@ -70,6 +70,12 @@ def reasons(conversion: Conversion) -> Counter[tuple[str, str]]:
     return Counter((r.column, r.message) for r in conversion.rejected)
 
 
+def skips(conversion: Conversion) -> Counter[str]:
+    """Why rows were skipped (which of two repeated rows is the repeat depends on the order)."""
+    return Counter("repeated" if s.message.startswith("the same as row") else s.message
+                   for s in conversion.skipped)
+
+
 # --- cells ----------------------------------------------------------------------
 
 @pytest.mark.parametrize(("raw", "decimal", "amount"), [
@@ -286,6 +292,7 @@ def test_any_row_order_of_a_generated_log_gives_the_same_events_ids_and_reasons(
     base, other = pipedrive(*log, **mapping), pipedrive(*again, **mapping)
     assert events(other) == events(base)
     assert reasons(other) == reasons(base)
+    assert skips(other) == skips(base)
     assert len({e["id"] for e in events(base)}) == len(events(base))
     for item in base.events:
         parse_event(item.event)
@@ -341,6 +348,18 @@ def test_a_snapshot_row_is_imported_whole_or_not_at_all() -> None:
     assert [(r.row, r.column) for r in result.rejected] == [(4, "Amount")]
     assert [t for t, _at, _d in story(result, "O1")] == [
         "deal.created", "deal.amount_changed", "deal.close_date_changed", "deal.won"]
+
+
+def test_a_snapshot_that_changes_only_what_is_not_imported_is_skipped_saying_so() -> None:
+    mapping = parse_change_mapping({"format": "salesforce", "defaults": {
+        "team_id": "t", "owner_id": "R1"}})
+    header = ("Id", "OpportunityId", "CreatedDate", "StageName", "Amount", "Probability")
+    result = convert_changes(table(header, [
+        ("h1", "O1", "2024-01-01T10:00:00Z", "Qualification", "100", "20"),
+        ("h2", "O1", "2024-01-05T10:00:00Z", "Qualification", "100.00", "35"),
+    ]), mapping)
+    assert [t for t, _at, _d in story(result, "O1")] == ["deal.created"]
+    assert [(s.row, s.message[:24]) for s in result.skipped] == [(3, "changes nothing imported")]
 
 
 def test_owner_ids_map_to_reps_and_an_unmapped_one_is_rejected_with_its_row() -> None:
