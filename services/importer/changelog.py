@@ -16,18 +16,26 @@ a row that would change it after its close (a reopening included) is rejected.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
-from zoneinfo import ZoneInfo
 
 from events.errors import InvalidEvent
 from events.parsing import parse_event
-from services.importer.changelog_mapping import CHANGE_FIELDS, STATUSES, ChangeMapping
+from services.importer.changelog_mapping import CHANGE_FIELDS, ChangeMapping
+from services.importer.changelog_rows import (
+    Change,
+    DealFacts,
+    RowRejected,
+    RowSkipped,
+    owner_of,
+    read_deals,
+    read_row,
+    text,
+)
 from services.importer.convert import Conversion, Rejection, RowEvent
 from services.importer.mapping import MappingError
 from services.importer.reading import Table
@@ -35,47 +43,6 @@ from services.importer.reading import Table
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://salespulse.dev/import/changes")
 _RANK = {name: rank for rank, name in enumerate(CHANGE_FIELDS)}
 _PRIORITY = {"rep.joined": 0, "customer.created": 1, "deal.created": 2}
-_TRUE = ("true", "1", "yes")
-_AMOUNT = re.compile(r"^\s*(?:[A-Za-z]{3}|[$€£¥₹])?\s*(?P<number>[-+]?[\d.,' \u00a0]*\d)\s*"
-                     r"(?:[A-Za-z]{3}|[$€£¥₹])?\s*$")
-_CONTRACT_ROLE = {"amount": "amount", "stage": "stage", "expected_close": "close_date",
-                  "owner_id": "owner", "customer_id": "customer"}
-
-
-@dataclass(frozen=True)
-class Change:
-    """One field of a deal set at a moment, read from one row (`old`: the value before)."""
-
-    row: int
-    deal_id: str
-    at: datetime
-    sequence: str
-    field: str
-    value: str
-    old: str | None
-    column: str
-    actor: str | None = None
-    row_key: tuple[tuple[int, str, str], ...] = ()  # the row's content, to order ties by
-
-
-@dataclass(frozen=True)
-class _Facts:
-    """What a joined deals export (Salesforce `Opportunity`) says of one deal."""
-
-    owner: str | None = None
-    customer: str | None = None
-    lost_reason: str | None = None
-    closed_stage: tuple[str, str] | None = None  # (stage value, "won" | "lost")
-
-
-class _Rejected(Exception):
-    def __init__(self, column: str, message: str) -> None:
-        super().__init__(message)
-        self.column, self.message = column, message
-
-
-class _Skipped(_Rejected):
-    """Nothing in the row to import (an ignored field, an empty value, a deleted row)."""
 
 
 def event_id(crm: str, deal_id: str, kind: str) -> str:
@@ -83,213 +50,6 @@ def event_id(crm: str, deal_id: str, kind: str) -> str:
     file's name or row order, so importing a log (or a longer export of it) again answers
     `duplicate`."""
     return str(uuid5(_NAMESPACE, f"{crm}\x1f{deal_id}\x1f{kind}"))
-
-
-# --- cells ----------------------------------------------------------------------
-
-def text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # an id or amount a spreadsheet stored as 1001.0
-    return str(value).strip()
-
-
-def parse_moment(value: Any, mapping: ChangeMapping) -> datetime:
-    """ISO 8601, epoch milliseconds (HubSpot) or seconds, or one of the mapping's formats;
-    a time without offset is in the mapping's zone, a date is midnight there."""
-    zone = ZoneInfo(mapping.timezone)
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime.combine(value, time())
-    else:
-        raw = text(value)
-        if not raw:
-            raise ValueError("empty: every change needs its time")
-        if raw.isdigit() and len(raw) in (10, 13):
-            return datetime.fromtimestamp(int(raw) / (1000 if len(raw) == 13 else 1), UTC)
-        moment = _parse_text_moment(raw, mapping.date_formats)
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
-
-
-def _parse_text_moment(raw: str, formats: tuple[str, ...]) -> datetime:
-    try:
-        return datetime.fromisoformat(raw)
-    except ValueError:
-        pass
-    for fmt in formats:
-        try:
-            return datetime.strptime(raw, fmt)
-        except ValueError:
-            continue
-    tried = f" or {', '.join(formats)}" if formats else " (add its format to dates.formats)"
-    raise ValueError(f"{raw!r} is not a date: not ISO 8601, epoch milliseconds{tried}")
-
-
-def parse_amount(raw: str, decimal: str = ".") -> str:
-    """`1,234.50`, `$1 234`, `EUR 1.234,50` (with `decimal = ","`) → a plain decimal."""
-    match = _AMOUNT.match(raw)
-    if not match:
-        raise ValueError(f"{raw!r} is not an amount")
-    number = match["number"].replace("'", "").replace(" ", "").replace("\u00a0", "")
-    thousands = "," if decimal == "." else "."
-    number = number.replace(thousands, "").replace(decimal, ".")
-    try:
-        amount = Decimal(number)
-    except InvalidOperation:
-        raise ValueError(f"{raw!r} is not an amount") from None
-    return str(amount)
-
-
-def _day(value: Any, mapping: ChangeMapping) -> str:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value.isoformat()
-    raw = text(value)
-    if len(raw) == 10 and raw[4] == "-":  # a plain date stays that day, in any zone
-        return date.fromisoformat(raw).isoformat()
-    return parse_moment(value, mapping).date().isoformat()
-
-
-# --- rows → changes ---------------------------------------------------------------
-
-def _owner(raw: str, mapping: ChangeMapping, column: str) -> str:
-    if not mapping.owners:
-        return raw
-    if raw not in mapping.owners:
-        raise _Rejected(column, f"owner {raw!r} is not in [values.owner]")
-    return mapping.owners[raw]
-
-
-def _stage(raw: str, mapping: ChangeMapping, facts: _Facts,
-           column: str) -> tuple[str, str]:
-    """A stage value as (field, value): an open stage, or the status a won/lost stage sets."""
-    if raw in mapping.stages:
-        return "stage", mapping.stages[raw]
-    if raw in mapping.won:
-        return "status", "won"
-    if raw in mapping.lost:
-        return "status", "lost"
-    if facts.closed_stage and facts.closed_stage[0] == raw:
-        return "status", facts.closed_stage[1]
-    known = [*mapping.stages, *mapping.won, *mapping.lost]
-    raise _Rejected(column, f"{raw!r} is not a mapped stage ({', '.join(known)}): "
-                            "add it to [values.stage] or [outcomes]")
-
-
-def _value(name: str, raw: Any, mapping: ChangeMapping, facts: _Facts,
-           column: str) -> tuple[str, str]:
-    """A cell as the (field, value) it sets; `_Rejected` naming the column if it cannot."""
-    cell = text(raw)
-    if name == "lost_reason":
-        return name, cell
-    if not cell:
-        raise _Skipped(column, f"empty {name}: a value cannot be cleared")
-    try:
-        if name == "stage":
-            return _stage(cell, mapping, facts, column)
-        if name == "amount":
-            return name, parse_amount(cell, mapping.decimal)
-        if name == "close_date":
-            return name, _day(raw, mapping)
-    except ValueError as exc:
-        raise _Rejected(column, str(exc)) from None
-    if name == "owner":
-        return name, _owner(cell, mapping, column)
-    if name == "status":
-        status = cell.lower()
-        if status not in STATUSES:
-            raise _Rejected(column, f"{cell!r} is not a status ({', '.join(STATUSES)})")
-        if status == "deleted":
-            raise _Skipped(column, "a deal's deletion is not imported")
-        return name, status
-    return name, cell  # customer
-
-
-def _old(name: str, raw: Any, mapping: ChangeMapping, facts: _Facts) -> str | None:
-    try:
-        found, value = _value(name, raw, mapping, facts, "")
-    except _Rejected:
-        return None
-    return value if found == name and value else None
-
-
-def _read_row(number: int, cells: dict[str, Any], mapping: ChangeMapping,
-              facts: dict[str, _Facts]) -> list[Change]:
-    column = mapping.column
-    deal_id = text(cells.get(column("deal_id")))
-    if not deal_id:
-        raise _Rejected(column("deal_id"), "empty: every row needs the deal's id")
-    if "deleted" in mapping.columns and text(cells.get(column("deleted"))).lower() in _TRUE:
-        raise _Skipped(column("deleted"), "a deleted history row is not imported")
-    try:
-        at = parse_moment(cells.get(column("changed_at")), mapping)
-    except ValueError as exc:
-        raise _Rejected(column("changed_at"), str(exc)) from None
-    sequence = text(cells.get(column("sequence"))) if "sequence" in mapping.columns else ""
-    actor = text(cells.get(column("actor"))) if "actor" in mapping.columns else ""
-    deal = facts.get(deal_id, _Facts())
-    if mapping.long:
-        key = text(cells.get(column("field")))
-        name = mapping.fields.get(key, "ignore")
-        if name == "ignore":
-            raise _Skipped(column("field"), f"field {key!r} is not imported")
-        found, value = _value(name, cells.get(column("value")), mapping, deal, column("value"))
-        old = (_old(name, cells.get(column("old_value")), mapping, deal)
-               if "old_value" in mapping.columns else None)
-        return [Change(number, deal_id, at, sequence, found, value,
-                       old if found == name else None, column("value"), actor or None)]
-    changes = []
-    for name in ("stage", "amount", "close_date"):
-        if name not in mapping.columns:
-            continue
-        try:
-            found, value = _value(name, cells.get(column(name)), mapping, deal, column(name))
-        except _Skipped:
-            if name == "stage":
-                raise _Rejected(column(name), "empty: a snapshot needs its stage") from None
-            continue  # a snapshot leaves an unset amount or close date unset
-        changes.append(Change(number, deal_id, at, sequence, found, value, None, column(name),
-                              actor or None))
-    return changes
-
-
-def _read_deals(deals: Table | None, mapping: ChangeMapping) -> dict[str, _Facts]:
-    if deals is None:
-        return {}
-    columns = mapping.deal_columns
-    if columns.get("deal_id") not in deals.columns:
-        raise MappingError(f"the deals export has no column {columns.get('deal_id')!r} "
-                           f"(deal_columns.deal_id); it has: {', '.join(deals.columns)}")
-
-    def cell(cells: dict[str, Any], role: str) -> str:
-        return text(cells.get(columns[role])) if role in columns else ""
-
-    facts = {}
-    for _number, cells in deals.rows:
-        closed = cell(cells, "is_closed").lower() in _TRUE
-        stage = cell(cells, "stage")
-        outcome = "won" if cell(cells, "is_won").lower() in _TRUE else "lost"
-        facts[cell(cells, "deal_id")] = _Facts(
-            owner=cell(cells, "owner") or None, customer=cell(cells, "customer") or None,
-            lost_reason=cell(cells, "lost_reason") or None,
-            closed_stage=(stage, outcome) if closed and stage else None)
-    return facts
-
-
-def change_column_of(field_path: str, mapping: ChangeMapping) -> str:
-    """The file's column behind a contract field of a converted change (for refusals)."""
-    name = field_path.removeprefix("data.").split(".")[0]
-    if name == "deal_id":
-        return mapping.column("deal_id")
-    if name == "occurred_at":
-        return mapping.column("changed_at")
-    role = _CONTRACT_ROLE.get(name)
-    if role is None:
-        return field_path
-    if mapping.long:
-        return mapping.column("value")
-    return mapping.column(role) if role in mapping.columns else field_path
 
 
 # --- changes → events -------------------------------------------------------------
@@ -348,7 +108,7 @@ def _initial(changes: list[Change], name: str) -> str | None:
     return later.old if later else None
 
 
-def _created_owner(changes: list[Change], facts: _Facts, mapping: ChangeMapping) -> str | None:
+def _createdowner_of(changes: list[Change], facts: DealFacts, mapping: ChangeMapping) -> str | None:
     owner = _initial(changes, "owner")
     if owner:
         return owner
@@ -356,19 +116,19 @@ def _created_owner(changes: list[Change], facts: _Facts, mapping: ChangeMapping)
     for raw in candidates:
         if raw:
             try:
-                return _owner(raw, mapping, "")
-            except _Rejected:
+                return owner_of(raw, mapping, "")
+            except RowRejected:
                 continue
     return mapping.owner_id
 
 
-def _fold(changes: list[Change], facts: _Facts, lost_reason: str | None,
+def _fold(changes: list[Change], facts: DealFacts, lost_reason: str | None,
           run: _Run) -> _Deal | None:
     """The deal's events, from its changes in order; None if it cannot be created."""
     mapping = run.mapping
     first = changes[0]
     rows = sorted({c.row for c in changes})
-    owner = _created_owner(changes, facts, mapping)
+    owner = _createdowner_of(changes, facts, mapping)
     if owner is None:
         for row in rows:
             run.reject(row, first.column, f"deal {first.deal_id!r} has no owner: join the deals "
@@ -517,7 +277,7 @@ def convert_changes(table: Table, mapping: ChangeMapping, deals: Table | None = 
     # A default column the export lacks (an optional one: sequence, actor, old values) is unused.
     mapping = replace(mapping, columns={r: c for r, c in mapping.columns.items()
                                         if c in table.columns})
-    facts = _read_deals(deals, mapping)
+    facts = read_deals(deals, mapping)
     result = Conversion(rows=len(table.rows))
     run = _Run(mapping, result)
     by_deal = _changes_by_deal(table, mapping, facts, result)
@@ -525,7 +285,7 @@ def convert_changes(table: Table, mapping: ChangeMapping, deals: Table | None = 
     for deal_id in sorted(by_deal):
         changes = sorted(by_deal[deal_id], key=_order)
         reasons = [c.value for c in changes if c.field == "lost_reason" and c.value]
-        known = facts.get(deal_id, _Facts())
+        known = facts.get(deal_id, DealFacts())
         deal = _fold(changes, known, reasons[-1] if reasons else known.lost_reason, run)
         if deal is not None:
             folded.append(deal)
@@ -549,7 +309,7 @@ def convert_changes(table: Table, mapping: ChangeMapping, deals: Table | None = 
     return result
 
 
-def _changes_by_deal(table: Table, mapping: ChangeMapping, facts: dict[str, _Facts],
+def _changes_by_deal(table: Table, mapping: ChangeMapping, facts: dict[str, DealFacts],
                      result: Conversion) -> dict[str, list[Change]]:
     """Each row's changes by deal; a repeated row is skipped, naming the row it repeats."""
     seen: dict[tuple[tuple[str, str], ...], int] = {}
@@ -561,11 +321,11 @@ def _changes_by_deal(table: Table, mapping: ChangeMapping, facts: dict[str, _Fac
             continue
         seen[content] = number
         try:
-            changes = _read_row(number, cells, mapping, facts)
-        except _Skipped as skip:
+            changes = read_row(number, cells, mapping, facts)
+        except RowSkipped as skip:
             result.skipped.append(Rejection(number, skip.column, skip.message))
             continue
-        except _Rejected as error:
+        except RowRejected as error:
             result.rejected.append(Rejection(number, error.column, error.message))
             continue
         key = tuple((_RANK[c.field], c.value, c.old or "") for c in changes)

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from services.importer.changelog import change_column_of
 from services.importer.changelog_mapping import ChangeMapping
+from services.importer.changelog_rows import change_column_of
 from services.importer.convert import Rejection, RowEvent, column_of
 from services.importer.mapping import Mapping
 

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events.parsing import parse_event
-from services.importer.changelog import convert_changes, parse_amount, parse_moment
+from services.importer.changelog import convert_changes
 from services.importer.changelog_mapping import ChangeMapping, parse_change_mapping
+from services.importer.changelog_rows import parse_amount, parse_moment
 from services.importer.convert import Conversion
 from services.importer.mapping import MappingError, read_document
 from services.importer.reading import Table, read_table
