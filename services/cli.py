@@ -175,7 +175,8 @@ def simulate(
 
 @cli.command("import")
 def import_history(
-    file: Annotated[Path, typer.Argument(help="CSV or Excel (.xlsx) export, one deal a row")],
+    file: Annotated[Path, typer.Argument(
+        help="CSV or Excel (.xlsx) export: one deal a row, or a CRM's change log")],
     mapping: Annotated[Path, typer.Option(help="Column-mapping TOML, e.g. "
                                           "deploy/import/crm-opportunities.toml")],
     api: Annotated[str, typer.Option(help="Ingest API to post to")] = "http://127.0.0.1:8000",
@@ -187,8 +188,12 @@ def import_history(
     batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
     rejected_out: Annotated[Path | None, typer.Option(
         help="Also write the rejected rows (row, column, reason) to this CSV")] = None,
+    deals: Annotated[Path | None, typer.Option(
+        help="With a change-log mapping: the deals export to join for owner, account and "
+        "outcome (Salesforce Opportunity)")] = None,
 ) -> None:
-    """Load history from a spreadsheet: rows become contract events in event-time order.
+    """Load history from a spreadsheet or a CRM change log: rows become contract events in
+    event-time order.
 
     Exit codes: 0 all rows imported; 1 file or mapping unusable; 3 some rows rejected
     (listed with row, column and reason; the rest imported); 4 API or store unreachable.
@@ -196,7 +201,7 @@ def import_history(
     from services.importer.command import ImportRequest, run
 
     request = ImportRequest(file, mapping, api, direct, tenant, batch_size,
-                            rejected_out=rejected_out, api_key=api_key)
+                            rejected_out=rejected_out, api_key=api_key, deals=deals)
     raise typer.Exit(code=run(request, console))
 
 

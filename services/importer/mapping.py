@@ -50,14 +50,18 @@ class Mapping:
 
 
 def load_mapping(path: str | Path) -> Mapping:
+    return parse_mapping(read_document(path))
+
+
+def read_document(path: str | Path) -> dict[str, Any]:
+    """A mapping file's TOML, parsed; `MappingError` if it cannot be read."""
     try:
         with Path(path).open("rb") as source:
-            raw = tomllib.load(source)
+            return tomllib.load(source)
     except OSError as exc:
         raise MappingError(f"cannot read mapping {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise MappingError(f"{path}: not valid TOML ({exc})") from None
-    return parse_mapping(raw)
 
 
 def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:

@@ -5,9 +5,18 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from services.importer.mapping import Mapping
+
+class FileOptions(Protocol):
+    """How a mapping says its file reads."""
+
+    @property
+    def delimiter(self) -> str: ...
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def sheet(self) -> str | None: ...
 
 
 class FileUnreadable(ValueError):
@@ -20,7 +29,7 @@ class Table:
     rows: list[tuple[int, dict[str, Any]]]  # (row number, column -> cell value)
 
 
-def read_table(path: str | Path, mapping: Mapping) -> Table:
+def read_table(path: str | Path, mapping: FileOptions) -> Table:
     path = Path(path)
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):

@@ -3,18 +3,22 @@
 A batch is all-or-nothing at the API, and the refusal names each bad event's index:
 that event's row is rejected, its events dropped (from this batch and later ones),
 and the rest of the batch is sent again. An introduction refused because the rep
-or customer already exists (imported before, under other ids) is simply dropped.
+or customer already exists (imported before, under other ids) is simply dropped; a
+change log's `deal.created` refused for any reason rejects the rows of that deal's changes.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
 
+from services.importer.changelog_mapping import ChangeMapping
+from services.importer.changelog_rows import change_column_of
 from services.importer.convert import Rejection, RowEvent, column_of
 from services.importer.mapping import Mapping
 
@@ -108,12 +112,14 @@ class Delivery:
     accepted: int = 0
     duplicate: int = 0
     dropped: int = 0  # introductions of reps or customers that already existed
+    others: Counter[str] = field(default_factory=Counter)  # other statuses, e.g. held
     rejected: list[Rejection] = field(default_factory=list)
     # Rows refused after some of their events were stored (those stay stored).
     partial_rows: set[int] = field(default_factory=set)
 
 
-def deliver(events: list[RowEvent], sink: Sink, mapping: Mapping, *, batch_size: int = 1000,
+def deliver(events: list[RowEvent], sink: Sink, mapping: Mapping | ChangeMapping, *,
+            batch_size: int = 1000,
             advance: Callable[[int], None] = lambda _n: None) -> Delivery:
     """Send `events` in order; raise `Unreachable` (with what was delivered so far attached)."""
     result = Delivery()
@@ -140,7 +146,9 @@ def deliver(events: list[RowEvent], sink: Sink, mapping: Mapping, *, batch_size:
                 raise
             result.accepted += statuses.count("accepted")
             result.duplicate += statuses.count("duplicate")
-            stored_rows.update(e.row for e in batch if not e.introduces)
+            result.others.update(s for s in statuses if s not in ("accepted", "duplicate"))
+            stored_rows.update(e.row for e in batch
+                               if not (e.introduces or "").startswith(("rep:", "customer:")))
             break
         advance(len(chunk))
     result.rejected.sort(key=lambda r: r.row)
@@ -152,19 +160,22 @@ def _without(batch: list[RowEvent], rows: set[int], refs: set[str],
     """`batch` less the events of refused rows; a row needing a refused introduction is refused."""
     kept = []
     for item in batch:
-        if item.introduces is None:
+        if item.introduces is None or item.introduces.startswith("deal:"):
             failed = sorted(refs.intersection(item.refs))
             if failed and item.row not in rows:
                 rows.add(item.row)
                 result.rejected.append(Rejection(item.row, "", f"needs {failed[0]}, "
                                                  "whose introduction the API refused"))
             if item.row in rows:
+                if item.introduces:  # a deal not created: its changes must not go
+                    refs.add(item.introduces)
                 continue
         kept.append(item)
     return kept
 
 
-def _refused(batch: list[RowEvent], refusals: list[Refusal], mapping: Mapping, result: Delivery,
+def _refused(batch: list[RowEvent], refusals: list[Refusal], mapping: Mapping | ChangeMapping,
+             result: Delivery,
              refused_rows: set[int], failed_refs: set[str], stored_rows: set[int]) -> set[int]:
     """Record the refusals; the indexes of the batch to drop before sending it again."""
     drop: set[int] = set()
@@ -173,7 +184,8 @@ def _refused(batch: list[RowEvent], refusals: list[Refusal], mapping: Mapping, r
             continue
         item = batch[refusal.index]
         drop.add(refusal.index)
-        if item.introduces and "already exists" in refusal.message:
+        if item.introduces and "already exists" in refusal.message and \
+                not item.introduces.startswith("deal:"):  # another deal under this id
             result.dropped += 1
             continue
         if item.introduces:
@@ -190,7 +202,9 @@ def _refused(batch: list[RowEvent], refusals: list[Refusal], mapping: Mapping, r
     return drop
 
 
-def _column(field_path: str, mapping: Mapping, event_type: str) -> str:
+def _column(field_path: str, mapping: Mapping | ChangeMapping, event_type: str) -> str:
+    if isinstance(mapping, ChangeMapping):
+        return change_column_of(field_path, mapping)
     if field_path.startswith("data."):
         return column_of(field_path, mapping, event_type)
     return field_path
