@@ -8,12 +8,12 @@ environment, as the library intends.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -89,6 +89,7 @@ class SalesSubject(Aggregate):
         self.seen.add(envelope["id"])
 
 
+T = TypeVar("T")
 HELD = "held"  # the kind of the subjects that keep events waiting for another subject
 OnUnknown = Literal["hold", "refuse"]
 HOLD_FOR = timedelta(days=7)  # an event waits this long for its subject, then is dropped
@@ -161,17 +162,30 @@ class SalesLedger(Application):
         self.subjects = SubjectReader(self, int(self.env.get(self.SUBJECT_CACHE_MAXSIZE, "50000")))
 
     def record(self, raws: list[Any], *, tenant: str, tz: str = "Asia/Shanghai",
-               unknown: OnUnknown = "hold", now: datetime | None = None) -> list[Outcome]:
+               unknown: OnUnknown = "hold", now: datetime | None = None,
+               hold_for: timedelta = HOLD_FOR) -> list[Outcome]:
         """Check and store a batch atomically: every event, or none of them.
 
         An event naming a subject not known yet is held until that subject arrives
         (`unknown="hold"`: its outcome is `held`) or refused like any invalid event
         (`unknown="refuse"`, for senders whose typo must show at once). `now` dates holds
-        and releases (default: the wall clock)."""
+        and releases (default: the wall clock); a held event older than `hold_for` when its
+        subject arrives is dropped instead of applied."""
         parsed = [_parse(raw, tenant, tz) for raw in raws]
+        return self._store(lambda: _UnitOfWork(self, tenant, unknown, now, hold_for),
+                           lambda unit: unit.apply_all(parsed))
+
+    def drop_expired(self, tenant: str, waiting_for: list[str], *, now: datetime,
+                     hold_for: timedelta = HOLD_FOR) -> int:
+        """Drop, with the reason, the events held longer than `hold_for` for the subjects
+        named (`kind/key`, as `GET /v1/events/pending` lists them); how many were dropped."""
+        return self._store(lambda: _UnitOfWork(self, tenant, "hold", now, hold_for),
+                           lambda unit: unit.drop_expired(waiting_for))
+
+    def _store(self, start: Callable[[], _UnitOfWork], work: Callable[[_UnitOfWork], T]) -> T:
         for _attempt in range(5):
-            unit = _UnitOfWork(self, tenant, unknown, now or datetime.now(UTC))
-            outcomes = unit.apply_all(parsed)
+            unit = start()
+            done = work(unit)
             try:
                 # Straight to the event store, in batch order: save() would only collect the
                 # same events again, checking each against a Protocol (~40 us an event).
@@ -179,7 +193,7 @@ class SalesLedger(Application):
             except IntegrityError:
                 continue  # another writer touched one of these aggregates: decide again
             self.subjects.keep(a for a in unit.loaded.values() if a is not None)
-            return outcomes
+            return done
         raise StoreUnavailable("could not store the batch: concurrent writers kept conflicting")
 
     def load(self, tenant: str, kind: str, key: str) -> SalesSubject | None:
@@ -213,9 +227,9 @@ class _UnitOfWork:
     """The aggregates one batch touches, loaded once, changed in order, saved together."""
 
     def __init__(self, ledger: SalesLedger, tenant: str, unknown: OnUnknown = "hold",
-                 now: datetime | None = None) -> None:
+                 now: datetime | None = None, hold_for: timedelta = HOLD_FOR) -> None:
         self.ledger, self.tenant, self.unknown = ledger, tenant, unknown
-        self.now = now or datetime.now(UTC)
+        self.now, self.hold_for = now or datetime.now(UTC), hold_for
         self.loaded: dict[UUID, SalesSubject | None] = {}
         self.pending: list[Any] = []
 
@@ -333,9 +347,8 @@ class _UnitOfWork:
         for event, _reason, held_at in sorted(held.pending.values(),
                                               key=lambda p: envelope_key(p[0])):
             try:
-                if self.now - datetime.fromisoformat(held_at) > HOLD_FOR:
-                    raise Refused("occurred_at", f"waited longer than {HOLD_FOR.days} days "
-                                  f"for {subject.kind} {subject.key!r}")
+                if self.now - datetime.fromisoformat(held_at) > self.hold_for:
+                    raise Refused("occurred_at", self._expired(subject.kind, subject.key))
                 parsed = parse_event(event, tenant=self.tenant)
                 self.apply(parsed, subject_of(parsed))
                 released.append(event["id"])
@@ -347,6 +360,24 @@ class _UnitOfWork:
         if released:
             self._record_holding(subject.kind, subject.key, _holding(
                 self.tenant, "event.released", self.now, {"ids": released}))
+
+    def _expired(self, kind: str, key: str) -> str:
+        return f"waited longer than {self.hold_for / timedelta(days=1):g} days for {kind} {key!r}"
+
+    def drop_expired(self, waiting_for: list[str]) -> int:
+        dropped = 0
+        for name in waiting_for:
+            kind, _, key = name.partition("/")
+            held = self._held(kind, key)
+            for event_id, (_event, _reason, held_at) in sorted((held.pending if held else {})
+                                                                .items()):
+                if self.now - datetime.fromisoformat(held_at) > self.hold_for:
+                    self._record_holding(kind, key, _holding(
+                        self.tenant, "event.dropped", self.now,
+                        {"id": event_id, "reason": self._expired(kind, key),
+                         "field": "occurred_at"}))
+                    dropped += 1
+        return dropped
 
     def _complete(self, sales_event: SalesEvent) -> SalesEvent:
         # Store what the rules implied, so readers need not know the pipeline of the day.

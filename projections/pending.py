@@ -46,3 +46,10 @@ def _waiting(event_id: str, entry: list[Any], now: datetime,
     return {"id": event_id, "type": kind, "occurred_at": occurred_at, "held_at": held_at,
             "age_hours": round(age / timedelta(hours=1), 3), "reason": reason,
             "expired": age > hold_for}
+
+
+def expired(records: dict[str, Record], now: datetime, hold_for: timedelta) -> list[str]:
+    """The subjects waited for (`kind/key`) with an event held longer than `hold_for`."""
+    return sorted(key for key, rec in records.items()
+                  if any(now - datetime.fromisoformat(held_at) > hold_for
+                         for _, _, held_at, _ in rec.get("pending", {}).values()))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+from pydantic import PositiveFloat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,6 +66,13 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     metrics_token: str | None = None  # the API's /metrics wants `Bearer <this>`; unset: 404
     lead_sla_hours: float = 24.0  # first response to a new or reassigned lead (GET /v1/leads)
+    # Events for a subject not known yet wait this long, then are dropped (CONTRACT.md)
+    hold_days: PositiveFloat = 7.0
+    hold_sweep_seconds: PositiveFloat = 600.0  # how often the API drops expired holds
+
+    @property
+    def hold_for(self) -> timedelta:
+        return timedelta(days=self.hold_days)
 
     def event_store_env(self) -> dict[str, str]:
         """The `eventsourcing` library's own settings, derived from DATABASE_URL."""

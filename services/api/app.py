@@ -91,11 +91,13 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
                                       bootstrap.fact_store(settings, client), authenticator)
         # Load the column stores now rather than on the first funnel someone asks for.
         warming = asyncio.create_task(app.state.services.columns.warm())
+        sweeping = asyncio.create_task(pending_api.keep_dropping_expired(app.state.services))
         if settle:
             settle_heap()
             warming.add_done_callback(lambda done: None if done.cancelled() else settle_heap())
         yield
         warming.cancel()
+        sweeping.cancel()
         app.state.services.writer.shutdown(wait=True)
         await client.aclose()
         ledger.close()

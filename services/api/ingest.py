@@ -51,7 +51,7 @@ def _recorded(services: Services, tenant: str, raws: list[Any],
     # CPU); collection resumes after the batch, as in the projector.
     with gc_paused():
         return services.ledger.record(raws, tenant=tenant, tz=services.settings.tenant_timezone,
-                                      unknown=unknown)
+                                      unknown=unknown, hold_for=services.settings.hold_for)
 
 
 async def _record(services: Services, tenant: str, raws: list[Any],

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
+import structlog
 from fastapi import APIRouter
 from prometheus_client import Gauge
 
-from events.ledger import HELD, HOLD_FOR
-from projections.pending import pending
+from events.ledger import HELD
+from projections.pending import expired, pending
 from services.api.auth import WRITE, TenantDep
-from services.api.deps import ServicesDep
+from services.api.deps import Services, ServicesDep
 from services.api.problems import READ_PROBLEMS
 
+log = structlog.get_logger("pending")
 router = APIRouter(prefix="/v1", tags=["events"], responses=READ_PROBLEMS,
                    dependencies=[WRITE])
 PENDING = Gauge("salespulse_events_pending", "Events held for a subject not known yet, as "
@@ -28,12 +32,42 @@ async def get_pending(services: ServicesDep, tenant: TenantDep) -> dict[str, Any
     instead of applied, with the reason: held longer than `hold_days` when the subject
     came, or refused by its history then (e.g. dated before the subject's creation).
     A dropped event may be sent again, corrected if need be."""
+    answer = pending(await _held(services, tenant), datetime.now(UTC),
+                     services.settings.hold_for)
+    PENDING.labels(tenant, "held").set(answer["pending"])
+    PENDING.labels(tenant, "dropped").set(answer["dropped"])
+    return answer
+
+
+async def _held(services: Services, tenant: str) -> dict[str, Any]:
     records: dict[str, Any] = {}
     async for chunk in services.facts.scan(tenant, HELD):
         for raw in chunk:
             record = orjson.loads(raw)
             records[record["id"]] = record
-    answer = pending(records, datetime.now(UTC), HOLD_FOR)
-    PENDING.labels(tenant, "held").set(answer["pending"])
-    PENDING.labels(tenant, "dropped").set(answer["dropped"])
-    return answer
+    return records
+
+
+async def drop_expired(services: Services) -> int:
+    """Drop the held events of every tenant that waited longer than the setting allows
+    (found through the read model, dropped by the ledger, which checks them again)."""
+    dropped = 0
+    now = datetime.now(UTC)
+    for tenant in sorted(await services.facts.tenants()):
+        waiting = expired(await _held(services, tenant), now, services.settings.hold_for)
+        if waiting:
+            drop = partial(services.ledger.drop_expired, tenant, waiting, now=now,
+                           hold_for=services.settings.hold_for)
+            dropped += await asyncio.get_running_loop().run_in_executor(services.writer, drop)
+    return dropped
+
+
+async def keep_dropping_expired(services: Services) -> None:
+    """Every `HOLD_SWEEP_SECONDS`, `drop_expired`; a failure is logged and tried again."""
+    while True:
+        await asyncio.sleep(services.settings.hold_sweep_seconds)
+        try:
+            if dropped := await drop_expired(services):
+                log.info("pending.expired_dropped", events=dropped)
+        except Exception as exc:  # noqa: BLE001 - the store or Redis away: next round
+            log.warning("pending.sweep_failed", error=str(exc))

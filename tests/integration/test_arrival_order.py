@@ -5,19 +5,21 @@ The simulated year that `year_stack` received sorted by business time is sent to
 stack shuffled whole and cut into batches, as unordered webhook senders deliver it: most
 events arrive before something they need (their deal, its customer, a rep's join) and are
 held, then applied when it comes. Once everything has arrived, every GET endpoint answers
-byte for byte as the sorted stack does at a fixed `as_of`.
+byte for byte as the sorted stack does at a fixed `as_of`, and so does a rebuild of the
+shuffled topic from offset zero.
 """
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.conftest import LoadedStack, Stack, _projected, wait_until
-from tests.integration.test_rebuild import projection_requests
+from tests.conftest import LoadedStack, Stack, _projected, running_stack, wait_until
+from tests.integration.test_rebuild import answers_like_a_rebuild, projection_requests
 
 pytestmark = pytest.mark.integration
 SEED = 2026
@@ -31,8 +33,8 @@ def _stored(stack: Stack) -> int:
     return int(row[0]) if row else 0
 
 
-def test_a_shuffled_year_answers_every_view_like_the_sorted_one(year_stack: LoadedStack,
-                                                                stack: Stack) -> None:
+def test_a_shuffled_year_answers_every_view_like_the_sorted_one(
+        year_stack: LoadedStack, stack: Stack, tmp_path: Path) -> None:
     shuffled = list(year_stack.events)
     random.Random(SEED).shuffle(shuffled)
     result = stack.post(shuffled, batch_size=700)
@@ -56,6 +58,8 @@ def test_a_shuffled_year_answers_every_view_like_the_sorted_one(year_stack: Load
             assert got.content == expected.content, (path, params, got.text[:400])
     print(f"\n{len(shuffled)} events, {result.held} held on arrival, "
           f"{len(requests)} answers compared")
+    # and a rebuild of the shuffled topic from offset zero answers as the live projections
+    answers_like_a_rebuild(stack, stored, tmp_path)
 
 
 def test_an_interactive_sender_can_have_unknown_ids_refused(stack: Stack) -> None:
@@ -73,3 +77,21 @@ def test_an_interactive_sender_can_have_unknown_ids_refused(stack: Stack) -> Non
         [subject] = client.get("/v1/events/pending").json()["subjects"]
         assert subject["waiting_for"] == "deal/D-TYPO"
         assert subject["events"][0]["reason"] == "unknown deal 'D-TYPO'"
+
+
+def test_an_event_held_too_long_is_dropped_and_listed_with_its_reason(
+        broker: Any, pg_schema: str, containers: dict[str, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOLD_DAYS", str(1 / 86400))  # a second
+    monkeypatch.setenv("HOLD_SWEEP_SECONDS", "0.5")
+    event = {"id": "e-orphan", "type": "deal.won", "occurred_at": "2017-03-01T10:00:00",
+             "data": {"deal_id": "D-NEVER"}}
+    with running_stack(broker, pg_schema, containers["redis"], tmp_path) as stack, \
+            stack.client() as client:
+        assert client.post("/v1/events", json=event).json()["status"] == "held"
+        listed = wait_until(lambda: (p := client.get("/v1/events/pending").json())["dropped"]
+                            and p, timeout=60, message="the expired hold to be dropped")
+        assert listed["pending"] == 0
+        [dropped] = listed["dropped_events"]
+        assert (dropped["id"], dropped["waiting_for"]) == ("e-orphan", "deal/D-NEVER")
+        assert "waited longer than" in dropped["reason"]

@@ -770,3 +770,20 @@ def test_refuse_mode_refuses_an_unknown_subject_at_once(world: SalesLedger) -> N
     assert_refused(world, ev("deal.won", day(1), deal_id="NOPE"), field="data.deal_id",
                    status=422)
     assert held(world, "deal", "NOPE") is None
+
+
+def test_events_held_too_long_are_dropped_by_the_sweep_and_may_be_sent_again(
+        world: SalesLedger) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    early = ev("deal.stage_changed", day(2), deal_id="D9", stage="proposal")
+    world.record([early], tenant=TENANT, now=start)
+    assert world.drop_expired(TENANT, ["deal/D9"], now=start + HOLD_FOR) == 0  # not yet
+    later = start + HOLD_FOR + timedelta(seconds=1)
+    assert world.drop_expired(TENANT, ["deal/D9"], now=later) == 1
+    assert world.drop_expired(TENANT, ["deal/D9"], now=later) == 0  # dropped once
+    assert "waited longer than 7 days" in held(world, "deal", "D9").dropped[early["id"]]
+    # sent again, it waits anew, and is applied when its deal comes
+    assert world.record([early], tenant=TENANT, now=later) == [Outcome(early["id"], "held")]
+    world.record([ev("deal.created", day(1), deal_id="D9", owner_id="r1")], tenant=TENANT,
+                 now=later)
+    assert state(world, "deal", "D9").stage == "proposal"
