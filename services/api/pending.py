@@ -21,8 +21,8 @@ from services.api.problems import READ_PROBLEMS
 log = structlog.get_logger("pending")
 router = APIRouter(prefix="/v1", tags=["events"], responses=READ_PROBLEMS,
                    dependencies=[WRITE])
-PENDING = Gauge("salespulse_events_pending", "Events held for a subject not known yet, as "
-                "last listed", ["tenant", "state"])
+PENDING = Gauge("salespulse_events_pending", "Events held for a subject not known yet, and "
+                "dropped ones, as last listed or swept", ["tenant", "state"])
 
 
 @router.get("/events/pending")
@@ -34,9 +34,13 @@ async def get_pending(services: ServicesDep, tenant: TenantDep) -> dict[str, Any
     A dropped event may be sent again, corrected if need be."""
     answer = pending(await _held(services, tenant), datetime.now(UTC),
                      services.settings.hold_for)
-    PENDING.labels(tenant, "held").set(answer["pending"])
-    PENDING.labels(tenant, "dropped").set(answer["dropped"])
+    _gauge(tenant, answer["pending"], answer["dropped"])
     return answer
+
+
+def _gauge(tenant: str, held: int, dropped: int) -> None:
+    PENDING.labels(tenant, "held").set(held)
+    PENDING.labels(tenant, "dropped").set(dropped)
 
 
 async def _held(services: Services, tenant: str) -> dict[str, Any]:
@@ -54,7 +58,10 @@ async def drop_expired(services: Services) -> int:
     dropped = 0
     now = datetime.now(UTC)
     for tenant in sorted(await services.facts.tenants()):
-        waiting = expired(await _held(services, tenant), now, services.settings.hold_for)
+        records = await _held(services, tenant)
+        _gauge(tenant, sum(len(r.get("pending", {})) for r in records.values()),
+               sum(len(r.get("dropped", {})) for r in records.values()))
+        waiting = expired(records, now, services.settings.hold_for)
         if waiting:
             drop = partial(services.ledger.drop_expired, tenant, waiting, now=now,
                            hold_for=services.settings.hold_for)
