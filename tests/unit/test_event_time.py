@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from events.ledger import HELD, SalesLedger
 from projections.facts import Change, Record, apply
+from services.simulate.arrival import late_and_early
 from tests.history import simulated
 
 TENANT = "default"
@@ -109,3 +110,11 @@ def test_one_late_change_gives_the_record_of_the_sorted_history(late_kind: str) 
                         and later["type"].startswith("deal.") for later in events[i + 1:]))
     arrival = [*events[:late], *events[late + 1:], events[late]]
     assert figures(stored_records([arrival])) == SORTED
+
+
+def test_a_feed_with_late_and_early_events_gives_the_records_of_the_sorted_history() -> None:
+    arrival = late_and_early(in_time_order(HISTORY), seed=3)
+    moved = sum(a is not b for a, b in zip(arrival, in_time_order(HISTORY), strict=True))
+    assert sorted(map(id, arrival)) == sorted(map(id, HISTORY)) and moved > len(HISTORY) / 10
+    assert figures(stored_records([arrival[i:i + 500] for i in range(0, len(arrival), 500)])) \
+        == SORTED
