@@ -32,3 +32,22 @@ def event_key(occurred_at: datetime | str, event_type: str, event_id: str) -> Ev
 def envelope_key(envelope: dict[str, object]) -> EventKey:
     """`event_key` of a stored envelope (`occurred_at` as ISO 8601 text)."""
     return event_key(str(envelope["occurred_at"]), str(envelope["type"]), str(envelope["id"]))
+
+
+def compare_instants(a: str, b: str) -> int:
+    """-1, 0 or 1 as ISO 8601 instant `a` is before, at or after `b`. Stored times written
+    alike (same length, same offset: the common case) compare as text, unparsed."""
+    if len(a) == len(b) and a[-6:] == b[-6:]:
+        return (a > b) - (a < b)
+    x, y = datetime.fromisoformat(a), datetime.fromisoformat(b)
+    return (x > y) - (x < y)
+
+
+def after(occurred_at: str, event_type: str, event_id: str,
+          than: tuple[str, str, str]) -> bool:
+    """Whether the event sorts after `than` (occurred_at, type, id) in its subject's
+    history: `event_key` order, without parsing times written alike."""
+    order = compare_instants(occurred_at, than[0])
+    if order:
+        return order > 0
+    return (rank(event_type), event_id) > (rank(than[1]), than[2])

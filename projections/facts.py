@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import functools
 from bisect import bisect_right
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 import msgspec
 
-from events.order import event_key
+from events.order import after, compare_instants, event_key
 
 Record = dict[str, Any]
 # The relayed message's own format. A reader refuses a newer one (the producer was upgraded
@@ -103,7 +102,7 @@ def apply(record: Record | None, change: Change) -> Record | None:
         return rec
     entry = [at, kind, event["id"], data]
     log: list[list[Any]] = rec.get("log", [])
-    if not log or _key(entry) > _key(log[-1]):
+    if not log or after(at, kind, event["id"], log[-1]):
         rec["log"] = [*log, entry]
         handler(rec, data, at)
         return rec
@@ -136,12 +135,8 @@ def _activity(rec: Record, d: dict[str, Any], at: str) -> None:
     rec["activities"] = [*rec.get("activities", ()),
                          [at, d["kind"], d["rep_id"], d.get("duration_min"), d["activity_id"]]]
     last = rec.get("last_activity_at")
-    if last is None or _instant(at) > _instant(last):
+    if last is None or compare_instants(at, last) > 0:
         rec["last_activity_at"] = at
-
-
-def _instant(at: str) -> datetime:
-    return datetime.fromisoformat(at).astimezone(UTC)
 
 
 def _scheduled(rec: Record, d: dict[str, Any], at: str) -> None:

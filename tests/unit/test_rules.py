@@ -18,6 +18,7 @@ import pytest
 
 from events.contract import EVENT_TYPES
 from events.ledger import HOLD_FOR, BatchRefused, Outcome, SalesLedger
+from events.order import compare_instants
 from events.parsing import SalesEvent, parse_event
 from events.rules import DEFAULT_STAGES, State, evolve, subject_of
 from tests.builders import ev
@@ -787,3 +788,15 @@ def test_events_held_too_long_are_dropped_by_the_sweep_and_may_be_sent_again(
     world.record([ev("deal.created", day(1), deal_id="D9", owner_id="r1")], tenant=TENANT,
                  now=later)
     assert state(world, "deal", "D9").stage == "proposal"
+
+
+@pytest.mark.parametrize("a, b, order", [
+    ("2017-03-01T10:00:00+08:00", "2017-03-01T10:00:00+08:00", 0),
+    ("2017-03-01T10:00:01+08:00", "2017-03-01T10:00:00+08:00", 1),
+    ("2017-03-01T10:00:00+08:00", "2017-03-01T10:00:00.500000+08:00", -1),
+    ("2017-03-01T02:00:00+00:00", "2017-03-01T10:00:00+08:00", 0),  # one instant, two zones
+    ("2017-03-01T09:30:00+07:00", "2017-03-01T10:00:00+08:00", 1),
+])
+def test_instants_compare_across_offsets_and_precisions(a: str, b: str, order: int) -> None:
+    assert compare_instants(a, b) == order
+    assert compare_instants(b, a) == -order
