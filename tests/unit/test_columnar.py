@@ -20,7 +20,7 @@ from projections.columnar import Columns
 from projections.facts import Change, Record, apply
 from projections.funnel import funnel
 from projections.snapshot import DIMENSIONS, Filters, Snapshot
-from services.bench_query_world import Template, template
+from services.simulate.scaled import Template, template
 from tests.builders import ev
 
 TZ = "Asia/Shanghai"
