@@ -22,8 +22,9 @@ from pydantic import BaseModel
 
 from events.errors import FieldError, InvalidEvent, Refused
 from events.parsing import SalesEvent, parse_event
-from events.rules import DEFAULT_STAGES, State, Subject, decide, evolve, subject_of
+from events.rules import State, Subject, decide, evolve, subject_of
 from events.subjects import SubjectReader
+from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://salespulse.dev/subjects")
 
@@ -112,7 +113,7 @@ class SalesLedger(Application):
         super().__init__(env)
         self.subjects = SubjectReader(self, int(self.env.get(self.SUBJECT_CACHE_MAXSIZE, "50000")))
 
-    def record(self, raws: list[Any], *, tenant: str, tz: str = "Asia/Shanghai") -> list[Outcome]:
+    def record(self, raws: list[Any], *, tenant: str, tz: str = DEFAULT_TIMEZONE) -> list[Outcome]:
         """Check and store a batch atomically: every event, or none of them."""
         parsed = [_parse(raw, tenant, tz) for raw in raws]
         for _attempt in range(5):

@@ -15,8 +15,6 @@ from typing import Any, Protocol
 from events.errors import Refused
 from events.parsing import SalesEvent
 
-DEFAULT_STAGES: tuple[str, ...] = ("prospecting", "qualification", "proposal", "negotiation")
-
 
 @dataclass(frozen=True)
 class Subject:

@@ -19,7 +19,8 @@ import pytest
 from events.contract import EVENT_TYPES
 from events.ledger import BatchRefused, SalesLedger
 from events.parsing import SalesEvent, parse_event
-from events.rules import DEFAULT_STAGES, State, evolve, subject_of
+from events.rules import State, evolve, subject_of
+from events.vocabulary import DEFAULT_STAGES
 from tests.builders import ev
 
 TENANT = "acme"
