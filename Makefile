@@ -34,6 +34,7 @@ deps:
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy events projections services alerts salespulse_client bench
+	$(BIN)/lint-imports  # the direction of dependencies: [tool.importlinter] in pyproject.toml
 
 test: lint dashboard deps  ## unit and integration tests on the real broker, PostgreSQL and Redis
 	$(BIN)/pytest -q -p no:cacheprovider
