@@ -33,7 +33,8 @@ deps:
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/mypy events projections services alerts salespulse_client
+	$(BIN)/mypy events projections services alerts salespulse_client bench
+	$(BIN)/lint-imports  # the direction of dependencies: [tool.importlinter] in pyproject.toml
 
 test: lint dashboard deps  ## unit and integration tests on the real broker, PostgreSQL and Redis
 	$(BIN)/pytest -q -p no:cacheprovider
@@ -49,7 +50,7 @@ chaos: $(BIN)/.installed
 		tests/integration/test_chaos.py tests/integration/test_broker_outage.py
 
 bench-query: $(BIN)/.installed  ## query latency and memory at 10k and 100k deals
-	mkdir -p .salespulse && $(BIN)/salespulse bench-query --json .salespulse/bench-query.json --write-docs
+	mkdir -p .salespulse && $(BIN)/salespulse-bench query --json .salespulse/bench-query.json --write-docs
 
 clean:
 	rm -rf $(VENV) .salespulse dashboard/node_modules $(ECHARTS)

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sortedcontainers import SortedList
 
+from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, ts
 from projections.facts import Record
 from projections.stats import days_between, median, quantile_of_sorted
 
@@ -32,11 +33,6 @@ RULES = ("stalled_deal", "inactive_deal", "lead_sla", "churn_risk", "engagement_
 KINDS = {"stalled_deal": "deal", "inactive_deal": "deal", "lead_sla": "lead",
          "churn_risk": "customer", "engagement_drop": "customer", "pace": "target"}
 PACE_METRICS = ("won_value", "won_deals", "activities")
-DEFAULT_STAGES = ("prospecting", "qualification", "proposal", "negotiation")
-
-
-def ts(value: str) -> datetime:
-    return datetime.fromisoformat(value)
 
 
 def instant(value: str) -> datetime:
@@ -62,7 +58,7 @@ class RuleSettings:
     pace_floor: float = 0.8
     pace_from: float = 1 / 3  # share of the period after which pace is judged
     key_customer_share: float = 0.2  # top share of customers by booked value
-    tz: str = "Asia/Shanghai"
+    tz: str = DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)

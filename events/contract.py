@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from events.vocabulary import TargetMetric
+
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
 Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=20, decimal_places=6)]
 ActivityKind = Literal["call", "visit", "email", "meeting", "message", "demo", "other"]
@@ -187,7 +189,7 @@ class TargetSet(Data):
     scope: Literal["company", "team", "rep"]
     scope_id: Id | None = None
     period: Period
-    metric: Literal["won_value", "won_deals", "new_leads", "activities", "collected"]
+    metric: TargetMetric
     value: Amount
 
 

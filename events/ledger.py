@@ -24,8 +24,9 @@ from pydantic import BaseModel
 from events.errors import FieldError, InvalidEvent, Refused, Unknown
 from events.order import envelope_key
 from events.parsing import SalesEvent, parse_event
-from events.rules import CREATES, DEFAULT_STAGES, History, State, Subject, decide, subject_of
+from events.rules import CREATES, History, State, Subject, decide, subject_of
 from events.subjects import SubjectReader
+from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://salespulse.dev/subjects")
 
@@ -161,7 +162,7 @@ class SalesLedger(Application):
         super().__init__(env)
         self.subjects = SubjectReader(self, int(self.env.get(self.SUBJECT_CACHE_MAXSIZE, "50000")))
 
-    def record(self, raws: list[Any], *, tenant: str, tz: str = "Asia/Shanghai",
+    def record(self, raws: list[Any], *, tenant: str, tz: str = DEFAULT_TIMEZONE,
                unknown: OnUnknown = "hold", now: datetime | None = None,
                hold_for: timedelta = HOLD_FOR) -> list[Outcome]:
         """Check and store a batch atomically: every event, or none of them.

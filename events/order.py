@@ -9,7 +9,9 @@ first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 # Within one instant: creation, then changes, then outcomes.
 _FIRST = frozenset({"rep.joined", "customer.created", "lead.created", "deal.created",
@@ -43,8 +45,7 @@ def compare_instants(a: str, b: str) -> int:
     return (x > y) - (x < y)
 
 
-def after(occurred_at: str, event_type: str, event_id: str,
-          than: tuple[str, str, str]) -> bool:
+def after(occurred_at: str, event_type: str, event_id: str, than: Sequence[Any]) -> bool:
     """Whether the event sorts after `than` (occurred_at, type, id) in its subject's
     history: `event_key` order, without parsing times written alike."""
     order = compare_instants(occurred_at, than[0])

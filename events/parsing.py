@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from events.contract import DATA_MODELS, Envelope, event_model
 from events.errors import FieldError, InvalidEvent
+from events.vocabulary import DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def _field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
     ]
 
 
-def parse_event(raw: Any, *, tenant: str = "default", tz: str = "Asia/Shanghai") -> SalesEvent:
+def parse_event(raw: Any, *, tenant: str = "default", tz: str = DEFAULT_TIMEZONE) -> SalesEvent:
     """Check one raw event against the contract; raise `InvalidEvent` naming each bad field.
 
     `tenant` is the caller's tenant, used when the event names none; an event naming

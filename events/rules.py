@@ -19,8 +19,6 @@ from events.errors import Refused, Unknown
 from events.order import EventKey, event_key
 from events.parsing import SalesEvent
 
-DEFAULT_STAGES: tuple[str, ...] = ("prospecting", "qualification", "proposal", "negotiation")
-
 
 @dataclass(frozen=True)
 class Subject:

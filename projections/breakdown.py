@@ -7,10 +7,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from projections.snapshot import DIMENSIONS, PERIODS, Activity, Deal, Filters, Lead, Snapshot
+from events.vocabulary import GROUPINGS, PERIODS
+from projections.snapshot import Activity, Deal, Filters, Lead, Snapshot
 from projections.stats import average_money, days_between, mean, median, money, ratio
-
-GROUPINGS = DIMENSIONS + PERIODS
 
 
 def _keyers(snapshot: Snapshot, by: str) -> tuple[Callable[[Deal], str | None],

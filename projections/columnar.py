@@ -34,10 +34,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from numpy.typing import NDArray
 
+from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, DIMENSIONS, ts
 from projections.facts import Record
 from projections.funnel import advanced_from, stage_dwell_days
 from projections.keyindex import FIRST_ROW, KeyIndex
-from projections.snapshot import DEFAULT_STAGES, DIMENSIONS, Deal, ts
+from projections.snapshot import Deal
 from projections.stats import days_between
 
 AMOUNT_SCALE = 6  # the contract allows six decimal places
@@ -163,7 +164,7 @@ class Table:
 class Columns:
     """One tenant's deals, leads and activities for the funnel and the breakdowns."""
 
-    def __init__(self, tz: str = "Asia/Shanghai", stages: Iterable[str] = DEFAULT_STAGES) -> None:
+    def __init__(self, tz: str = DEFAULT_TIMEZONE, stages: Iterable[str] = DEFAULT_STAGES) -> None:
         self.tz = ZoneInfo(tz)
         self.stages = tuple(stages)
         self.order = {stage: i for i, stage in enumerate(self.stages)}

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from events.vocabulary import PERIODS
 from projections import columnar
 from projections.breakdown import GROUPINGS
 from projections.columnar import AMOUNT_SCALE, Columns, months
-from projections.snapshot import PERIODS, Filters
+from projections.snapshot import Filters
 from projections.stats import average_money, mean, ratio
 
 _INT64_MAX = int(np.iinfo(np.int64).max)

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from projections.snapshot import ALL_PERIODS, DIMENSIONS, Filters, Lead, Snapshot, ts
+from events.vocabulary import DIMENSIONS, ts
+from projections.snapshot import ALL_PERIODS, Filters, Lead, Snapshot
 from projections.stats import days_between, mean, median, quantile, ratio
 
 GROUPINGS = DIMENSIONS + ALL_PERIODS

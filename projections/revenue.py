@@ -24,7 +24,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from projections.snapshot import ALL_PERIODS, DIMENSIONS, Filters, Order, Snapshot
+from events.vocabulary import DIMENSIONS
+from projections.snapshot import ALL_PERIODS, Filters, Order, Snapshot
 from projections.stats import average_money, days_between, mean, median, money
 
 GROUPINGS = ALL_PERIODS + DIMENSIONS

@@ -15,16 +15,10 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, ts
 from projections.facts import Record
 
-DIMENSIONS = ("rep", "team", "manager", "region", "source", "product", "segment")
-PERIODS = ("month", "quarter")  # the contract's breakdown periods
 ALL_PERIODS = ("day", "week", "month", "quarter", "year")
-DEFAULT_STAGES = ("prospecting", "qualification", "proposal", "negotiation")
-
-
-def ts(value: str) -> datetime:
-    return datetime.fromisoformat(value)
 
 
 @dataclass(frozen=True)
@@ -90,7 +84,7 @@ class Activity:
 class Snapshot:
     """Everything one tenant's views need, with dimensions resolved once."""
 
-    def __init__(self, records: dict[str, dict[str, Record]], tz: str = "Asia/Shanghai") -> None:
+    def __init__(self, records: dict[str, dict[str, Record]], tz: str = DEFAULT_TIMEZONE) -> None:
         self.tz = ZoneInfo(tz)
         self.records = records
         pipeline = next(iter(records.get("pipeline", {}).values()), None)

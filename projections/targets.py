@@ -17,10 +17,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from events.contract import PERIOD_PATTERN
+from events.vocabulary import TARGET_METRICS
 from projections.snapshot import Snapshot
 from projections.stats import CENT
 
-METRICS = ("won_value", "won_deals", "new_leads", "activities", "collected")
+METRICS = TARGET_METRICS
 AMOUNT_METRICS = frozenset({"won_value", "collected"})
 SCOPES = ("company", "team", "rep")
 

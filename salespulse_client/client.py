@@ -7,16 +7,15 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 import httpx
+
+from events.vocabulary import Grouping
 
 MAX_BATCH = 10_000  # the API's limit per request
 RETRIED_STATUSES = {429, 502, 503, 504}
 
-Dimension = Literal["rep", "team", "manager", "region", "source", "product", "segment"]
-Grouping = Literal["rep", "team", "manager", "region", "source", "product", "segment", "month",
-                   "quarter"]
 
 
 class StageRow(TypedDict):

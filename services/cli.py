@@ -258,39 +258,6 @@ def docs(out: Annotated[Path, typer.Option(help="Folder to write into")] = Path(
         console.print(f"wrote {out / name}")
 
 
-def _register_bench() -> None:
-    # One definition of the bench's options: services.bench.main, registered as a command.
-    from services.bench import main as bench_main
-
-    cli.command("bench", help="Measure the event path next to its raw ceilings: ingest, relay, "
-                "projection, rebuild, freshness, alert delay (reports only, never asserts).")(
-        bench_main)
-
-
-_register_bench()
-
-
-def _register_bench_query() -> None:
-    from services.bench_query import main as bench_query_main
-
-    cli.command("bench-query", help="Query latency under concurrent clients and memory at 10k "
-                "and 100k deals (reports only, never asserts).")(bench_query_main)
-
-
-_register_bench_query()
-
-
-def _register_bench_floor() -> None:
-    from services.bench_floor import main as bench_floor_main
-
-    cli.command("bench-floor", help="The authenticated request floor under concurrent clients: "
-                "latency, requests/s, API CPU per request (reports only, never asserts).")(
-        bench_floor_main)
-
-
-_register_bench_floor()
-
-
 def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

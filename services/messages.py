@@ -62,7 +62,7 @@ def gc_paused() -> Iterator[None]:
 
     A batch allocates thousands of JSON dicts, none in a cycle, that refcounting frees when
     the batch is done; meanwhile the collector would walk them again and again (a quarter
-    of the decode time in services.bench_fold, and a sixth of decode and apply together).
+    of the decode time in bench.fold, and a sixth of decode and apply together).
     Collection resumes after the batch, so nothing cyclic is kept for longer than one
     batch.
     """

@@ -51,7 +51,7 @@ class Rebuilt:
     @property
     def steady_per_second(self) -> float:
         """Messages after the first batch over the time they took: the clock
-        `services.bench_projector` times the live projector's steady pace by."""
+        `bench.projector` times the live projector's steady pace by."""
         later = self.messages - self.first_batch
         return later / self.after_first_s if later and self.after_first_s > 0 else 0.0
 

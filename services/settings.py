@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 from pydantic import PositiveFloat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from events.vocabulary import DEFAULT_TIMEZONE
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
@@ -32,7 +34,7 @@ class Settings(BaseSettings):
     kafka_partitions: int = 4
     redis_prefix: str = "sp"  # namespaces read models, so tests can share one Redis
     default_tenant: str = "default"
-    tenant_timezone: str = "Asia/Shanghai"
+    tenant_timezone: str = DEFAULT_TIMEZONE
     currency: str = "CNY"  # ISO 4217: what amounts are in, for display (GET /v1/settings/display)
     projector_group: str = "salespulse-projector"
     # Processes a rebuild replays the partitions with (services/rebuild.py); 0: one per CPU.

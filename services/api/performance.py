@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from events.vocabulary import TargetMetric
 from projections.rep_page import UnknownRep, rep_page
 from projections.scores import Window, leaderboard
 from projections.snapshot import Filters
@@ -58,8 +59,7 @@ async def get_targets(
     period: Annotated[str | None, Query(
         pattern=PERIOD_PATTERN, description="keep targets whose period lies within this one "
         "(`2017` keeps the year, its quarters and its months)")] = None,
-    metric: Literal["won_value", "won_deals", "new_leads", "activities", "collected"]
-    | None = None,
+    metric: TargetMetric | None = None,
     team: Annotated[str | None, Query(description="the team's targets and those of the reps "
                                       "in it at the period's start")] = None,
     rep: str | None = None,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
 
 from events.contract import FIRST_YEAR, LAST_YEAR
+from events.vocabulary import Grouping
 from projections.columnar_views import breakdown, funnel
 from projections.snapshot import Filters
 from services.access.principal import Principal
@@ -100,8 +101,7 @@ async def get_funnel(services: ServicesDep, tenant: TenantDep,
 @router.get("/breakdown")
 async def get_breakdown(
     services: ServicesDep, tenant: TenantDep, selected: FiltersDep,
-    by: Literal["rep", "team", "manager", "region", "source", "product", "segment", "month",
-                "quarter"],
+    by: Grouping,
 ) -> dict[str, Any]:
     """One row per group; month/quarter group deals by close time (open ones by creation)."""
     return await services.columns.answer(tenant, ("breakdown", by, _question(selected)),

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from events.vocabulary import DEFAULT_TIMEZONE
+
 # Fields a row of an opportunity export can fill; the mapping names the column for each.
 REQUIRED_FIELDS = ("deal_id", "owner_id", "created_at")
 OPTIONAL_FIELDS = (
@@ -34,7 +36,7 @@ class Mapping:
 
     columns: dict[str, str]
     date_formats: tuple[str, ...] = ()  # empty: ISO 8601
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=dict)
     stage_dates: dict[str, str] = field(default_factory=dict)  # stage -> column of its date
@@ -93,7 +95,7 @@ def parse_mapping(raw: dict[str, Any]) -> Mapping:
         formats = [formats]
     if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats):
         raise MappingError("dates.formats must be a list of strptime formats")
-    timezone = dates.get("timezone", "Asia/Shanghai")
+    timezone = dates.get("timezone", DEFAULT_TIMEZONE)
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError, TypeError):

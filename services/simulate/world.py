@@ -18,8 +18,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-TZ = ZoneInfo("Asia/Shanghai")
-DEFAULT_STAGES: tuple[str, ...] = ("prospecting", "qualification", "proposal", "negotiation")
+from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE
+
+TZ = ZoneInfo(DEFAULT_TIMEZONE)
 REGIONS = ("north", "east", "south", "west")
 # source: (share of leads, chance to qualify, deal-size factor)
 SOURCES: dict[str, tuple[float, float, float]] = {

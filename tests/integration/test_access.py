@@ -283,7 +283,7 @@ def test_zz_report_what_was_tried() -> None:
 
 async def test_a_burst_of_checks_lets_exactly_the_limit_through(
         containers: dict[str, str]) -> None:
-    """Found by `salespulse bench-query`: 200 concurrent requests ran the Redis pool dry, the
+    """Found by `salespulse-bench query`: 200 concurrent requests ran the Redis pool dry, the
     checks failed, and a failing check lets a request through. The API's pool now waits."""
     import asyncio
     import uuid

@@ -1,4 +1,4 @@
-"""`salespulse bench-floor` cannot rot: a tiny run completes and reports every figure (no
+"""`salespulse-bench floor` cannot rot: a tiny run completes and reports every figure (no
 timing thresholds: only that each figure came out, finite, and nothing failed)."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def test_a_tiny_floor_bench_reports_every_figure(containers: dict[str, str],
     out = tmp_path / "bench-floor.json"
     env = {**os.environ, "DATABASE_URL": containers["postgres"], "REDIS_URL": containers["redis"]}
     subprocess.run(
-        [sys.executable, "-m", "services.bench_floor", "--clients", "5", "--seconds", "1",
+        [sys.executable, "-m", "bench.floor", "--clients", "5", "--seconds", "1",
          "--runs", "2", "--code", str(ROOT), "--processes", "2", "--json", str(out)],
         cwd=ROOT, env=env, check=True, timeout=300, capture_output=True)  # a hang guard only
 

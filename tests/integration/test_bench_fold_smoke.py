@@ -1,4 +1,4 @@
-"""`python -m services.bench_fold` cannot rot: a tiny run on a spawned broker reports every
+"""`python -m bench.fold` cannot rot: a tiny run on a spawned broker reports every
 figure and leaves nothing in Redis. It reports, it never asserts speed."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def test_a_tiny_fold_bench_reports_every_figure_and_cleans_up(
         containers: dict[str, str]) -> None:
     prefix = f"bench-fold-smoke-{os.getpid()}"
     done = subprocess.run(
-        [sys.executable, "-m", "services.bench_fold", "--days", "20", "--runs", "2",
+        [sys.executable, "-m", "bench.fold", "--days", "20", "--runs", "2",
          "--tenants", "2", "--broker", "--redis-url", containers["redis"], "--prefix", prefix],
         cwd=ROOT, check=True, timeout=300, capture_output=True, text=True)  # a hang guard only
 

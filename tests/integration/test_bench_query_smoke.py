@@ -1,4 +1,4 @@
-"""`salespulse bench-query` cannot rot: a tiny run completes and reports every figure.
+"""`salespulse-bench query` cannot rot: a tiny run completes and reports every figure.
 
 It reports, it never asserts speed: no timing thresholds here, only that each figure
 came out as a finite number (positive, or a count of zero or more for errors and
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from services import bench_query_docs
+from bench import query_docs as bench_query_docs
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ def test_a_tiny_query_bench_reports_every_figure(containers: dict[str, str],
     out = tmp_path / "bench-query.json"
     env = {**os.environ, "DATABASE_URL": containers["postgres"], "REDIS_URL": containers["redis"]}
     subprocess.run(
-        [sys.executable, "-m", "services.bench_query", "--deals", "300", "--clients", "10",
+        [sys.executable, "-m", "bench.query", "--deals", "300", "--clients", "10",
          "--seconds", "2", "--api-processes", "2", "--json", str(out)],
         cwd=ROOT, env=env, check=True, timeout=300, capture_output=True)  # a hang guard only
 

@@ -1,4 +1,4 @@
-"""`salespulse bench` cannot rot: a tiny run completes and reports every figure.
+"""`salespulse-bench pipeline` cannot rot: a tiny run completes and reports every figure.
 
 It reports, it never asserts speed: no timing thresholds here, only that each
 figure and each ceiling came out as a positive number, the JSON is complete, and
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from services.bench import COMPARISONS
+from bench.pipeline import COMPARISONS
 from services.broker import TansuBroker
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ def test_a_tiny_bench_reports_every_figure_next_to_its_ceiling(
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
            "DATABASE_URL": containers["postgres"], "REDIS_URL": containers["redis"]}
     subprocess.run(
-        [sys.executable, "-m", "services.bench", "--days", "5", "--probes", "3",
+        [sys.executable, "-m", "bench.pipeline", "--days", "5", "--probes", "3",
          "--alert-deals", "2", "--alert-spread", "1", "--steady-rate", "100",
          "--max-fraction", "0.5", "--pace-seconds", "2", "--scale-out", "1", "--scale-out", "2",
          "--projector-events", "2000",

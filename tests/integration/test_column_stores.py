@@ -19,7 +19,7 @@ from projections.funnel import funnel
 from projections.readmodel import FactStore, NotBuilt
 from projections.snapshot import Filters, Snapshot
 from services.api.columns import ANSWERS, LOADS, ColumnStores
-from services.bench_query_world import Template, template
+from services.simulate.scaled import Template, template
 
 pytestmark = pytest.mark.integration
 TZ = "Asia/Shanghai"

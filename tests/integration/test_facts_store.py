@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from projections.facts import Change, Record, apply
 from projections.readmodel import KINDS, FactStore
-from services.bench_fold import messages
+from services.simulate.relayed import messages
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ import pytest
 from redis.asyncio import Redis
 
 from projections.readmodel import KINDS, FactStore
-from services.bench_fold import keyed_messages, produce
 from services.broker import TansuBroker, free_port
 from services.rebuild import HelperFailed, Helpers, rebuild
 from services.signing import Signer
+from services.simulate.relayed import keyed_messages, produce
 
 pytestmark = pytest.mark.integration
 SECRET = uuid.uuid4().hex

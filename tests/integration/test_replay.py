@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from projections.facts import Change
 from projections.readmodel import KINDS, FactStore
 from projections.replay import Replay
-from services.bench_fold import messages
+from services.simulate.relayed import messages
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,13 @@ the entity helpers of `tests/oracle.py` (deals, stage history, rep history).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import re
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
 import pandas as pd
+from dateutil.parser import isoparse
 
 from tests.oracle import (
     DIMENSIONS,
@@ -32,22 +34,25 @@ MIN_HISTORY = 20
 CENT = Decimal("0.01")
 
 
+# docs/METRICS.md: an expected close counts when it "parses as an ISO date (or an ISO
+# date-time, taken as its local date)". Read here with dateutil's strict ISO 8601 parser,
+# not the standard library's, and only as a full date (calendar YYYY-MM-DD or YYYYMMDD, or
+# week YYYY-Www-D), then optionally a time. Anything else leaves the deal to the stage's median.
+_ISO_DATE = re.compile(r"(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4}-?W\d{2}-?\d)(?:[T ].+)?")
+
+
 def _local_date(moment: pd.Timestamp, tz: str) -> date:
     return moment.tz_convert(tz).date()
 
 
 def _parse_close(value: Any, tz: str) -> date | None:
-    if _missing(value) or not value:
+    if _missing(value) or not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
         return None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
+        moment = pd.Timestamp(isoparse(value))
+    except (ValueError, OverflowError):
         return None
-    return _local_date(pd.Timestamp(moment), tz) if moment.tzinfo else moment.date()
+    return _local_date(moment, tz) if moment.tzinfo else moment.date()
 
 
 class World:

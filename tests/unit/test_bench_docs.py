@@ -1,4 +1,4 @@
-"""`salespulse bench --write-docs` and `--repeat`: pure functions over text and figures."""
+"""`salespulse-bench pipeline --write-docs` and `--repeat`: pure functions over text and figures."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from services.bench import comparisons, summarise, with_query_section
-from services.bench_query_docs import BEGIN, END
+from bench.pipeline import comparisons, summarise, with_query_section
+from bench.query_docs import BEGIN, END
 
 OLD_BENCH = "# Benchmarks\n\nold figures\n"
 QUERY = f"{BEGIN}\n\n## Query and memory\n\n| figure | 10 deals |\n{END}\n"

@@ -14,13 +14,14 @@ import pytest
 
 from events.parsing import parse_event
 from events.rules import subject_of
+from events.vocabulary import DIMENSIONS
 from projections import columnar, columnar_views
 from projections.breakdown import GROUPINGS, breakdown
 from projections.columnar import Columns
 from projections.facts import Change, Record, apply
 from projections.funnel import funnel
-from projections.snapshot import DIMENSIONS, Filters, Snapshot
-from services.bench_query_world import Template, template
+from projections.snapshot import Filters, Snapshot
+from services.simulate.scaled import Template, template
 from tests.builders import ev
 
 TZ = "Asia/Shanghai"

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from events.vocabulary import DIMENSIONS
 from projections import forecast as view
-from projections.snapshot import DIMENSIONS, Filters, Snapshot
+from projections.snapshot import Filters, Snapshot
 from tests.builders import ev
 from tests.history import simulated, snapshot_of
 from tests.oracles import forecast as oracle

@@ -430,3 +430,20 @@ def test_month_and_quarter_group_deals_by_period_time_in_the_tenant_zone() -> No
     assert list(spring) == ["2017-03", "2017-04", "2017-06"]
     # by any other dimension, deals are a creation cohort: only D1..D3 created before March
     assert rows(events, "rep", filters={"from": "2017-03-01"})["r1"]["deals"] == 0
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2017-03-10", date(2017, 3, 10)),
+    ("20170310", date(2017, 3, 10)),
+    ("2017-W10-1", date(2017, 3, 6)),  # ISO week 10's Monday
+    ("2017-03-10T09:00", date(2017, 3, 10)),  # no zone: the date as written
+    ("2017-03-10T20:00:00+00:00", date(2017, 3, 11)),  # 04:00 the next day in Shanghai
+    ("2017-03-10T23:30:00-05:00", date(2017, 3, 11)),
+    ("end of quarter", None), ("", None), ("2017-03", None), ("2017-02-30", None),
+    ("2017-03-10T25:00", None),
+])
+def test_the_forecast_oracle_reads_an_expected_close_as_an_iso_date_in_the_tenants_zone(
+        text: str, expected: date | None) -> None:
+    from tests.oracles.forecast import _parse_close
+
+    assert _parse_close(text, "Asia/Shanghai") == expected

@@ -14,8 +14,8 @@ from events.contract import DATA_MODELS
 from events.errors import InvalidEvent
 from events.parsing import check_event, parse_event
 from projections.facts import Change
-from services.bench_fold import messages
 from services.messages import decode, decode_all, gc_paused
+from services.simulate.relayed import messages
 
 # Values that break one field or another somewhere in the contract.
 ODD_VALUES: list[Any] = [None, 5, -1, 1.5, True, "", " ", " padded ", "-1", "abc", "x" * 129,
@@ -147,8 +147,8 @@ def test_a_decoded_change_is_the_named_tuple_its_fields_make() -> None:
 
 
 def test_a_fetch_decodes_message_by_message_as_decode_does() -> None:
-    from services.bench_fold import Relayed
     from services.signing import Signer
+    from services.simulate.relayed import Relayed
 
     relay = Signer("the relay's key")
     good = messages(11, 30)[:20]

@@ -12,10 +12,10 @@ from aiokafka import TopicPartition
 
 from projections.facts import Change
 from projections.readmodel import Applied
-from services.bench_fold import messages
 from services.projector import LiveProjection
 from services.settings import Settings
 from services.signing import Signer
+from services.simulate.relayed import messages
 
 KEY = "the relay's key"
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
-from services.bench_fold import messages
 from services.messages import decode_all
 from services.signing import HEADER, Signer
+from services.simulate.relayed import messages
 
 
 @dataclass

@@ -16,13 +16,13 @@ projection ceiling) and `services.rebuild.rebuild` of that topic (without the ke
 checking every message, and with it; the signed one also on the projector's clock, from
 its first batch on). With `--projector` as
 well, a real `salespulse projector` process is timed on that topic too (its steady rate,
-`services.bench_projector`), and with `--code DIR` also one run from that checkout (a
+`bench.projector`), and with `--code DIR` also one run from that checkout (a
 before), interleaved with the others.
 
 Prints the median and the spread (min–max) of events/s of each, with the 1-minute load
 average at the start and end of the run. Reports, never asserts.
 
-    python -m services.bench_fold --days 365 --runs 5
+    python -m bench.fold --days 365 --runs 5
 """
 
 from __future__ import annotations
@@ -36,61 +36,28 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from redis.asyncio import Redis
 
-from events.parsing import parse_event
-from events.rules import subject_of
-from projections.facts import MESSAGE_SCHEMA, Change
+from bench import projector as bench_projector
+from bench.ceilings import _read_all, copy_tenant
+from projections.facts import Change
 from projections.readmodel import FactStore
-from services import bench_projector
-from services.bench_ceilings import _read_all, copy_tenant
 from services.broker import TansuBroker
 from services.messages import decode_all, gc_paused
 from services.rebuild import rebuild
 from services.settings import Settings
 from services.signing import Signer
-from services.simulate.world import simulate
+from services.simulate.relayed import Relayed, keyed_messages, produce
 
-START = datetime(2017, 1, 1, tzinfo=UTC)
 # The relay's signature on every message, as a deployment with EVENTS_SIGNING_KEY has it;
 # the unsigned figures are those of one without.
 SIGNING_KEY = uuid.uuid4().hex
 SIGNER = Signer(SIGNING_KEY)
-
-
-def messages(seed: int, days: int, *, tenant: str = "default",
-             leads_per_day: float = 4.0) -> list[bytes]:
-    """The relay's messages for a simulated history: canonical events, versions per subject."""
-    return [value for _, value in keyed_messages(seed, days, tenant=tenant,
-                                                 leads_per_day=leads_per_day)]
-
-
-def keyed_messages(seed: int, days: int, *, tenant: str = "default",
-                   leads_per_day: float = 4.0) -> list[tuple[bytes, bytes]]:
-    """(key, value) of each message: keyed by subject, as the relay keys by aggregate."""
-    versions: dict[tuple[str, str], int] = defaultdict(int)
-    out = []
-    raw_events = simulate(seed, START, START + timedelta(days=days), leads_per_day=leads_per_day)
-    for position, raw in enumerate(raw_events, 1):
-        event = parse_event(raw, tenant=tenant)
-        subject = subject_of(event)
-        versions[subject.kind, subject.key] += 1
-        out.append((f"{tenant}/{subject.kind}/{subject.key}".encode(), orjson.dumps({
-            "schema": MESSAGE_SCHEMA, "position": position, "previous": position - 1,
-            "kind": subject.kind, "key": subject.key,
-            "version": versions[subject.kind, subject.key], "event": event.canonical(),
-            "relayed_at": time.time(),
-        })))
-    return out
 
 
 def _say(line: str) -> None:
@@ -100,13 +67,6 @@ def _say(line: str) -> None:
 def ceiling(raws: list[bytes]) -> None:
     for raw in raws:
         orjson.loads(raw)
-
-
-class Relayed(NamedTuple):
-    """A message as consumed: its value and headers (the relay's signature, or none)."""
-
-    value: bytes
-    headers: list[tuple[str, bytes]]
 
 
 def decode_batch(messages: list[Relayed], signer: Signer | None) -> list[Change]:
@@ -158,28 +118,8 @@ def _summary(name: str, events: int, timings: list[Timing]) -> str:
             f"spread {rates[0]:>9,.0f} – {rates[-1]:>9,.0f}   {used}   ({len(rates)} runs)")
 
 
-async def produce(bootstrap: str, topic: str, keyed: list[tuple[bytes, bytes]],
-                  partitions: int, signer: Signer | None = None) -> None:
-    """`keyed` messages on a new topic of `partitions`, signed by `signer` as the relay signs."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, partitions, 1)])
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    await producer.start()
-    try:
-        sent = [await producer.send(topic, value=value, key=key,
-                                    headers=signer.headers(value) if signer else None)
-                for key, value in keyed]
-        await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
-
-
 def tenants(copies: int) -> list[str]:
-    """The tenants of `--tenants` copies of the history, named as `salespulse bench` names
+    """The tenants of `--tenants` copies of the history, named as `salespulse-bench pipeline` names
     its copies of a run's tenant."""
     return ["default", *(copy_tenant("default", k) for k in range(1, copies))]
 

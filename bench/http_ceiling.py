@@ -2,7 +2,7 @@
 httptools and uvloop, as `salespulse api` runs) answering every request with fixed bytes,
 no framework, no credential, no view. What it cannot do under a load, the API cannot.
 
-`serve` starts it as processes of `python -m uvicorn services.http_ceiling:app`, with
+`serve` starts it as processes of `python -m uvicorn bench.http_ceiling:app`, with
 `HTTP_CEILING_BODY` naming a file of the answer's bytes (the benches pass a real answer of
 the route measured, so both send the same size).
 """
@@ -43,7 +43,7 @@ def serve(body: bytes, work: Path, processes: int = 1) -> Iterator[list[tuple[st
         for _ in range(processes):
             port = free_port()
             started.append((f"http://127.0.0.1:{port}", subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "services.http_ceiling:app", "--port",
+                [sys.executable, "-m", "uvicorn", "bench.http_ceiling:app", "--port",
                  str(port), "--log-level", "warning", "--no-access-log", "--lifespan", "off"],
                 env=env, cwd=Path(__file__).resolve().parents[1],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))

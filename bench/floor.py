@@ -1,4 +1,4 @@
-"""`salespulse bench-floor`: the floor of every authenticated request, measured, never
+"""`salespulse-bench floor`: the floor of every authenticated request, measured, never
 asserted.
 
 It starts a real `salespulse api` (no broker, a throwaway PostgreSQL schema, a fresh Redis
@@ -30,11 +30,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench import http_ceiling
+from bench.pipeline import machine, throwaway_schema
+from bench.query import UNLIMITED, apis
+from bench.query_load import Load, hammer
 from projections.stats import quantile
-from services import http_ceiling
-from services.bench import machine, throwaway_schema
-from services.bench_query import UNLIMITED, apis
-from services.bench_query_load import Load, hammer
 from services.bootstrap import issue_key
 from services.processes import cpu_seconds
 from services.settings import Settings

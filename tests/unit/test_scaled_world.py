@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from projections.facts import Change, Record, apply
-from services.bench_query_world import _ID, Template, copied, plan, renamed, template
+from services.simulate.scaled import _ID, Template, copied, plan, renamed, template
 
 
 @cache

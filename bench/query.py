@@ -1,7 +1,7 @@
-"""`salespulse bench-query`: the query path and memory at scale, measured, never asserted.
+"""`salespulse-bench query`: the query path and memory at scale, measured, never asserted.
 
 For each size asked for (10k and 100k deals by default) it folds that many deals'
-worth of read models straight into a fresh Redis prefix (`services/bench_query_world.py`),
+worth of read models straight into a fresh Redis prefix (`services/simulate/scaled.py`),
 starts a real `salespulse api` on it with an admin key in a throwaway PostgreSQL
 schema, and reports:
 - the cold request: the first `GET` after start, which loads the tenant's column store
@@ -18,7 +18,7 @@ no view) gives the floor of the HTTP path on this machine.
 
 The API is restarted between the two routes: requests abandoned at the end of a run
 stay queued in the server, and would otherwise be computed during the next one.
-`python -m services.bench_query --json PATH --write-docs` also writes the figures out.
+`python -m bench.query --json PATH --write-docs` also writes the figures out.
 """
 
 from __future__ import annotations
@@ -44,16 +44,17 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bench import http_ceiling
+from bench import query_docs as bench_query_docs
+from bench.pipeline import machine, throwaway_schema
+from bench.projector import forget_prefix
+from bench.query_load import hammer, process_memory_mb, redis_memory_mb, timed_get
 from projections.readmodel import KINDS, FactStore
-from services import bench_query_docs, http_ceiling
-from services.bench import machine, throwaway_schema
-from services.bench_projector import forget_prefix
-from services.bench_query_load import hammer, process_memory_mb, redis_memory_mb, timed_get
-from services.bench_query_world import build
 from services.bootstrap import issue_key
 from services.broker import free_port
 from services.processes import spawn, wait_until_healthy
 from services.settings import Settings
+from services.simulate.scaled import build
 
 console = Console()
 Route = tuple[str, dict[str, str]]  # path, query

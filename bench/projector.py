@@ -1,4 +1,4 @@
-"""The real projector on its own, timed on a backlog: `salespulse bench`'s projection figure.
+"""The real projector alone, timed on a backlog: `salespulse-bench pipeline`'s projection.
 
 Once a topic holds every event of the run, N `salespulse projector` processes start in a
 fresh consumer group on a throwaway Redis prefix, and the bench watches the prefix's

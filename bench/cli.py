@@ -1,0 +1,22 @@
+"""`salespulse-bench`: the benchmarks' command line, apart from the product's `salespulse`."""
+
+from __future__ import annotations
+
+import typer
+
+from bench.floor import main as floor_main
+from bench.pipeline import main as pipeline_main
+from bench.query import main as query_main
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Benchmarks of salespulse: they print figures, never assert.")
+cli.command("pipeline", help="Measure the event path next to its raw ceilings: ingest, relay, "
+            "projection, rebuild, freshness, alert delay.")(pipeline_main)
+cli.command("query", help="Query latency under concurrent clients and memory at 10k and 100k "
+            "deals.")(query_main)
+cli.command("floor", help="The authenticated request floor under concurrent clients: latency, "
+            "requests/s, API CPU per request.")(floor_main)
+
+
+def main() -> None:
+    cli()
