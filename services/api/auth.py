@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -213,14 +214,19 @@ class Standing:
     token: str
     principal: Principal
     _generation: str | None = field(default=None, init=False)
+    _read_at: float = field(default=-math.inf, init=False)  # monotonic, last store read
 
     async def lapsed(self) -> str | None:
         """None while the credential stands; else why not: `revoked`, `expired`, `changed`
-        (another role or scope), or `unverifiable` (the credential store did not answer)."""
+        (another role or scope), or `unverifiable` (the credential store did not answer).
+        A key is read again at least every KEY_CACHE_SECONDS whatever the generation says,
+        so a revocation that could not be announced ends the stream within the same bound
+        as it leaves a cached key trusted."""
         generation = None
         if self.token.startswith("sp_"):
             generation = await self.auth.generation()
-            if generation is not None and generation == self._generation:
+            if generation is not None and generation == self._generation and \
+                    time.monotonic() - self._read_at < self.auth.cache_seconds:
                 return None
         try:
             now = await self.auth.recheck(self.token)
@@ -232,7 +238,7 @@ class Standing:
                 self.principal.tenant, self.principal.role, self.principal.rep_id,
                 self.principal.team_id):
             return "changed"
-        self._generation = generation
+        self._generation, self._read_at = generation, time.monotonic()
         return None
 
 

@@ -18,6 +18,7 @@ REP = Principal("acme", "rep", "k1", rep_id="R-1")
 class FakeAuthenticator:
     """The revocation generation Redis holds, and what the store says the credential is."""
 
+    cache_seconds: float = 30.0  # KEY_CACHE_SECONDS
     generation_now: str | None = "g1"
     stands_for: Principal | Exception = REP
     rechecks: list[str] = field(default_factory=list)
@@ -75,3 +76,13 @@ def test_a_token_is_checked_every_time_and_ends_at_its_expiry() -> None:
     except Unauthenticated as expired:
         auth.stands_for = expired
     assert lapsed(standing) == "expired"
+
+
+def test_a_key_is_read_again_once_the_cache_bound_passes_whatever_the_generation() -> None:
+    # A revocation Redis could not take leaves the generation where it was: the stream
+    # still ends within KEY_CACHE_SECONDS, as a cached key stops being trusted.
+    auth = FakeAuthenticator(cache_seconds=0.0)
+    standing = Standing(auth, KEY, REP)  # type: ignore[arg-type]
+    assert lapsed(standing) is None and len(auth.rechecks) == 1
+    auth.stands_for = Unauthenticated("unknown or revoked API key")
+    assert lapsed(standing) == "revoked" and len(auth.rechecks) == 2
