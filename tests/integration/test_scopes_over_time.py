@@ -478,3 +478,45 @@ def test_every_answer_is_the_admins_narrowed_to_the_scope_or_a_403(
     print(f"scopes over time: {dict(sorted(TRIED.items()))}")  # noqa: T201 - the docs' figures
     # Every kind of outcome was reached: refusals, narrowed answers, the other tenant.
     assert TRIED["refused 403"] and TRIED["answered"] and TRIED["other tenant"], TRIED
+
+
+def test_a_moved_reps_old_team_stays_with_its_old_manager(
+        readers: tuple[Reader, Reader], containers: dict[str, str]) -> None:
+    """The issue's case by hand: R-07 won a deal in T-2, moved to T-3 and won one there."""
+    both, _ = readers
+    history = History()
+
+    def emit(type_: str, day: int, hour: int, **data: Any) -> None:
+        history.events.append({"id": f"e-{len(history.events)}", "type": type_,
+                               "occurred_at": moment(day, hour), "data": data})
+
+    for rep, team in (("R-07", "T-2"), ("R-08", "T-2"), ("R-09", "T-3")):
+        emit("rep.joined", 0, 9, rep_id=rep, name=rep, team_id=team,
+             manager_id=MANAGER_OF[team], region=REGION_OF[team])
+    for n, (owner, day) in enumerate((("R-07", 10), ("R-08", 12), ("R-07", 120),
+                                      ("R-09", 122))):
+        emit("deal.created", day, 10, deal_id=f"D-{n}", owner_id=owner, amount="1000",
+             stage="prospecting")
+        emit("deal.won", day + 5, 14, deal_id=f"D-{n}")
+    emit("rep.moved", 100, 9, rep_id="R-07", team_id="T-3", manager_id="M-3", region="north")
+    history.events.sort(key=lambda e: e["occurred_at"])
+    asyncio.run(_load(containers["redis"], both.prefix, {ACME: history}))
+    t2, t3 = Who(ACME, "manager", team_id="T-2"), Who(ACME, "manager", team_id="T-3")
+    as_of = {"as_of": moment(DAYS, 18)}
+    before = {**as_of, "to": "2017-03-01"}
+
+    for asked in (before, {**as_of, "period": "2017-02"}, {**before, "from": "2017-01-01"}):
+        status, body = both.get(t3, "/v1/reps/R-07", asked)
+        assert status == 403 and body["errors"][0]["field"] == "rep_id", body
+        board = both.get(t3, "/v1/leaderboard", asked)[1]["rows"]
+        assert [r["rep"] for r in board] == ["R-09"], board  # alone in T-3 then
+    status, body = both.get(t3, "/v1/reps/R-07", {**before, "team": "T-2"})
+    assert status == 403 and body["errors"][0]["field"] == "team", body
+    status, then = both.get(t2, "/v1/reps/R-07", before)
+    assert status == 200 and then["team"] == "T-2" and then["figures"]["won"] == 1, then
+    status, now = both.get(t3, "/v1/reps/R-07", as_of)
+    assert status == 200 and now["team"] == "T-3", now
+    # T-3's manager sees what R-07 did in T-3 only: one deal of two, an average over T-3.
+    assert now["figures"]["won"] == 1 and now["team_reps"] == 2, now
+    assert both.get(ADMIN, "/v1/reps/R-07", as_of)[1]["figures"]["won"] == 2
+    assert "T-2" not in str(now) and "M-2" not in str(now)
