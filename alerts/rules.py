@@ -586,8 +586,11 @@ def pace(ctx: Context, key: str, now: datetime) -> Assessment:
     actual = pace_actual(ctx, target, start, now)
     length = (end - start).total_seconds()
     floor = Decimal(str(s.pace_floor)) * value
-    # projected = actual * length / elapsed < floor  <=>  elapsed > actual * length / floor
-    crossing = start + timedelta(seconds=float(actual / floor) * length)
+    # projected = actual * length / elapsed < floor  <=>  elapsed > actual * length / floor;
+    # at or past the floor already, never within the period (and a far-off crossing, such as
+    # a target set in the wrong unit, would overflow a datetime).
+    crossing = start + timedelta(seconds=float(actual / floor) * length) \
+        if actual < floor else end
     since = max(start + timedelta(seconds=length * s.pace_from), crossing)
     elapsed = max((now - start).total_seconds(), 1.0)
     projected = actual * Decimal(length) / Decimal(elapsed)

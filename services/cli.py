@@ -6,7 +6,6 @@ import asyncio
 import os
 import secrets
 import signal
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,13 +15,15 @@ import typer
 from rich.console import Console
 
 from services import keys_cli
-from services.processes import is_healthy, spawn
+from services.processes import is_healthy
 from services.settings import Settings
+from services.supervisor import Child, Supervisor
 
 # Exit codes every subcommand keeps (scripts rely on them): 0 done; 1 input or
 # configuration unusable, nothing done; 2 usage error (typer); 3 done in part (some
-# input rejected, reported); 4 a dependency (broker, API, store) unreachable: run again.
-EXIT_UNUSABLE, EXIT_PARTIAL, EXIT_UNAVAILABLE = 1, 3, 4
+# input rejected, reported); 4 a dependency (broker, API, store) unreachable: run again;
+# 5 (`up`) a process it supervises kept crashing.
+EXIT_UNUSABLE, EXIT_PARTIAL, EXIT_UNAVAILABLE, EXIT_CRASHING = 1, 3, 4, 5
 
 cli = typer.Typer(help="salespulse: real-time sales performance analytics.",
                   no_args_is_help=True, add_completion=False)
@@ -258,11 +259,11 @@ def docs(out: Annotated[Path, typer.Option(help="Folder to write into")] = Path(
         console.print(f"wrote {out / name}")
 
 
-def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
+def _wait_healthy(url: str, timeout: float) -> None:
+    """Until the API answers. A child that keeps crashing meanwhile is given up on by the
+    supervisor, whose signal interrupts this wait."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
-            raise typer.Exit(code=1)
         if is_healthy(url):
             return
         time.sleep(0.3)
@@ -298,15 +299,18 @@ def up(
     if not keep:
         _reset(settings)
     url = f"http://127.0.0.1:{port}"
-    processes = [
-        spawn(["api", "--port", str(port)], env, run_dir / "api.log"),
-        # A spawned broker starts empty: republish the whole log into it.
-        spawn(["relay", *(["--from-start"] if broker else [])], env, run_dir / "relay.log"),
-        spawn(["projector"], env, run_dir / "projector.log"),
-        spawn(["alerter"], env, run_dir / "alerter.log"),
-    ]
+    supervisor = Supervisor([
+        Child("api", ["api", "--port", str(port)]),
+        # A spawned broker starts empty: republish the whole log into it, once; a restarted
+        # relay resumes where it got to.
+        Child("relay", ["relay", *(["--from-start"] if broker else [])], ["relay"]),
+        Child("projector", ["projector"]),
+        Child("alerter", ["alerter"]),
+    ], env, run_dir, say=console.print,
+        # Interrupts the main thread (the feed, or the wait for health) like Ctrl-C.
+        gave_up=lambda _loop: os.kill(os.getpid(), signal.SIGTERM)).start()
     try:
-        _wait_healthy(url, processes, timeout=60)
+        _wait_healthy(url, timeout=60)
         from services.bootstrap import issue_key
 
         admin = issue_key(settings, settings.default_tenant, "admin", name="salespulse up")
@@ -321,17 +325,14 @@ def up(
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        supervisor.stop()
         if broker:
             broker.stop()
-        console.print("stopped")
+        restarts = ", ".join(f"{name} {n}" for name, n in sorted(supervisor.restarts.items()))
+        console.print(f"stopped (restarts: {restarts or 'none'})")
+    if supervisor.failed is not None:
+        console.print(f"[bold red]salespulse up failed: {supervisor.failed}[/]")
+        raise typer.Exit(code=EXIT_CRASHING)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

@@ -29,20 +29,28 @@ def simulated(seed: int = 11, days: int = 365) -> list[dict[str, Any]]:
     return list(_year(seed, days))
 
 
-def fold(events: list[dict[str, Any]], tenant: str = "default",
-         tz: str = TZ) -> dict[str, dict[str, Record]]:
-    """The fact records the projector would hold after `events` (all assumed accepted)."""
-    records: dict[str, dict[str, Record]] = defaultdict(dict)
+def changes(events: list[dict[str, Any]], tenant: str = "default",
+            tz: str = TZ) -> list[Change]:
+    """`events` (all assumed accepted) as the relay would publish them."""
     versions: dict[tuple[str, str], int] = defaultdict(int)
+    out = []
     for position, raw in enumerate(events, 1):
         event = parse_event(raw, tenant=tenant, tz=tz)
         subject = subject_of(event)
         versions[subject.kind, subject.key] += 1
-        change = Change(position, tenant, subject.kind, subject.key,
-                        versions[subject.kind, subject.key], event.canonical())
-        updated = apply(records[subject.kind].get(subject.key), change)
+        out.append(Change(position, tenant, subject.kind, subject.key,
+                          versions[subject.kind, subject.key], event.canonical()))
+    return out
+
+
+def fold(events: list[dict[str, Any]], tenant: str = "default",
+         tz: str = TZ) -> dict[str, dict[str, Record]]:
+    """The fact records the projector would hold after `events` (all assumed accepted)."""
+    records: dict[str, dict[str, Record]] = defaultdict(dict)
+    for change in changes(events, tenant, tz):
+        updated = apply(records[change.kind].get(change.key), change)
         if updated is not None:
-            records[subject.kind][subject.key] = updated
+            records[change.kind][change.key] = updated
     return dict(records)
 
 

@@ -115,6 +115,16 @@ class KeyStore:
         record = self.get(key_id)
         return record if record is not None and record.tenant == tenant else None
 
+    def rescope(self, tenant: str, key_id: str, role: Role, *, rep_id: str | None = None,
+                team_id: str | None = None) -> KeyRecord | None:
+        """Give a key of `tenant` another role and scope (another tenant's key is not found)."""
+        Principal(tenant, role, key_id, rep_id, team_id)  # refuses an incomplete scope
+        self._execute("UPDATE {table} SET role = {m}, rep_id = {m}, team_id = {m} "
+                      "WHERE id = {m} AND tenant = {m}",
+                      (role, rep_id, team_id, key_id, tenant), commit=True)
+        record = self.get(key_id)
+        return record if record is not None and record.tenant == tenant else None
+
     def rows(self) -> Sequence[Sequence[str | None]]:
         """Every key as stored, digest included, in creation order: for backups."""
         rows = self._execute(f"SELECT {', '.join(COLUMNS)} FROM {{table}} "

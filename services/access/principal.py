@@ -66,13 +66,14 @@ class Principal:
             raise Forbidden(None, "the ingest role writes events and reads no figures")
         return replace(filters, dims=dims)
 
-    def may_read_rep(self, rep_id: str, team_members: Iterable[str] = ()) -> bool:
+    def may_read_rep(self, rep_id: str, team: str | None = None) -> bool:
+        """A rep's page, describing them in `team` (their team at the moment it is for)."""
         if self.role == "admin":
             return True
         if self.role == "rep":
             return rep_id == self.rep_id
         if self.role == "manager":
-            return rep_id in set(team_members)
+            return team is not None and team == self.team_id
         return False
 
     def may_read_owner(self, owner: str | None, team: str | None) -> bool:

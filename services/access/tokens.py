@@ -13,6 +13,10 @@ class BadToken(Exception):
     pass
 
 
+class ExpiredToken(BadToken):
+    """Well signed, but past its `exp`."""
+
+
 @dataclass(frozen=True)
 class TokenVerifier:
     algorithm: str  # HS256 or RS256
@@ -29,6 +33,8 @@ class TokenVerifier:
             claims = jwt.decode(token, self.key, algorithms=[self.algorithm],
                                 audience=self.audience, issuer=self.issuer,
                                 options={"require": ["exp", "sub", "tenant", "role"]})
+        except jwt.ExpiredSignatureError as exc:
+            raise ExpiredToken(str(exc)) from None
         except jwt.PyJWTError as exc:
             raise BadToken(str(exc)) from None
         try:

@@ -18,7 +18,14 @@ from alerts.lifecycle import AlertClosed, acknowledge, snooze, user_transition_i
 from alerts.rules import RULES, Assessment
 from alerts.store import AlertStore, effective_fields, rule_settings
 from services.access.principal import Forbidden, Principal
-from services.api.auth import ADMINISTER, READ, PrincipalDep, TenantDep
+from services.api.auth import (
+    ADMINISTER,
+    READ,
+    STANDING_CHECK_SECONDS,
+    PrincipalDep,
+    StandingDep,
+    TenantDep,
+)
 from services.api.deps import ServicesDep
 from services.api.problems import READ_PROBLEMS, problem_responses
 
@@ -123,7 +130,7 @@ async def snooze_alert(services: ServicesDep, caller: PrincipalDep, alert_id: st
 
 @router.get("/alerts/stream", dependencies=[READ])
 async def alert_stream(
-    request: Request, services: ServicesDep, caller: PrincipalDep,
+    request: Request, services: ServicesDep, caller: PrincipalDep, standing: StandingDep,
     since: Annotated[str | None, Query(description="a stream id to resume after; `0` = from "
                                                    "the beginning; default: new ones only")]
     = None,
@@ -131,7 +138,12 @@ async def alert_stream(
 ) -> EventSourceResponse:
     """Server-sent events, one per alert transition (`opened`, `resolved`, `acknowledged`,
     `snoozed`), in order; the event id is the Redis stream id, so a reconnecting client
-    (Last-Event-ID) misses nothing. Data: the transition with its alert."""
+    (Last-Event-ID) misses nothing. Data: the transition with its alert.
+
+    The stream ends, with a last event `end` whose data names the `reason`, within a second
+    of its credential being revoked (`revoked`), expiring (`expired`) or given another role
+    or scope (`changed`), or when the credential store cannot confirm it after a revocation
+    (`unverifiable`)."""
     store = _store(services)
     tenant = caller.tenant
     after = last_event_id or since or await store.last_stream_id(tenant)
@@ -139,7 +151,12 @@ async def alert_stream(
     async def events() -> AsyncIterator[dict[str, str]]:
         position = after
         while not await request.is_disconnected():
-            for entry_id, body in await store.read_stream(tenant, position, block_ms=1000):
+            lapsed = await standing.lapsed()
+            if lapsed is not None:
+                yield {"event": "end", "data": orjson.dumps({"reason": lapsed}).decode()}
+                return
+            for entry_id, body in await store.read_stream(
+                    tenant, position, block_ms=int(STANDING_CHECK_SECONDS * 1000)):
                 position = entry_id
                 if not _visible(caller, body.get("alert") or {}):
                     continue

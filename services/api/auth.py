@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -25,7 +26,7 @@ from services.access.keycache import KeyCache
 from services.access.keystore import KeyRecord, KeyStore
 from services.access.principal import ADMINS, READERS, WRITERS, Forbidden, Principal, Role
 from services.access.revocation import AccessGate, Check, parse_rate
-from services.access.tokens import BadToken, TokenVerifier
+from services.access.tokens import BadToken, ExpiredToken, TokenVerifier
 from services.api.problems import problem
 
 log = structlog.get_logger("auth")
@@ -154,17 +155,91 @@ class Authenticator:
         """Revoke in the database, then announce it to every API process (a new
         generation). Raises RevocationUnannounced when Redis does not take it."""
         record = await asyncio.to_thread(self.keys.revoke, tenant, key_id)
+        return await self._announce_change(record)
+
+    async def rescope(self, tenant: str, key_id: str, role: Role, rep_id: str | None,
+                      team_id: str | None) -> KeyRecord | None:
+        """Another role or scope for a key, announced like a revocation: no process goes on
+        trusting what it cached, and open streams on the key end."""
+        record = await asyncio.to_thread(self.keys.rescope, tenant, key_id, role,
+                                         rep_id=rep_id, team_id=team_id)
+        return await self._announce_change(record)
+
+    async def _announce_change(self, record: KeyRecord | None) -> KeyRecord | None:
         if record is None:
             return None
-        self.cache.clear()  # this process at least never trusts it again
+        self.cache.clear()  # this process at least never trusts the old record again
         try:
             await self.gate.announce()
         except _REDIS_DOWN as exc:
             self._unannounced = True
-            log.error("revocation unannounced", key=key_id,
+            log.error("revocation unannounced", key=record.id,
                       error=f"{type(exc).__name__}: {exc}")
             raise RevocationUnannounced(record, self.cache_seconds) from None
         return record
+
+    async def generation(self) -> str | None:
+        """The revocation generation now; None when Redis does not answer."""
+        try:
+            return (await self.gate.check()).generation
+        except _REDIS_DOWN:
+            return None
+
+    async def recheck(self, token: str) -> Principal:
+        """What `token` stands for now, asked of the database (a key) or checked again (a
+        token: signature and `exp`), its rate limit not charged; raises Unauthenticated
+        (ExpiredToken for a token past its `exp`) or CredentialStoreUnavailable."""
+        if token.startswith("sp_"):
+            return await self._stored(token)
+        if self.tokens is None:
+            raise Unauthenticated("tokens are no longer accepted")
+        try:
+            return self.tokens.principal(token)
+        except BadToken as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from exc
+
+
+# How often an open stream checks that its credential still stands (docs/SECURITY.md).
+STANDING_CHECK_SECONDS = 0.5
+
+
+@dataclass
+class Standing:
+    """Whether the credential an open stream was admitted with still stands as it did then:
+    not revoked, not expired, the same role and scope. A key is read again from the
+    database only when the revocation generation moved (a revocation or a rescope anywhere),
+    or when Redis does not say; a token's signature and `exp` are checked each time."""
+
+    auth: Authenticator
+    token: str
+    principal: Principal
+    _generation: str | None = field(default=None, init=False)
+    _read_at: float = field(default=-math.inf, init=False)  # monotonic, last store read
+
+    async def lapsed(self) -> str | None:
+        """None while the credential stands; else why not: `revoked`, `expired`, `changed`
+        (another role or scope), or `unverifiable` (the credential store did not answer).
+        A key is read again at least every KEY_CACHE_SECONDS whatever the generation says,
+        so a revocation that could not be announced ends the stream within the same bound
+        as it leaves a cached key trusted."""
+        generation = None
+        if self.token.startswith("sp_"):
+            generation = await self.auth.generation()
+            if generation is not None and generation == self._generation and \
+                    time.monotonic() - self._read_at < self.auth.cache_seconds:
+                return None
+        try:
+            now = await self.auth.recheck(self.token)
+        except Unauthenticated as exc:
+            return "expired" if isinstance(exc.__cause__, ExpiredToken) else "revoked"
+        except CredentialStoreUnavailable:
+            return "unverifiable"  # fail closed: the client reconnects and is asked again
+        if (now.tenant, now.role, now.rep_id, now.team_id) != (
+                self.principal.tenant, self.principal.role, self.principal.rep_id,
+                self.principal.team_id):
+            return "changed"
+        self._generation, self._read_at = generation, time.monotonic()
+        return None
 
 
 async def get_principal(request: Request, credentials: Annotated[
@@ -180,6 +255,16 @@ async def get_principal(request: Request, credentials: Annotated[
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_standing(request: Request, principal: PrincipalDep, credentials: Annotated[
+        HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Standing:
+    if credentials is None:  # get_principal has refused it already
+        raise Unauthenticated("a credential is required")
+    return Standing(request.app.state.services.auth, credentials.credentials, principal)
+
+
+StandingDep = Annotated[Standing, Depends(get_standing)]
 
 
 async def get_tenant(principal: PrincipalDep) -> str:

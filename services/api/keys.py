@@ -21,10 +21,21 @@ identity = APIRouter(prefix="/v1", tags=["access"])  # any credential
 _ID = Field(default=None, min_length=1, max_length=128)
 
 
-class NewKey(BaseModel):
+class NewScope(BaseModel):
     role: Role
     rep_id: str | None = _ID
     team_id: str | None = _ID
+
+    @model_validator(mode="after")
+    def _scope(self) -> NewScope:
+        if self.role == "rep" and not self.rep_id:
+            raise ValueError("role rep needs rep_id")
+        if self.role == "manager" and not self.team_id:
+            raise ValueError("role manager needs team_id")
+        return self
+
+
+class NewKey(NewScope):
     name: str | None = Field(default=None, max_length=200)
     rate_limit: str | None = Field(default=None, max_length=64, description=(
         "overrides the service's RATE_LIMIT for this key, e.g. `100/minute`"))
@@ -38,14 +49,6 @@ class NewKey(BaseModel):
             except ValueError:
                 raise ValueError("not a rate such as `100/minute` or `10/second`") from None
         return value
-
-    @model_validator(mode="after")
-    def _scope(self) -> NewKey:
-        if self.role == "rep" and not self.rep_id:
-            raise ValueError("role rep needs rep_id")
-        if self.role == "manager" and not self.team_id:
-            raise ValueError("role manager needs team_id")
-        return self
 
 
 @router.post("/keys", status_code=201, responses=problem_responses(400))
@@ -71,6 +74,20 @@ async def revoke_key(key_id: Annotated[str, Path(max_length=64)], services: Serv
     of another tenant; 503 `revocation-unannounced` when the key is revoked in the database
     but Redis could not tell the other API processes (DELETE again)."""
     record = await services.auth.revoke(caller.tenant, key_id)  # 503 if not announced
+    if record is None:
+        return problem(404, "unknown-key", "Unknown key", f"no key {key_id!r} in this tenant")
+    return record.public()
+
+
+@router.patch("/keys/{key_id}", response_model=None,
+              responses=problem_responses(400, 404, 503))
+async def rescope_key(key_id: Annotated[str, Path(max_length=64)], body: NewScope,
+                      services: ServicesDep, caller: PrincipalDep
+                      ) -> dict[str, Any] | JSONResponse:
+    """Give a key of this tenant another role and scope, at once in every API process (as a
+    revocation is announced); streams open on it end. 404 for a key of another tenant."""
+    record = await services.auth.rescope(caller.tenant, key_id, body.role, body.rep_id,
+                                         body.team_id)
     if record is None:
         return problem(404, "unknown-key", "Unknown key", f"no key {key_id!r} in this tenant")
     return record.public()

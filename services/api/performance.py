@@ -21,7 +21,7 @@ from services.access.principal import Forbidden
 from services.api.auth import PrincipalDep
 from services.api.deps import ServicesDep
 from services.api.problems import READ_PROBLEMS, problem, problem_responses
-from services.api.views import AsOfDep, UnscopedFiltersDep, in_business_years, scoped, team_of
+from services.api.views import AsOfDep, UnscopedFiltersDep, in_business_years, scoped
 
 router = APIRouter(prefix="/v1", tags=["performance"], responses=READ_PROBLEMS)
 _INCLUSIVE = "a date, inclusive, in the tenant's time zone"
@@ -135,10 +135,19 @@ async def get_rep(rep_id: str, services: ServicesDep, caller: PrincipalDep,
     `team_average` = each figure averaged over the reps in their team at the window's close
     (rates over reps that have one); `activities_by_kind`, `activities_by_day` (local
     dates); `score`, `components`, `rank_team`, `rank_company`, `team_average_score` as in
-    `GET /v1/leaderboard` over the same window at `as_of`."""
-    if not caller.may_read_rep(rep_id, await team_of(services, caller)):
-        raise Forbidden("rep_id", f"this credential may not read rep {rep_id!r}")
+    `GET /v1/leaderboard` over the same window at `as_of`.
+
+    A manager reads the page of a rep who was in their team at the window's close (the
+    moment the page describes), its figures narrowed to what the team owned; a rep reads
+    their own."""
+    selected = await scoped(services, caller, selected)
     snapshot = await services.snapshot(caller.tenant)
+    # The rep's team at the close, not now: a window closing before a move describes the
+    # rep in their old team, whose manager alone may read it (docs/SECURITY.md).
+    closing = snapshot.rep_at(rep_id, window.closes)["team"] \
+        if rep_id in snapshot.records.get("rep", {}) else None
+    if not caller.may_read_rep(rep_id, closing):
+        raise Forbidden("rep_id", f"this credential may not read rep {rep_id!r}")
     filters = replace(selected, start=window.start.date() if window.start else None,
                       end=(window.end - timedelta(days=1)).date() if window.end else None)
     try:

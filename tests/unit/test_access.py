@@ -55,7 +55,7 @@ def test_an_admin_reads_the_whole_tenant_and_ingest_reads_nothing() -> None:
 
 def test_row_level_checks_follow_the_same_scopes() -> None:
     assert REP.may_read_rep("R-1") and not REP.may_read_rep("R-2")
-    assert MANAGER.may_read_rep("R-5", ["R-1", "R-5"]) and not MANAGER.may_read_rep("R-9", [])
+    assert MANAGER.may_read_rep("R-5", "T-1") and not MANAGER.may_read_rep("R-5", "T-2")
     assert REP.may_read_owner("R-1", "T-9") and not REP.may_read_owner(None, "T-1")
     assert MANAGER.may_read_owner("R-7", "T-1") and not MANAGER.may_read_owner("R-1", "T-2")
     assert ADMIN.may_read_owner(None, None) and not INGEST.may_read_owner("R-1", "T-1")

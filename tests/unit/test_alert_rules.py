@@ -252,6 +252,18 @@ def test_pace_judged_from_a_third_of_the_period_and_cleared_by_a_win() -> None:
     assert s.at(T0 + timedelta(days=60)) == []
 
 
+def test_pace_far_above_a_tiny_target_never_falls_behind() -> None:
+    # A target set in the wrong unit (5 for 50,000): the run-rate would fall below the floor
+    # thousands of years on, past any datetime; the period ends first, nothing fires.
+    s = Scenario(stall_days=1000, inactive_days=1000)
+    with_rep(s)
+    s.event("target.set", T0, scope="rep", scope_id="R1", period="2017",
+            metric="won_value", value="5")
+    s.event("deal.created", T0, deal_id="D1", owner_id="R1", amount="50000")
+    assert s.event("deal.won", T0 + timedelta(days=1), deal_id="D1") == []
+    assert s.at(T0 + timedelta(days=400)) == []
+
+
 def ten_activities_in_march() -> Scenario:
     """R1's target: 10 activities in March 2017, and a lead of theirs to log them on."""
     s = Scenario(stall_days=1000, inactive_days=1000, lead_sla_hours=10_000)

@@ -102,3 +102,21 @@ def test_prometheus_sends_the_metrics_token_the_api_expects() -> None:
                            COMPOSE["x-salespulse"]["environment"]["METRICS_TOKEN"])
     assert default is not None
     assert api["authorization"] == {"type": "Bearer", "credentials": default.group(1)}
+
+
+def test_every_process_restarts_and_every_worker_checks_its_own_progress() -> None:
+    from services.healthcheck import judge
+
+    for name in ("api", "relay", "projector", "alerter"):
+        service = {**COMPOSE["x-salespulse"], **COMPOSE["services"][name]}
+        assert service["restart"] in ("unless-stopped", "always", "on-failure"), name
+        assert service["healthcheck"]["test"], name
+    for name in ("relay", "projector", "alerter"):
+        test = COMPOSE["services"][name]["healthcheck"]["test"]
+        assert test == ["CMD", "python", "-m", "services.healthcheck", name]
+    answer = {"progress": {"relay": {"state": "ok"}, "projector:0": {"state": "ok"},
+                           "projector:1": {"state": "stalled"}, "alerter": {"state": "silent"}}}
+    assert judge(answer, "relay")[0]
+    assert judge(answer, "projector") == (False, "projector: projector:1 stalled")
+    assert not judge(answer, "alerter")[0]
+    assert judge({"status": "ok", "checks": {}}, "relay")[0]  # nothing reported: not stuck
