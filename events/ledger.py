@@ -26,7 +26,7 @@ from events.order import envelope_key
 from events.parsing import SalesEvent, parse_event
 from events.rules import CREATES, History, State, Subject, decide, subject_of
 from events.subjects import SubjectReader
-from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE
+from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, HELD
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://salespulse.dev/subjects")
 
@@ -91,7 +91,6 @@ class SalesSubject(Aggregate):
 
 
 T = TypeVar("T")
-HELD = "held"  # the kind of the subjects that keep events waiting for another subject
 OnUnknown = Literal["hold", "refuse"]
 HOLD_FOR = timedelta(days=7)  # an event waits this long for its subject, then is dropped
 

@@ -13,6 +13,10 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 # The open stages of a pipeline until the tenant defines its own (`pipeline.defined`).
 DEFAULT_STAGES: tuple[str, ...] = ("prospecting", "qualification", "proposal", "negotiation")
 
+# The kind of the subjects that keep events waiting for a subject not known yet (the ledger
+# holds them; the read side lists them): not a figure, never in a view.
+HELD = "held"
+
 TargetMetric = Literal["won_value", "won_deals", "new_leads", "activities", "collected"]
 TARGET_METRICS: tuple[TargetMetric, ...] = get_args(TargetMetric)
 

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
+from events.vocabulary import HELD
 from projections.facts import Change, Record, apply
 
 
@@ -35,7 +36,7 @@ class Applied:
 
 KINDS = ("rep", "customer", "lead", "deal", "order", "target", "pipeline", "scoring")
 # The last part of every per-tenant key the read models own (`clear` removes no other)
-_READ_MODEL_NAMES = frozenset((*KINDS, "rev", "changes", "applied"))
+_READ_MODEL_NAMES = frozenset((*KINDS, HELD, "rev", "changes", "applied"))
 CHANGES_KEPT = 1_000  # batches a reader may fall behind by before it must load everything
 Slot = tuple[str, str]  # (kind, key)
 

@@ -12,7 +12,7 @@ import structlog
 from fastapi import APIRouter
 from prometheus_client import Gauge
 
-from events.ledger import HELD
+from events.vocabulary import HELD
 from projections.pending import expired, pending
 from services.api.auth import WRITE, TenantDep
 from services.api.deps import Services, ServicesDep
