@@ -184,8 +184,7 @@ class AlertEngine:
         kept = [a for a in told if a.became_true_at < since]  # they became true as told
         carry = kept.pop() if kept and (kept[-1].resolved_at is None
                                         or kept[-1].resolved_at >= since) else None
-        points = sorted({m for m in moments(ctx, rule, key) if since < m <= clock}
-                        ) if earlier else []
+        points = moments(ctx, rule, key, since, clock) if earlier else []
         # The runs of time the condition holds from `since` on: [became, resolved or None,
         # the assessment it became true with (None: `carry`, true before), judged at].
         runs: list[tuple[datetime, datetime | None, Assessment | None, datetime]] = []

@@ -261,12 +261,7 @@ class Context:
         """`thresholds()` as they stood at `now`: the pipeline then, the deals won by then."""
         if self.current(now):
             return self.thresholds()
-        if self._closings is None:
-            deals = self.kind("deal")
-            closings = sorted((instant(deals[d]["closed_at"]), d) for d in self._won_dwell)
-            self._closings = [at for at, _ in closings]
-            self._closed_deals = [d for _, d in closings]
-        won = bisect_right(self._closings, now)
+        won = bisect_right(self.closings(), now)
         pipeline = next(iter(self.kind("pipeline").values()), None)
         then = (as_of(pipeline, now) if pipeline else None) or {}
         key = (won, len(then.get("log", ())))
@@ -278,6 +273,15 @@ class Context:
             self._thresholds_then[key] = self._threshold_table(
                 then, {stage: sorted(days) for stage, days in samples.items()})
         return self._thresholds_then[key]
+
+    def closings(self) -> list[datetime]:
+        """When the won deals closed (UTC), ascending (do not change the list)."""
+        if self._closings is None:
+            deals = self.kind("deal")
+            closings = sorted((instant(deals[d]["closed_at"]), d) for d in self._won_dwell)
+            self._closings = [at for at, _ in closings]
+            self._closed_deals = [d for _, d in closings]
+        return self._closings
 
     def _threshold_table(self, pipeline: Record, dwell: Any) -> dict[str, tuple[float, str]]:
         configured = pipeline.get("stall_days") or {}
@@ -760,37 +764,46 @@ def rejudged(ctx: Context, kind: str, key: str, before: Record | None,
     return pairs
 
 
-def moments(ctx: Context, rule: str, key: str) -> list[datetime]:
-    """When the events occurred that the pair's answer reads (its subject's own and, for
-    some rules, others'), unordered: between them the answer changes only at `next_change`,
-    so judging the past again looks at these and those."""
+def moments(ctx: Context, rule: str, key: str, after: datetime,
+            until: datetime) -> list[datetime]:
+    """When the events occurred, in (after, until], that the pair's answer reads (its
+    subject's own and, for some rules, others'), ascending: between them the answer changes
+    only at `next_change`, so judging the past again looks at these and those."""
+    low, high = after.astimezone(UTC), until.astimezone(UTC)
+
+    def within(times: list[datetime]) -> list[datetime]:  # ascending
+        return times[bisect_right(times, low):bisect_right(times, high)]
+
     def own(kind: str, activities: bool) -> list[datetime]:
         rec = ctx.kind(kind).get(key, {})
-        out = [ts(e[0]) for e in rec.get("log", ())]
-        return out + [ts(a[0]) for a in rec.get("activities", ())] if activities else out
+        entries = [*rec.get("log", ()), *(rec.get("activities", ()) if activities else ())]
+        return [m for m in (ts(e[0]) for e in entries) if low < m <= high]
 
     if rule == "stalled_deal":
-        deals = ctx.kind("deal")
         pipeline = next(iter(ctx.kind("pipeline").values()), {})
-        return (own("deal", False) + [ts(e[0]) for e in pipeline.get("log", ())]
-                + [ts(deals[d]["closed_at"]) for d in ctx._won_dwell])  # noqa: SLF001
-    if rule == "inactive_deal":
-        return own("deal", True)
-    if rule == "lead_sla":
-        return own("lead", True)
-    if rule == "churn_risk":
-        return list(ctx.booked(key))
-    if rule == "engagement_drop":
-        return list(ctx.customer_times(key))
-    target = ctx.kind("target").get(key)
-    if rule != "pace" or target is None:
+        closings, deals = ctx.closings(), ctx.kind("deal")
+        won = ctx._closed_deals[bisect_right(closings, low):bisect_right(closings, high)]  # noqa: SLF001
+        # as each was written: a stall a threshold's fall starts then carries that moment
+        out = own("deal", False) + [ts(deals[d]["closed_at"]) for d in won] + [
+            m for m in (ts(e[0]) for e in pipeline.get("log", ())) if low < m <= high]
+    elif rule == "inactive_deal":
+        out = own("deal", True)
+    elif rule == "lead_sla":
+        out = own("lead", True)
+    elif rule == "churn_risk":
+        out = [m for m in ctx.booked(key) if low < m <= high]
+    elif rule == "engagement_drop":
+        out = [m for m in ctx.customer_times(key) if low < m <= high]
+    elif rule == "pace" and (target := ctx.kind("target").get(key)) is not None:
+        reps = ({target.get("scope_id") or ""} if target["scope"] == "rep"
+                else {rep for rep, _, _ in ctx.members(target.get("scope_id") or "")})
+        out = own("target", False)
+        for rep in reps:
+            out += within(ctx.activity_times.get(rep, []))
+            won = ctx.won_by_rep().get(rep)
+            out += within(won.closed) if won else []
+            out += [m for m in (ts(h[0]) for h in ctx.kind("rep").get(rep, {}).get("history", ()))
+                    if low < m <= high]
+    else:
         return []
-    reps = ({target.get("scope_id") or ""} if target["scope"] == "rep"
-            else {rep for rep, _, _ in ctx.members(target.get("scope_id") or "")})
-    out = own("target", False)
-    for rep in reps:
-        out += ctx.activity_times.get(rep, [])
-        won = ctx.won_by_rep().get(rep)
-        out += won.closed if won else []
-        out += [ts(h[0]) for h in ctx.kind("rep").get(rep, {}).get("history", ())]
-    return out
+    return sorted(set(out))
