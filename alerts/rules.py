@@ -782,9 +782,9 @@ def moments(ctx: Context, rule: str, key: str, after: datetime,
     if rule == "stalled_deal":
         pipeline = next(iter(ctx.kind("pipeline").values()), {})
         closings, deals = ctx.closings(), ctx.kind("deal")
-        won = ctx._closed_deals[bisect_right(closings, low):bisect_right(closings, high)]  # noqa: SLF001
+        closed = ctx._closed_deals[bisect_right(closings, low):bisect_right(closings, high)]  # noqa: SLF001
         # as each was written: a stall a threshold's fall starts then carries that moment
-        out = own("deal", False) + [ts(deals[d]["closed_at"]) for d in won] + [
+        out = own("deal", False) + [ts(deals[d]["closed_at"]) for d in closed] + [
             m for m in (ts(e[0]) for e in pipeline.get("log", ())) if low < m <= high]
     elif rule == "inactive_deal":
         out = own("deal", True)
@@ -800,8 +800,8 @@ def moments(ctx: Context, rule: str, key: str, after: datetime,
         out = own("target", False)
         for rep in reps:
             out += within(ctx.activity_times.get(rep, []))
-            won = ctx.won_by_rep().get(rep)
-            out += within(won.closed) if won else []
+            wins = ctx.won_by_rep().get(rep)
+            out += within(wins.closed) if wins else []
             out += [m for m in (ts(h[0]) for h in ctx.kind("rep").get(rep, {}).get("history", ()))
                     if low < m <= high]
     else:
