@@ -150,9 +150,10 @@ class AlertEngine:
             out.append(self._tell("opened", alert, alert.became_true_at))
         elif not assessment.holds(now) and current is not None:
             del state.open[rule, key]
-            closed = replace(current, resolved_at=max(cause, current.became_true_at))
+            at = max(cause, current.became_true_at)
+            closed = replace(current, resolved_at=at)
             state.alerts[rule, key][-1] = closed
-            out.append(self._tell("resolved", closed, closed.resolved_at))  # type: ignore[arg-type]
+            out.append(self._tell("resolved", closed, at))
         self._schedule(tenant, rule, key, assessment.next_change(now))
         return out
 
@@ -224,22 +225,21 @@ class AlertEngine:
         assert clock is not None
         rule, key = pair
         was = {a.id: a for a in ([carry] if carry else []) + stale}
-        now_told: list[tuple[Alert, datetime | None, Assessment | None, datetime]] = []
-        for became, ended, assessment, judged in runs:
+        judged: list[tuple[Alert, datetime | None]] = []  # each run's alert and its end
+        for became, ended, assessment, moment in runs:
             if assessment is None:
                 assert carry is not None
-                now_told.append((carry, ended, None, judged))
+                judged.append((carry, ended))
             else:
                 found = was.get(alert_id(tenant, rule, key, became))
-                now_told.append((found or self._alert(tenant, assessment, became, judged),
-                                 ended, assessment, judged))
+                judged.append((found or self._alert(tenant, assessment, became, moment), ended))
         out = []
-        for gone in [a for a in was.values()
-                     if a.id not in {alert.id for alert, *_ in now_told}]:
+        standing = {alert.id for alert, _ in judged}
+        for gone in [a for a in was.values() if a.id not in standing]:
             out.append(self._tell("retracted", replace(gone, retracted_at=clock), clock,
                                   known_at=clock))
         alerts = kept
-        for alert, ended, _, _ in now_told:
+        for alert, ended in judged:
             previous = was.get(alert.id)
             final = replace(alert, resolved_at=ended)
             alerts.append(final)
