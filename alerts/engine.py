@@ -7,33 +7,50 @@ changes with no new event (a threshold crossed, a period over). Time is given, n
 `apply(change)` first advances to the event's time, and the caller advances to the wall
 clock when it has caught up. So a replay of history fires every alert at its historical
 moment, and the same input always gives the same transitions (with the same ids).
+
+An event that occurred before the engine's clock (it arrived late, or timers ran ahead of
+it) judges the pairs it may touch again from its moment to the clock: each rule is stepped
+through the moments its answer can change (`rules.moments`, `next_change`), reading the
+records as they stood then, and the alerts that gives are compared with those told:
+one that never held is retracted, one that held only in the past is told as past
+(opened and resolved, `past`), one that holds now opens as usual, and one whose end moved
+is resolved again or reopened. So the alerts any arrival order ends with are those of the
+events arriving in business-time order.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from alerts.lifecycle import Alert, Transition, alert_id, opened, resolved
+from alerts.lifecycle import Alert, Transition, alert_id, revised
 from alerts.rules import (
     ASSESS,
     KINDS,
     Assessment,
     Context,
+    Pair,
     RuleSettings,
+    moments,
+    rejudged,
     touched,
     ts,
 )
 from projections.facts import Change, Record, apply
 
+HELD = "held"  # the ledger's subjects of events waiting for theirs: no business fact
+
 
 @dataclass
 class TenantAlerts:
     ctx: Context
-    open: dict[tuple[str, str], Alert] = field(default_factory=dict)
-    due: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    open: dict[Pair, Alert] = field(default_factory=dict)
+    due: dict[Pair, datetime] = field(default_factory=dict)
+    # Every alert told per pair (retracted ones left out), in the order they became true:
+    # what a late event's judgement of the past is compared with.
+    alerts: dict[Pair, list[Alert]] = field(default_factory=dict)
 
 
 class AlertEngine:
@@ -45,6 +62,7 @@ class AlertEngine:
         self._heap: list[tuple[datetime, int, datetime, str, str, str]] = []
         self._seq = 0
         self.clock: datetime | None = None
+        self._issued: dict[str, int] = {}  # transitions told per alert id
 
     def tenant(self, name: str) -> TenantAlerts:
         if name not in self.tenants:
@@ -57,24 +75,52 @@ class AlertEngine:
 
     def apply(self, change: Change) -> list[Transition]:
         """Fold one relayed event in, at its own time (after the timers due before then: a
-        condition due at the very moment of an event is judged with that event counted)."""
+        condition due at the very moment of an event is judged with that event counted).
+        One that occurred before the clock judges the past again (the module's text)."""
+        if change.kind == HELD:
+            return []
         at = ts(change.event["occurred_at"])
         out = self.advance(at, through=False)
+        late = self.clock is not None and at < self.clock
         now = max(self.clock or at, at)
         state = self.tenant(change.tenant)
-        records = state.ctx.kind(change.kind)
+        ctx = state.ctx
+        records = ctx.kind(change.kind)
         before: Record | None = records.get(change.key)
         updated = apply(before, change)
         if updated is None:
             return out  # already applied: a redelivery
         records[change.key] = updated
-        state.ctx.touch(change.kind, change.key, before)
-        may = touched(state.ctx, change.kind, change.key, before)
-        pairs = may.always | {pair for pair in may.while_alerting if pair in state.open}
-        pairs |= {pair for pair in may.unless_alerting if pair not in state.open}
+        horizon = ctx.horizon
+        # Records hold an event after this one: the past must be read as it stood.
+        earlier = horizon is not None and at < horizon
+        if not earlier:
+            ctx.horizon = at
+        ctx.touch(change.kind, change.key, before)
+        if earlier:
+            pairs = rejudged(ctx, change.kind, change.key, before, at)
+        else:
+            may = touched(ctx, change.kind, change.key, before)
+            pairs = may.always | {pair for pair in may.while_alerting if pair in state.open}
+            pairs |= {pair for pair in may.unless_alerting if pair not in state.open}
+            if late:  # timers ran past it: so may an alert they told
+                pairs |= {pair for pair in may.while_alerting | may.unless_alerting
+                          if self._told_after(state, pair, at)}
         for rule, key in sorted(pairs):
-            out += self._assess(change.tenant, rule, key, now, at)
+            if late:
+                out += self._rejudge(change.tenant, rule, key, at, earlier)
+            else:
+                out += self._assess(change.tenant, rule, key, now, at)
         return out
+
+    @staticmethod
+    def _told_after(state: TenantAlerts, pair: Pair, at: datetime) -> bool:
+        told = state.alerts.get(pair)
+        if not told:
+            return False
+        last = told[-1]
+        return last.became_true_at > at or (last.resolved_at is not None
+                                            and last.resolved_at > at)
 
     def advance(self, now: datetime, *, through: bool = True) -> list[Transition]:
         """Fire every timer due by `now` (`through=False`: due before `now`), each at its own
@@ -100,11 +146,25 @@ class AlertEngine:
             assert assessment.since is not None
             alert = self._alert(tenant, assessment, max(assessment.since, cause), now)
             state.open[rule, key] = alert
-            out.append(opened(alert))
+            state.alerts.setdefault((rule, key), []).append(alert)
+            out.append(self._tell("opened", alert, alert.became_true_at))
         elif not assessment.holds(now) and current is not None:
             del state.open[rule, key]
-            out.append(resolved(current, max(cause, current.became_true_at)))
-        following = assessment.next_change(now)
+            at = max(cause, current.became_true_at)
+            closed = replace(current, resolved_at=at)
+            state.alerts[rule, key][-1] = closed
+            out.append(self._tell("resolved", closed, at))
+        self._schedule(tenant, rule, key, assessment.next_change(now))
+        return out
+
+    def _tell(self, kind: str, alert: Alert, at: datetime, *,
+              known_at: datetime | None = None, past: bool = False) -> Transition:
+        issued = self._issued.get(alert.id, 0)
+        self._issued[alert.id] = issued + 1
+        return revised(kind, alert, at, issued, known_at=known_at, past=past)
+
+    def _schedule(self, tenant: str, rule: str, key: str, following: datetime | None) -> None:
+        state = self.tenants[tenant]
         if following is None:
             state.due.pop((rule, key), None)
         elif state.due.get((rule, key)) != following:
@@ -112,6 +172,93 @@ class AlertEngine:
             self._seq += 1
             heapq.heappush(self._heap, (following.astimezone(UTC), self._seq, following,
                                         tenant, rule, key))
+
+    def _rejudge(self, tenant: str, rule: str, key: str, since: datetime,
+                 earlier: bool) -> list[Transition]:
+        """Judge one pair again from `since` (a late event's moment) to the clock, and tell
+        how that differs from what was told. `earlier`: the records hold events after
+        `since` (without, only the passing of time can change the answer after it)."""
+        state, clock = self.tenants[tenant], self.clock
+        assert clock is not None
+        ctx, pair = state.ctx, (rule, key)
+        told = state.alerts.get(pair, [])
+        kept = [a for a in told if a.became_true_at < since]  # they became true as told
+        carry = kept.pop() if kept and (kept[-1].resolved_at is None
+                                        or kept[-1].resolved_at >= since) else None
+        points = moments(ctx, rule, key, since, clock) if earlier else []
+        # The runs of time the condition holds from `since` on: [became, resolved or None,
+        # the assessment it became true with (None: `carry`, true before), judged at].
+        runs: list[tuple[datetime, datetime | None, Assessment | None, datetime]] = []
+        begun: tuple[datetime, Assessment | None, datetime] | None = (
+            (carry.became_true_at, None, since) if carry else None)
+        moment, index = since, 0
+        while True:
+            assessment = ASSESS[rule](ctx, key, moment)
+            holds = assessment.holds(moment)
+            if holds and begun is None:
+                assert assessment.since is not None
+                begun = (max(assessment.since, moment), assessment, moment)
+            elif not holds and begun is not None:
+                runs.append((begun[0], max(moment, begun[0]), begun[1], begun[2]))
+                begun = None
+            following = assessment.next_change(moment)
+            while index < len(points) and points[index] <= moment:
+                index += 1
+            step = points[index] if index < len(points) else None
+            if step is None or (following is not None and following < step):
+                if following is None or following > clock:
+                    break
+                step = following
+            moment = step
+        if begun is not None:
+            runs.append((begun[0], None, begun[1], begun[2]))
+        self._schedule(tenant, rule, key, following)
+        return self._retell(tenant, pair, kept, carry, told[len(kept) + (carry is not None):],
+                            runs)
+
+    def _retell(self, tenant: str, pair: Pair, kept: list[Alert], carry: Alert | None,
+                stale: list[Alert], runs: list[tuple[datetime, datetime | None,
+                                                     Assessment | None, datetime]]
+                ) -> list[Transition]:
+        """The transitions from the alerts told (`carry`, `stale`) to those judged (`runs`)."""
+        state, clock = self.tenants[tenant], self.clock
+        assert clock is not None
+        rule, key = pair
+        was = {a.id: a for a in ([carry] if carry else []) + stale}
+        judged: list[tuple[Alert, datetime | None]] = []  # each run's alert and its end
+        for became, ended, assessment, moment in runs:
+            if assessment is None:
+                assert carry is not None
+                judged.append((carry, ended))
+            else:
+                found = was.get(alert_id(tenant, rule, key, became))
+                judged.append((found or self._alert(tenant, assessment, became, moment), ended))
+        out = []
+        standing = {alert.id for alert, _ in judged}
+        for gone in [a for a in was.values() if a.id not in standing]:
+            out.append(self._tell("retracted", replace(gone, retracted_at=clock), clock,
+                                  known_at=clock))
+        alerts = kept
+        for alert, ended in judged:
+            previous = was.get(alert.id)
+            final = replace(alert, resolved_at=ended)
+            alerts.append(final)
+            if previous is None:  # a run not told before
+                past = ended is not None
+                out.append(self._tell("opened", replace(alert, resolved_at=None),
+                                      alert.became_true_at, known_at=clock, past=past))
+                if ended is not None:
+                    out.append(self._tell("resolved", final, ended, known_at=clock, past=True))
+            elif previous.resolved_at != ended:
+                if ended is None:
+                    out.append(self._tell("reopened", final, clock, known_at=clock))
+                else:
+                    out.append(self._tell("resolved", final, ended, known_at=clock))
+        state.alerts[pair] = alerts
+        if alerts and alerts[-1].resolved_at is None:
+            state.open[pair] = alerts[-1]
+        else:
+            state.open.pop(pair, None)
         return out
 
     def _alert(self, tenant: str, a: Assessment, became: datetime, now: datetime) -> Alert:

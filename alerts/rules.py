@@ -1,8 +1,10 @@
 """Alert rules: when each condition holds, computed from event time. Pure (no I/O, no clock).
 
 Every rule answers one question for one subject at a moment `now`, from the fact
-records of events that occurred by then: since when does the condition hold (or
-from when will it hold, if nothing else happens), and until when. A condition
+records of events that occurred by then (`Context.at`: a record that already holds later
+events, because a late one made the engine judge the past again, is read as it stood
+then): since when does the condition hold (or from when will it hold, if nothing else
+happens), and until when. A condition
 holds from the instant it is reached (`since <= now`) and stops at `until`
 (exclusive) or when a later event changes the answer. docs/ALERTS.md defines each
 rule in words; `tests/oracles/alerts.py` computes the same independently.
@@ -26,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sortedcontainers import SortedList
 
 from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, ts
-from projections.facts import Record
+from projections.facts import Record, as_of
 from projections.stats import days_between, median, quantile_of_sorted
 
 RULES = ("stalled_deal", "inactive_deal", "lead_sla", "churn_risk", "engagement_drop", "pace")
@@ -101,6 +103,12 @@ class Context:
     def __init__(self, records: dict[str, dict[str, Record]], settings: RuleSettings) -> None:
         self.records = records
         self.settings = settings
+        # The latest moment of any event folded in (None: not tracked). A rule asked about a
+        # moment at or after it reads the records as they are; before it, as they stood.
+        self.horizon: datetime | None = None
+        self._closings: list[datetime] | None = None  # won deals' closing moments, ascending
+        self._closed_deals: list[str] = []  # ... and those deals, in the same order
+        self._thresholds_then: dict[tuple[int, int], dict[str, tuple[float, str]]] = {}
         self.tz = ZoneInfo(settings.tz)
         self._thresholds: dict[str, tuple[float, str]] | None = None
         # The thresholds before the last change to won deals (None: unknown)
@@ -186,6 +194,8 @@ class Context:
                     self._won_dwell[key] = dwell = won_dwell(rec)
                     self._add_dwell(dwell)
                 self._previous_thresholds, self._thresholds = self._thresholds, None
+                self._closings = None
+                self._thresholds_then.clear()
                 if self._won_by_rep is not None:  # kept in step, not listed again from every deal
                     if before and before["status"] == "won":
                         self._won_by_rep[before["owner"]].remove(before)
@@ -193,10 +203,22 @@ class Context:
                         self._won_by_rep.setdefault(rec["owner"], WonDeals([], [])).add(rec)
         elif kind == "pipeline":
             self._previous_thresholds = self._thresholds = None
+            self._thresholds_then.clear()
         elif kind == "target":
             self._pace_targets = None
         elif kind == "rep":
             self._members = None
+
+    def current(self, now: datetime) -> bool:
+        """Whether every event folded in occurred by `now` (the records are as they stood)."""
+        return self.horizon is None or now >= self.horizon
+
+    def at(self, kind: str, key: str, now: datetime) -> Record | None:
+        """`kind/key` as it stood at `now` (None: not there yet)."""
+        rec = self.kind(kind).get(key)
+        if rec is None or self.current(now):
+            return rec
+        return as_of(rec, now)
 
     def customer_times(self, customer: str) -> list[datetime]:
         """When the customer's activities occurred, ascending (do not change the list)."""
@@ -232,22 +254,57 @@ class Context:
         """Per open stage: stall threshold in days and where it came from."""
         if self._thresholds is None:
             pipeline = next(iter(self.kind("pipeline").values()), None) or {}
-            configured = pipeline.get("stall_days") or {}
-            s = self.settings
-            result = {}
-            for stage in self.stages:
-                samples = self._dwell_samples.get(stage, ())
-                if len(samples) >= s.stall_min_samples:
-                    value = quantile_of_sorted(samples, s.stall_quantile)
-                    assert value is not None
-                    result[stage] = (value, f"p{round(s.stall_quantile * 100)} of "
-                                            f"{len(samples)} won deals")
-                elif stage in configured:
-                    result[stage] = (float(configured[stage]), "configured")
-                else:
-                    result[stage] = (s.stall_days, "default")
-            self._thresholds = result
+            self._thresholds = self._threshold_table(pipeline, self._dwell_samples)
         return self._thresholds
+
+    def thresholds_at(self, now: datetime) -> dict[str, tuple[float, str]]:
+        """`thresholds()` as they stood at `now`: the pipeline then, the deals won by then."""
+        if self.current(now):
+            return self.thresholds()
+        won = bisect_right(self.closings(), now)
+        pipeline = next(iter(self.kind("pipeline").values()), None)
+        then = (as_of(pipeline, now) if pipeline else None) or {}
+        key = (won, len(then.get("log", ())))
+        if key not in self._thresholds_then:
+            samples: dict[str, list[float]] = defaultdict(list)
+            for deal in self._closed_deals[:won]:
+                for stage, days in self._won_dwell[deal].items():
+                    samples[stage].append(days)
+            self._thresholds_then[key] = self._threshold_table(
+                then, {stage: sorted(days) for stage, days in samples.items()})
+        return self._thresholds_then[key]
+
+    def closings(self) -> list[datetime]:
+        """When the won deals closed (UTC), ascending (do not change the list)."""
+        if self._closings is None:
+            deals = self.kind("deal")
+            closings = sorted((instant(deals[d]["closed_at"]), d) for d in self._won_dwell)
+            self._closings = [at for at, _ in closings]
+            self._closed_deals = [d for _, d in closings]
+        return self._closings
+
+    def _threshold_table(self, pipeline: Record, dwell: Any) -> dict[str, tuple[float, str]]:
+        configured = pipeline.get("stall_days") or {}
+        stages = tuple(pipeline["stages"]) if pipeline.get("stages") else DEFAULT_STAGES
+        s = self.settings
+        result = {}
+        for stage in stages:
+            samples = dwell.get(stage, ())
+            if len(samples) >= s.stall_min_samples:
+                value = quantile_of_sorted(samples, s.stall_quantile)
+                assert value is not None
+                result[stage] = (value, f"p{round(s.stall_quantile * 100)} of "
+                                        f"{len(samples)} won deals")
+            elif stage in configured:
+                result[stage] = (float(configured[stage]), "configured")
+            else:
+                result[stage] = (s.stall_days, "default")
+        return result
+
+    def learned(self) -> bool:
+        """Whether some stage's threshold has (ever) been learned from won deals."""
+        return any(len(v) >= self.settings.stall_min_samples
+                   for v in self._dwell_samples.values())
 
     def moved_thresholds(self) -> tuple[set[str], set[str]] | None:
         """The stages whose threshold rose, and those whose threshold fell, with the last
@@ -382,11 +439,11 @@ def _fmt(days: float) -> str:
 
 
 def stalled_deal(ctx: Context, key: str, now: datetime) -> Assessment:
-    deal = ctx.kind("deal")[key]
-    if deal["status"] != "open":
+    deal = ctx.at("deal", key, now)
+    if deal is None or deal["status"] != "open":
         return Assessment("stalled_deal", key, None)
     stage, entered = deal["stages"][-1][0], ts(deal["stages"][-1][1])
-    threshold, basis = ctx.thresholds().get(stage, (ctx.settings.stall_days, "default"))
+    threshold, basis = ctx.thresholds_at(now).get(stage, (ctx.settings.stall_days, "default"))
     in_stage = max(days_between(entered, now), 0.0)
     severity = "high" if ctx.is_key_customer(deal.get("customer")) else "medium"
     return Assessment(
@@ -399,8 +456,8 @@ def stalled_deal(ctx: Context, key: str, now: datetime) -> Assessment:
 
 
 def inactive_deal(ctx: Context, key: str, now: datetime) -> Assessment:
-    deal = ctx.kind("deal")[key]
-    if deal["status"] != "open":
+    deal = ctx.at("deal", key, now)
+    if deal is None or deal["status"] != "open":
         return Assessment("inactive_deal", key, None)
     last = ts(deal.get("last_activity_at") or deal["created_at"])
     due = last + _days(ctx.settings.inactive_days)
@@ -418,8 +475,8 @@ def inactive_deal(ctx: Context, key: str, now: datetime) -> Assessment:
 
 
 def lead_sla(ctx: Context, key: str, now: datetime) -> Assessment:
-    lead = ctx.kind("lead")[key]
-    if lead.get("status", "open") != "open":
+    lead = ctx.at("lead", key, now)
+    if lead is None or lead.get("status", "open") != "open":
         return Assessment("lead_sla", key, None)  # qualified, disqualified or converted
     start = ts(lead.get("assigned_at") or lead["created_at"])
     if lead.get("last_activity_at") and ts(lead["last_activity_at"]) >= start:
@@ -434,6 +491,8 @@ def lead_sla(ctx: Context, key: str, now: datetime) -> Assessment:
 
 def churn_risk(ctx: Context, key: str, now: datetime) -> Assessment:
     booked = ctx.booked(key)
+    if not ctx.current(now):
+        booked = booked[:bisect_right(booked, now)]
     s = ctx.settings
     if len(booked) < s.churn_min_orders:
         return Assessment("churn_risk", key, None)
@@ -575,9 +634,10 @@ def pace_actual(ctx: Context, target: Record, start: datetime, now: datetime) ->
 
 
 def pace(ctx: Context, key: str, now: datetime) -> Assessment:
-    target = ctx.kind("target")[key]
+    target = ctx.at("target", key, now)
     s = ctx.settings
-    if target["scope"] not in ("rep", "team") or target["metric"] not in PACE_METRICS:
+    if target is None or target["scope"] not in ("rep", "team") or (
+            target["metric"] not in PACE_METRICS):
         return Assessment("pace", key, None)
     start, end = period_bounds(target["period"], ctx.tz)
     value = Decimal(target["value"])
@@ -690,3 +750,63 @@ def _pace_of(ctx: Context, metrics: tuple[str, ...], rep: str | None,
                 if target.start <= moment < target.end:
                     out.add(("pace", target.key))
     return out
+
+
+def rejudged(ctx: Context, kind: str, key: str, before: Record | None,
+             since: datetime) -> set[Pair]:
+    """The pairs whose answer a late change to `kind/key` (one that occurred at `since`,
+    before events already folded in) may have changed at any moment from `since` on:
+    `touched`, whether alerting or not, and when thresholds move, every deal open then."""
+    may = touched(ctx, kind, key, before)
+    pairs = may.always | may.while_alerting | may.unless_alerting
+    rec = ctx.kind(kind)[key]
+    won = kind == "deal" and (rec["status"] == "won" or (before or {}).get("status") == "won")
+    if (won and ctx.learned()) or kind == "pipeline":
+        pairs |= {("stalled_deal", d) for d, deal in ctx.kind("deal").items()
+                  if deal["status"] == "open" or ts(deal["closed_at"]) >= since}
+    return pairs
+
+
+def moments(ctx: Context, rule: str, key: str, after: datetime,
+            until: datetime) -> list[datetime]:
+    """When the events occurred, in (after, until], that the pair's answer reads (its
+    subject's own and, for some rules, others'), ascending: between them the answer changes
+    only at `next_change`, so judging the past again looks at these and those."""
+    low, high = after.astimezone(UTC), until.astimezone(UTC)
+
+    def within(times: list[datetime]) -> list[datetime]:  # ascending
+        return times[bisect_right(times, low):bisect_right(times, high)]
+
+    def own(kind: str, activities: bool) -> list[datetime]:
+        rec = ctx.kind(kind).get(key, {})
+        entries = [*rec.get("log", ()), *(rec.get("activities", ()) if activities else ())]
+        return [m for m in (ts(e[0]) for e in entries) if low < m <= high]
+
+    if rule == "stalled_deal":
+        pipeline = next(iter(ctx.kind("pipeline").values()), {})
+        closings, deals = ctx.closings(), ctx.kind("deal")
+        closed = ctx._closed_deals[bisect_right(closings, low):bisect_right(closings, high)]  # noqa: SLF001
+        # as each was written: a stall a threshold's fall starts then carries that moment
+        out = own("deal", False) + [ts(deals[d]["closed_at"]) for d in closed] + [
+            m for m in (ts(e[0]) for e in pipeline.get("log", ())) if low < m <= high]
+    elif rule == "inactive_deal":
+        out = own("deal", True)
+    elif rule == "lead_sla":
+        out = own("lead", True)
+    elif rule == "churn_risk":
+        out = [m for m in ctx.booked(key) if low < m <= high]
+    elif rule == "engagement_drop":
+        out = [m for m in ctx.customer_times(key) if low < m <= high]
+    elif rule == "pace" and (target := ctx.kind("target").get(key)) is not None:
+        reps = ({target.get("scope_id") or ""} if target["scope"] == "rep"
+                else {rep for rep, _, _ in ctx.members(target.get("scope_id") or "")})
+        out = own("target", False)
+        for rep in reps:
+            out += within(ctx.activity_times.get(rep, []))
+            wins = ctx.won_by_rep().get(rep)
+            out += within(wins.closed) if wins else []
+            out += [m for m in (ts(h[0]) for h in ctx.kind("rep").get(rep, {}).get("history", ()))
+                    if low < m <= high]
+    else:
+        return []
+    return sorted(set(out))

@@ -10,8 +10,10 @@ and delivered ids are remembered in Redis, a restart re-derives everything and
 delivers nothing twice; no committed offsets are needed.
 
 A transition that is delivered more than `alert_history_grace_seconds` after the
-moment it describes is history: stored and streamed, marked `history: true`, and
-never sent to webhooks.
+moment it became known (in event time: the moment it describes, or the clock when a late
+event showed it) is history: stored and streamed, marked `history: true`, and never sent
+to webhooks. So is one a late event found held only in the past (`past`). A retraction
+is told on every channel, webhooks included, unless it is itself history.
 """
 
 from __future__ import annotations
@@ -152,8 +154,8 @@ class Alerter:
     async def publish(self, transitions: list[Transition]) -> None:
         now = self.clock.now()
         grace = timedelta(seconds=self.settings.alert_history_grace_seconds)
-        stamped = [(t, {"history": now - t.at > grace, "delivered_at": now.isoformat()})
-                   for t in transitions]
+        stamped = [(t, {"history": t.past or now - (t.known_at or t.at) > grace,
+                        "delivered_at": now.isoformat()}) for t in transitions]
         fresh = await self.store.record(stamped)
         for transition, extra in fresh:
             TRANSITIONS.labels(transition.alert.rule, transition.kind,
@@ -163,7 +165,7 @@ class Alerter:
                 await self.producer.send(self.settings.alerts_topic, value=body,
                                          key=transition.alert.id.encode())
             if not extra["history"]:
-                LAG.set((now - transition.at).total_seconds())
+                LAG.set((now - (transition.known_at or transition.at)).total_seconds())
                 await self.notify(transition.alert.tenant, transition.id, body)
 
     async def notify(self, tenant: str, transition_id: str, body: bytes) -> None:

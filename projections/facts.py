@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 from bisect import bisect_right
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -122,6 +123,25 @@ def _refold(rec: Record, log: list[list[Any]]) -> Record:
     for at, kind, _id, data in log:
         _HANDLERS[kind](out, data, at)
     out.update({name: rec[name] for name in _KEPT_APART if name in rec})
+    out["log"] = log
+    return out
+
+
+def as_of(rec: Record, moment: datetime) -> Record | None:
+    """The record as it stood at `moment`: folded from the events that occurred by then
+    (None: the subject did not exist yet; payments left out: nothing reads them so). For
+    judging the past again after a late event."""
+    log = [e for e in rec.get("log", ()) if datetime.fromisoformat(e[0]) <= moment]
+    if not log:
+        return None
+    out: Record = {"id": rec["id"], "v": rec["v"]}
+    for at, kind, _id, data in log:
+        _HANDLERS[kind](out, data, at)
+    for activity in rec.get("activities", ()):
+        if datetime.fromisoformat(activity[0]) <= moment:
+            _activity(out, {"kind": activity[1], "rep_id": activity[2],
+                            "duration_min": activity[3], "activity_id": activity[4]},
+                      activity[0])
     out["log"] = log
     return out
 

@@ -31,7 +31,7 @@ from services.api.problems import READ_PROBLEMS, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 _ALERT_PROBLEMS = problem_responses(400, 404, 409)  # 400: a body that is not JSON
-State = Literal["open", "acknowledged", "snoozed", "resolved", "active"]
+State = Literal["open", "acknowledged", "snoozed", "resolved", "retracted", "active"]
 
 
 def _store(services: ServicesDep) -> AlertStore:
@@ -49,9 +49,10 @@ async def list_alerts(
 ) -> dict[str, Any]:
     """Alerts, newest condition first. Each names its rule, subject, owner, the owner's manager
     and team, evidence, severity, `became_true_at` (event time), `history` (fired while
-    replaying the past: no webhook was sent) and its state: `open`, `acknowledged`,
-    `snoozed` (until `snoozed_until`) or `resolved` (`resolved_at`). `state=active` = not
-    resolved. Rules: stalled_deal, inactive_deal, lead_sla, churn_risk, engagement_drop,
+    replaying the past, or held only in the past: no webhook was sent) and its state: `open`,
+    `acknowledged`, `snoozed` (until `snoozed_until`), `resolved` (`resolved_at`) or
+    `retracted` (`retracted_at`: a late event showed it never held). `state=active` = none
+    of the last two. Rules: stalled_deal, inactive_deal, lead_sla, churn_risk, engagement_drop,
     pace (docs/ALERTS.md)."""
     if caller.role == "rep" and owner not in (None, caller.rep_id):
         raise Forbidden("owner", f"this credential reads the alerts of {caller.rep_id!r} only")
@@ -63,7 +64,7 @@ async def list_alerts(
     wanted = {"owner": owner, "manager": manager, "team": team, "rule": rule}
     rows = [r for r in rows if all(v is None or r.get(k) == v for k, v in wanted.items())
             and (state is None or r["state"] == state
-                 or (state == "active" and r["state"] != "resolved"))
+                 or (state == "active" and r["state"] not in ("resolved", "retracted")))
             and (history is None or r.get("history") == history)]
     rows.sort(key=lambda r: (r["became_true_at"], r["id"]), reverse=True)
     return {"count": len(rows), "alerts": rows[:limit]}
@@ -95,13 +96,13 @@ async def _alert(services: ServicesDep, caller: Principal, alert_id: str
 async def ack_alert(services: ServicesDep, caller: PrincipalDep, alert_id: str,
                     body: Acknowledgement | None = None) -> dict[str, Any]:
     """Acknowledge an open alert: it stays listed (state `acknowledged`) until its condition
-    clears. 409 if already resolved."""
+    clears. 409 if already resolved or retracted."""
     alert, user = await _alert(services, caller, alert_id)
     now = datetime.now(UTC)
     try:
         changed = {**user, **acknowledge(alert, now, body.by if body else None)}
     except AlertClosed:
-        raise HTTPException(409, "the alert is resolved") from None
+        raise HTTPException(409, f"the alert is {alert['state']}") from None
     transition = {"id": user_transition_id(alert_id, "acknowledged", now),
                   "kind": "acknowledged", "at": now.isoformat()}
     await _store(services).append_user_transition(caller.tenant, alert, changed, transition)
@@ -112,14 +113,15 @@ async def ack_alert(services: ServicesDep, caller: PrincipalDep, alert_id: str,
 async def snooze_alert(services: ServicesDep, caller: PrincipalDep, alert_id: str,
                        body: Snooze) -> dict[str, Any]:
     """Snooze an open alert until `until` (ISO 8601, in the future): state `snoozed` until
-    then, `open` (or `acknowledged`) after. 409 if resolved, 422 if `until` is not ahead."""
+    then, `open` (or `acknowledged`) after. 409 if resolved or retracted, 422 if `until` is
+    not ahead."""
     alert, user = await _alert(services, caller, alert_id)
     now = datetime.now(UTC)
     until = body.until if body.until.tzinfo else body.until.replace(tzinfo=UTC)
     try:
         changed = snooze(alert, until, now, user)
     except AlertClosed:
-        raise HTTPException(409, "the alert is resolved") from None
+        raise HTTPException(409, f"the alert is {alert['state']}") from None
     except ValueError as exc:
         raise HTTPException(422, f"until: {exc}") from None
     transition = {"id": user_transition_id(alert_id, "snoozed", now), "kind": "snoozed",
@@ -136,9 +138,10 @@ async def alert_stream(
     = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
-    """Server-sent events, one per alert transition (`opened`, `resolved`, `acknowledged`,
-    `snoozed`), in order; the event id is the Redis stream id, so a reconnecting client
-    (Last-Event-ID) misses nothing. Data: the transition with its alert.
+    """Server-sent events, one per alert transition (`opened`, `resolved`, `retracted`,
+    `reopened`, `acknowledged`, `snoozed`), in order; the event id is the Redis stream id,
+    so a reconnecting client (Last-Event-ID) misses nothing. Data: the transition with its
+    alert.
 
     The stream ends, with a last event `end` whose data names the `reason`, within a second
     of its credential being revoked (`revoked`), expiring (`expired`) or given another role

@@ -382,7 +382,8 @@ function renderFindings(panel, target, answer, field) {
 
 // ---- live alerts ------------------------------------------------------------------------
 
-/** One line of the feed: a transition (opened, resolved, acknowledged, snoozed) of an alert. */
+/** One line of the feed: a transition (opened, resolved, retracted, reopened, acknowledged,
+ * snoozed) of an alert. */
 function alertLine(kind, alert, at, fresh) {
   const li = document.createElement("li");
   li.dataset.testid = "alert";

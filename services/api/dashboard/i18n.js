@@ -47,7 +47,7 @@ const en = {
   rules: {stalled_deal: "Stalled in stage", inactive_deal: "No activity", lead_sla: "Lead SLA missed",
           churn_risk: "Churn risk", engagement_drop: "Engagement drop", pace: "Behind target pace"},
   transitions: {opened: "New", resolved: "Resolved", acknowledged: "Acknowledged",
-                snoozed: "Snoozed"},
+                snoozed: "Snoozed", retracted: "Retracted", reopened: "Reopened"},
   kinds: {call: "Call", visit: "Visit", email: "Email", meeting: "Meeting",
           message: "Message", demo: "Demo", other: "Other"},
 };
@@ -94,7 +94,8 @@ const zh = {
   since: "始于", key_customer: "重点客户",
   rules: {stalled_deal: "阶段停滞", inactive_deal: "长期未跟进", lead_sla: "线索响应超时",
           churn_risk: "流失风险", engagement_drop: "互动下降", pace: "目标进度落后"},
-  transitions: {opened: "新预警", resolved: "已解除", acknowledged: "已确认", snoozed: "已暂缓"},
+  transitions: {opened: "新预警", resolved: "已解除", acknowledged: "已确认", snoozed: "已暂缓",
+                retracted: "已撤回", reopened: "重新打开"},
   kinds: {call: "电话", visit: "拜访", email: "邮件", meeting: "会议",
           message: "消息", demo: "演示", other: "其他"},
 };
