@@ -62,7 +62,9 @@ def test_a_tiny_bench_reports_every_figure_next_to_its_ceiling(
               "projector_alone_from_start_events_per_s", "scale_out_ceiling_events_per_s",
               "projector_ceiling_events_per_s", "projector_topic_events",
               "scale_out_1_from_start_events_per_s", "scale_out_2_from_start_events_per_s",
-              "ingest_cpu_us_per_event_api", *loads}
+              "ingest_cpu_us_per_event_api", "late_feed_ingest_events_per_s",
+              "late_feed_end_to_end_events_per_s", "late_feed_ingest_ratio",
+              "late_feed_end_to_end_ratio", "late_feed_fold_ratio", *loads}
     assert wanted <= set(figures)
     for name in wanted:
         assert math.isfinite(figures[name]) and figures[name] > 0, name
@@ -73,6 +75,8 @@ def test_a_tiny_bench_reports_every_figure_next_to_its_ceiling(
                  *(f"ingest_cpu_us_per_event_{process}" for process in processes),
                  *(f"idle_cpu_share_{process}" for process in processes)):
         assert math.isfinite(figures[name]) and figures[name] >= 0, name
+
+    assert figures["late_feed_held_on_arrival"] >= 0  # a tiny history may have none early
 
     # The projectors started on their own applied every event the run's read models hold.
     assert figures["projected_events"] <= figures["topic_messages"]
