@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = 1.0
     metrics_port: int | None = None  # relay, projector, alerter: /metrics here (the API: /metrics)
     metrics_host: str = "0.0.0.0"  # noqa: S104 - containers are scraped from outside
+    # A relay, projector partition or alerter behind without moving (or not reporting) for
+    # this long makes /healthz answer 503 (services/progress.py).
+    progress_stall_seconds: float = 15.0
     # Access (docs/SECURITY.md): API keys live in the event store's database; signed tokens
     # are accepted when a JWT key is configured.
     rate_limit: str = "6000/minute"  # per credential, `limits` syntax; a key may override it

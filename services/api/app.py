@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hmac
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
@@ -19,7 +20,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from projections.readmodel import NotBuilt
-from services import bootstrap, observability
+from services import bootstrap, observability, progress
 from services.api import alerts as alerts_api
 from services.api import (
     auth,
@@ -185,9 +186,28 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
                 checks[name] = "ok"
             except Exception as exc:  # noqa: BLE001 - a health check reports, never raises
                 checks[name] = f"failing: {type(exc).__name__}: {exc}"
+        units = await _progress(services)
+        if isinstance(units, str):
+            checks["progress"] = units
+        else:  # every unit moving or caught up, and reporting
+            halted = [f"{unit} {u['state']} ({u['behind']} behind, "
+                      f"{u['seconds_without_progress']} s without progress)"
+                      for unit, u in units.items() if u["state"] != "ok"]
+            checks["progress"] = f"failing: {'; '.join(halted)}" if halted else "ok"
         healthy = all(v == "ok" or v == "not configured" for v in checks.values())
-        return JSONResponse({"status": "ok" if healthy else "degraded", "checks": checks},
-                            status_code=200 if healthy else 503)
+        body = {"status": "ok" if healthy else "degraded", "checks": checks}
+        if isinstance(units, dict):
+            body["progress"] = units
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    async def _progress(services: Services) -> dict[str, Any] | str:
+        """The relay's, each projector partition's and the alerter's progress, judged."""
+        board = progress.ProgressBoard(services.redis, settings.redis_prefix)
+        try:
+            entries = await asyncio.wait_for(board.read(), 4)
+        except Exception as exc:  # noqa: BLE001 - a health check reports, never raises
+            return f"failing: {type(exc).__name__}: {exc}"
+        return progress.assess(entries, time.time(), settings.progress_stall_seconds)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(authorization: Annotated[str | None, Header()] = None) -> Response:
@@ -200,6 +220,7 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
                              "metrics want Authorization: Bearer <METRICS_TOKEN>")
             answer.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return answer
+        await _progress(app.state.services)  # salespulse_unit_stalled, as /healthz judges it
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
