@@ -84,7 +84,7 @@ class LiveProjection:
         self.folding = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self.folding_live = False  # joined and built: what the watch and the lag look at
-        self.progress = ProgressBoard(store.redis, settings.redis_prefix)
+        self.progress: ProgressBoard | None = None  # made by `run`, beside the consumer
         self.reported: set[str] = set()  # the units (partitions) this member reports
 
     def new_consumer(self) -> AIOKafkaConsumer:
@@ -102,6 +102,7 @@ class LiveProjection:
         handover = _Handover(self.folding)
         consumer.subscribe([self.settings.events_topic], listener=handover)
         dead_letters = self.dead_letters = kafka.producer(self.settings)
+        self.progress = ProgressBoard(self.store.redis, self.settings.redis_prefix)
         await dead_letters.start()
         await consumer.start()
         try:
@@ -120,7 +121,7 @@ class LiveProjection:
             await consumer.stop()
             await dead_letters.stop()
             try:  # stopped on purpose: its partitions are no longer watched here
-                await self.progress.withdraw(*self.reported)
+                await self.progress.withdraw(*self.reported)  # type: ignore[union-attr]
             except (RedisError, OSError) as exc:
                 log.warning("projector.progress_unwithdrawn", error=str(exc))
 
@@ -240,6 +241,8 @@ class LiveProjection:
                 continue  # not yet fetched or mid-rebalance: next tick
             if highwater is not None:
                 LAG.labels(str(tp.partition)).set(max(highwater - position, 0))
+                if self.progress is None:
+                    continue
                 unit = f"projector:{tp.partition}"
                 try:
                     await self.progress.report(unit, position, highwater - position)
