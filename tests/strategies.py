@@ -11,6 +11,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from events.bounds import LARGEST_INT, MAX_DEPTH, MAX_KEY, MAX_TEXT, SMALLEST_INT
+from events.contract import ID_MAX, NAME_MAX, TEXT_MAX
 from events.rules import DEFAULT_STAGES
 
 # One character from any of the 17 planes; never a surrogate (JSON cannot carry one alone).
@@ -44,6 +45,7 @@ amounts = st.one_of(
                 allow_nan=False, allow_infinity=False).map(str),
     st.sampled_from(["0", "99999999999999.999999", "0.000001"]),
     st.integers(0, 10**14))
+minutes = st.decimals(min_value=0, max_value=1_000_000, places=6).map(str)
 json_leaves = st.one_of(st.none(), st.booleans(), extreme_numbers, long_text(MAX_TEXT))
 json_values = st.recursive(
     json_leaves, lambda inner: st.one_of(
@@ -71,28 +73,29 @@ def optional(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, An
 
 
 def creations(customer: str) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
-    """(type, data) of events that create their subject, or touch `customer`."""
-    text = long_text(1000)
+    """(type, data) of events that create their subject, or touch `customer`; each string
+    up to its field's bound."""
+    name, label, text = long_text(NAME_MAX), long_text(ID_MAX), long_text(TEXT_MAX)
     kinds = st.sampled_from(["call", "visit", "email", "meeting", "message", "demo", "other"])
     return st.one_of(
         st.tuples(st.just("rep.joined"), st.fixed_dictionaries(
-            {"rep_id": ident(), "name": text, "team_id": ident()}).flatmap(
-            lambda d: optional(manager_id=ident(), region=text).map(lambda o: {**d, **o}))),
+            {"rep_id": ident(), "name": name, "team_id": ident()}).flatmap(
+            lambda d: optional(manager_id=ident(), region=label).map(lambda o: {**d, **o}))),
         st.tuples(st.just("customer.created"), st.fixed_dictionaries(
             {"customer_id": ident()}).flatmap(lambda d: optional(
-                name=text, segment=text, industry=text, region=text).map(
+                name=name, segment=label, industry=label, region=label).map(
                 lambda o: {**d, **o}))),
         st.tuples(st.just("lead.created"), st.fixed_dictionaries({"lead_id": ident()}).flatmap(
-            lambda d: optional(source=text, region=text, company=text, owner_id=ident()).map(
+            lambda d: optional(source=label, region=label, company=name, owner_id=ident()).map(
                 lambda o: {**d, **o}))),
         st.tuples(st.just("deal.created"), st.fixed_dictionaries(
             {"deal_id": ident(), "owner_id": ident()}).flatmap(lambda d: optional(
-                amount=amounts, product=text, source=text,
+                amount=amounts, product=label, source=label,
                 stage=st.sampled_from(DEFAULT_STAGES)).map(lambda o: {**d, **o}))),
         st.tuples(st.just("activity.logged"), st.fixed_dictionaries(
             {"activity_id": ident(), "kind": kinds, "rep_id": ident(),
              "customer_id": st.just(customer)}).flatmap(lambda d: optional(
-                duration_min=amounts, outcome=text).map(lambda o: {**d, **o}))),
+                duration_min=minutes, outcome=text).map(lambda o: {**d, **o}))),
         st.tuples(st.just("order.booked"), st.fixed_dictionaries(
             {"order_id": ident(), "customer_id": st.just(customer), "amount": amounts})),
         st.tuples(st.just("target.set"), st.fixed_dictionaries({

@@ -44,13 +44,15 @@ def rep_joined(**data: Any) -> dict[str, Any]:
                      **data}}
 
 
-def caught_up(client: httpx.Client) -> dict[str, Any] | None:
+def caught_up(client: httpx.Client, since: float) -> dict[str, Any] | None:
     """/healthz's progress once the relay, every projector partition and the alerter have
-    reported nothing left to do; None before."""
+    reported, after wall time `since`, nothing left to do; None before."""
     units = client.get("/healthz").json().get("progress", {})
+    after = time.time() - since - 0.2  # seconds; reports are rounded to a tenth
     ready = ("relay" in units and "alerter" in units
              and any(unit.startswith("projector:") for unit in units)
-             and all(u["behind"] == 0 for u in units.values()))
+             and all(u["behind"] == 0 and u["seconds_since_report"] < after
+                     for u in units.values()))
     return units if ready else None
 
 
@@ -104,8 +106,8 @@ def test_every_accepted_event_is_projected_or_dead_lettered_and_every_process_li
                 refused[response.status_code] = refused.get(response.status_code, 0) + 1
 
         answered()
-        posted = time.monotonic() - started
-        units = wait_until(lambda: caught_up(client), timeout=90,
+        posted, done = time.monotonic() - started, time.time()
+        units = wait_until(lambda: caught_up(client, done), timeout=90,
                            message=f"every process to catch up\n{stack.logs()}")
         health = client.get("/healthz")
     assert health.status_code == 200, health.text
@@ -169,9 +171,11 @@ def test_a_stored_event_the_relay_cannot_publish_is_dead_lettered_and_the_log_go
         assert post(client, orjson.dumps(before)).status_code == 202
         store_directly(stack, deep, "rep", deep["data"]["rep_id"])
         assert post(client, orjson.dumps(after)).status_code == 202
+        done = time.time()
         wait_until(lambda: applied(stack) >= 2, timeout=60,
                    message=f"the events either side to be projected\n{stack.logs()}")
-        wait_until(lambda: caught_up(client), timeout=60, message="every process to catch up")
+        wait_until(lambda: caught_up(client, done), timeout=60,
+                   message="every process to catch up")
         assert client.get("/healthz").status_code == 200
     dead = [dict(h) for _, h in read_messages(broker.bootstrap_servers,
                                               stack.env["DEAD_LETTER_TOPIC"])]
@@ -186,7 +190,9 @@ def test_a_stored_event_the_relay_cannot_publish_is_dead_lettered_and_the_log_go
 def test_health_names_a_halted_process_within_the_stall_time_and_recovers(
         stack: Stack) -> None:
     with stack.client() as client:
-        wait_until(lambda: caught_up(client), timeout=60, message="every process to report")
+        since = time.time()
+        wait_until(lambda: caught_up(client, since), timeout=60,
+                   message="every process to report")
         stack.kill("relay")
         assert post(client, orjson.dumps(rep_joined())).status_code == 202
         started = time.monotonic()
