@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     key_cache_seconds: float = 30.0
     key_cache_size: int = 10_000
     max_body_bytes: int = 16 * 1024 * 1024  # larger request bodies get 413
+    body_read_timeout_seconds: float = 30.0  # for each part of a request body; then 408
     jwt_algorithm: str = "HS256"  # HS256 (jwt_secret) or RS256 (jwt_public_key, PEM)
     jwt_secret: str | None = None
     jwt_public_key: str | None = None

@@ -110,9 +110,9 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
                               "docs/METRICS.md. Access: docs/SECURITY.md.",
                   # Any parameter or body may be invalid: answered as a problem, not FastAPI's
                   # default validation body; so are the access failures (services/api/auth.py).
-                  responses=problem_responses(401, 403, 422, 429))
+                  responses=problem_responses(401, 403, 408, 422, 429))
     observability.instrument(app)
-    bodies.limit(app, settings.max_body_bytes)
+    bodies.limit(app, settings.max_body_bytes, settings.body_read_timeout_seconds)
     auth.install(app)
     # Routes are tried in the order they are included, and no request path matches routes of
     # two routers (tests/unit/test_route_order.py): the questions dashboards ask most come
