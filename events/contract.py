@@ -28,7 +28,9 @@ from events.bounds import EXTRA_FIELDS_SCHEMA
 # Every string has a bound (docs/SECURITY.md): ids and the names of dimensions a view lists
 # 128 characters, people's and companies' names 200, free text 1,000.
 ID_MAX, NAME_MAX, TEXT_MAX = 128, 200, 1000
-Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, strip_whitespace=True)]
+# Not blank: the pattern says so in the JSON Schema (stripped, "  " would be empty).
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, strip_whitespace=True,
+                                      pattern=r"\S")]
 Label = Annotated[str, StringConstraints(max_length=ID_MAX)]  # region, source, product, ...
 Name = Annotated[str, StringConstraints(max_length=NAME_MAX)]
 Text = Annotated[str, StringConstraints(max_length=TEXT_MAX)]  # reasons, outcomes
@@ -235,10 +237,15 @@ class TargetSet(Data):
     value: Amount
 
 
+# Won and lost are the outcomes after the open stages (events/rules.py refuses them too).
+OpenStage = Annotated[Id, Field(json_schema_extra={"not": {"enum": ["won", "lost"]}})]
+
+
 class PipelineConfigured(Data):
     """Emitted by `PUT /v1/pipeline`: the tenant's ordered open stages."""
 
-    stages: Annotated[list[Id], Field(min_length=1, max_length=30)]
+    stages: Annotated[list[OpenStage], Field(min_length=1, max_length=30,
+                                             json_schema_extra={"uniqueItems": True})]
     # strict: a probability is a number, not `false`
     win_probabilities: dict[Id, Annotated[float, Field(ge=0, le=1, strict=True)]] | None = None
     stall_days: dict[Id, Annotated[float, Field(gt=0, le=36_500, strict=True)]] | None = None

@@ -15,6 +15,7 @@ import structlog
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -77,6 +78,51 @@ def settle_heap() -> None:
     gc.set_threshold(YOUNG_COLLECTION_ALLOCATIONS, *gc.get_threshold()[1:])
 
 
+def _parameters(route: APIRoute) -> frozenset[str]:
+    """The query parameters `route` takes, its dependencies' included (worked out once and
+    kept on the route: routes are not hashable)."""
+    known: frozenset[str] | None = getattr(route, "_query_parameters", None)
+    if known is not None:
+        return known
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        names.update(p.alias for p in dependant.query_params)
+        pending.extend(dependant.dependencies)
+    known = route._query_parameters = frozenset(names)  # type: ignore[attr-defined]
+    return known
+
+
+async def known_parameters(request: Request) -> None:
+    """A query parameter a /v1 route does not take is a 422 naming it, as the OpenAPI
+    document says (a misspelt filter must not silently widen an answer)."""
+    route = request.scope.get("route")
+    if not request.query_params or not isinstance(route, APIRoute) \
+            or not route.path.startswith("/v1/"):
+        return
+    unknown = [name for name in request.query_params if name not in _parameters(route)]
+    if unknown:
+        raise RequestValidationError([{"loc": ("query", name), "type": "extra_forbidden",
+                                       "msg": "not a parameter of this route"}
+                                      for name in unknown])
+
+
+def without_null_parameters(spec: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a string, never JSON null: an optional parameter's
+    schema says only what it is when given (pydantic writes `anyOf: [..., null]`)."""
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", ()) if isinstance(operation, dict) \
+                    else ():
+                schema = parameter.get("schema", {})
+                options = [o for o in schema.get("anyOf", ()) if o != {"type": "null"}]
+                if len(options) == 1 and len(schema["anyOf"]) == 2:
+                    del schema["anyOf"]
+                    parameter["schema"] = {**options[0], **schema}
+    return spec
+
+
 def create_app(settings: Settings | None = None, *, settle: bool = False) -> FastAPI:
     """`settle`: freeze the heap once started (`settle_heap`), for the one app a served
     process holds; a process building many apps (the tests) would keep their cycles."""
@@ -110,7 +156,16 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
                               "docs/METRICS.md. Access: docs/SECURITY.md.",
                   # Any parameter or body may be invalid: answered as a problem, not FastAPI's
                   # default validation body; so are the access failures (services/api/auth.py).
-                  responses=problem_responses(401, 403, 408, 422, 429))
+                  responses=problem_responses(401, 403, 408, 422, 429),
+                  dependencies=[Depends(known_parameters)])
+    make_openapi = app.openapi
+
+    def openapi_document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = without_null_parameters(make_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi_document  # type: ignore[method-assign]
     observability.instrument(app)
     bodies.limit(app, settings.max_body_bytes, settings.body_read_timeout_seconds)
     auth.install(app)
