@@ -19,6 +19,7 @@ is told on every channel, webhooks included, unless it is itself history.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -37,6 +38,7 @@ from alerts.webhooks import Delivery, deliver
 from projections.facts import Change
 from services import signing
 from services.messages import decode
+from services.progress import ProgressBoard
 from services.settings import Settings
 from services.signing import Signer
 
@@ -46,6 +48,9 @@ TRANSITIONS = Counter("salespulse_alerts_total", "Alert transitions delivered",
                       ["rule", "kind", "history"])
 LAG = Gauge("salespulse_alert_fire_delay_seconds",
             "Clock time of delivery minus the moment the transition describes (last)")
+DEAD_LETTERED = Counter("salespulse_alerter_dead_lettered_total",
+                        "Events the alert engine could not use, sent to the dead-letter topic")
+REPORT_SECONDS = 1.0
 
 
 class Clock(Protocol):
@@ -135,8 +140,10 @@ def _relayed(record: ConsumerRecord[Any, Any], signer: Signer | None) -> Relayed
 
 class Alerter:
     def __init__(self, settings: Settings, store: AlertStore, producer: AIOKafkaProducer | None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, progress: ProgressBoard | None = None) -> None:
         self.settings, self.store, self.producer = settings, store, producer
+        self.progress = progress
+        self.reported_at = 0.0
         self.clock = clock or WallClock()
         self.engine = AlertEngine(rule_settings(settings))
         self.signer = signing.signer(settings)
@@ -202,7 +209,7 @@ class Alerter:
                 try:
                     transitions += self.engine.apply(change)
                 except Exception as exc:  # noqa: BLE001 - one bad message must not stop alerts
-                    log.warning("alerter.skipped", position=change.position, error=str(exc))
+                    await self.dead_letter(change, f"{type(exc).__name__}: {exc}")
                     continue
                 # Once an event as recent as the clock arrives, time is the clock's.
                 self.live = self.live or self.engine.clock is not None and (
@@ -211,6 +218,12 @@ class Alerter:
                 transitions += self.engine.advance(self.now())
             if transitions:
                 await self.publish(transitions)
+            await self.report(consumer, partitions, merge)
+        if self.progress is not None:
+            try:  # stopped on purpose: no longer watched
+                await self.progress.withdraw("alerter")
+            except Exception as exc:  # noqa: BLE001 - stopping anyway
+                log.warning("alerter.progress_unwithdrawn", error=str(exc))
         # Deliveries in flight get a moment to finish; a long backoff must not hold a stop
         # past the supervisor's patience (they are lost, as with a crash: docs/ALERTS.md).
         if self.pending:
@@ -219,6 +232,40 @@ class Alerter:
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
         await self.http.aclose()
+
+
+    async def dead_letter(self, change: Change, reason: str) -> None:
+        """An event the engine could not use: to the dead-letter topic with its reason and
+        position; the alerts go on without it."""
+        DEAD_LETTERED.inc()
+        log.warning("alerter.dead_letter", position=change.position, reason=reason[:500])
+        if self.producer is None:
+            return
+        try:
+            body = orjson.dumps(change._asdict())
+        except TypeError:
+            body = repr(change).encode("utf-8", "backslashreplace")
+        await self.producer.send(self.settings.dead_letter_topic, value=body, headers=[
+            ("source", b"alerter"), ("position", str(change.position).encode()),
+            ("reason", reason.encode("utf-8", "backslashreplace")[:1000])])
+
+    async def report(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition],
+                     merge: PartitionMerge) -> None:
+        """Once a second: the last position taken, and the messages not yet taken (fetched
+        and waiting in the merge, or not yet fetched)."""
+        now = time.monotonic()
+        if self.progress is None or now - self.reported_at < REPORT_SECONDS:
+            return
+        self.reported_at = now
+        behind = sum(len(buffer) for buffer in merge.buffers.values())
+        for tp in partitions:
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                behind += max(highwater - await consumer.position(tp), 0)
+        try:
+            await self.progress.report("alerter", merge.last or 0, behind)
+        except Exception as exc:  # noqa: BLE001 - reporting must never stop alerts
+            log.warning("alerter.progress_unreported", error=f"{type(exc).__name__}: {exc}")
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
@@ -245,8 +292,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     await consumer.start()
     await kafka.start()
     try:
-        await Alerter(settings, AlertStore(redis, settings.redis_prefix), kafka).run(
-            consumer, stop)
+        await Alerter(settings, AlertStore(redis, settings.redis_prefix), kafka,
+                      progress=ProgressBoard(redis, settings.redis_prefix)).run(consumer, stop)
     finally:
         await consumer.stop()
         await kafka.stop()

@@ -6,24 +6,67 @@ OpenAPI document are generated from these models.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     create_model,
     field_validator,
     model_validator,
 )
 
+from events.bounds import EXTRA_FIELDS_SCHEMA
 from events.vocabulary import TargetMetric
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
-Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=20, decimal_places=6)]
+# Every string has a bound (docs/SECURITY.md): ids and the names of dimensions a view lists
+# 128 characters, people's and companies' names 200, free text 1,000.
+ID_MAX, NAME_MAX, TEXT_MAX = 128, 200, 1000
+# Not blank: the pattern says so in the JSON Schema (stripped, "  " would be empty).
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, strip_whitespace=True,
+                                      pattern=r"\S")]
+Label = Annotated[str, StringConstraints(max_length=ID_MAX)]  # region, source, product, ...
+Name = Annotated[str, StringConstraints(max_length=NAME_MAX)]
+Text = Annotated[str, StringConstraints(max_length=TEXT_MAX)]  # reasons, outcomes
+# A decimal as a string is digits with an optional fraction, nothing else: no spaces, signs,
+# exponents or digit separators (Python's Decimal would take " 1 " and "1_000").
+DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
+DECIMAL_MAX_LENGTH = 40  # characters; zeros beyond the places are harmless, not endless
+
+
+def _plain_decimal(value: object) -> object:
+    if isinstance(value, str) and not (len(value) <= DECIMAL_MAX_LENGTH
+                                       and _DECIMAL.match(value)):
+        raise ValueError(f"a decimal is digits with an optional fraction ({DECIMAL_PATTERN}), "
+                         f"at most {DECIMAL_MAX_LENGTH} characters")
+    return value
+
+
+def _decimal_schema(most: str, places: int, description: str) -> WithJsonSchema:
+    """What a decimal field says in the JSON Schema: a number, or a string of
+    DECIMAL_PATTERN, at most `most` with at most `places` decimal places."""
+    return WithJsonSchema({"anyOf": [
+        {"type": "number", "minimum": 0, "maximum": float(most)},
+        {"type": "string", "pattern": DECIMAL_PATTERN, "maxLength": DECIMAL_MAX_LENGTH}],
+        "description": f"{description}: at most {most}, {places} decimal places"})
+
+
+_DECIMAL = re.compile(DECIMAL_PATTERN)
+PlainDecimal = BeforeValidator(_plain_decimal)
+Amount = Annotated[Decimal, PlainDecimal, Field(
+    ge=0, le=Decimal("99999999999999.999999"), allow_inf_nan=False, max_digits=20,
+    decimal_places=6), _decimal_schema("99999999999999.999999", 6, "an amount")]
+Minutes = Annotated[Decimal, PlainDecimal, Field(
+    ge=0, le=1_000_000, allow_inf_nan=False, max_digits=13, decimal_places=6),
+    _decimal_schema("1000000", 6, "minutes")]
+
 ActivityKind = Literal["call", "visit", "email", "meeting", "message", "demo", "other"]
 # Business time lies in these years: far enough from datetime's limits that any time zone,
 # period end or look-ahead window computed from it stays representable.
@@ -39,38 +82,40 @@ def business_time(value: datetime) -> datetime:
 
 
 class Data(BaseModel):
-    # Front ends may send fields added in later versions: keep them, don't refuse.
-    model_config = ConfigDict(extra="allow")
+    # Front ends may send fields added in later versions: keep them, don't refuse (within
+    # events/bounds.py's bounds, checked before the model).
+    model_config = ConfigDict(extra="allow",
+                              json_schema_extra={"additionalProperties": EXTRA_FIELDS_SCHEMA})
 
 
 class RepJoined(Data):
     rep_id: Id
-    name: str
+    name: Name
     team_id: Id
     manager_id: Id | None = None
-    region: str | None = None
+    region: Label | None = None
 
 
 class RepMoved(Data):
     rep_id: Id
     team_id: Id
     manager_id: Id | None = None
-    region: str | None = None
+    region: Label | None = None
 
 
 class CustomerCreated(Data):
     customer_id: Id
-    name: str | None = None
-    segment: str | None = None
-    industry: str | None = None
-    region: str | None = None
+    name: Name | None = None
+    segment: Label | None = None
+    industry: Label | None = None
+    region: Label | None = None
 
 
 class LeadCreated(Data):
     lead_id: Id
-    source: str | None = None
-    region: str | None = None
-    company: str | None = None
+    source: Label | None = None
+    region: Label | None = None
+    company: Name | None = None
     owner_id: Id | None = None
 
 
@@ -81,7 +126,7 @@ class LeadAssigned(Data):
 
 class LeadDecided(Data):
     lead_id: Id
-    reason: str | None = None
+    reason: Text | None = None
 
 
 class LeadConverted(Data):
@@ -108,8 +153,8 @@ class ActivityLogged(ActivitySubject):
     activity_id: Id
     kind: ActivityKind
     rep_id: Id
-    duration_min: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = None
-    outcome: str | None = None
+    duration_min: Minutes | None = None
+    outcome: Text | None = None
 
 
 class ActivityScheduled(ActivitySubject):
@@ -127,16 +172,16 @@ class DealCreated(Data):
     customer_id: Id | None = None
     lead_id: Id | None = None
     amount: Amount | None = None
-    currency: str | None = None
-    product: str | None = None
-    source: str | None = None
-    stage: str | None = None
-    expected_close: str | None = None
+    currency: Label | None = None
+    product: Label | None = None
+    source: Label | None = None
+    stage: Id | None = None
+    expected_close: Label | None = None
 
 
 class DealStageChanged(Data):
     deal_id: Id
-    stage: str
+    stage: Id
 
 
 class DealAmountChanged(Data):
@@ -151,7 +196,7 @@ class DealOwnerChanged(Data):
 
 class DealCloseDateChanged(Data):
     deal_id: Id
-    expected_close: str
+    expected_close: Label
 
 
 class QuoteSent(Data):
@@ -167,8 +212,8 @@ class DealWon(Data):
 
 class DealLost(Data):
     deal_id: Id
-    reason: str | None = None
-    competitor: str | None = None
+    reason: Text | None = None
+    competitor: Label | None = None
 
 
 class OrderBooked(Data):
@@ -176,7 +221,7 @@ class OrderBooked(Data):
     customer_id: Id
     amount: Amount
     deal_id: Id | None = None
-    product: str | None = None
+    product: Label | None = None
 
 
 class PaymentReceived(Data):
@@ -193,16 +238,23 @@ class TargetSet(Data):
     value: Amount
 
 
+# Won and lost are the outcomes after the open stages (events/rules.py refuses them too).
+OpenStage = Annotated[Id, Field(json_schema_extra={"not": {"enum": ["won", "lost"]}})]
+
+
 class PipelineConfigured(Data):
     """Emitted by `PUT /v1/pipeline`: the tenant's ordered open stages."""
 
-    stages: Annotated[list[Id], Field(min_length=1, max_length=30)]
-    win_probabilities: dict[str, Annotated[float, Field(ge=0, le=1)]] | None = None
-    stall_days: dict[str, Annotated[float, Field(gt=0)]] | None = None
+    stages: Annotated[list[OpenStage], Field(min_length=1, max_length=30,
+                                             json_schema_extra={"uniqueItems": True})]
+    # strict: a probability is a number, not `false`
+    win_probabilities: dict[Id, Annotated[float, Field(ge=0, le=1, strict=True)]] | None = None
+    stall_days: dict[Id, Annotated[float, Field(gt=0, le=36_500, strict=True)]] | None = None
 
 
-Weight = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False, max_digits=12,
-                                  decimal_places=6)]
+Weight = Annotated[Decimal, PlainDecimal, Field(
+    ge=0, le=100, allow_inf_nan=False, max_digits=12, decimal_places=6),
+    _decimal_schema("100", 6, "a weight")]
 
 
 class ScoringWeights(BaseModel):
@@ -262,10 +314,10 @@ class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Id
-    type: str
+    type: Annotated[str, StringConstraints(max_length=64)]
     tenant: Id | None = None
-    occurred_at: str = Field(description="Business time, ISO 8601; without an offset it is "
-                             "read in the tenant's time zone.")
+    occurred_at: str = Field(max_length=64, description="Business time, ISO 8601; without an "
+                             "offset it is read in the tenant's time zone.")
     actor: Id | None = None
     schema_version: Annotated[int, Field(ge=1)] = SCHEMA_VERSION
     data: dict[str, Any]

@@ -223,6 +223,16 @@ def _references(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
                  if f"{kind}_id" in model.model_fields)
 
 
+def _same_content(first: SalesEvent | InvalidEvent, again: SalesEvent, at: int,
+                  index: int) -> None:
+    """An id given twice in one batch is a duplicate only with the same content; with other
+    content it is a conflict (409) naming both indexes, not a silent drop."""
+    if isinstance(first, SalesEvent) and first.canonical() == again.canonical():
+        return
+    raise Refused("id", f"event id {again.id!r} is at indexes {at} and {index} with "
+                        "different content", status=409)
+
+
 class _UnitOfWork:
     """The aggregates one batch touches, loaded once, changed in order, saved together."""
 
@@ -270,11 +280,15 @@ class _UnitOfWork:
         subjects = [None if isinstance(p, InvalidEvent) else subject_of(p) for p in parsed]
         self.prefetch([(p, s) for p, s in zip(parsed, subjects, strict=True)
                        if isinstance(p, SalesEvent) and s is not None])
+        first_of: dict[str, int] = {}  # each event id's first index in the batch
         for index, (item, subject) in enumerate(zip(parsed, subjects, strict=True)):
             try:
                 if isinstance(item, InvalidEvent):
                     raise item  # refused by the contract before any aggregate was read
                 assert subject is not None
+                first = first_of.setdefault(item.id, index)
+                if first != index:
+                    _same_content(parsed[first], item, first, index)
                 outcomes.append(self.apply(item, subject))
             except Refused as refused:
                 errors.extend((index, e) for e in refused.errors)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from events.bounds import data_errors
 from events.contract import DATA_MODELS, Envelope, event_model
 from events.errors import FieldError, InvalidEvent
 from events.vocabulary import DEFAULT_TIMEZONE
@@ -52,11 +53,20 @@ def parse_event(raw: Any, *, tenant: str = "default", tz: str = DEFAULT_TIMEZONE
     `tenant` is the caller's tenant, used when the event names none; an event naming
     another tenant is refused (a credential never writes across tenants).
     """
+    _check_bounds(raw)
     checked = _accepted(raw, tenant)
     if checked is not None:
         return SalesEvent(checked.id, checked.type, tenant, _aware(checked.occurred_at, tz),
                           checked.actor, checked.data)
     return _judged(raw, tenant, tz)
+
+
+def _check_bounds(raw: Any) -> None:
+    # Before pydantic: an input nested deep enough exhausts its recursion (a 500, not a 422).
+    if isinstance(raw, dict):
+        errors = data_errors(raw.get("data"))
+        if errors:
+            raise InvalidEvent(errors)
 
 
 def _accepted(raw: Any, tenant: str) -> Any | None:
@@ -111,5 +121,6 @@ def check_event(raw: Any, *, tenant: str = "default") -> None:
     The fast path only ever accepts (the same models, so no event `parse_event` refuses);
     anything it does not accept is judged, and its reasons given, by `parse_event`.
     """
+    _check_bounds(raw)
     if _accepted(raw, tenant) is None:  # accepted: no SalesEvent built, the projector reads none
         parse_event(raw, tenant=tenant)

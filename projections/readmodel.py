@@ -86,7 +86,7 @@ def fold(changes: Sequence[Change], records: Held,
         key = change.key
         try:
             updated = apply(held[key], change)
-        except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the class, it is this event's alone
             # An event of a shape the reducer cannot use: set aside, never block the stream.
             result.rejected.append((change, f"{type(exc).__name__}: {exc}"))
             continue

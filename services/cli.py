@@ -52,6 +52,7 @@ def relay(from_start: Annotated[bool, typer.Option(
     """Follow the event store's log onto Kafka."""
     from services import bootstrap, logs, observability, signing
     from services.kafka import ensure_topics, producer
+    from services.progress import ProgressBoard
     from services.relay import Relay
 
     logs.configure()
@@ -67,14 +68,18 @@ def relay(from_start: Annotated[bool, typer.Option(
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        redis = bootstrap.redis(settings)
         runner = Relay(ledger, tracking, kafka, settings.events_topic,
-                       signer=signing.signer(settings))
+                       signer=signing.signer(settings),
+                       dead_letter_topic=settings.dead_letter_topic,
+                       progress=ProgressBoard(redis, settings.redis_prefix))
         if from_start:
             runner.position = lambda: 0  # type: ignore[method-assign]
         try:
             await runner.run(stop)
         finally:
             await kafka.stop()
+            await redis.aclose()
             ledger.close()
 
     asyncio.run(main())

@@ -38,6 +38,7 @@ from projections.readmodel import FactStore, NotBuilt
 from services import bootstrap, faust_transport, kafka, signing
 from services.batch_metrics import BatchHistogram
 from services.messages import decode_all, event_id, gc_paused
+from services.progress import ProgressBoard
 from services.rebuild import HelperFailed, Helpers, rebuild
 from services.settings import Settings
 
@@ -83,6 +84,8 @@ class LiveProjection:
         self.folding = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self.folding_live = False  # joined and built: what the watch and the lag look at
+        self.progress: ProgressBoard | None = None  # made by `run`, beside the consumer
+        self.reported: set[str] = set()  # the units (partitions) this member reports
 
     def new_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -99,6 +102,7 @@ class LiveProjection:
         handover = _Handover(self.folding)
         consumer.subscribe([self.settings.events_topic], listener=handover)
         dead_letters = self.dead_letters = kafka.producer(self.settings)
+        self.progress = ProgressBoard(self.store.redis, self.settings.redis_prefix)
         await dead_letters.start()
         await consumer.start()
         try:
@@ -116,6 +120,10 @@ class LiveProjection:
             self.consumer, self.folding_live = None, False
             await consumer.stop()
             await dead_letters.stop()
+            try:  # stopped on purpose: its partitions are no longer watched here
+                await self.progress.withdraw(*self.reported)  # type: ignore[union-attr]
+            except (RedisError, OSError) as exc:
+                log.warning("projector.progress_unwithdrawn", error=str(exc))
 
     async def fetch_and_fold(self, consumer: AIOKafkaConsumer) -> None:
         """One fetch, folded and committed. aiokafka unpacks it into up to 20,000
@@ -131,12 +139,17 @@ class LiveProjection:
                 await self.fold(fetched)
                 await self.commit(consumer, fetched)
 
-    async def dead_letter(self, raw: bytes, reason: str) -> None:
+    async def dead_letter(self, raw: bytes, reason: str, position: int | None = None) -> None:
         DEAD_LETTERED.inc()
-        log.warning("projector.dead_letter", reason=reason, event_id=event_id(raw))
+        log.warning("projector.dead_letter", reason=reason, event_id=event_id(raw),
+                    position=position)
         assert self.dead_letters is not None, "dead letters come from the running fold"
+        headers = [("source", b"projector"),
+                   ("reason", reason.encode("utf-8", "backslashreplace")[:1000])]
+        if position is not None:
+            headers.append(("position", str(position).encode()))
         await self.dead_letters.send_and_wait(self.settings.dead_letter_topic, value=raw,
-                                              headers=[("reason", reason.encode()[:1000])])
+                                              headers=headers)
 
     async def fold(self, fetched: dict[TopicPartition, list[Any]]) -> None:
         """Run with collection paused (`fetch_and_fold`): the records read, folded and written
@@ -174,6 +187,25 @@ class LiveProjection:
                         seconds=round(result.seconds, 2))
 
     async def apply_until_done(self, changes: list[Change]) -> None:
+        """Apply `changes`; if the batch fails for a reason of its own (not Redis, not a
+        rebuild), each change is applied alone and the ones that still fail are
+        dead-lettered: one event never stops the fold. Safe to repeat (versions)."""
+        try:
+            await self._apply_until_done(changes)
+        except (HelperFailed, KafkaError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - which change is at fault is found below
+            if len(changes) == 1:
+                change = changes[0]
+                await self.dead_letter(_dead_body(change), f"{type(exc).__name__}: {exc}",
+                                       change.position)
+                return
+            log.warning("projector.batch_unusable", changes=len(changes),
+                        error=f"{type(exc).__name__}: {exc}")
+            for change in changes:
+                await self.apply_until_done([change])
+
+    async def _apply_until_done(self, changes: list[Change]) -> None:
         # A Redis outage is waited out: the fetch is committed only once it is written.
         delay = 0.1
         while True:
@@ -187,9 +219,7 @@ class LiveProjection:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         for change, reason in result.rejected:
-            await self.dead_letter(orjson.dumps({
-                "position": change.position, "kind": change.kind, "key": change.key,
-                "version": change.version, "event": change.event}), reason)
+            await self.dead_letter(_dead_body(change), reason, change.position)
         PROJECTED.inc(result.applied)
         relayed = np.fromiter((c.relayed_at for c in changes if c.relayed_at), np.float64)
         FRESHNESS.observe_many(np.maximum(time.time() - relayed, 0.0))
@@ -211,6 +241,24 @@ class LiveProjection:
                 continue  # not yet fetched or mid-rebalance: next tick
             if highwater is not None:
                 LAG.labels(str(tp.partition)).set(max(highwater - position, 0))
+                if self.progress is None:
+                    continue
+                unit = f"projector:{tp.partition}"
+                try:
+                    await self.progress.report(unit, position, highwater - position)
+                    self.reported.add(unit)
+                except (RedisError, OSError) as exc:
+                    log.warning("projector.progress_unreported", error=str(exc))
+
+
+def _dead_body(change: Change) -> bytes:
+    """What a dead letter carries of a change the reducer could not use."""
+    body = {"position": change.position, "kind": change.kind, "key": change.key,
+            "version": change.version, "event": change.event}
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # not JSON-writable (the reason it is here, perhaps): its text
+        return repr(body).encode("utf-8", "backslashreplace")
 
 
 class EventPath(mode.Service):
@@ -254,7 +302,7 @@ def create_app(settings: Settings, projection: LiveProjection) -> faust.App:
         except HelperFailed as exc:  # the next tick rebuilds again
             log.error("projector.rebuild_failed", error=str(exc))
 
-    @app.timer(5.0)
+    @app.timer(1.0)  # also the partitions' progress: a halt shows in /healthz within seconds
     async def measure_lag() -> None:
         await projection.measure_lag()
 

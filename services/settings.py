@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = 1.0
     metrics_port: int | None = None  # relay, projector, alerter: /metrics here (the API: /metrics)
     metrics_host: str = "0.0.0.0"  # noqa: S104 - containers are scraped from outside
+    # A relay, projector partition or alerter behind without moving (or not reporting) for
+    # this long makes /healthz answer 503 (services/progress.py).
+    progress_stall_seconds: float = 15.0
     # Access (docs/SECURITY.md): API keys live in the event store's database; signed tokens
     # are accepted when a JWT key is configured.
     rate_limit: str = "6000/minute"  # per credential, `limits` syntax; a key may override it
@@ -61,6 +64,7 @@ class Settings(BaseSettings):
     key_cache_seconds: float = 30.0
     key_cache_size: int = 10_000
     max_body_bytes: int = 16 * 1024 * 1024  # larger request bodies get 413
+    body_read_timeout_seconds: float = 30.0  # for each part of a request body; then 408
     jwt_algorithm: str = "HS256"  # HS256 (jwt_secret) or RS256 (jwt_public_key, PEM)
     jwt_secret: str | None = None
     jwt_public_key: str | None = None

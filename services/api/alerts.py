@@ -4,6 +4,7 @@ stalled deals and at-risk customers. Rules and defaults: docs/ALERTS.md."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -130,18 +131,36 @@ async def snooze_alert(services: ServicesDep, caller: PrincipalDep, alert_id: st
     return effective_fields(alert, changed, now)
 
 
-@router.get("/alerts/stream", dependencies=[READ])
+# A position in the alert stream: a Redis stream id, `ms` or `ms-seq`, each within 64 bits.
+STREAM_ID_PATTERN = r"^[0-9]{1,20}(-[0-9]{1,20})?$"
+
+
+def stream_position(value: str | None, field: str) -> str | None:
+    """`value` when it is a stream id Redis can read after; a 400 naming `field` otherwise,
+    before the stream starts (not a 200 cut short)."""
+    if value is None:
+        return None
+    if re.fullmatch(STREAM_ID_PATTERN, value) and all(
+            int(part) < 2**64 for part in value.split("-")):
+        return value
+    raise HTTPException(400, f"{field}: {value[:40]!r} is not a stream position; expected "
+                             "an event id this stream gave (`ms` or `ms-seq`), or `0`")
+
+
+@router.get("/alerts/stream", dependencies=[READ], responses=problem_responses(400))
 async def alert_stream(
     request: Request, services: ServicesDep, caller: PrincipalDep, standing: StandingDep,
-    since: Annotated[str | None, Query(description="a stream id to resume after; `0` = from "
-                                                   "the beginning; default: new ones only")]
-    = None,
-    last_event_id: Annotated[str | None, Header()] = None,
+    since: Annotated[str | None, Query(
+        description="a stream id to resume after; `0` = from the beginning; default: new "
+                    "ones only", json_schema_extra={"pattern": STREAM_ID_PATTERN})] = None,
+    last_event_id: Annotated[str | None, Header(
+        json_schema_extra={"pattern": STREAM_ID_PATTERN})] = None,
 ) -> EventSourceResponse:
     """Server-sent events, one per alert transition (`opened`, `resolved`, `retracted`,
     `reopened`, `acknowledged`, `snoozed`), in order; the event id is the Redis stream id,
     so a reconnecting client (Last-Event-ID) misses nothing. Data: the transition with its
-    alert.
+    alert. A position that is not a stream id (`since` or Last-Event-ID) is a 400, before
+    the stream starts.
 
     The stream ends, with a last event `end` whose data names the `reason`, within a second
     of its credential being revoked (`revoked`), expiring (`expired`) or given another role
@@ -149,7 +168,8 @@ async def alert_stream(
     (`unverifiable`)."""
     store = _store(services)
     tenant = caller.tenant
-    after = last_event_id or since or await store.last_stream_id(tenant)
+    after = (stream_position(last_event_id, "Last-Event-ID") or stream_position(since, "since")
+             or await store.last_stream_id(tenant))
 
     async def events() -> AsyncIterator[dict[str, str]]:
         position = after

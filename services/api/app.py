@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hmac
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
@@ -14,12 +15,13 @@ import structlog
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from projections.readmodel import NotBuilt
-from services import bootstrap, observability
+from services import bootstrap, observability, progress
 from services.api import alerts as alerts_api
 from services.api import (
     auth,
@@ -77,6 +79,51 @@ def settle_heap() -> None:
     gc.set_threshold(YOUNG_COLLECTION_ALLOCATIONS, *gc.get_threshold()[1:])
 
 
+def _parameters(route: APIRoute) -> frozenset[str]:
+    """The query parameters `route` takes, its dependencies' included (worked out once and
+    kept on the route: routes are not hashable)."""
+    known: frozenset[str] | None = getattr(route, "_query_parameters", None)
+    if known is not None:
+        return known
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        names.update(p.alias for p in dependant.query_params)
+        pending.extend(dependant.dependencies)
+    known = route._query_parameters = frozenset(names)  # type: ignore[attr-defined]
+    return known
+
+
+async def known_parameters(request: Request) -> None:
+    """A query parameter a /v1 route does not take is a 422 naming it, as the OpenAPI
+    document says (a misspelt filter must not silently widen an answer)."""
+    route = request.scope.get("route")
+    if not request.query_params or not isinstance(route, APIRoute) \
+            or not route.path.startswith("/v1/"):
+        return
+    unknown = [name for name in request.query_params if name not in _parameters(route)]
+    if unknown:
+        raise RequestValidationError([{"loc": ("query", name), "type": "extra_forbidden",
+                                       "msg": "not a parameter of this route"}
+                                      for name in unknown])
+
+
+def without_null_parameters(spec: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a string, never JSON null: an optional parameter's
+    schema says only what it is when given (pydantic writes `anyOf: [..., null]`)."""
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", ()) if isinstance(operation, dict) \
+                    else ():
+                schema = parameter.get("schema", {})
+                options = [o for o in schema.get("anyOf", ()) if o != {"type": "null"}]
+                if len(options) == 1 and len(schema["anyOf"]) == 2:
+                    del schema["anyOf"]
+                    parameter["schema"] = {**options[0], **schema}
+    return spec
+
+
 def create_app(settings: Settings | None = None, *, settle: bool = False) -> FastAPI:
     """`settle`: freeze the heap once started (`settle_heap`), for the one app a served
     process holds; a process building many apps (the tests) would keep their cycles."""
@@ -112,9 +159,18 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
                               "docs/METRICS.md. Access: docs/SECURITY.md.",
                   # Any parameter or body may be invalid: answered as a problem, not FastAPI's
                   # default validation body; so are the access failures (services/api/auth.py).
-                  responses=problem_responses(401, 403, 422, 429))
+                  responses=problem_responses(401, 403, 408, 422, 429),
+                  dependencies=[Depends(known_parameters)])
+    make_openapi = app.openapi
+
+    def openapi_document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = without_null_parameters(make_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi_document  # type: ignore[method-assign]
     observability.instrument(app)
-    bodies.limit(app, settings.max_body_bytes)
+    bodies.limit(app, settings.max_body_bytes, settings.body_read_timeout_seconds)
     auth.install(app)
     # Routes are tried in the order they are included, and no request path matches routes of
     # two routers (tests/unit/test_route_order.py): the questions dashboards ask most come
@@ -189,9 +245,28 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
                 checks[name] = "ok"
             except Exception as exc:  # noqa: BLE001 - a health check reports, never raises
                 checks[name] = f"failing: {type(exc).__name__}: {exc}"
+        units = await _progress(services)
+        if isinstance(units, str):
+            checks["progress"] = units
+        else:  # every unit moving or caught up, and reporting
+            halted = [f"{unit} {u['state']} ({u['behind']} behind, "
+                      f"{u['seconds_without_progress']} s without progress)"
+                      for unit, u in units.items() if u["state"] != "ok"]
+            checks["progress"] = f"failing: {'; '.join(halted)}" if halted else "ok"
         healthy = all(v == "ok" or v == "not configured" for v in checks.values())
-        return JSONResponse({"status": "ok" if healthy else "degraded", "checks": checks},
-                            status_code=200 if healthy else 503)
+        body = {"status": "ok" if healthy else "degraded", "checks": checks}
+        if isinstance(units, dict):
+            body["progress"] = units
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    async def _progress(services: Services) -> dict[str, Any] | str:
+        """The relay's, each projector partition's and the alerter's progress, judged."""
+        board = progress.ProgressBoard(services.redis, settings.redis_prefix)
+        try:
+            entries = await asyncio.wait_for(board.read(), 4)
+        except Exception as exc:  # noqa: BLE001 - a health check reports, never raises
+            return f"failing: {type(exc).__name__}: {exc}"
+        return progress.assess(entries, time.time(), settings.progress_stall_seconds)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(authorization: Annotated[str | None, Header()] = None) -> Response:
@@ -204,6 +279,7 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
                              "metrics want Authorization: Bearer <METRICS_TOKEN>")
             answer.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return answer
+        await _progress(app.state.services)  # salespulse_unit_stalled, as /healthz judges it
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

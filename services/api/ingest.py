@@ -16,7 +16,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter
 
-from events.contract import EVENT_TYPES, PipelineConfigured, ScoringConfigured, json_schema
+from events.contract import (
+    EVENT_TYPES,
+    Envelope,
+    PipelineConfigured,
+    ScoringConfigured,
+    json_schema,
+)
 from events.ledger import BatchRefused, OnUnknown, Outcome, StoreUnavailable
 from services.api.auth import ADMINISTER, WRITE, TenantDep, get_principal
 from services.api.deps import Services, ServicesDep
@@ -31,10 +37,15 @@ _WRITE_PROBLEMS = problem_responses(400, 409, 413, 503)
 INGESTED = Counter("salespulse_ingested_events_total", "Events answered by the ingest API",
                    ["status"])
 
-_EVENT_BODY = {"content": {"application/json": {"schema": {
-    "type": "object", "description": "A contract event; see GET /v1/schemas/{type}"}}}}
+# The envelope as the contract checks it (the `data` of each type: GET /v1/schemas/{type}).
+_ENVELOPE = {**Envelope.model_json_schema(), "description": "A contract event; its `data` "
+             "by type: GET /v1/schemas/{type}"}
+_ENVELOPE["properties"] = {**_ENVELOPE["properties"],
+                           "type": {"type": "string", "enum": list(EVENT_TYPES)},
+                           "data": {"type": "object"}}
+_EVENT_BODY = {"content": {"application/json": {"schema": _ENVELOPE}}}
 _BATCH_BODY = {"content": {"application/json": {"schema": {
-    "type": "array", "maxItems": 10_000, "items": {"type": "object"}}}}}
+    "type": "array", "maxItems": 10_000, "items": _ENVELOPE}}}}
 
 
 # CONTRACT.md, "Order of arrival": what a sender wants done with an id not known yet.

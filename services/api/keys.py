@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from limits import parse as parse_rate
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.access.principal import Role
 from services.api.auth import PrincipalDep
@@ -22,6 +22,13 @@ _ID = Field(default=None, min_length=1, max_length=128)
 
 
 class NewScope(BaseModel):
+    # Said in the JSON Schema too: a rep's key names its rep, a manager's its team.
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"properties": {"role": {"const": "rep"}}, "required": ["role"]},
+         "then": {"required": ["rep_id"], "properties": {"rep_id": {"type": "string"}}}},
+        {"if": {"properties": {"role": {"const": "manager"}}, "required": ["role"]},
+         "then": {"required": ["team_id"], "properties": {"team_id": {"type": "string"}}}}]})
+
     role: Role
     rep_id: str | None = _ID
     team_id: str | None = _ID

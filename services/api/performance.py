@@ -21,22 +21,27 @@ from services.access.principal import Forbidden
 from services.api.auth import PrincipalDep
 from services.api.deps import ServicesDep
 from services.api.problems import READ_PROBLEMS, problem, problem_responses
-from services.api.views import AsOfDep, UnscopedFiltersDep, in_business_years, scoped
+from services.api.views import (
+    AsOfDep,
+    FromParam,
+    ToParam,
+    UnscopedFiltersDep,
+    day,
+    scoped,
+)
 
 router = APIRouter(prefix="/v1", tags=["performance"], responses=READ_PROBLEMS)
-_INCLUSIVE = "a date, inclusive, in the tenant's time zone"
 PeriodParam = Annotated[str | None, Query(
     pattern=PERIOD_PATTERN, description="a year `2017`, quarter `2017-Q1` or month `2017-03`, "
     "in the tenant's time zone")]
 
 
 async def _window(services: ServicesDep, as_of: AsOfDep,
-                  from_: Annotated[date | None, Query(alias="from", description=_INCLUSIVE)] = None,
-                  to: Annotated[date | None, Query(description=_INCLUSIVE)] = None,
+                  from_text: FromParam = None, to_text: ToParam = None,
                   period: PeriodParam = None) -> Window:
     """The time window a score is over: `period`, or `from`/`to` as local dates."""
     tz = ZoneInfo(services.settings.tenant_timezone)
-    from_, to = in_business_years(from_, "from"), in_business_years(to, "to")
+    from_, to = day(from_text, "from"), day(to_text, "to")
     if period is not None:
         if from_ or to:
             raise RequestValidationError([{"loc": ("query", "period"), "type": "value_error",

@@ -33,9 +33,41 @@ def in_business_years(value: _Day | None, field: str) -> _Day | None:
     return value
 
 
+# What the query parameters take, stated in the OpenAPI document as enforced here: a date or
+# a moment (ISO 8601, extended form) in the years events may carry.
+IN_BUSINESS_YEARS = r"^(19[0-9]{2}|2[0-9]{3})-[0-9]{2}-[0-9]{2}"
+_DATE = {"format": "date"}
+_MOMENT = {"format": "date-time"}  # or a date, or a time without offset (the description)
+
+
+def _parsed(value: str | None, field: str, kind: type[_Day]) -> _Day | None:
+    """`value` as a date or datetime; a 422 naming `field` when it is none (2017-02-30)."""
+    if value is None:
+        return None
+    try:
+        parsed = kind.fromisoformat(value)
+    except ValueError:
+        raise RequestValidationError([{
+            "loc": ("query", field), "type": "value_error",
+            "msg": f"not an ISO 8601 {kind.__name__}"}]) from None
+    return in_business_years(parsed, field)
+
+
+FromParam = Annotated[str | None, Query(alias="from", description=_INCLUSIVE,
+                                        pattern=IN_BUSINESS_YEARS + "$",
+                                        json_schema_extra=_DATE)]
+ToParam = Annotated[str | None, Query(alias="to", description=_INCLUSIVE,
+                                      pattern=IN_BUSINESS_YEARS + "$", json_schema_extra=_DATE)]
+
+
+def day(value: str | None, field: str) -> date | None:
+    """A `from`/`to` query parameter as a date (`FromParam`, `ToParam`)."""
+    return _parsed(value, field, date)
+
+
 async def unscoped_filters(
-    from_: Annotated[date | None, Query(alias="from", description=_INCLUSIVE)] = None,
-    to: Annotated[date | None, Query(description=_INCLUSIVE)] = None,
+    from_: FromParam = None,
+    to: ToParam = None,
     rep: str | None = None, team: str | None = None, manager: str | None = None,
     region: str | None = None, source: str | None = None, product: str | None = None,
     segment: str | None = None,
@@ -43,7 +75,7 @@ async def unscoped_filters(
     """The filters as asked; only for a route that checks the caller's scope itself."""
     dims = {"rep": rep, "team": team, "manager": manager, "region": region, "source": source,
             "product": product, "segment": segment}
-    return Filters(in_business_years(from_, "from"), in_business_years(to, "to"),
+    return Filters(day(from_, "from"), day(to, "to"),
                    {k: v for k, v in dims.items() if v is not None})
 
 
@@ -71,14 +103,15 @@ async def scoped(services: ServicesDep, caller: Principal, asked: Filters) -> Fi
 FiltersDep = Annotated[Filters, Depends(filters)]
 
 
-async def as_of(services: ServicesDep, as_of: Annotated[datetime | None, Query(
+async def as_of(services: ServicesDep, asked: Annotated[str | None, Query(
+        alias="as_of", pattern=IN_BUSINESS_YEARS, json_schema_extra=_MOMENT,
         description="the moment the answer is for (ISO 8601; without an offset, in the "
                     "tenant's time zone); default now. Ageing, pace, forecast and recency "
                     "are measured at this moment, over the events that occurred by then")
         ] = None) -> datetime:
+    as_of = _parsed(asked, "as_of", datetime)
     if as_of is None:
         return datetime.now(UTC)
-    in_business_years(as_of, "as_of")
     if as_of.tzinfo is None:
         return as_of.replace(tzinfo=ZoneInfo(services.settings.tenant_timezone))
     return as_of

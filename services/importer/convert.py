@@ -248,7 +248,8 @@ def _amount(deal: _Deal, mapping: Mapping, name: str) -> str | None:
     if not raw:
         return None
     try:
-        return str(Decimal(raw.replace(",", "")))
+        # Fixed point: the contract takes plain decimal strings, not "1E+3"
+        return format(Decimal(raw.replace(",", "")), "f")
     except InvalidOperation:
         raise _RowError([Rejection(deal.row, mapping.column(name),
                                    f"{raw!r} is not an amount")]) from None

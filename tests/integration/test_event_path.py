@@ -244,10 +244,18 @@ def read_topic(bootstrap: str, topic: str, *, raw: bool = False) -> list[Any]:
     return values if raw else [json.loads(v)["event"]["id"] for v in values]
 
 
-def test_health_reports_every_dependency(stack: Stack) -> None:
-    with stack.client() as client:
-        body = client.get("/healthz").json()
-    assert body == {"status": "ok", "checks": {"kafka": "ok", "redis": "ok", "event_store": "ok"}}
+def test_health_reports_every_dependency_and_each_processs_progress(stack: Stack) -> None:
+    def reported() -> Any:
+        with stack.client() as client:
+            body = client.get("/healthz").json()
+        units = set(body.get("progress", ()))
+        return body if {"relay", "alerter"} <= units and any(
+            u.startswith("projector:") for u in units) else None
+
+    body = wait_until(reported, timeout=30, message="the relay, projector and alerter to report")
+    assert body["status"] == "ok"
+    assert body["checks"] == {"kafka": "ok", "redis": "ok", "event_store": "ok", "progress": "ok"}
+    assert {u["state"] for u in body["progress"].values()} == {"ok"}
 
 
 def test_dates_are_checked(stack: Stack) -> None:

@@ -38,3 +38,54 @@ async def test_a_body_within_the_limit_passes_and_one_over_it_is_413() -> None:
         streamed = await client.post("/echo", content=chunks())
         assert streamed.status_code == 413
         assert "1000 bytes" in streamed.json()["detail"]
+
+
+def _scope(length: int) -> dict[str, object]:
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+            "scheme": "http", "path": "/echo", "raw_path": b"/echo", "root_path": "",
+            "query_string": b"", "server": ("api", 80), "client": ("client", 1),
+            "headers": [(b"content-length", str(length).encode()),
+                        (b"content-type", b"application/octet-stream")]}
+
+
+async def _call(app: FastAPI, then: dict[str, object] | None) -> list[dict[str, object]]:
+    """Send half a body, then `then` (None: nothing more, ever); what the app answered."""
+    import asyncio
+
+    parts: list[dict[str, object]] = [{"type": "http.request", "body": b"x" * 10,
+                                       "more_body": True}]
+    if then is not None:
+        parts.append(then)
+
+    async def receive() -> dict[str, object]:
+        if parts:
+            return parts.pop(0)
+        await asyncio.Event().wait()  # a client that stopped sending, still connected
+        raise AssertionError("unreachable")
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(_scope(100), receive, send)  # type: ignore[arg-type]
+    return sent
+
+
+async def test_a_body_that_stops_arriving_is_answered_408_after_the_read_timeout() -> None:
+    app = FastAPI()
+    limit(app, 1000, read_timeout=0.2)
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
+
+    sent = await _call(app, None)
+    assert sent[0]["status"] == 408
+    assert b"body-timed-out" in sent[1]["body"]  # type: ignore[operator]
+
+
+async def test_a_client_gone_before_its_body_is_read_is_no_error_of_the_application() -> None:
+    app = _app(1000)
+    sent = await _call(app, {"type": "http.disconnect"})  # raises nothing
+    assert sent == []

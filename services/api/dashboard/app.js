@@ -26,9 +26,9 @@ function setQuery(changes, push = true) {
   (push ? history.pushState : history.replaceState).call(history, null, "", url);
 }
 
-function filterParams(extra = {}) {
+function filterParams(extra = {}, keys = FILTERS) {
   const params = new URLSearchParams();
-  for (const key of FILTERS) {
+  for (const key of keys) {
     const value = query().get(key);
     if (value) params.set(key, value);
   }
@@ -62,9 +62,11 @@ function signIn(note = "") {
 
 // ---- API --------------------------------------------------------------------------------
 
-/** {ok, status, data}: a 404 means "this server has no such endpoint (yet)". */
+/** {ok, status, data}: a 404 means "this server has no such endpoint (yet)". `withFilters`:
+ * every filter, none (false), or the ones named (a route refuses parameters it does not take). */
 async function api(path, extra = {}, withFilters = true) {
-  const params = withFilters ? filterParams(extra) : new URLSearchParams(extra);
+  const params = withFilters === true ? filterParams(extra)
+    : withFilters ? filterParams(extra, withFilters) : new URLSearchParams(extra);
   const url = `${path}${params.size ? `?${params}` : ""}`;
   try {
     const response = await fetch(url, {headers: {Accept: "application/json", ...authHeaders()}});
@@ -568,8 +570,9 @@ async function refresh() {
   for (const key of ["team", "rep"]) if (query().get(key)) scoped[key] = query().get(key);
   const [funnel, cycle, forecast, revenue, targets, leaders, atRisk, stalled] = await Promise.all([
     api("/v1/funnel"), api("/v1/cycle"), api("/v1/forecast"), api("/v1/revenue", {by: "month"}),
-    api("/v1/targets", scoped, false), api("/v1/leaderboard"),
-    api("/v1/customers/at-risk"), api("/v1/deals/stalled")]);
+    api("/v1/targets", scoped, false),
+    api("/v1/leaderboard", {}, ["from", "to", "team", "rep", "region"]),
+    api("/v1/customers/at-risk", {}, false), api("/v1/deals/stalled", {}, false)]);
   renderKpis({funnel, cycle, forecast, revenue});
   renderFunnel(funnel);
   renderForecast(forecast);
