@@ -244,14 +244,14 @@ def read_topic(bootstrap: str, topic: str, *, raw: bool = False) -> list[Any]:
     return values if raw else [json.loads(v)["event"]["id"] for v in values]
 
 
-def test_health_reports_every_dependency(stack: Stack) -> None:
-    with stack.client() as client:
+def test_health_reports_every_dependency(module_stack: Stack) -> None:
+    with module_stack.client() as client:
         body = client.get("/healthz").json()
     assert body == {"status": "ok", "checks": {"kafka": "ok", "redis": "ok", "event_store": "ok"}}
 
 
-def test_dates_are_checked(stack: Stack) -> None:
-    with stack.client() as client:
+def test_dates_are_checked(module_stack: Stack) -> None:
+    with module_stack.client() as client:
         response = client.get("/v1/funnel", params={"from": "not-a-date"})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "query.from"
