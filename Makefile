@@ -36,12 +36,13 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy events projections services alerts salespulse_client bench
 	$(BIN)/lint-imports  # the direction of dependencies: [tool.importlinter] in pyproject.toml
 
-# Workers (pytest-xdist): integration tests mostly wait on their stack's processes, so more
-# workers than cores pay; each worker has its own broker, each stack its own schema, Redis
-# prefix and topics. loadfile keeps a module's tests in one worker (a module's shared stack
-# starts once); each worker that reads the loaded year loads its own. (loadgroup would share
-# one year, but pytest 9.2's node ids break it silently: pytest-xdist#1386.)
-TEST_WORKERS ?= 4
+# Workers (pytest-xdist): integration tests mostly wait on their stack's processes. Each
+# worker has its own broker, each stack its own schema, Redis prefix and topics. loadfile
+# keeps a module's tests in one worker (a module's shared stack starts once); each worker
+# that reads the loaded year loads its own (loadgroup would share one year, but pytest
+# 9.2's node ids break it silently: pytest-xdist#1386). 2 on a shared 2-core box (4 had
+# failures at a load average of 20-38); raise it where the cores are free.
+TEST_WORKERS ?= 2
 UNIT_WORKERS ?= 2
 
 test: lint dashboard deps  ## unit and integration tests on the real broker, PostgreSQL and Redis
