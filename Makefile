@@ -36,11 +36,20 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy events projections services alerts salespulse_client bench
 	$(BIN)/lint-imports  # the direction of dependencies: [tool.importlinter] in pyproject.toml
 
-test: lint dashboard deps  ## unit and integration tests on the real broker, PostgreSQL and Redis
-	$(BIN)/pytest -q -p no:cacheprovider
+# Workers (pytest-xdist): integration tests mostly wait on their stack's processes. Each
+# worker has its own broker, each stack its own schema, Redis prefix and topics. loadfile
+# keeps a module's tests in one worker (a module's shared stack starts once); each worker
+# that reads the loaded year loads its own (loadgroup would share one year, but pytest
+# 9.2's node ids break it silently: pytest-xdist#1386). 2 on a shared 2-core box (4 had
+# failures at a load average of 20-38); raise it where the cores are free.
+TEST_WORKERS ?= 2
+UNIT_WORKERS ?= 2
 
-unit: $(BIN)/.installed
-	$(BIN)/pytest -q tests/unit
+test: lint dashboard deps  ## unit and integration tests on the real broker, PostgreSQL and Redis
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+
+unit: $(BIN)/.installed  ## the unit tests alone: pure logic, no services
+	$(BIN)/pytest -q -p no:cacheprovider -n $(UNIT_WORKERS) tests/unit
 
 # Faults (docs/FAULTS.md): processes killed at seeded points while history streams in, and
 # the broker stopped and restarted. CHAOS_SEED picks the history and the kill points.

@@ -679,8 +679,7 @@ def markdown(measured: dict[str, Any]) -> str:
               "- **scale-out**: as the projector alone, on the 8-partition copy, with N "
               "processes.",
               "- alert delay: see `bench/alerts.py` and `docs/ALERTS.md`.", "",
-              "Profiles and before/after figures of each optimisation: "
-              "`docs/PERFORMANCE.md`.", ""]
+              "How each hot path is built, and why: `docs/PERFORMANCE.md`.", ""]
     return "\n".join(lines)
 
 

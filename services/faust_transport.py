@@ -1,8 +1,8 @@
 """faust's aiokafka transport with a short fetch wait.
 
 faust hard-codes `fetch_max_wait_ms=1500`, and Tansu holds an empty fetch for
-that long even when data arrives meanwhile: POST-to-funnel freshness measured
-p50 732 ms with it. A short wait costs a few idle fetches per second.
+that long even when data arrives meanwhile, which would hold every fresh event back
+by up to the wait. A short wait costs a few idle fetches per second.
 """
 
 from __future__ import annotations

@@ -61,8 +61,7 @@ def gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while a batch is folded.
 
     A batch allocates thousands of JSON dicts, none in a cycle, that refcounting frees when
-    the batch is done; meanwhile the collector would walk them again and again (a quarter
-    of the decode time in bench.fold, and a sixth of decode and apply together).
+    the batch is done; meanwhile the collector would walk them again and again.
     Collection resumes after the batch, so nothing cyclic is kept for longer than one
     batch.
     """

@@ -30,6 +30,16 @@ LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A selection that matches no test (`-k`, `-m`, a file of the other kind) is not a
+    failure of the suite: exit 0 instead of pytest's 5, saying so."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("no test matched the selection: nothing to run")
+
+
 def _docker_answers() -> bool:
     try:
         import docker
@@ -154,9 +164,14 @@ class Stack:
         self.processes[name] = spawn(args, env, self.log_dir / f"{name}.log")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        process = self.processes.pop(name)
+        process = self.processes[name]
         if process.poll() is None:
             os.killpg(process.pid, sig)
+        self._reap(name, sig)
+
+    def _reap(self, name: str, sig: int) -> None:
+        """Wait for `name`, signalled `sig`, to exit; SIGKILL it after 15 s, and say so."""
+        process = self.processes.pop(name)
         try:
             process.wait(15)
         except subprocess.TimeoutExpired:
@@ -165,11 +180,15 @@ class Stack:
             raise AssertionError(f"{name} did not stop within 15 s of signal {sig}") from None
 
     def stop(self) -> None:
-        """Stop every process, even when one of them does not stop cleanly (reported)."""
+        """Stop every process, even when one of them does not stop cleanly (reported). All
+        are told at once, so they shut down together rather than one after another."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
         failures = []
         for name in list(self.processes):
             try:
-                self.kill(name, signal.SIGTERM)
+                self._reap(name, signal.SIGTERM)
             except AssertionError as exc:
                 failures.append(str(exc))
         assert not failures, failures
@@ -227,6 +246,17 @@ def running_stack(broker: TansuBroker, database_url: str, redis_url: str,
 def stack(broker: TansuBroker, pg_schema: str, containers: dict[str, str],
           tmp_path: Path) -> Iterator[Stack]:
     with running_stack(broker, pg_schema, containers["redis"], tmp_path) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def module_stack(broker: TansuBroker, containers: dict[str, str],
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack for the tests of a module that neither need an empty stack nor change what
+    another of them reads (refusals, credentials, health): started once for all of them."""
+    with _fresh_schema(containers["postgres"]) as url, \
+            running_stack(broker, url, containers["redis"],
+                          tmp_path_factory.mktemp("module")) as running:
         yield running
 
 

@@ -62,8 +62,8 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
 
 
 def _as_json(headers: dict[str, str] | None) -> dict[str, str]:
-    # The batch goes as orjson's bytes: httpx's `json=` (stdlib json) took 2.4 ms of the
-    # poster's CPU per 1,000 events, on the cores the API shares in `salespulse-bench pipeline`.
+    # The batch goes as orjson's bytes: httpx's `json=` encodes with the stdlib, whose CPU
+    # the poster takes from the cores the API shares.
     return {"Content-Type": "application/json", **(headers or {})}
 
 

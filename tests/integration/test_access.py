@@ -218,13 +218,13 @@ def test_tenants_never_see_each_other(stack: Stack) -> None:
         assert "T-SECRET" in str(_get(acme, "/v1/dimensions").json())
 
 
-def test_a_revoked_key_stops_working_on_its_next_request(stack: Stack) -> None:
-    with stack.client() as admin:
+def test_a_revoked_key_stops_working_on_its_next_request(module_stack: Stack) -> None:
+    with module_stack.client() as admin:
         made = admin.post("/v1/keys", json={"role": "rep", "rep_id": "R-1", "name": "laptop"})
         assert made.status_code == 201, made.text
         key = made.json()["key"]
         assert key not in str(admin.get("/v1/keys").json())  # shown once, never listed
-        with stack.client(key) as rep:
+        with module_stack.client(key) as rep:
             assert rep.get("/v1/me").json() == {"tenant": "default", "role": "rep",
                                                 "credential": made.json()["id"],
                                                 "rep_id": "R-1", "team_id": None}
@@ -235,23 +235,23 @@ def test_a_revoked_key_stops_working_on_its_next_request(stack: Stack) -> None:
         _refused(admin.post("/v1/keys", json={"role": "admin", "rate_limit": "lots"}), 422)
 
 
-def test_tokens_from_an_identity_provider_carry_the_role(stack: Stack) -> None:
-    secret = stack.env["JWT_SECRET"]
+def test_tokens_from_an_identity_provider_carry_the_role(module_stack: Stack) -> None:
+    secret = module_stack.env["JWT_SECRET"]
     token = jwt.encode({"sub": "alice", "tenant": "default", "role": "manager",
                         "team_id": "T-9", "exp": int(time.time()) + 60}, secret)
     expired = jwt.encode({"sub": "alice", "tenant": "default", "role": "admin",
                           "exp": int(time.time()) - 1}, secret)
-    with stack.client(token) as manager, stack.client(expired) as late:
+    with module_stack.client(token) as manager, module_stack.client(expired) as late:
         assert manager.get("/v1/me").json()["team_id"] == "T-9"
         TRIED["requests"] += 3
         _refused(manager.get("/v1/funnel", params={"team": "T-1"}), 403, "team")
         _refused(late.get("/v1/me"), 401)
 
 
-def test_each_credential_has_its_own_rate_limit(stack: Stack) -> None:
-    with stack.client() as admin:
+def test_each_credential_has_its_own_rate_limit(module_stack: Stack) -> None:
+    with module_stack.client() as admin:
         slow = admin.post("/v1/keys", json={"role": "admin", "rate_limit": "5/minute"}).json()
-    with stack.client(slow["key"]) as limited, stack.client() as other:
+    with module_stack.client(slow["key"]) as limited, module_stack.client() as other:
         answers = [limited.get("/v1/me").status_code for _ in range(7)]
         assert answers == [200] * 5 + [429] * 2
         last = limited.get("/v1/me")
@@ -261,9 +261,9 @@ def test_each_credential_has_its_own_rate_limit(stack: Stack) -> None:
         TRIED["requests"] += 9
 
 
-def test_oversized_bodies_are_refused_whole_or_streamed(stack: Stack) -> None:
+def test_oversized_bodies_are_refused_whole_or_streamed(module_stack: Stack) -> None:
     big = b"[" + b" " * (16 * 1024 * 1024) + b"]"
-    with stack.client() as admin:
+    with module_stack.client() as admin:
         TRIED["requests"] += 2
         _refused(admin.post("/v1/events/batch", content=big,
                             headers={"Content-Type": "application/json"}), 413)

@@ -244,9 +244,9 @@ def read_topic(bootstrap: str, topic: str, *, raw: bool = False) -> list[Any]:
     return values if raw else [json.loads(v)["event"]["id"] for v in values]
 
 
-def test_health_reports_every_dependency_and_each_processs_progress(stack: Stack) -> None:
+def test_health_reports_every_dependency_and_each_processs_progress(module_stack: Stack) -> None:
     def reported() -> Any:
-        with stack.client() as client:
+        with module_stack.client() as client:
             body = client.get("/healthz").json()
         units = set(body.get("progress", ()))
         return body if {"relay", "alerter"} <= units and any(
@@ -258,8 +258,8 @@ def test_health_reports_every_dependency_and_each_processs_progress(stack: Stack
     assert {u["state"] for u in body["progress"].values()} == {"ok"}
 
 
-def test_dates_are_checked(stack: Stack) -> None:
-    with stack.client() as client:
+def test_dates_are_checked(module_stack: Stack) -> None:
+    with module_stack.client() as client:
         response = client.get("/v1/funnel", params={"from": "not-a-date"})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "query.from"

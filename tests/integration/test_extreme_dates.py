@@ -28,16 +28,16 @@ NO_AS_OF = {"/v1/funnel", "/v1/breakdown?by=month"}
         metric="won_value", value="1"), "data.period"),
 ])
 def test_an_event_outside_the_business_years_is_refused_naming_the_field(
-        stack: Stack, event: dict[str, object], field: str) -> None:
-    with stack.client() as client:
+        module_stack: Stack, event: dict[str, object], field: str) -> None:
+    with module_stack.client() as client:
         response = client.post("/v1/events", json=event)
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == [field]
 
 
 def test_read_parameters_outside_the_business_years_are_refused_not_a_server_error(
-        stack: Stack) -> None:
-    with stack.client() as client:
+        module_stack: Stack) -> None:
+    with module_stack.client() as client:
         assert client.post("/v1/events/batch", json=[
             ev("rep.joined", "2017-01-01T00:00:00", rep_id="r1", name="One", team_id="t"),
             ev("deal.created", "2017-01-01T00:00:00", deal_id="D1", owner_id="r1"),

@@ -1,6 +1,6 @@
 """A served API freezes what is alive once it has started, and collects young objects less
 often: the collector's share of a loaded API fell from ~13% of its CPU to ~3%
-(docs/PERFORMANCE.md, "Query path")."""
+(docs/PERFORMANCE.md, "Credential path")."""
 
 from __future__ import annotations
 
