@@ -1,0 +1,129 @@
+"""A contract history as a CRM would have sent it: HubSpot webhook notifications and their
+signed requests (`salespulse simulate --as hubspot`, and the connector tests).
+
+Only what HubSpot's deal webhooks carry is rendered: a deal's creation (with the values set
+at creation as property changes of the same instant), its stage, amount, close date and
+owner changes, and its close as a `dealstage` of `closedwon`/`closedlost`. Activities,
+leads, orders and the rest have no HubSpot deal webhook and are left out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+
+from services.connectors.hubspot import MAX_BATCH, signature_v3
+from services.connectors.mapping import DEFAULTS
+
+PATH = "/v1/connectors/hubspot"
+
+
+def _first(mapping: dict[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value, stage in mapping.items():
+        out.setdefault(stage, value)
+    return out
+
+
+# Pipeline stage -> the HubSpot default pipeline's stage value that maps to it.
+HUBSPOT_STAGES = _first(DEFAULTS["hubspot"].stages)
+
+
+def _millis(moment: str) -> int:
+    return int(datetime.fromisoformat(moment).timestamp() * 1000)
+
+
+def _date_millis(day: str) -> int:
+    return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def as_hubspot(events: Iterable[dict[str, Any]], portal_id: int) -> list[dict[str, Any]]:
+    """The notifications HubSpot would send for `events` (deal events only), in order."""
+    out: list[dict[str, Any]] = []
+
+    def note(event: dict[str, Any], kind: str, prop: str | None = None,
+             value: Any = None) -> None:
+        n: dict[str, Any] = {"eventId": len(out) + 1, "subscriptionId": 1000 + len(out) % 7,
+                             "portalId": portal_id, "appId": 4242,
+                             "occurredAt": _millis(event["occurred_at"]),
+                             "subscriptionType": kind, "attemptNumber": 0,
+                             "objectId": int(hubspot_deal_id(event["data"]["deal_id"])),
+                             "changeSource": "CRM"}
+        if prop is not None:
+            n.update(propertyName=prop, propertyValue=str(value))
+        out.append(n)
+
+    for event in events:
+        kind, data = event["type"], event["data"]
+        if kind == "deal.created":
+            note(event, "deal.creation")
+            note(event, "deal.propertyChange", "hubspot_owner_id", data["owner_id"])
+            if data.get("stage"):
+                note(event, "deal.propertyChange", "dealstage", HUBSPOT_STAGES[data["stage"]])
+            if data.get("amount") is not None:
+                note(event, "deal.propertyChange", "amount", data["amount"])
+            if data.get("expected_close"):
+                note(event, "deal.propertyChange", "closedate",
+                     _date_millis(data["expected_close"]))
+        elif kind == "deal.stage_changed":
+            note(event, "deal.propertyChange", "dealstage", HUBSPOT_STAGES[data["stage"]])
+        elif kind == "deal.amount_changed":
+            note(event, "deal.propertyChange", "amount", data["amount"])
+        elif kind == "deal.owner_changed":
+            note(event, "deal.propertyChange", "hubspot_owner_id", data["owner_id"])
+        elif kind == "deal.close_date_changed":
+            note(event, "deal.propertyChange", "closedate", _date_millis(data["expected_close"]))
+        elif kind == "deal.won":
+            if data.get("amount") is not None:
+                note(event, "deal.propertyChange", "amount", data["amount"])
+            note(event, "deal.propertyChange", "dealstage", "closedwon")
+        elif kind == "deal.lost":
+            note(event, "deal.propertyChange", "dealstage", "closedlost")
+    return out
+
+
+def hubspot_deal_id(deal_id: str) -> str:
+    """The objectId `as_hubspot` gives a contract deal id, as the connector records it."""
+    digits = "".join(c for c in deal_id if c.isdigit())
+    if not digits:
+        raise ValueError(f"deal id {deal_id!r} has no digits to make a HubSpot objectId of")
+    return str(int(digits))
+
+
+def batches(notifications: list[dict[str, Any]], size: int = MAX_BATCH) -> \
+        Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(notifications), size):
+        yield notifications[start:start + size]
+
+
+def signed_request(url: str, secret: str, batch: list[dict[str, Any]],
+                   now_ms: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """The body and headers HubSpot sends a batch with (signature v3)."""
+    body = orjson.dumps(batch)
+    timestamp = str(now_ms if now_ms is not None else int(time.time() * 1000))
+    return body, {"Content-Type": "application/json", "X-HubSpot-Request-Timestamp": timestamp,
+                  "X-HubSpot-Signature-v3": signature_v3(secret, "POST", url, body, timestamp)}
+
+
+def post_hubspot(base_url: str, secret: str, notifications: list[dict[str, Any]],
+                 client: httpx.Client | None = None) -> dict[str, int]:
+    """POST the notifications as HubSpot does, 100 a request; the outcomes counted."""
+    url = base_url.rstrip("/") + PATH
+    counts: dict[str, int] = {}
+    http = client or httpx.Client(timeout=60)
+    try:
+        for batch in batches(notifications):
+            body, headers = signed_request(url, secret, batch)
+            response = http.post(url, content=body, headers=headers)
+            response.raise_for_status()
+            for result in response.json()["results"]:
+                counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
+    finally:
+        if client is None:
+            http.close()
+    return counts
