@@ -113,6 +113,26 @@ def alerter(log_level: str = "warning") -> None:
 
 
 @cli.command()
+def connectors(log_level: str = "warning") -> None:
+    """Store contract events produced to INGEST_TOPIC (refusals to INGEST_REFUSED_TOPIC) and
+    Salesforce CDC from SALESFORCE_CDC_TOPICS (README, "Connecting a CRM")."""
+    from services import logs, observability
+    from services.connectors.consumer import serve
+
+    logs.configure(log_level)
+    settings = Settings()
+    observability.serve_metrics(settings)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(run())
+
+
+@cli.command()
 def rebuild(into: Annotated[str | None, typer.Option(
         help="Redis prefix to rebuild into (default: the live one; stop the projector first, "
              "or rebuild into a new prefix and point the API at it)")] = None) -> None:

@@ -24,6 +24,9 @@ class Result:
     outcome: str  # one of OUTCOMES
     reason: str | None = None
     event_ids: tuple[str, ...] = ()
+    # What the ledger refused: its status and (event id, field, message) per error.
+    status: int | None = None
+    errors: tuple[tuple[str, str, str], ...] = ()
 
 
 def record(ledger: SalesLedger, tenant: str, mapped: list[Mapped], *, tz: str,
@@ -48,12 +51,16 @@ def record(ledger: SalesLedger, tenant: str, mapped: list[Mapped], *, tz: str,
         try:
             outcomes = ledger.record(raws, tenant=tenant, tz=tz, hold_for=hold_for)
         except BatchRefused as refused:
-            reasons: dict[int, list[str]] = {}
-            for index, error in refused.errors:
-                reasons.setdefault(owners[index], []).append(
-                    f"{raws[index]['type']}: {error.field}: {error.message}")
-            for i, why in reasons.items():
-                results[i] = Result(mapped[i].key, "dead_lettered", "; ".join(why))
+            reasons: dict[int, list[int]] = {}  # notification -> its refused events' indexes
+            for n, (index, _error) in enumerate(refused.errors):
+                reasons.setdefault(owners[index], []).append(n)
+            for i, which in reasons.items():
+                errors = [(raws[refused.errors[n][0]], refused.errors[n][1]) for n in which]
+                text = "; ".join(f"{_get(raw, 'type')}: {e.field}: {e.message}"
+                                 for raw, e in errors)
+                results[i] = Result(mapped[i].key, "dead_lettered", text, status=refused.status,
+                                    errors=tuple((str(_get(raw, "id")), e.field, e.message)
+                                                 for raw, e in errors))
             live = [i for i in live if i not in reasons]
             continue
         statuses: dict[int, list[str]] = {}
@@ -62,6 +69,10 @@ def record(ledger: SalesLedger, tenant: str, mapped: list[Mapped], *, tz: str,
         for i in live:
             # The notification's own event comes last (after a rep it introduces).
             results[i] = Result(mapped[i].key, statuses[i][-1],
-                                event_ids=tuple(e["id"] for e in mapped[i].events))
+                                event_ids=tuple(str(_get(e, "id")) for e in mapped[i].events))
         break
     return [r for r in results if r is not None]
+
+
+def _get(raw: Any, name: str) -> Any:
+    return raw.get(name) if isinstance(raw, dict) else None
