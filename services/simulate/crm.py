@@ -127,3 +127,14 @@ def post_hubspot(base_url: str, secret: str, notifications: list[dict[str, Any]]
         if client is None:
             http.close()
     return counts
+
+
+def simulate_hubspot(base_url: str, events: list[dict[str, Any]], portal_id: int, secret: str,
+                     admin: dict[str, str] | None = None) -> dict[str, int]:
+    """The demo: with an admin credential, connect the tenant to the portal (mapping
+    `account`, app secret), then post the history's deals as HubSpot's webhooks."""
+    with httpx.Client(base_url=base_url, timeout=60, headers=admin or {}) as client:
+        if admin:
+            client.put(PATH + "/mapping", json={"account": str(portal_id)}).raise_for_status()
+            client.put(PATH + "/credentials", json={"app_secret": secret}).raise_for_status()
+        return post_hubspot(base_url, secret, as_hubspot(events, portal_id), client)
