@@ -138,3 +138,112 @@ def simulate_hubspot(base_url: str, events: list[dict[str, Any]], portal_id: int
             client.put(PATH + "/mapping", json={"account": str(portal_id)}).raise_for_status()
             client.put(PATH + "/credentials", json={"app_secret": secret}).raise_for_status()
         return post_hubspot(base_url, secret, as_hubspot(events, portal_id), client)
+
+
+# Pipeline stage -> the default Pipedrive stage id that maps to it; and the Salesforce value.
+PIPEDRIVE_STAGES = {stage: int(value) for stage, value in _first(DEFAULTS["pipedrive"].stages)
+                    .items()}
+SALESFORCE_STAGES = _first(DEFAULTS["salesforce"].stages)
+_KINDS = {"call": "call", "meeting": "meeting", "email": "email", "visit": "meeting",
+          "demo": "meeting", "message": "email", "other": "task"}
+
+
+def _utc(moment: str) -> str:
+    return datetime.fromisoformat(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def as_pipedrive(events: Iterable[dict[str, Any]], company_id: int) -> list[dict[str, Any]]:
+    """The webhooks v2 notifications Pipedrive would send for `events`' deals and their
+    done activities, in order (each `data` is the deal after the change)."""
+    deals: dict[str, dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+
+    def note(action: str, entity: str, data: dict[str, Any], previous: Any, at: str) -> None:
+        out.append({"meta": {"action": action, "entity": entity, "entity_id": str(data["id"]),
+                             "company_id": str(company_id), "id": f"{len(out) + 1}",
+                             "correlation_id": f"corr-{len(out) + 1}", "is_bulk_edit": False,
+                             "timestamp": at, "type": "general", "user_id": "1",
+                             "version": "2.0", "webhook_id": "1", "webhook_owner_id": "1",
+                             "change_source": "app", "attempt": 1,
+                             "host": "demo.pipedrive.com"},
+                    "data": dict(data), "previous": previous})
+
+    for event in events:
+        kind, data, at = event["type"], event["data"], _utc(event["occurred_at"])
+        if kind == "activity.logged" and data.get("deal_id") in deals:
+            note("create", "activity", {
+                "id": int(hubspot_deal_id(data["activity_id"])), "type": _KINDS[data["kind"]],
+                "owner_id": data["rep_id"], "done": True,
+                "deal_id": deals[data["deal_id"]]["id"], "add_time": at,
+                "marked_as_done_time": at, "update_time": at}, None, at)
+            continue
+        if not kind.startswith("deal.") or (kind != "deal.created"
+                                            and data["deal_id"] not in deals):
+            continue
+        if kind == "deal.created":
+            deal = deals[data["deal_id"]] = {
+                "id": int(hubspot_deal_id(data["deal_id"])), "owner_id": data["owner_id"],
+                "value": data.get("amount"), "currency": data.get("currency"),
+                "stage_id": PIPEDRIVE_STAGES[data.get("stage") or "prospecting"],
+                "status": "open", "add_time": at, "update_time": at,
+                "expected_close_date": data.get("expected_close"), "won_time": None,
+                "lost_time": None, "lost_reason": None, "origin": data.get("source"),
+                "custom_fields": {}}
+            note("create", "deal", deal, None, at)
+            continue
+        deal = deals[data["deal_id"]]
+        change = {"deal.stage_changed": {"stage_id": PIPEDRIVE_STAGES.get(data.get("stage", ""))},
+                  "deal.amount_changed": {"value": data.get("amount")},
+                  "deal.owner_changed": {"owner_id": data.get("owner_id")},
+                  "deal.close_date_changed": {"expected_close_date": data.get("expected_close")},
+                  "deal.won": {"status": "won", "won_time": at,
+                               **({"value": data["amount"]} if data.get("amount") else {})},
+                  "deal.lost": {"status": "lost", "lost_time": at,
+                                "lost_reason": data.get("reason")}}.get(kind)
+        if change is None:
+            continue
+        previous = {k: deal.get(k) for k in change if k in ("stage_id", "value", "owner_id",
+                                                            "expected_close_date", "status")}
+        deal.update(change, update_time=at)
+        if kind == "deal.stage_changed":
+            deal["stage_change_time"] = at
+        note("change", "deal", deal, previous, at)
+    return out
+
+
+def as_salesforce_cdc(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Opportunity change events Salesforce CDC would deliver for `events`' deals."""
+    out: list[dict[str, Any]] = []
+
+    def note(change: str, deal_id: str, at: str, fields: dict[str, Any]) -> None:
+        out.append({"ChangeEventHeader": {
+            "entityName": "Opportunity", "recordIds": [f"006{hubspot_deal_id(deal_id):0>15}"],
+            "changeType": change, "changeOrigin": "com/salesforce/api/soap/60.0",
+            "transactionKey": f"tx-{len(out) + 1}", "sequenceNumber": 1,
+            "commitTimestamp": _millis(at), "commitNumber": len(out) + 1,
+            "commitUser": "005000000000001", "changedFields": [] if change == "CREATE"
+            else sorted(fields), "diffFields": [], "nulledFields": []}, **fields})
+
+    for event in events:
+        kind, data, at = event["type"], event["data"], event["occurred_at"]
+        if kind == "deal.created":
+            note("CREATE", data["deal_id"], at, {
+                "StageName": SALESFORCE_STAGES[data.get("stage") or "prospecting"],
+                "Amount": float(data["amount"]) if data.get("amount") else None,
+                "CloseDate": data.get("expected_close"), "OwnerId": data["owner_id"],
+                "LeadSource": data.get("source"), "IsClosed": False, "IsWon": False})
+        elif kind == "deal.stage_changed":
+            note("UPDATE", data["deal_id"], at, {"StageName": SALESFORCE_STAGES[data["stage"]]})
+        elif kind == "deal.amount_changed":
+            note("UPDATE", data["deal_id"], at, {"Amount": float(data["amount"])})
+        elif kind == "deal.owner_changed":
+            note("UPDATE", data["deal_id"], at, {"OwnerId": data["owner_id"]})
+        elif kind == "deal.close_date_changed":
+            note("UPDATE", data["deal_id"], at, {"CloseDate": data["expected_close"]})
+        elif kind in ("deal.won", "deal.lost"):
+            won = kind == "deal.won"
+            note("UPDATE", data["deal_id"], at, {
+                "StageName": "Closed Won" if won else "Closed Lost", "IsClosed": True,
+                "IsWon": won, **({"Amount": float(data["amount"])}
+                                 if won and data.get("amount") else {})})
+    return out
