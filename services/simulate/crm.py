@@ -144,7 +144,7 @@ def simulate_hubspot(base_url: str, events: list[dict[str, Any]], portal_id: int
 PIPEDRIVE_STAGES = {stage: int(value) for stage, value in _first(DEFAULTS["pipedrive"].stages)
                     .items()}
 SALESFORCE_STAGES = _first(DEFAULTS["salesforce"].stages)
-_KINDS = {"call": "call", "meeting": "meeting", "email": "email", "visit": "meeting",
+PIPEDRIVE_TYPES = {"call": "call", "meeting": "meeting", "email": "email", "visit": "meeting",
           "demo": "meeting", "message": "email", "other": "task"}
 
 
@@ -172,8 +172,8 @@ def as_pipedrive(events: Iterable[dict[str, Any]], company_id: int) -> list[dict
         kind, data, at = event["type"], event["data"], _utc(event["occurred_at"])
         if kind == "activity.logged" and data.get("deal_id") in deals:
             note("create", "activity", {
-                "id": int(hubspot_deal_id(data["activity_id"])), "type": _KINDS[data["kind"]],
-                "owner_id": data["rep_id"], "done": True,
+                "id": int(hubspot_deal_id(data["activity_id"])),
+                "type": PIPEDRIVE_TYPES[data["kind"]], "owner_id": data["rep_id"], "done": True,
                 "deal_id": deals[data["deal_id"]]["id"], "add_time": at,
                 "marked_as_done_time": at, "update_time": at}, None, at)
             continue

@@ -275,3 +275,79 @@ def test_pipedrive_basic_auth_replays_and_figures(stack: Stack) -> None:
     wrong_company = {**notes[0], "meta": {**notes[0]["meta"], "company_id": "999"}}
     assert httpx.post(url, json=wrong_company,
                       headers=_basic("pd-hook", "s3cret")).status_code == 401
+
+
+def _pipedrive_contract(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What Pipedrive knows of the history, as contract events: deals with owner, stage,
+    amount, close date and source (its `origin`), their changes and closes (a loss with its
+    reason, no competitor), and the done activities on them as Pipedrive types them."""
+    from services.connectors.mapping import DEFAULTS
+    from services.simulate.crm import PIPEDRIVE_TYPES
+
+    kinds = DEFAULTS["pipedrive"].activity_kinds
+    out: list[dict[str, Any]] = []
+    reps: set[str] = set()
+    deals: set[str] = set()
+    for event in history:
+        kind, data = event["type"], dict(event["data"])
+        if kind == "activity.logged":
+            if data.get("deal_id") not in deals:
+                continue
+            data = {"activity_id": hubspot_deal_id(data["activity_id"]),
+                    "kind": kinds[PIPEDRIVE_TYPES[data["kind"]]], "rep_id": data["rep_id"],
+                    "deal_id": hubspot_deal_id(data["deal_id"])}
+            reps.add(data["rep_id"])
+        elif kind.startswith("deal.") and kind != "deal.created" and data["deal_id"] in deals:
+            data["deal_id"] = hubspot_deal_id(data["deal_id"])
+            data.pop("competitor", None)
+            reps.update([data["owner_id"]] if "owner_id" in data else [])
+        elif kind == "deal.created":
+            deals.add(data["deal_id"])
+            reps.add(data["owner_id"])
+            data = {"deal_id": hubspot_deal_id(data["deal_id"]), "owner_id": data["owner_id"],
+                    "stage": data.get("stage") or FIRST_STAGE,
+                    **{k: data[k] for k in ("amount", "expected_close", "source")
+                       if data.get(k) is not None}}
+        else:
+            continue
+        if kind != "quote.sent":  # Pipedrive's deal webhooks carry no quotes
+            out.append({**event, "data": data})
+    joined = [{"id": f"join-{r}", "type": "rep.joined", "occurred_at": REPS_SINCE,
+               "data": {"rep_id": r, "name": r, "team_id": "crm"}} for r in sorted(reps)]
+    return joined + out
+
+
+def test_a_shuffled_pipedrive_history_with_retries_gives_the_contract_histories_figures(
+        stack: Stack) -> None:
+    from services.simulate.crm import as_pipedrive
+
+    history = _history()
+    notes = as_pipedrive(history, 555)
+    reference_key = stack.key("admin", tenant="reference")
+    with stack.client(reference_key) as client:
+        answer = client.post("/v1/events/batch", content=orjson.dumps(
+            _pipedrive_contract(history)), headers={"Content-Type": "application/json"})
+        assert answer.status_code == 202, answer.text
+    with stack.client() as client:
+        assert client.put("/v1/connectors/pipedrive/credentials",
+                          json={"username": "pd", "password": "pw"}).status_code == 204
+    rng = random.Random(2026)
+    retries = [{**n, "meta": {**n["meta"], "attempt": 2}} for n in rng.sample(notes, 60)]
+    shuffled = notes + retries
+    rng.shuffle(shuffled)
+    outcomes: dict[str, int] = {}
+    with httpx.Client(base_url=stack.url, auth=("pd", "pw"), timeout=60) as http:
+        for note in shuffled:
+            answer = http.post("/v1/connectors/pipedrive", json=note)
+            assert answer.status_code == 200, answer.text
+            outcome = answer.json()["results"][0]["outcome"]
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert outcomes.get("dead_lettered", 0) == 0, outcomes
+    assert outcomes["duplicate"] == len(retries) and outcomes["held"] > 0, outcomes
+    wait_until(lambda: _figures(stack, stack.admin_key) == _figures(stack, reference_key)
+               and _figures(stack, stack.admin_key)[0] is not None, timeout=120,
+               message="the Pipedrive tenant's figures to equal the contract tenant's")
+    funnel, by_rep = _figures(stack, stack.admin_key)
+    assert funnel["won"] > 0 and funnel["loss_reasons"], funnel  # reasons came through
+    assert sum(row["activities"] for row in by_rep["rows"]) > 0, by_rep
+    print(f"\n{len(notes)} Pipedrive notifications + {len(retries)} retries: {outcomes}")
