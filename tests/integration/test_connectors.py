@@ -184,6 +184,13 @@ def test_unmappable_or_refused_hubspot_notifications_are_dead_lettered_and_liste
     assert "closed" in reasons[3] and "no-such-stage" in reasons[4], reasons
     assert status["dead_lettered"] == 3 and status["accepted"] == 2, status
     assert ingest.status_code == 403
+    metrics = httpx.get(stack.url + "/metrics", headers=bearer(stack.env["METRICS_TOKEN"])).text
+    counted = {line.split(" ")[0]: float(line.split(" ")[1]) for line in metrics.splitlines()
+               if line.startswith("salespulse_connector_notifications_total{")}
+    assert counted == {
+        'salespulse_connector_notifications_total{connector="hubspot",outcome="accepted"}': 2.0,
+        'salespulse_connector_notifications_total{connector="hubspot",outcome="dead_lettered"}':
+            3.0}, counted
 
 
 def _basic(user: str, password: str) -> dict[str, str]:
