@@ -9,6 +9,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.processes import spawn
+from services.simulate.crm import hubspot_deal_id
 from tests.conftest import Stack, wait_until
 
 pytestmark = pytest.mark.integration
@@ -156,3 +158,89 @@ def test_salesforce_cdc_on_its_topic_makes_deals_replays_change_nothing(
     dead = _get(stack, "/v1/connectors/salesforce/dead-letters")
     reasons = sorted(d["reason"][:7] for d in dead["dead_letters"])
     assert reasons == ["DELETE ", "not JSO"], dead
+
+
+def _same_scale(value: Any) -> Any:
+    """Amounts compared as numbers: Salesforce sends `Amount` as a JSON number (a double), so
+    its 30600.0 is the contract's "30600.00", at another scale."""
+    if isinstance(value, dict):
+        return {k: _same_scale(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_same_scale(v) for v in value]
+    if isinstance(value, str):
+        try:
+            return Decimal(value).normalize()
+        except InvalidOperation:
+            return value
+    return value
+
+
+def _salesforce_contract(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What Salesforce CDC of Opportunity knows of the history, as contract events."""
+    from tests.integration.test_connectors import REPS_SINCE
+
+    def opp(deal_id: str) -> str:
+        return f"006{hubspot_deal_id(deal_id):0>15}"
+
+    out: list[dict[str, Any]] = []
+    reps: set[str] = set()
+    for event in history:
+        kind, data = event["type"], dict(event["data"])
+        if kind == "deal.created":
+            reps.add(data["owner_id"])
+            data = {"deal_id": opp(data["deal_id"]), "owner_id": data["owner_id"],
+                    "stage": data.get("stage") or "prospecting",
+                    **{k: data[k] for k in ("amount", "expected_close", "source")
+                       if data.get(k) is not None}}
+        elif kind in ("deal.stage_changed", "deal.amount_changed", "deal.owner_changed",
+                      "deal.close_date_changed", "deal.won", "deal.lost"):
+            reps.update([data["owner_id"]] if "owner_id" in data else [])
+            data = {**data, "deal_id": opp(data["deal_id"])}
+            if kind == "deal.lost":
+                data = {"deal_id": data["deal_id"]}
+        else:
+            continue
+        out.append({**event, "data": data})
+    return [{"id": f"join-{r}", "type": "rep.joined", "occurred_at": REPS_SINCE,
+             "data": {"rep_id": r, "name": r, "team_id": "crm"}} for r in sorted(reps)] + out
+
+
+def test_a_shuffled_salesforce_cdc_history_gives_the_contract_histories_figures(
+        stack: Stack, connectors: dict[str, str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from services.simulate.crm import as_salesforce_cdc
+    from services.simulate.world import simulate
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    history = list(simulate(5, start, start + timedelta(days=75), teams=1, reps_per_team=3))
+    reference_key = stack.key("admin", tenant="reference")
+    with stack.client(reference_key) as client:
+        answer = client.post("/v1/events/batch", json=_salesforce_contract(history))
+        assert answer.status_code == 202, answer.text
+    changes = as_salesforce_cdc(history)
+    rng = random.Random(11)
+    redelivered = rng.sample(changes, 40)
+    shuffled = changes + redelivered
+    rng.shuffle(shuffled)
+    _produce(stack.env["KAFKA_BOOTSTRAP_SERVERS"],
+             connectors["SALESFORCE_CDC_TOPICS"].split("=")[0],
+             [(orjson.dumps(m), []) for m in shuffled])
+
+    def figures(key: str) -> tuple[Any, Any]:
+        with stack.client(key) as client:
+            funnel, by_rep = client.get("/v1/funnel"), client.get("/v1/breakdown",
+                                                                  params={"by": "rep"})
+        if by_rep.status_code != 200:
+            return None, None
+        return _same_scale(funnel.json()), _same_scale(by_rep.json())
+
+    def settled() -> bool:
+        status = _get(stack, "/v1/connectors/salesforce/status") or {}
+        done = status.get("accepted", 0) + status.get("held", 0) + status.get("duplicate", 0)
+        return done == len(shuffled) and figures(stack.admin_key) == figures(reference_key)
+    wait_until(settled, timeout=120, message=f"the CDC history to be folded\n{stack.logs()}")
+    status = _get(stack, "/v1/connectors/salesforce/status")
+    assert status["duplicate"] == len(redelivered) and status["dead_lettered"] == 0, status
+    funnel, _ = figures(stack.admin_key)
+    assert funnel["won"] > 0 and funnel["lost"] > 0, funnel
