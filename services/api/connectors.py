@@ -74,6 +74,9 @@ async def post_hubspot(request: Request, services: ServicesDep) -> Response:
     """HubSpot's webhook notifications (up to 100 a request), signed with the tenant's app
     secret (`X-HubSpot-Signature-v3`); each portal names its tenant (the mapping's
     `account`). A bad or stale signature is 401 and nothing is stored."""
+    scheme = 'HubSpot-Signature-v3 realm="salespulse"'
+    if not request.headers.get("X-HubSpot-Signature-v3"):
+        return _refused("X-HubSpot-Signature-v3 is required", scheme)
     body = await request.body()
     try:
         batch = orjson.loads(body)
@@ -88,7 +91,6 @@ async def post_hubspot(request: Request, services: ServicesDep) -> Response:
     store = _store(services)
     portals = {str(n.get("portalId")) for n in batch if isinstance(n, dict)}
     tenants = {p: await store.tenant_of("hubspot", "account", p) for p in portals}
-    scheme = 'HubSpot-Signature-v3 realm="salespulse"'
     unknown = sorted(p for p, t in tenants.items() if t is None)
     if unknown or not portals:
         return _refused(f"portal {unknown[0] if unknown else '?'} is not connected to a "

@@ -113,7 +113,9 @@ class ConnectorStore:
         out: dict[str, Any] = {"connector": connector,
                                "last_notification_at": raw.get("last_notification_at")}
         out.update({o: int(raw.get(o, 0)) for o in OUTCOMES})
-        out["configured"] = await self.secret(connector, tenant) is not None
+        # Salesforce CDC arrives over Kafka and takes no credentials.
+        out["credentials_set"] = None if connector == "salesforce" else \
+            await self.secret(connector, tenant) is not None
         return out
 
     async def dead_letters(self, connector: str, tenant: str, limit: int,
