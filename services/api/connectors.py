@@ -107,9 +107,14 @@ async def post_hubspot(request: Request, services: ServicesDep) -> Response:
             log.warning("connector.refused", connector="hubspot", tenant=tenant, reason=why)
             return _refused(why, scheme)
     results: list[intake.Result] = []
-    for tenant in sorted({t for t in tenants.values() if t}):
-        ours = [n for n in batch if isinstance(n, dict)
-                and tenants.get(str(n.get("portalId"))) == tenant]
+    ordered = sorted({t for t in tenants.values() if t})
+
+    def tenant_of(n: Any) -> str | None:
+        # An entry that is not an object names no portal: the first tenant dead-letters it.
+        return tenants.get(str(n.get("portalId"))) if isinstance(n, dict) else ordered[0]
+
+    for tenant in ordered:
+        ours = [n for n in batch if tenant_of(n) == tenant]
         mapping = await store.mapping("hubspot", tenant)
         done = await _ingest(services, "hubspot", tenant, hubspot.map_batch(ours, mapping))
         if isinstance(done, Response):

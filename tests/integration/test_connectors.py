@@ -166,23 +166,25 @@ def test_unmappable_or_refused_hubspot_notifications_are_dead_lettered_and_liste
              n(3, "deal.propertyChange", 120, propertyName="amount", propertyValue="900"),
              n(4, "deal.propertyChange", 30, propertyName="dealstage",
                propertyValue="no-such-stage"),
-             n(5, "deal.deletion", 180)]
+             n(5, "deal.deletion", 180), "not a notification"]
     answer = _post(stack, batch)
     assert answer.status_code == 200, answer.text
     outcomes = [r["outcome"] for r in answer.json()["results"]]
     # The amount dated after the win is refused by the ledger; the rest stand.
     assert outcomes == ["accepted", "accepted", "dead_lettered", "dead_lettered",
-                        "dead_lettered"], answer.text
+                        "dead_lettered", "dead_lettered"], answer.text
     with stack.client() as client:
         listed = client.get("/v1/connectors/hubspot/dead-letters").json()
         status = client.get("/v1/connectors/hubspot/status").json()
         ingest = client.get("/v1/connectors/hubspot/dead-letters",
                             headers=bearer(stack.key("rep", rep_id="R-1")))
-    assert listed["total"] == 3
-    reasons = {item["payload"]["eventId"]: item["reason"] for item in listed["dead_letters"]}
+    assert listed["total"] == 4
+    assert listed["dead_letters"][0]["payload"] == "not a notification"
+    reasons = {item["payload"]["eventId"]: item["reason"] for item in listed["dead_letters"]
+               if isinstance(item["payload"], dict)}
     assert set(reasons) == {3, 4, 5}
     assert "closed" in reasons[3] and "no-such-stage" in reasons[4], reasons
-    assert status["dead_lettered"] == 3 and status["accepted"] == 2, status
+    assert status["dead_lettered"] == 4 and status["accepted"] == 2, status
     assert ingest.status_code == 403
     metrics = httpx.get(stack.url + "/metrics", headers=bearer(stack.env["METRICS_TOKEN"])).text
     counted = {line.split(" ")[0]: float(line.split(" ")[1]) for line in metrics.splitlines()
@@ -190,7 +192,7 @@ def test_unmappable_or_refused_hubspot_notifications_are_dead_lettered_and_liste
     assert counted == {
         'salespulse_connector_notifications_total{connector="hubspot",outcome="accepted"}': 2.0,
         'salespulse_connector_notifications_total{connector="hubspot",outcome="dead_lettered"}':
-            3.0}, counted
+            4.0}, counted
 
 
 def _basic(user: str, password: str) -> dict[str, str]:

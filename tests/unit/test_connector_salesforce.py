@@ -99,3 +99,16 @@ def test_deletes_gaps_unknown_stages_and_orphan_tasks_are_dead_lettered() -> Non
         assert mapped.dead and not mapped.events, message
     lead = map_change_event({"ChangeEventHeader": header("CREATE", "Lead")}, mapping)
     assert lead.skipped
+
+
+def test_the_cdc_topics_setting_names_a_tenant_per_topic() -> None:
+    import pytest
+
+    from services.connectors.consumer import cdc_topics
+    from services.settings import Settings
+
+    assert cdc_topics(Settings(salesforce_cdc_topics=" sf.acme=acme, sf.beta=beta ")) == {
+        "sf.acme": "acme", "sf.beta": "beta"}
+    assert cdc_topics(Settings()) == {}
+    with pytest.raises(ValueError, match="sf.acme"):
+        cdc_topics(Settings(salesforce_cdc_topics="sf.acme"))
