@@ -188,7 +188,7 @@ async def get_mapping(name: ConnectorName, services: ServicesDep,
     return (await _store(services).mapping(name, tenant)).public()
 
 
-@router.put("/{name}/mapping", dependencies=[ADMINISTER], responses=problem_responses(422))
+@router.put("/{name}/mapping", dependencies=[ADMINISTER], responses=problem_responses(400, 422))
 async def put_mapping(name: ConnectorName, services: ServicesDep, tenant: TenantDep,
                       raw: Annotated[dict[str, Any], Body()]) -> Response:
     """Replace the tenant's mapping: `account` (HubSpot portalId, Pipedrive company_id),
@@ -205,7 +205,7 @@ async def put_mapping(name: ConnectorName, services: ServicesDep, tenant: Tenant
 
 
 @router.put("/{name}/credentials", status_code=204, dependencies=[ADMINISTER],
-            responses=problem_responses(422))
+            responses=problem_responses(400, 422))
 async def put_credentials(name: ConnectorName, services: ServicesDep, tenant: TenantDep,
                           raw: Annotated[dict[str, Any], Body()]) -> Response:
     """Set what the CRM authenticates with: HubSpot `app_secret`; Pipedrive `username` and
