@@ -12,6 +12,7 @@ from typing import Any
 from events.contract import EVENT_TYPES, event_model
 from projections.facts import MESSAGE_SCHEMA
 from services import signing
+from services.api.problems import Problem
 from services.settings import Settings
 
 REF = "#/components/schemas/{model}"
@@ -29,6 +30,7 @@ def _schemas() -> dict[str, Any]:
 
 def document(settings: Settings) -> dict[str, Any]:
     schemas = _schemas()
+    schemas["Problem"] = Problem.model_json_schema()
     event_refs = [{"$ref": REF.format(model=event_model(t).__name__)} for t in EVENT_TYPES]
     schemas["RelayedEvent"] = {
         "type": "object",
@@ -78,12 +80,29 @@ def document(settings: Settings) -> dict[str, Any]:
                 "address": settings.alerts_topic,
                 "messages": {"alert": {"$ref": "#/components/messages/Alert"}},
             },
+            "ingest": {
+                "address": settings.ingest_topic,
+                "description": "Contract events from front ends that speak Kafka, one per "
+                               "message, checked and stored as POST /v1/events/batch does "
+                               "(`salespulse connectors`); the tenant in the envelope's "
+                               "`tenant` or a `tenant` header",
+                "messages": {"contractEvent": {"$ref": "#/components/messages/ContractEvent"}},
+            },
+            "ingestRefused": {
+                "address": settings.ingest_refused_topic,
+                "description": "Each refused ingest message: the problem the API would answer "
+                               "and the original message",
+                "messages": {"refusal": {"$ref": "#/components/messages/IngestRefusal"}},
+            },
         },
         "operations": {
             "relayEvents": {"action": "send", "channel": {"$ref": "#/channels/events"}},
             "projectEvents": {"action": "receive", "channel": {"$ref": "#/channels/events"}},
             "deadLetter": {"action": "send", "channel": {"$ref": "#/channels/deadLetters"}},
             "publishAlerts": {"action": "send", "channel": {"$ref": "#/channels/alerts"}},
+            "ingestEvents": {"action": "receive", "channel": {"$ref": "#/channels/ingest"}},
+            "refuseIngest": {"action": "send",
+                             "channel": {"$ref": "#/channels/ingestRefused"}},
         },
         "components": {
             "schemas": schemas,
@@ -101,6 +120,16 @@ def document(settings: Settings) -> dict[str, Any]:
                                "payload": {"description": "the original bytes"}},
                 "Alert": {"name": "Alert", "payload": {"type": "object",
                           "description": "An alert transition; see GET /v1/alerts"}},
+                "ContractEvent": {"name": "ContractEvent",
+                                  "headers": {"type": "object", "properties": {
+                                      "tenant": {"type": "string"}}},
+                                  "payload": {"oneOf": event_refs}},
+                "IngestRefusal": {"name": "IngestRefusal", "payload": {
+                    "type": "object", "required": ["problem", "message"], "properties": {
+                        "problem": {"$ref": "#/components/schemas/Problem"},
+                        "message": {"type": "object", "description":
+                                    "the original message: `value` (or `value_base64`), "
+                                    "`topic`, `partition`, `offset`, `key`, `headers`"}}}},
             },
         },
     }

@@ -14,6 +14,7 @@ from services.access.keystore import KeyStore
 from services.access.principal import Role
 from services.access.revocation import AccessGate
 from services.access.tokens import TokenVerifier
+from services.connectors.store import ConnectorStore
 from services.settings import Settings
 
 if TYPE_CHECKING:
@@ -62,6 +63,10 @@ def authenticator(settings: Settings, ledger: SalesLedger, client: Redis) -> Aut
 
 def fact_store(settings: Settings, client: Redis) -> FactStore:
     return FactStore(client, settings.redis_prefix)
+
+
+def connector_store(settings: Settings, client: Redis) -> ConnectorStore:
+    return ConnectorStore(client, settings.redis_prefix)
 
 
 def issue_key(settings: Settings, tenant: str, role: Role, **scope: str | None) -> str:

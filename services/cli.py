@@ -119,6 +119,26 @@ def alerter(log_level: str = "warning") -> None:
 
 
 @cli.command()
+def connectors(log_level: str = "warning") -> None:
+    """Store contract events produced to INGEST_TOPIC (refusals to INGEST_REFUSED_TOPIC) and
+    Salesforce CDC from SALESFORCE_CDC_TOPICS (README, "Connecting a CRM")."""
+    from services import logs, observability
+    from services.connectors.consumer import serve
+
+    logs.configure(log_level)
+    settings = Settings()
+    observability.serve_metrics(settings)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(run())
+
+
+@cli.command()
 def rebuild(into: Annotated[str | None, typer.Option(
         help="Redis prefix to rebuild into (default: the live one; stop the projector first, "
              "or rebuild into a new prefix and point the API at it)")] = None) -> None:
@@ -165,6 +185,11 @@ def simulate(
     days: int = 120,
     out: Annotated[Path | None, typer.Option(help="Write JSON lines instead of posting")] = None,
     api_key: ApiKey = None,
+    as_crm: Annotated[str | None, typer.Option(
+        "--as", help="Post the deals as a CRM sends them: `hubspot` (signed webhooks to "
+        "/v1/connectors/hubspot; with an admin key, the tenant's connector is set up)")] = None,
+    portal: Annotated[int, typer.Option(help="With --as hubspot: the portalId")] = 62515,
+    secret: Annotated[str, typer.Option(help="With --as hubspot: the app secret")] = "demo",
 ) -> None:
     """Generate a realistic, seeded sales history and post it (or write it to a file)."""
     from services.simulate.feed import post_events, write_jsonl
@@ -172,6 +197,15 @@ def simulate(
 
     end = datetime.now(UTC)
     events = world(seed, end - timedelta(days=days), end)
+    if as_crm is not None:
+        from services.simulate.crm import simulate_hubspot
+
+        if as_crm != "hubspot":
+            console.print(f"[red]--as {as_crm}[/]: only hubspot is simulated")
+            raise typer.Exit(code=2)  # a usage error
+        counts = simulate_hubspot(url, list(events), portal, secret, _bearer(api_key))
+        console.print(f"posted as HubSpot: {counts}")
+        return
     if out:
         console.print(f"wrote {write_jsonl(out, events)} events to {out}")
         return

@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     events_topic: str = "salespulse.events"
     dead_letter_topic: str = "salespulse.events.dlq"
     alerts_topic: str = "salespulse.alerts"
+    # Contract events produced by front ends that speak Kafka (`salespulse connectors`),
+    # and where it puts the ones refused, with the problem.
+    ingest_topic: str = "salespulse.ingest"
+    ingest_refused_topic: str = "salespulse.ingest.refused"
+    connectors_group: str = "salespulse-connectors"
+    # Salesforce CDC topics a Kafka Connect source fills, each with its tenant:
+    # `topic=tenant[,topic=tenant]`.
+    salesforce_cdc_topics: str = ""
     kafka_partitions: int = 4
     redis_prefix: str = "sp"  # namespaces read models, so tests can share one Redis
     default_tenant: str = "default"

@@ -26,6 +26,7 @@ from services.api import alerts as alerts_api
 from services.api import (
     auth,
     bodies,
+    connectors,
     documents,
     exports,
     ingest,
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
     app.include_router(dashboard_api.router)  # the page is public; its /v1 routes are not
     app.include_router(ingest.router)  # per route: write events, or configure
     app.include_router(pending_api.router)  # for whoever writes events
+    app.include_router(connectors.router)  # CRM webhooks (the CRM's own auth) and settings
     app.include_router(alerts_api.router)  # per route: read, or configure webhooks
     app.include_router(keys_api.router, dependencies=[auth.ADMINISTER])
     app.include_router(keys_api.identity)

@@ -49,7 +49,7 @@ def test_prometheus_scrapes_the_api_and_every_worker_on_its_metrics_port() -> No
     workers = jobs["salespulse-workers"]["dns_sd_configs"][0]
     port = int(COMPOSE["x-salespulse"]["environment"]["METRICS_PORT"])
     assert workers["port"] == port
-    assert set(workers["names"]) == {"relay", "projector", "alerter"}
+    assert set(workers["names"]) == {"relay", "projector", "alerter", "connectors"}
 
 
 def exported_metrics() -> set[str]:
