@@ -75,6 +75,7 @@ class Unavailable(Exception):
 class SendResult:
     accepted: int = 0
     duplicate: int = 0
+    held: int = 0  # waiting for a subject not known yet (answered `held`)
     retries: int = 0
     ids: list[str] = field(default_factory=list)
 
@@ -116,23 +117,29 @@ class Client:
 
     # --- writing ---------------------------------------------------------------
 
-    def send(self, one: dict[str, Any]) -> str:
-        """Send one event; its status, `accepted` or `duplicate`."""
-        return str(self._request("POST", "/v1/events", json=one)["status"])
+    def send(self, one: dict[str, Any], *, unknown: str = "hold") -> str:
+        """Send one event; its status, `accepted`, `duplicate` or `held`. An event naming a
+        subject not known yet is held until it arrives, or refused with `unknown="refuse"`."""
+        return str(self._request("POST", "/v1/events", json=one,
+                                 params={"unknown": unknown})["status"])
 
-    def send_many(self, events: Iterable[dict[str, Any]], *,
-                  batch_size: int = 1000) -> SendResult:
-        """Send events in order, `batch_size` per request (each batch all or nothing)."""
+    def send_many(self, events: Iterable[dict[str, Any]], *, batch_size: int = 1000,
+                  unknown: str = "hold") -> SendResult:
+        """Send events, `batch_size` per request (each batch all or nothing), in any order:
+        what names a subject not known yet is held (or refused: `unknown="refuse"`)."""
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}")
         result = SendResult()
         self._retried = 0
         for batch in _chunks(events, batch_size):
-            answer = self._request("POST", "/v1/events/batch", json=batch)
+            answer = self._request("POST", "/v1/events/batch", json=batch,
+                                   params={"unknown": unknown})
             for outcome in answer["results"]:
                 result.ids.append(outcome["id"])
                 if outcome["status"] == "accepted":
                     result.accepted += 1
+                elif outcome["status"] == "held":
+                    result.held += 1
                 else:
                     result.duplicate += 1
         result.retries = self._retried

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from events.bounds import LARGEST_INT, MAX_DEPTH, MAX_KEY, MAX_TEXT, SMALLEST_INT
 from events.contract import ID_MAX, NAME_MAX, TEXT_MAX
-from events.rules import DEFAULT_STAGES
+from events.vocabulary import DEFAULT_STAGES
 
 # One character from any of the 17 planes; never a surrogate (JSON cannot carry one alone).
 plane_char = st.integers(0, 16).flatmap(

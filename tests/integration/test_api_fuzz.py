@@ -44,6 +44,10 @@ BEYOND_THE_SCHEMA = {
     "POST /v1/events": "an event is judged against its subject's history (events/rules.py)",
     "POST /v1/events/batch": "each event is judged against its subject's history",
     "PUT /v1/scoring": "the three weights must sum to 100 (or 1)",
+    "PUT /v1/connectors/{name}/mapping": "a mapping is judged against its CRM's own fields "
+                                         "(services/connectors/mapping.py)",
+    "GET /v1/leaderboard": "a window is `period` or `from`/`to`, not both",
+    "GET /v1/reps/{rep_id}": "a window is `period` or `from`/`to`, not both",
 }
 # An endless server-sent event stream: a request to it never ends on its own.
 NOT_FUZZED = "/v1/alerts/stream"

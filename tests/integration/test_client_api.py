@@ -42,5 +42,5 @@ def test_history_sent_through_the_client_survives_an_api_restart(stack: Stack) -
 
         with pytest.raises(Refused) as refused:
             sp.send_many([{"id": "x-1", "type": "deal.won", "occurred_at": "2017-03-01",
-                           "data": {"deal_id": "no-such-deal"}}])
+                           "data": {"deal_id": "no-such-deal"}}], unknown="refuse")
         assert refused.value.errors[0]["index"] == 0

@@ -49,7 +49,7 @@ def record(ledger: SalesLedger, *events: dict[str, Any]) -> list[tuple[str, str]
 
 def refusal(ledger: SalesLedger, *events: dict[str, Any]) -> tuple[int, list[str]]:
     with pytest.raises(BatchRefused) as refused:
-        ledger.record(list(events), tenant=TENANT)
+        ledger.record(list(events), tenant=TENANT, unknown="refuse")
     return refused.value.status, [e.message for _, e in refused.value.errors]
 
 

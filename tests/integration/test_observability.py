@@ -41,7 +41,8 @@ def test_a_refused_event_is_logged_with_its_id_field_and_request_id(stack: Stack
            "occurred_at": "2017-01-01T00:00:00+08:00",
            "data": {"deal_id": "D-nowhere", "stage": "proposal"}}
     with stack.client() as client:
-        answer = client.post("/v1/events", json=bad, headers={"X-Request-ID": "req-bad-1"})
+        answer = client.post("/v1/events", json=bad, headers={"X-Request-ID": "req-bad-1"},
+                             params={"unknown": "refuse"})
     assert answer.status_code in (409, 422), answer.text
 
     def logged() -> list[dict[str, object]]:

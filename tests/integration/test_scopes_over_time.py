@@ -222,6 +222,8 @@ def questions(draw: st.DrawFn, route: str) -> tuple[Who, str, dict[str, str]]:
             params["from"], params["to"] = draw(st.none() | days), draw(st.none() | days)
         if route == "/v1/reps/{rep_id}":
             route = f"/v1/reps/{draw(st.sampled_from((who.rep_id or REPS[0], *REPS)))}"
+        if route == "/v1/export/deals":
+            del params["as_of"]  # a list of the deals as they stand: no moment to ask at
     elif route == "/v1/alerts":
         params = {"owner": draw(maybe(REPS)), "team": draw(maybe(TEAMS)),
                   "manager": draw(maybe(DIMS["manager"])),
