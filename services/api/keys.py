@@ -18,7 +18,9 @@ from services.api.problems import problem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["access"])  # admins only (see app.py)
 identity = APIRouter(prefix="/v1", tags=["access"])  # any credential
-_ID = Field(default=None, min_length=1, max_length=128)
+# No NUL: PostgreSQL text cannot hold one (it answered 500 before this pattern).
+KeyId = Annotated[str, Path(max_length=64, pattern=r"^[^\x00]+$")]
+_ID = Field(default=None, min_length=1, max_length=128, pattern=r"^[^\x00]+$")
 
 
 class NewScope(BaseModel):
@@ -43,7 +45,7 @@ class NewScope(BaseModel):
 
 
 class NewKey(NewScope):
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
     rate_limit: str | None = Field(default=None, max_length=64, description=(
         "overrides the service's RATE_LIMIT for this key, e.g. `100/minute`"))
 
@@ -75,7 +77,7 @@ async def list_keys(services: ServicesDep, caller: PrincipalDep) -> dict[str, An
 
 
 @router.delete("/keys/{key_id}", response_model=None, responses=problem_responses(404, 503))
-async def revoke_key(key_id: Annotated[str, Path(max_length=64)], services: ServicesDep,
+async def revoke_key(key_id: KeyId, services: ServicesDep,
                      caller: PrincipalDep) -> dict[str, Any] | JSONResponse:
     """Revoke a key of this tenant at once, in every API process (idempotent). 404 for a key
     of another tenant; 503 `revocation-unannounced` when the key is revoked in the database
@@ -88,7 +90,7 @@ async def revoke_key(key_id: Annotated[str, Path(max_length=64)], services: Serv
 
 @router.patch("/keys/{key_id}", response_model=None,
               responses=problem_responses(400, 404, 503))
-async def rescope_key(key_id: Annotated[str, Path(max_length=64)], body: NewScope,
+async def rescope_key(key_id: KeyId, body: NewScope,
                       services: ServicesDep, caller: PrincipalDep
                       ) -> dict[str, Any] | JSONResponse:
     """Give a key of this tenant another role and scope, at once in every API process (as a

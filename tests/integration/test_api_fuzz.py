@@ -46,6 +46,8 @@ BEYOND_THE_SCHEMA = {
     "PUT /v1/scoring": "the three weights must sum to 100 (or 1)",
     "PUT /v1/connectors/{name}/mapping": "a mapping is judged against its CRM's own fields "
                                          "(services/connectors/mapping.py)",
+    "PUT /v1/connectors/{name}/credentials": "each CRM takes its own credentials "
+                                             "(HubSpot an app secret, Pipedrive a login)",
     "GET /v1/leaderboard": "a window is `period` or `from`/`to`, not both",
     "GET /v1/reps/{rep_id}": "a window is `period` or `from`/`to`, not both",
 }

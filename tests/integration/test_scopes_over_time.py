@@ -194,6 +194,7 @@ FILTERED = {"/v1/funnel": {}, "/v1/breakdown": {"by": ("rep", "team", "manager",
             "/v1/customers": {"by": ("month",)}, "/v1/customers/rfm": {},
             "/v1/forecast": {}, "/v1/forecast/accuracy": {"period": ("month", "quarter")},
             "/v1/export/deals": {"format": ("json",)}}
+NO_AS_OF = ("/v1/funnel", "/v1/breakdown", "/v1/export/deals")
 PERIODS = ("2017-01", "2017-02", "2017-03", "2017-Q1", "2017-Q2", "2017")
 NOW_BASED = ("/v1/deals/stalled", "/v1/customers/at-risk")  # judged at the wall clock
 ROUTES = (*FILTERED, "/v1/leaderboard", "/v1/reps/{rep_id}", "/v1/targets",
@@ -222,8 +223,8 @@ def questions(draw: st.DrawFn, route: str) -> tuple[Who, str, dict[str, str]]:
             params["from"], params["to"] = draw(st.none() | days), draw(st.none() | days)
         if route == "/v1/reps/{rep_id}":
             route = f"/v1/reps/{draw(st.sampled_from((who.rep_id or REPS[0], *REPS)))}"
-        if route == "/v1/export/deals":
-            del params["as_of"]  # a list of the deals as they stand: no moment to ask at
+        if route in NO_AS_OF:
+            del params["as_of"]  # asked of what stands now: no moment (and none accepted)
     elif route == "/v1/alerts":
         params = {"owner": draw(maybe(REPS)), "team": draw(maybe(TEAMS)),
                   "manager": draw(maybe(DIMS["manager"])),
