@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     alert_history_grace_seconds: float = 300.0  # fired later than this after: history
     webhook_attempts: int = 5
     webhook_backoff_seconds: float = 1.0
+    # Seals channel secrets (services/alerter/secrets.py) and signs one-tap links; unset: a
+    # key made once in DATA_DIR (embedded). Every process of a deployment needs the same.
+    alert_secrets_key: str | None = None
+    public_url: str = "http://127.0.0.1:8000"  # where links in messages lead (the dashboard)
+    alert_link_hours: PositiveFloat = 72.0  # a one-tap acknowledge or snooze link expires
     metrics_port: int | None = None  # relay, projector, alerter: /metrics here (the API: /metrics)
     metrics_host: str = "0.0.0.0"  # noqa: S104 - containers are scraped from outside
     # A relay, projector partition or alerter behind without moving (or not reporting) for
