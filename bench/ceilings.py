@@ -31,9 +31,9 @@ from eventsourcing.persistence import Notification
 from eventsourcing.popo import POPOTrackingRecorder
 from psycopg import sql
 
-from projections.readmodel import FactStore
 from services import bootstrap, signing
 from services.kafka import producer, send_batched
+from services.readmodels.store import FactStore
 from services.rebuild import Helpers, Rebuilt, rebuild, replay_consumer
 from services.relay import Relay
 from services.settings import Settings

@@ -46,9 +46,9 @@ from redis.asyncio import Redis
 from bench import projector as bench_projector
 from bench.ceilings import _read_all, copy_tenant
 from projections.facts import Change
-from projections.readmodel import FactStore
 from services.broker import TansuBroker
 from services.messages import decode_all, gc_paused
+from services.readmodels.store import FactStore
 from services.rebuild import rebuild
 from services.settings import Settings
 from services.signing import Signer

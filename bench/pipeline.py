@@ -55,10 +55,10 @@ from bench import ceilings as bench_ceilings
 from bench import freshness as bench_freshness
 from bench import projector as bench_projector
 from bench import query_docs as bench_query_docs
-from events.ledger import SalesLedger
 from projections.facts import Change, Record, apply
 from services.bootstrap import issue_key
 from services.broker import TansuBroker, free_port
+from services.eventstore.ledger import SalesLedger
 from services.processes import cpu_seconds, is_healthy, spawn
 from services.relay import message
 from services.settings import Settings

@@ -24,9 +24,9 @@ from subprocess import Popen, TimeoutExpired
 
 from redis.asyncio import Redis
 
-from projections.readmodel import FactStore
 from services import bootstrap
 from services.processes import spawn
+from services.readmodels.store import FactStore
 from services.settings import Settings
 
 POLL_S = 0.005

@@ -49,10 +49,10 @@ from bench import query_docs as bench_query_docs
 from bench.pipeline import machine, throwaway_schema
 from bench.projector import forget_prefix
 from bench.query_load import hammer, process_memory_mb, redis_memory_mb, timed_get
-from projections.readmodel import KINDS, FactStore
 from services.bootstrap import issue_key
 from services.broker import free_port
 from services.processes import spawn, wait_until_healthy
+from services.readmodels.store import KINDS, FactStore
 from services.settings import Settings
 from services.simulate.scaled import build
 

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 from eventsourcing.persistence import TrackingRecorder
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from events.ledger import SalesLedger
-from projections.readmodel import FactStore
 from services.access.keycache import KeyCache
 from services.access.keystore import KeyStore
 from services.access.principal import Role
 from services.access.revocation import AccessGate
 from services.access.tokens import TokenVerifier
 from services.connectors.store import ConnectorStore
+from services.eventstore.ledger import SalesLedger
+from services.readmodels.store import FactStore
 from services.settings import Settings
 
 if TYPE_CHECKING:

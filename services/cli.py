@@ -102,8 +102,8 @@ def projector(log_level: str = "warning") -> None:
 @cli.command()
 def alerter(log_level: str = "warning") -> None:
     """Watch the events for alert conditions; deliver alerts (docs/ALERTS.md)."""
-    from alerts.service import main as alert_service
     from services import logs, observability
+    from services.alerter.process import main as alert_service
 
     logs.configure(log_level)
     settings = Settings()
@@ -146,8 +146,8 @@ def rebuild(into: Annotated[str | None, typer.Option(
     from aiokafka.errors import KafkaError
     from rich.progress import Progress
 
-    from projections.readmodel import FactStore
     from services import bootstrap, logs, signing
+    from services.readmodels.store import FactStore
     from services.rebuild import Helpers
     from services.rebuild import rebuild as replay
 

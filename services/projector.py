@@ -34,11 +34,11 @@ from prometheus_client import Counter, Gauge
 from redis.exceptions import RedisError
 
 from projections.facts import Change
-from projections.readmodel import FactStore, NotBuilt
 from services import bootstrap, faust_transport, kafka, signing
 from services.batch_metrics import BatchHistogram
 from services.messages import decode_all, event_id, gc_paused
 from services.progress import ProgressBoard
+from services.readmodels.store import FactStore, NotBuilt
 from services.rebuild import HelperFailed, Helpers, rebuild
 from services.settings import Settings
 

@@ -1,8 +1,8 @@
 """Rebuild: replay the events topic from offset zero into fresh read models.
 
-The same pure reducer as the live projector (`projections.readmodel.fold`), run by a
+The same pure reducer as the live projector (`services.readmodels.store.fold`), run by a
 plain aiokafka consumer in large batches: a replay pays no per-message stream-processor
-cost. Its writer (`projections.replay.Replay`) keeps the records it wrote instead of
+cost. Its writer (`services.readmodels.replay.Replay`) keeps the records it wrote instead of
 reading them back, and writes a batch while it folds the next. It reads up to the end
 offsets seen at its start, so it finishes while the live stream goes on; the live
 projector continues from there. A long log is shared out by partition between this
@@ -22,9 +22,9 @@ import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from projections.readmodel import FactStore
-from projections.replay import REPLAY_KEPT, Replay
 from services.messages import decode_all, gc_paused
+from services.readmodels.replay import REPLAY_KEPT, Replay
+from services.readmodels.store import FactStore
 from services.settings import Settings
 from services.signing import Signer
 

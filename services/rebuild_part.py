@@ -20,8 +20,8 @@ import sys
 import orjson
 from redis.asyncio import Redis
 
-from projections.readmodel import FactStore
 from services import logs, signing
+from services.readmodels.store import FactStore
 from services.rebuild import replay_consumer, replay_partitions
 from services.settings import Settings
 

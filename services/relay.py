@@ -31,8 +31,8 @@ from eventsourcing.persistence import (
 )
 from prometheus_client import Counter, Gauge
 
-from events.ledger import SalesLedger
 from projections.facts import MESSAGE_SCHEMA
+from services.eventstore.ledger import SalesLedger
 from services.kafka import send_batched
 from services.progress import ProgressBoard
 from services.signing import Signer

@@ -112,8 +112,8 @@ class Settings(BaseSettings):
             "POSTGRES_PASSWORD": unquote(url.password or ""),
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "POSTGRES_POOL_SIZE": "5",
-            # eventsourcing's recorder, sending each batch in binary (events/recorder.py)
-            "APPLICATION_RECORDER_TOPIC": "events.recorder:BinaryBatchRecorder",
+            # eventsourcing's recorder, each batch sent in binary (services/eventstore/recorder.py)
+            "APPLICATION_RECORDER_TOPIC": "services.eventstore.recorder:BinaryBatchRecorder",
             **cache,
         }
         schema = parse_qs(url.query).get("schema")

@@ -17,8 +17,8 @@ from sse_starlette.sse import EventSourceResponse
 from alerts.engine import current
 from alerts.lifecycle import AlertClosed, acknowledge, snooze, user_transition_id
 from alerts.rules import RULES, Assessment
-from alerts.store import AlertStore, effective_fields, rule_settings
 from services.access.principal import Forbidden, Principal
+from services.alerter.store import AlertStore, effective_fields, rule_settings
 from services.api.auth import (
     ADMINISTER,
     READ,

@@ -20,7 +20,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from projections.readmodel import NotBuilt
 from services import bootstrap, observability, progress
 from services.api import alerts as alerts_api
 from services.api import (
@@ -42,6 +41,7 @@ from services.api import money as money_api
 from services.api import pending as pending_api
 from services.api.deps import Services, TooLargeForSnapshot
 from services.api.problems import problem, problem_responses
+from services.readmodels.store import NotBuilt
 from services.settings import Settings
 
 log = structlog.get_logger("api")

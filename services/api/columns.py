@@ -29,8 +29,8 @@ from redis.exceptions import RedisError
 
 from projections.columnar import Columns
 from projections.facts import Record
-from projections.readmodel import Changes, FactStore, NotBuilt
 from projections.snapshot import DEFAULT_STAGES
+from services.readmodels.store import Changes, FactStore, NotBuilt
 
 log = structlog.get_logger("api.columns")
 T = TypeVar("T")

@@ -16,7 +16,6 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from events.ledger import StoreUnavailable
 from services import bootstrap
 from services.api.auth import ADMINISTER, WRITE, TenantDep
 from services.api.deps import Services, ServicesDep
@@ -24,6 +23,7 @@ from services.api.problems import problem, problem_responses
 from services.connectors import hubspot, intake, pipedrive
 from services.connectors.mapping import Mapped, MappingError
 from services.connectors.store import ConnectorStore
+from services.eventstore.ledger import StoreUnavailable
 
 log = structlog.get_logger("connectors")
 router = APIRouter(prefix="/v1/connectors", tags=["connectors"])

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
-from events.ledger import SalesLedger
-from projections.readmodel import FactStore, NotBuilt
 from projections.snapshot import Snapshot
 from services.api.columns import ColumnStores
+from services.eventstore.ledger import SalesLedger
+from services.readmodels.store import FactStore, NotBuilt
 from services.settings import Settings
 
 if TYPE_CHECKING:

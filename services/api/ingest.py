@@ -23,10 +23,10 @@ from events.contract import (
     ScoringConfigured,
     json_schema,
 )
-from events.ledger import BatchRefused, OnUnknown, Outcome, StoreUnavailable
 from services.api.auth import ADMINISTER, WRITE, TenantDep, get_principal
 from services.api.deps import Services, ServicesDep
 from services.api.problems import problem, problem_responses
+from services.eventstore.ledger import BatchRefused, OnUnknown, Outcome, StoreUnavailable
 from services.messages import gc_paused
 
 router = APIRouter(prefix="/v1", tags=["events"])

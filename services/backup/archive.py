@@ -3,7 +3,7 @@
     {"format": "salespulse-backup", "version": 1, "created_at": …, "source": …,
      "sections": ["events"]}                                       header
     {"section": "events", "columns": ["notification_id", …]}       a section opens
-    [1, "6f1c…", 1, "events.ledger:SalesSubject.Created", "eyJ…"]  one row per line, positional
+    [1, "6f1c…", 1, "services.eventstore.ledger:SalesSubject.Created", "eyJ…"]  a row a line
     {"end": "events", "count": 1}                                  the section closes
     {"trailer": {"events": 1}, "sha256": "…"}                      counts and checksum
 

@@ -25,11 +25,11 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from eventsourcing.persistence import PersistenceError
 
-from events.ledger import SalesLedger, StoreUnavailable
 from services.api.problems import PROBLEM_BASE
 from services.connectors import intake, salesforce_cdc
 from services.connectors.mapping import Mapped
 from services.connectors.store import NOTIFICATIONS, ConnectorStore
+from services.eventstore.ledger import SalesLedger, StoreUnavailable
 from services.settings import Settings
 
 log = structlog.get_logger("connectors")

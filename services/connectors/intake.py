@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from events.ledger import BatchRefused, SalesLedger
 from services.connectors.mapping import Mapped
+from services.eventstore.ledger import BatchRefused, SalesLedger
 
 OUTCOMES = ("accepted", "held", "duplicate", "dead_lettered", "skipped")
 

@@ -94,8 +94,8 @@ class LedgerSink:
     def send(self, events: list[dict[str, Any]]) -> list[str]:
         from eventsourcing.persistence import PersistenceError
 
-        from events.ledger import BatchRefused as LedgerRefused
-        from events.ledger import StoreUnavailable
+        from services.eventstore.ledger import BatchRefused as LedgerRefused
+        from services.eventstore.ledger import StoreUnavailable
 
         try:
             outcomes = self.ledger.record(events, tenant=self.tenant, tz=self.tz)

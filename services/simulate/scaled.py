@@ -25,7 +25,7 @@ import orjson
 from events.parsing import parse_event
 from events.rules import subject_of
 from projections.facts import Change, Record
-from projections.readmodel import FactStore
+from services.readmodels.store import FactStore
 from services.simulate.world import simulate
 
 TEMPLATE_DEALS = 5_000
@@ -119,7 +119,7 @@ async def build(store: FactStore, deals: int, *, seed: int = 7, tenant: str = "d
     for copy in range(1, copies):
         write = store.redis.pipeline(transaction=False)
         for kind, fields in copied(records, copy).items():
-            if fields:  # the hash layout of projections/readmodel.py
+            if fields:  # the hash layout of services/readmodels/store.py
                 write.hset(f"{store.prefix}:{tenant}:{kind}", mapping=fields)  # type: ignore[arg-type]
         write.incr(f"{store.prefix}:{tenant}:rev")
         write.incrby(f"{store.prefix}:{tenant}:applied", result.applied)

@@ -138,8 +138,8 @@ def store_directly(stack: Stack, envelope: dict[str, Any], kind: str, key: str) 
 
     from eventsourcing.utils import get_topic
 
-    from events.ledger import SalesSubject, subject_id
     from services import bootstrap
+    from services.eventstore.ledger import SalesSubject, subject_id
     from services.settings import Settings
 
     ledger = bootstrap.ledger(Settings(database_url=stack.env["DATABASE_URL"],

@@ -12,13 +12,13 @@ from functools import cache
 import pytest
 from redis.asyncio import Redis
 
-from projections import readmodel
 from projections.breakdown import breakdown
 from projections.facts import Change
 from projections.funnel import funnel
-from projections.readmodel import FactStore, NotBuilt
 from projections.snapshot import Filters, Snapshot
 from services.api.columns import ANSWERS, LOADS, ColumnStores
+from services.readmodels import store as readmodel
+from services.readmodels.store import FactStore, NotBuilt
 from services.simulate.scaled import Template, template
 
 pytestmark = pytest.mark.integration

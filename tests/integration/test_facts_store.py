@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from projections.facts import Change, Record, apply
-from projections.readmodel import KINDS, FactStore
+from services.readmodels.store import KINDS, FactStore
 from services.simulate.relayed import messages
 
 pytestmark = pytest.mark.integration

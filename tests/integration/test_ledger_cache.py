@@ -1,4 +1,4 @@
-"""The ledger's in-process subject cache (events/subjects.py) never changes an answer.
+"""The ledger's in-process subject cache (services/eventstore/subjects.py) never changes an answer.
 
 Two `SalesLedger`s on one event store stand for two API processes. Each story runs
 on PostgreSQL (one query for a batch's subjects) and on SQLite (one read each).
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from events.ledger import BatchRefused, SalesLedger, subject_id
+from services.eventstore.ledger import BatchRefused, SalesLedger, subject_id
 from services.settings import Settings
 from tests.builders import ev
 

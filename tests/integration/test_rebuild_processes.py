@@ -13,8 +13,8 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from projections.readmodel import KINDS, FactStore
 from services.broker import TansuBroker, free_port
+from services.readmodels.store import KINDS, FactStore
 from services.rebuild import HelperFailed, Helpers, rebuild
 from services.signing import Signer
 from services.simulate.relayed import keyed_messages, produce

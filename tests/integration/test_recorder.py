@@ -1,5 +1,5 @@
-"""The ledger's PostgreSQL recorder (events/recorder.py) stores a batch as the library's
-own would: every row in order, its bytes as given, numbered in order, or none at all."""
+"""The ledger's PostgreSQL recorder (services/eventstore/recorder.py) stores a batch as the
+library's own would: every row in order, its bytes as given, numbered in order, or none at all."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from events.ledger import SalesLedger
-from events.recorder import BinaryBatchRecorder
+from services.eventstore.ledger import SalesLedger
+from services.eventstore.recorder import BinaryBatchRecorder
 from services.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import pytest
 from redis.asyncio import Redis
 
 from projections.facts import Change
-from projections.readmodel import KINDS, FactStore
-from projections.replay import Replay
+from services.readmodels.replay import Replay
+from services.readmodels.store import KINDS, FactStore
 from services.simulate.relayed import messages
 
 pytestmark = pytest.mark.integration

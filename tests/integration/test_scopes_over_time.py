@@ -45,9 +45,9 @@ from redis.asyncio import Redis as AsyncRedis
 
 from alerts.engine import AlertEngine
 from alerts.rules import RuleSettings
-from alerts.store import AlertStore
-from projections.readmodel import FactStore
+from services.alerter.store import AlertStore
 from services.api.app import create_app
+from services.readmodels.store import FactStore
 from services.settings import Settings
 from tests.history import changes
 

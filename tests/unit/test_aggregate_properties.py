@@ -1,7 +1,7 @@
 """Properties of the sales ledger under any sequence of batches, valid or not.
 
 A hypothesis state machine sends batches of generated contract events through the real
-decision path (events/rules.py, events/ledger.py) on the in-memory store: out of order,
+decision path (events/rules.py, services/eventstore/ledger.py) on the in-memory store: out of order,
 for unknown or closed subjects, with duplicate ids, bad stages, negative or unparsable
 amounts, unknown types, missing fields. It knows nothing of the sales rules; it checks
 what must hold whatever the rules decide:
@@ -41,10 +41,10 @@ from hypothesis.stateful import (
     rule,
 )
 
-from events.ledger import BatchRefused, SalesLedger, SalesSubject
 from events.order import envelope_key
 from events.parsing import parse_event
 from events.rules import State, evolve, subject_of
+from services.eventstore.ledger import BatchRefused, SalesLedger, SalesSubject
 
 TENANT = "acme"
 START = datetime(2017, 3, 1, tzinfo=ZoneInfo("Asia/Shanghai"))

@@ -12,10 +12,10 @@ import pytest
 from eventsourcing.persistence import Notification
 from typer.testing import CliRunner
 
-from events.ledger import SalesLedger
 from services import bootstrap
 from services.backup.sections import EventsSection
 from services.cli import cli
+from services.eventstore.ledger import SalesLedger
 from services.settings import Settings
 
 runner = CliRunner()

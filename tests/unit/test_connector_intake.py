@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from events.ledger import SalesLedger
 from services.connectors import hubspot, intake
 from services.connectors.mapping import DEFAULTS, parse_mapping
+from services.eventstore.ledger import SalesLedger
 
 
 def _note(event_id: int, kind: str, at_s: int, **extra: object) -> dict:

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events.ledger import SalesLedger
 from events.vocabulary import HELD
 from projections.facts import Change, Record, apply
+from services.eventstore.ledger import SalesLedger
 from services.simulate.arrival import late_and_early
 from tests.history import simulated
 

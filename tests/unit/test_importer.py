@@ -309,7 +309,7 @@ def test_an_unreachable_api_stops_the_import_with_what_was_delivered() -> None:
 
 def test_direct_mode_writes_into_the_event_store_with_the_same_refusal_handling(
         tmp_path: Path) -> None:
-    from events.ledger import SalesLedger
+    from services.eventstore.ledger import SalesLedger
     from services.importer.sending import LedgerSink
 
     ledger = SalesLedger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",

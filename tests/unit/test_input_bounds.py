@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from events.contract import DATA_MODELS, DECIMAL_MAX_LENGTH, DECIMAL_PATTERN, json_schema
 from events.errors import InvalidEvent
-from events.ledger import BatchRefused, SalesLedger
 from events.parsing import parse_event
+from services.eventstore.ledger import BatchRefused, SalesLedger
 
 # The required fields of each event type with a string field that is not an id.
 BASES: dict[str, dict[str, Any]] = {

@@ -1,4 +1,4 @@
-"""The sales ledger (events/ledger.py): atomic batches, idempotency, what is stored.
+"""The sales ledger (services/eventstore/ledger.py): atomic batches, idempotency, what is stored.
 
 Runs on the eventsourcing SQLite persistence in a temporary directory (and the
 in-memory POPO one where noted). What is stored is read back from the
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from events.ledger import BatchRefused, SalesLedger
+from services.eventstore.ledger import BatchRefused, SalesLedger
 from tests.builders import ev
 
 TENANT = "acme"

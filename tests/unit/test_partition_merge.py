@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
-from alerts.service import PartitionMerge
 from projections.facts import Change
+from services.alerter.process import PartitionMerge
 from services.signing import Signer
 
 A, B = TopicPartition("events", 0), TopicPartition("events", 1)

@@ -11,8 +11,8 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from projections.facts import Change
-from projections.readmodel import Applied
 from services.projector import LiveProjection
+from services.readmodels.store import Applied
 from services.settings import Settings
 from services.signing import Signer
 from services.simulate.relayed import messages

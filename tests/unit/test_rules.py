@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from events.contract import EVENT_TYPES
-from events.ledger import HOLD_FOR, BatchRefused, Outcome, SalesLedger
 from events.order import compare_instants
 from events.parsing import SalesEvent, parse_event
 from events.rules import State, evolve, subject_of
 from events.vocabulary import DEFAULT_STAGES
+from services.eventstore.ledger import HOLD_FOR, BatchRefused, Outcome, SalesLedger
 from tests.builders import ev
 
 TENANT = "acme"

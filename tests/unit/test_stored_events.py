@@ -1,8 +1,8 @@
 """What the ledger stores reads as it did: the same bytes as eventsourcing's JSON
 encoding, readable by the relay and by a replay, old rows and new rows alike.
 
-The ledger writes with orjson (events/transcoder.py) and declares its aggregate's
-events explicitly (events/ledger.py); rows written before both changes, by the
+The ledger writes with orjson (services/eventstore/transcoder.py) and declares its aggregate's
+events explicitly (services/eventstore/ledger.py); rows written before both changes, by the
 library's own `JSONTranscoder`, must stay readable, and new rows must be what
 that encoder would have written.
 """
@@ -26,8 +26,8 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
-from events.ledger import SalesLedger
-from events.transcoder import OrjsonTranscoder
+from services.eventstore.ledger import SalesLedger
+from services.eventstore.transcoder import OrjsonTranscoder
 from services.relay import message
 from tests.history import simulated
 
@@ -164,3 +164,13 @@ def test_a_float_may_be_spelled_otherwise_but_reads_as_the_same_number() -> None
 def test_an_unregistered_type_is_refused_with_the_library_error() -> None:
     with pytest.raises(TranscodingNotRegisteredError):
         ours().encode({"x": object()})
+
+
+def test_rows_stored_before_the_ledger_moved_still_name_its_classes() -> None:
+    from eventsourcing.utils import resolve_topic
+
+    from services.eventstore.ledger import HeldEvents, SalesSubject
+
+    for cls in (SalesSubject, SalesSubject.Created, SalesSubject.Recorded,
+                HeldEvents, HeldEvents.Created, HeldEvents.Recorded):
+        assert resolve_topic(f"events.ledger:{cls.__qualname__}") is cls

@@ -12,7 +12,7 @@ nothing changes meaning: a UUID among the state's values (orjson would write it
 as a plain string, not `uuid_hex`), and anything orjson refuses (an integer
 beyond 64 bits, a dict key that is not a string). A float is the one thing
 written in another spelling (`1e-05` as `0.00001`): the same number when read.
-Chosen by `TRANSCODER_TOPIC`, the library's own hook (events/ledger.py).
+Chosen by `TRANSCODER_TOPIC`, the library's own hook (services/eventstore/ledger.py).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from itertools import islice
 from typing import Any
 
 from projections.facts import Change, Record
-from projections.readmodel import Applied, FactStore, Held, fold, held_slots
+from services.readmodels.store import Applied, FactStore, Held, fold, held_slots
 
 REPLAY_KEPT = 200_000  # records held in memory: ~0.9 KB each over a simulated year, ~180 MB
 

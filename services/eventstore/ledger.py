@@ -9,126 +9,37 @@ environment, as the library intends.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any, Literal, TypeVar
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from pydantic import BaseModel
 
 from events.errors import FieldError, InvalidEvent, Refused, Unknown
 from events.order import envelope_key
 from events.parsing import SalesEvent, parse_event
-from events.rules import CREATES, History, State, Subject, decide, subject_of
-from events.subjects import SubjectReader
+from events.rules import CREATES, Subject, decide, subject_of
 from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, HELD
+from services.eventstore.aggregates import (
+    JUST_CHECKED,
+    HeldEvents,
+    SalesSubject,
+    held_key,
+    holding_envelope,
+    subject_id,
+)
+from services.eventstore.subjects import SubjectReader
 
-_NAMESPACE = uuid5(NAMESPACE_URL, "https://salespulse.dev/subjects")
-
-
-@lru_cache(maxsize=100_000)  # uuid5 hashes with SHA-1: worth remembering for hot subjects
-def subject_id(tenant: str, kind: str, key: str) -> UUID:
-    # Derived, not random: the same lead id always finds the same aggregate.
-    return uuid5(_NAMESPACE, f"{tenant}\x1f{kind}\x1f{key}")
-
-
-# The event the ledger has just checked, with the envelope it made of it: recording that
-# envelope on its aggregate need not parse it again (replaying a stored one still does).
-_JUST_CHECKED: ContextVar[tuple[dict[str, Any], SalesEvent] | None] = ContextVar(
-    "_JUST_CHECKED", default=None)
-
-
-class SalesSubject(Aggregate):
-    """One thing the sales organisation tracks, with the contract events that built it."""
-
-    # Its two events declared explicitly (the library's "explicit style"), with the names,
-    # topics and attributes the `@event` style gave them, so stored rows read as before;
-    # `record` triggers its event directly instead of through the decorator's argument
-    # binding and filtering (~5 us an event).
-    class Created(Aggregate.Created):
-        tenant: str
-        kind: str
-        key: str
-        envelope: dict[str, Any]
-
-    class Recorded(Aggregate.Event):
-        kind: str
-        key: str
-        envelope: dict[str, Any]
-
-        def apply(self, aggregate: Aggregate) -> None:
-            aggregate._apply(self.envelope)  # type: ignore[attr-defined]
-
-    @staticmethod
-    def create_id(tenant: str, kind: str, key: str, envelope: dict[str, Any]) -> UUID:
-        return subject_id(tenant, kind, key)
-
-    def __init__(self, tenant: str, kind: str, key: str, envelope: dict[str, Any]) -> None:
-        self.tenant, self.kind, self.key = tenant, kind, key
-        self.history = History()
-        self.seen: set[str] = set()
-        self._apply(envelope)
-
-    @property
-    def state(self) -> State | None:
-        """The subject after all its events, in business time."""
-        return self.history.state
-
-    def record(self, kind: str, key: str, envelope: dict[str, Any]) -> None:
-        self.trigger_event(self.Recorded, kind=kind, key=key, envelope=envelope)
-
-    def _apply(self, envelope: dict[str, Any]) -> None:
-        checked = _JUST_CHECKED.get()
-        sales_event = (checked[1] if checked and checked[0] is envelope
-                       else parse_event(envelope, tenant=envelope["tenant"]))
-        self.history.add(sales_event)
-        self.seen.add(envelope["id"])
-
+__all__ = ["HOLD_FOR", "BatchRefused", "HeldEvents", "OnUnknown", "Outcome", "SalesLedger",
+           "SalesSubject", "StoreUnavailable", "held_key", "subject_id"]
 
 T = TypeVar("T")
 OnUnknown = Literal["hold", "refuse"]
 HOLD_FOR = timedelta(days=7)  # an event waits this long for its subject, then is dropped
-
-
-def held_key(kind: str, key: str) -> str:
-    return f"{kind}/{key}"
-
-
-class HeldEvents(SalesSubject):
-    """Events that name a subject not known yet, kept in the event store until it arrives.
-
-    Its stored events are envelopes of the internal types `event.held`, `event.released`
-    and `event.dropped` (relayed like any other, so the read side lists what waits)."""
-
-    def __init__(self, tenant: str, kind: str, key: str, envelope: dict[str, Any]) -> None:
-        self.pending: dict[str, tuple[dict[str, Any], str, str]] = {}  # id: event, reason, at
-        self.released: set[str] = set()
-        self.dropped: dict[str, str] = {}  # id: reason
-        super().__init__(tenant, kind, key, envelope)
-
-    def _apply(self, envelope: dict[str, Any]) -> None:
-        data = envelope["data"]
-        if envelope["type"] == "event.held":
-            event = data["event"]
-            self.pending[event["id"]] = (event, data["reason"], envelope["occurred_at"])
-            self.dropped.pop(event["id"], None)
-        elif envelope["type"] == "event.released":
-            for event_id in data["ids"]:
-                self.pending.pop(event_id, None)
-                self.released.add(event_id)
-        elif envelope["type"] == "event.dropped":
-            self.pending.pop(data["id"], None)
-            self.dropped[data["id"]] = data["reason"]
-
-
-def _holding(tenant: str, kind: str, at: datetime, data: dict[str, Any]) -> dict[str, Any]:
-    return {"id": f"{kind}/{data.get('id') or data['ids'][0]}/{at.isoformat()}",
-            "type": kind, "tenant": tenant, "occurred_at": at.isoformat(), "data": data}
 
 
 @dataclass(frozen=True)
@@ -153,8 +64,8 @@ class StoreUnavailable(Exception):
 class SalesLedger(Application):
     name = "salespulse"
     # Defaults the environment may still override: eventsourcing's JSON, written by orjson.
-    env = {"TRANSCODER_TOPIC": "events.transcoder:OrjsonTranscoder"}
-    # Subjects kept in memory between batches (0: none); see events/subjects.py.
+    env = {"TRANSCODER_TOPIC": "services.eventstore.transcoder:OrjsonTranscoder"}
+    # Subjects kept in memory between batches (0: none); see services/eventstore/subjects.py.
     SUBJECT_CACHE_MAXSIZE = "SUBJECT_CACHE_MAXSIZE"
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
@@ -312,7 +223,7 @@ class _UnitOfWork:
             return self._hold(sales_event, unknown)
         completed = self._complete(sales_event)
         envelope = completed.canonical()
-        token = _JUST_CHECKED.set((envelope, completed))
+        token = JUST_CHECKED.set((envelope, completed))
         try:
             if aggregate is None:
                 aggregate = SalesSubject(self.tenant, subject.kind, subject.key, envelope)
@@ -320,7 +231,7 @@ class _UnitOfWork:
             else:
                 aggregate.record(subject.kind, subject.key, envelope)
         finally:
-            _JUST_CHECKED.reset(token)
+            JUST_CHECKED.reset(token)
         self.pending.append(aggregate.pending_events[-1])
         if CREATES.get(sales_event.type) == subject.kind:
             self._release(subject)
@@ -330,7 +241,7 @@ class _UnitOfWork:
         found = self.get(HELD, held_key(kind, key))
         return found if isinstance(found, HeldEvents) else None
 
-    def _record_holding(self, kind: str, key: str, envelope: dict[str, Any]) -> None:
+    def _recordholding_envelope(self, kind: str, key: str, envelope: dict[str, Any]) -> None:
         held = self._held(kind, key)
         name = held_key(kind, key)
         if held is None:
@@ -345,7 +256,7 @@ class _UnitOfWork:
         if held is not None and (sales_event.id in held.pending
                                  or sales_event.id in held.released):
             return Outcome(sales_event.id, "duplicate")
-        self._record_holding(unknown.kind, unknown.key, _holding(
+        self._recordholding_envelope(unknown.kind, unknown.key, holding_envelope(
             self.tenant, "event.held", self.now,
             {"id": sales_event.id, "event": sales_event.canonical(),
              "reason": unknown.errors[0].message, "field": unknown.errors[0].field}))
@@ -367,12 +278,12 @@ class _UnitOfWork:
                 self.apply(parsed, subject_of(parsed))
                 released.append(event["id"])
             except Refused as refused:
-                self._record_holding(subject.kind, subject.key, _holding(
+                self._recordholding_envelope(subject.kind, subject.key, holding_envelope(
                     self.tenant, "event.dropped", self.now,
                     {"id": event["id"], "reason": refused.errors[0].message,
                      "field": refused.errors[0].field}))
         if released:
-            self._record_holding(subject.kind, subject.key, _holding(
+            self._recordholding_envelope(subject.kind, subject.key, holding_envelope(
                 self.tenant, "event.released", self.now, {"ids": released}))
 
     def _expired(self, kind: str, key: str) -> str:
@@ -386,7 +297,7 @@ class _UnitOfWork:
             for event_id, (_event, _reason, held_at) in sorted((held.pending if held else {})
                                                                 .items()):
                 if self.now - datetime.fromisoformat(held_at) > self.hold_for:
-                    self._record_holding(kind, key, _holding(
+                    self._recordholding_envelope(kind, key, holding_envelope(
                         self.tenant, "event.dropped", self.now,
                         {"id": event_id, "reason": self._expired(kind, key),
                          "field": "occurred_at"}))

@@ -33,10 +33,11 @@ from prometheus_client import Counter, Gauge
 
 from alerts.engine import AlertEngine
 from alerts.lifecycle import Transition
-from alerts.store import AlertStore, rule_settings
-from alerts.webhooks import Delivery, deliver
 from projections.facts import Change
-from services import signing
+from services import bootstrap, signing
+from services.alerter.store import AlertStore, rule_settings
+from services.alerter.webhooks import Delivery, deliver
+from services.kafka import ensure_topics, producer
 from services.messages import decode
 from services.progress import ProgressBoard
 from services.settings import Settings
@@ -279,9 +280,6 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
-    from services import bootstrap
-    from services.kafka import ensure_topics, producer
-
     assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is required"
     await ensure_topics(settings)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
