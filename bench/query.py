@@ -37,7 +37,6 @@ from subprocess import Popen, TimeoutExpired
 from typing import Annotated, Any
 
 import httpx
-import orjson
 import typer
 from redis.asyncio import Redis
 from rich.console import Console
@@ -52,6 +51,7 @@ from bench.query_load import hammer, process_memory_mb, redis_memory_mb, timed_g
 from services.bootstrap import issue_key
 from services.broker import free_port
 from services.processes import spawn, wait_until_healthy
+from services.readmodels.codec import decode
 from services.readmodels.store import KINDS, FactStore
 from services.settings import Settings
 from services.simulate.scaled import build
@@ -181,7 +181,7 @@ def _scale(deals: int, env: dict[str, str], work: Path, headers: dict[str, str],
         for kind in KINDS:  # decode every record, a chunk at a time (never all at once)
             async for chunk in store.scan("default", kind):
                 for raw in chunk:
-                    orjson.loads(raw)
+                    decode(raw)
         loaded = (time.perf_counter() - begun) * 1000
         await redis.aclose()
         return built, held, loaded

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from projections.columnar import Columns
 from projections.facts import Record
 from projections.snapshot import DEFAULT_STAGES
+from services.readmodels.codec import decode
 from services.readmodels.store import Changes, FactStore, NotBuilt
 
 log = structlog.get_logger("api.columns")
@@ -255,7 +256,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 def _decode_and_put(columns: Columns, kind: str, chunk: list[bytes]) -> None:
-    columns.put_many(kind, [orjson.loads(raw) for raw in chunk])
+    columns.put_many(kind, [decode(raw) for raw in chunk])
 
 
 def _put_all(columns: Columns, records: list[tuple[str, Record]]) -> None:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-import orjson
 import structlog
 from fastapi import APIRouter
 from prometheus_client import Gauge
@@ -17,6 +16,7 @@ from projections.pending import expired, pending
 from services.api.auth import WRITE, TenantDep
 from services.api.deps import Services, ServicesDep
 from services.api.problems import READ_PROBLEMS
+from services.readmodels.codec import decode
 
 log = structlog.get_logger("pending")
 router = APIRouter(prefix="/v1", tags=["events"], responses=READ_PROBLEMS,
@@ -47,7 +47,7 @@ async def _held(services: Services, tenant: str) -> dict[str, Any]:
     records: dict[str, Any] = {}
     async for chunk in services.facts.scan(tenant, HELD):
         for raw in chunk:
-            record = orjson.loads(raw)
+            record = decode(raw)
             records[record["id"]] = record
     return records
 

@@ -25,6 +25,7 @@ from redis.exceptions import WatchError
 
 from events.vocabulary import HELD
 from projections.facts import Change, Record, apply
+from services.readmodels.codec import decode, encode
 
 
 @dataclass
@@ -159,24 +160,22 @@ class FactStore:
         read = self.redis.pipeline(transaction=False)
         for (tenant, kind), held in records.items():
             read.hmget(self._hash(tenant, kind), list(held))
-        loads = orjson.loads
         for held, values in zip(records.values(), await read.execute(), strict=True):
             for key, raw in zip(list(held), values, strict=True):
-                held[key] = loads(raw) if raw else None
+                held[key] = decode(raw) if raw else None
 
     def queue_write(self, write: Pipeline, records: Held, changed: Changed,
                     applied_per_tenant: dict[str, int]) -> None:
         """Queue one MULTI on `write`: the changed records (one HSET per hash), each tenant's
         change-stream entry, revision, applied count and listing."""
         write.multi()
-        dumps = orjson.dumps
         named: dict[str, list[tuple[str, str]]] = {}
         for hash_slot in sorted(changed):
             tenant, kind = hash_slot
             held = records[hash_slot]
             names = sorted(changed[hash_slot])
             write.hset(self._hash(tenant, kind),  # type: ignore[arg-type]
-                       mapping={key: dumps(held[key]) for key in names})
+                       mapping={key: encode(held[key]) for key in names})
             named.setdefault(tenant, []).extend((kind, key) for key in names)
         for tenant, count in applied_per_tenant.items():
             # (kind, key) in order: hashes sorted by kind, keys sorted within each.
@@ -198,7 +197,7 @@ class FactStore:
             read.hgetall(self._hash(tenant, kind))
         # Sorted by key: every reader sees the same order, however the hash was filled.
         return {
-            kind: {k.decode(): orjson.loads(v) for k, v in sorted(raw.items())}
+            kind: {k.decode(): decode(v) for k, v in sorted(raw.items())}
             for kind, raw in zip(KINDS, await read.execute(), strict=True)
         }
 
@@ -237,11 +236,11 @@ class FactStore:
         read = self.redis.pipeline(transaction=False)
         for kind, key in slots:
             read.hget(self._hash(tenant, kind), key)
-        return [orjson.loads(raw) if raw else None for raw in await read.execute()]
+        return [decode(raw) if raw else None for raw in await read.execute()]
 
     async def scan(self, tenant: str, kind: str, count: int = 2_000
                    ) -> AsyncIterator[list[bytes]]:
-        """Every record of a kind as stored (JSON, `orjson.loads` gives the record), a
+        """Every record of a kind as stored (`codec.decode` gives the record), a
         chunk at a time: never the whole hash in memory, and the caller decides where
         the decoding runs."""
         cursor = 0

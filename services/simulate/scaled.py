@@ -25,6 +25,7 @@ import orjson
 from events.parsing import parse_event
 from events.rules import subject_of
 from projections.facts import Change, Record
+from services.readmodels.codec import encode_json
 from services.readmodels.store import FactStore
 from services.simulate.world import simulate
 
@@ -94,7 +95,8 @@ def renamed(changes: list[Change], copy: int) -> list[Change]:
 def copied(records: dict[str, dict[str, Record]], copy: int) -> dict[str, dict[bytes, bytes]]:
     """Copy 0's records as copy `copy`'s, ready for HSET: every `X-0.` id made `X-copy.`."""
     new = rb"\1-" + f"{copy}.".encode()
-    return {kind: {_COPY_0.sub(new, key.encode()): _COPY_0.sub(new, orjson.dumps(record))
+    return {kind: {_COPY_0.sub(new, key.encode()):
+                   encode_json(_COPY_0.sub(new, orjson.dumps(record)))
                    for key, record in by_key.items()}
             for kind, by_key in records.items()}
 
