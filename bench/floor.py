@@ -32,8 +32,9 @@ from rich.table import Table
 
 from bench import http_ceiling
 from bench.pipeline import machine, throwaway_schema
-from bench.query import UNLIMITED, apis
+from bench.query import UNLIMITED
 from bench.query_load import Load, hammer
+from bench.replicas import apis
 from projections.stats import quantile
 from services.bootstrap import issue_key
 from services.processes import cpu_seconds

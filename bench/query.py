@@ -29,11 +29,9 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from subprocess import Popen, TimeoutExpired
 from typing import Annotated, Any
 
 import httpx
@@ -45,12 +43,12 @@ from rich.table import Table
 
 from bench import http_ceiling
 from bench import query_docs as bench_query_docs
+from bench.dashboard_load import RATE, REPLICAS, dashboard
 from bench.pipeline import machine, throwaway_schema
 from bench.projector import forget_prefix
-from bench.query_load import hammer, process_memory_mb, redis_memory_mb, timed_get
+from bench.query_load import hammer, redis_memory_mb, timed_get
+from bench.replicas import apis
 from services.bootstrap import issue_key
-from services.broker import free_port
-from services.processes import spawn, wait_until_healthy
 from services.readmodels.codec import decode
 from services.readmodels.store import KINDS, FactStore
 from services.settings import Settings
@@ -66,45 +64,6 @@ UNLIMITED = "1000000/second"
 # With the default 5 s, the API's first request fails (500) once loading the tenant's records
 # takes longer; `records_load_ms` says when that is. A longer one lets the bench go on.
 LOAD_TIMEOUT_S = "600"
-
-
-class Api:
-    """One `salespulse api` process on the bench's prefix."""
-
-    def __init__(self, env: dict[str, str], log: Path, code: Path | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: Popen[bytes] = spawn(["api", "--port", str(self.port)], env, log, code)
-        if not wait_until_healthy(self.url, self.process, 60):
-            raise RuntimeError(f"the API did not start: see {log}")
-
-    def memory(self) -> dict[str, float]:
-        return process_memory_mb(self.process.pid)
-
-    def stop(self) -> None:
-        # Abandoned requests stay queued in the server, and a graceful stop waits for them.
-        self.process.terminate()
-        try:
-            self.process.wait(5)
-        except TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-
-
-@contextmanager
-def apis(env: dict[str, str], log: Path, processes: int = 1,
-         code: Path | None = None) -> Iterator[list[Api]]:
-    """`processes` API processes on the same prefix, each on its own port: replicas behind a
-    balancer (the benches' clients spread over them). Every one is stopped on the way out."""
-    started: list[Api] = []
-    try:
-        for n in range(processes):
-            started.append(Api(env, log if processes == 1 else log.with_suffix(f".{n}.log"),
-                               code))
-        yield started
-    finally:
-        for api in started:
-            api.stop()
 
 
 def distinct(params: dict[str, str]) -> Callable[[int], dict[str, str]]:
@@ -159,7 +118,8 @@ def _route(env: dict[str, str], log: Path, headers: dict[str, str], name: str,
 
 
 def _scale(deals: int, env: dict[str, str], work: Path, headers: dict[str, str],
-           clients: int, seconds: float, seed: int, processes: int = 1) -> dict[str, float]:
+           clients: int, seconds: float, seed: int, processes: int = 1,
+           dashboard_rate: float = RATE) -> dict[str, float]:
     prefix = f"benchq-{uuid.uuid4().hex[:8]}"
     env = {**env, "REDIS_PREFIX": prefix}
     redis = Redis.from_url(env.get("REDIS_URL", Settings().redis_url),
@@ -203,6 +163,10 @@ def _scale(deals: int, env: dict[str, str], work: Path, headers: dict[str, str],
             figures.update(measured)
             for key, value in api_memory.items():
                 memory[key] = max(memory.get(key, 0.0), value)
+        console.print(f"{deals:,} deals: the dashboard's mix, open loop at "
+                      f"{dashboard_rate:g}/s on {REPLICAS} APIs, for {seconds:g} s")
+        figures.update(dashboard(env, work / f"api-{prefix}-dashboard.log", headers, seconds,
+                                 rate=dashboard_rate))
     finally:
         asyncio.run(_drop(env, prefix))
     figures.update(memory)
@@ -234,7 +198,7 @@ def _floor(env: dict[str, str], work: Path, headers: dict[str, str], clients: in
 
 
 def run(deals: list[int], clients: int, seconds: float, seed: int = 7,
-        processes: int = 1) -> dict[str, Any]:
+        processes: int = 1, dashboard_rate: float = RATE) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="salespulse-bench-query-"))
     with throwaway_schema("benchq", "bench-query") as schema:
         database_url = schema.database_url
@@ -245,11 +209,12 @@ def run(deals: list[int], clients: int, seconds: float, seed: int = 7,
                         name="bench-query")
         headers = {"Authorization": f"Bearer {key}"}
         floor = _floor(env, work, headers, clients, seconds, processes)
-        scales = [_scale(n, env, work, headers, clients, seconds, seed, processes)
-                  for n in deals]
+        scales = [_scale(n, env, work, headers, clients, seconds, seed, processes,
+                         dashboard_rate) for n in deals]
     return {"machine": machine(), "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "parameters": {"deals": deals, "clients": clients, "seconds": seconds,
-                           "seed": seed, "api_processes": processes},
+                           "seed": seed, "api_processes": processes,
+                           "dashboard_rate": dashboard_rate},
             "floor": floor, "scales": scales}
 
 
@@ -280,13 +245,17 @@ def main(
     api_processes: Annotated[int, typer.Option(
         min=1, help="API processes on the same read models (replicas behind a balancer); "
                     "the clients spread over them")] = 1,
+    dashboard_rate: Annotated[float, typer.Option(
+        min=1, help="Requests/s of the dashboard's mix, sent open loop to "
+                    f"{REPLICAS} API processes")] = RATE,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures here")]
     = None,
     write_docs: Annotated[bool, typer.Option(
         help="Write the 'Query and memory' section of docs/BENCHMARKS.md")] = False,
 ) -> None:
     """Measure query latency and memory at scale (reports only, never asserts)."""
-    measured = run(deals or [10_000, 100_000], clients, seconds, seed, api_processes)
+    measured = run(deals or [10_000, 100_000], clients, seconds, seed, api_processes,
+                   dashboard_rate)
     report(measured)
     if json_path:
         json_path.write_text(json.dumps(measured, indent=2) + "\n")

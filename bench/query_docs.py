@@ -55,6 +55,25 @@ ROUTE_ROWS += [  # bench/http_ceiling.py: the same server, clients and answer, n
     ("HTTP ceiling: requests/s", "ceiling_requests_per_s", "{:,.1f}"),
     ("the same question's requests/s, ratio to the ceiling", "ratio_to_ceiling", "{:.3f}"),
 ]
+DASHBOARD_ROWS = [  # bench/dashboard_load.py: the dashboard's mix on replicas, open loop
+    ("offered, requests/s (on a schedule, whatever the answers)", "dashboard_offered_per_s",
+     "{:,.0f}"),
+    ("answered, requests/s", "dashboard_answered_per_s", "{:,.1f}"),
+    ("p50 from when each request was due, ms", "dashboard_p50_ms", "{:,.1f}"),
+    ("p99 from when each request was due, ms", "dashboard_p99_ms", "{:,.1f}"),
+    ("max, ms", "dashboard_max_ms", "{:,.1f}"),
+    ("errors (not 200: a view refused, e.g. 503 past SNAPSHOT_MAX_DEALS)", "dashboard_errors",
+     "{:,.0f}"),
+    ("dropped (no connection to be had)", "dashboard_dropped", "{:,.0f}"),
+    ("unfinished at the cut-off", "dashboard_unfinished", "{:,.0f}"),
+    ("HTTP ceiling at the same schedule: p50, ms", "dashboard_ceiling_p50_ms", "{:,.1f}"),
+    ("HTTP ceiling at the same schedule: p99, ms", "dashboard_ceiling_p99_ms", "{:,.1f}"),
+    ("most answers/s for the mix (closed loop)", "dashboard_most_answers_per_s", "{:,.1f}"),
+    ("HTTP ceiling's most answers/s, the same clients", "dashboard_ceiling_most_answers_per_s",
+     "{:,.1f}"),
+    ("the mix's answers/s as a share of the ceiling's", "dashboard_share_of_ceiling",
+     "{:.3f}"),
+]
 
 
 def section(measured: dict[str, Any]) -> str:
@@ -82,6 +101,17 @@ def section(measured: dict[str, Any]) -> str:
         lines += [f"| {label} | " + " | ".join(fmt.format(s[f"{route}_{key}"])
                                                 for s in scales) + " |"
                   for label, key, fmt in ROUTE_ROWS]
+    if all("dashboard_p99_ms" in s for s in scales):
+        lines += ["", "### The dashboard's request mix, open loop, 2 API processes", "",
+                  "What a page load and its 15-second refreshes ask, with the filters people "
+                  "click (`bench/open_loop.py`), sent on a schedule: latency counts from when "
+                  "each request was due, so queueing shows.", "", head, rule]
+        lines += [f"| {label} | " + " | ".join(fmt.format(s[key]) for s in scales) + " |"
+                  for label, key, fmt in DASHBOARD_ROWS]
+        routes = sorted({k for s in scales for k in s if k.startswith("dashboard /v1/")})
+        lines += [f"| {k.removeprefix('dashboard ').replace(' p99_ms', '')} p99, ms | "
+                  + " | ".join(f"{s.get(k, 0.0):,.1f}" for s in scales) + " |"
+                  for k in routes]
     floor = measured["floor"]
     lines += ["", "### Floor: credential and rate limit, no view "
               "(`GET /v1/settings/display`)", "",

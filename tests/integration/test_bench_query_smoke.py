@@ -35,7 +35,13 @@ SCALE = {"deals", "deals_seen", "events", "template_seconds", "fold_seconds",
            for name in ("alone_ms", *ROUTE[2:])),
          *(f"{route}_{name}" for route in ("funnel", "breakdown")
            for name in ("ceiling_p50_ms", "ceiling_p99_ms", "ceiling_requests_per_s",
-                        "ratio_to_ceiling"))}
+                        "ratio_to_ceiling")),
+         *(f"dashboard_{name}" for name in (
+             "offered_per_s", "answered_per_s", "p50_ms", "p99_ms", "max_ms",
+             "client_cpu_share", "ceiling_p50_ms", "ceiling_p99_ms", "most_answers_per_s",
+             "ceiling_most_answers_per_s", "share_of_ceiling"))}
+DASHBOARD_COUNTS = {"dashboard_errors", "dashboard_dropped", "dashboard_unfinished",
+                    "dashboard_most_errors"}
 
 
 def test_a_tiny_query_bench_reports_every_figure(containers: dict[str, str],
@@ -44,21 +50,28 @@ def test_a_tiny_query_bench_reports_every_figure(containers: dict[str, str],
     env = {**os.environ, "DATABASE_URL": containers["postgres"], "REDIS_URL": containers["redis"]}
     subprocess.run(
         [sys.executable, "-m", "bench.query", "--deals", "300", "--clients", "10",
-         "--seconds", "2", "--api-processes", "2", "--json", str(out)],
+         "--seconds", "2", "--api-processes", "2", "--dashboard-rate", "40",
+         "--json", str(out)],
         cwd=ROOT, env=env, check=True, timeout=300, capture_output=True)  # a hang guard only
 
     measured = json.loads(out.read_text())
     assert set(measured) == {"machine", "measured_at", "parameters", "floor", "scales"}
     assert measured["parameters"] == {"deals": [300], "clients": 10, "seconds": 2.0, "seed": 7,
-                                    "api_processes": 2}
+                                    "api_processes": 2, "dashboard_rate": 40.0}
     [scale] = measured["scales"]
     counts = {f"{route}_{name}" for route in ("funnel", "breakdown", "floor", "funnel_new",
                                               "breakdown_new") for name in COUNTS}
-    assert set(scale) == SCALE | {c for c in counts if not c.startswith("floor")}
+    routes = {key for key in scale if key.startswith("dashboard /v1/")}
+    assert {"dashboard /v1/funnel p99_ms", "dashboard /v1/me p99_ms"} <= routes
+    assert set(scale) == (SCALE | DASHBOARD_COUNTS | routes
+                          | {c for c in counts if not c.startswith("floor")})
+    # Below SNAPSHOT_MAX_DEALS every view of the dashboard's mix answers.
+    assert scale["dashboard_answered_per_s"] > 0
+    assert scale["dashboard_errors"] == scale["dashboard_most_errors"] == 0
     assert set(measured["floor"]) == {f"floor_{name}" for name in ROUTE[2:] + COUNTS}
     for name, value in {**scale, **measured["floor"]}.items():
         assert math.isfinite(value), name
-        assert value >= 0 if name in counts else value > 0, name
+        assert value >= 0 if name in counts | DASHBOARD_COUNTS else value > 0, name
     # The simulated year gives about the deals asked for; the API must see all it holds.
     assert scale["deals_seen"] == scale["deals"] and scale["events"] > scale["deals"]
     assert scale["api_peak_rss_mb"] >= scale["api_rss_started_mb"]
