@@ -1,0 +1,1 @@
+"""The alerter's adapters: channel senders (and, after the move, the process, store, webhooks)."""
