@@ -10,11 +10,14 @@ from email.message import EmailMessage
 from email.utils import formataddr
 
 import aiosmtplib
+import structlog
 
 from alerts.formats import email as render
 from alerts.notify import Channel, Message, Recipient
 from services.alerter.channels.errors import DeliveryError
 from services.settings import Settings
+
+log = structlog.get_logger("alerter.email")
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,9 @@ def mail(message: Message, recipient: Recipient, to: list[str], sender: str,
                            for a in to)
     mail["Message-ID"] = f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}" \
                          f"@salespulse>"
-    mail["Content-Language"] = message.language
     mail.set_content(content.text)
     mail.add_alternative(content.html, subtype="html")
+    mail["Content-Language"] = message.language  # after: set_content drops Content-* headers
     return mail
 
 
@@ -58,11 +61,11 @@ async def send(channel: Channel, message: Message, recipient: Recipient, *,
         raise DeliveryError(f"email: no address for {recipient.id}", retryable=False)
     if not smtp.host:
         raise DeliveryError("email: SMTP_HOST is not set", retryable=False)
+    mail_ = mail(message, recipient, to, smtp.sender, idempotency_key)
     try:
-        await aiosmtplib.send(mail(message, recipient, to, smtp.sender, idempotency_key),
-                              hostname=smtp.host, port=smtp.port, username=smtp.username,
-                              password=smtp.password, start_tls=smtp.starttls,
-                              timeout=smtp.timeout)
+        refused, _ = await aiosmtplib.send(
+            mail_, hostname=smtp.host, port=smtp.port, username=smtp.username,
+            password=smtp.password, start_tls=smtp.starttls, timeout=smtp.timeout)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [r.code for r in exc.recipients]
         raise DeliveryError(f"email: recipients refused {codes}",
@@ -73,3 +76,6 @@ async def send(channel: Channel, message: Message, recipient: Recipient, *,
                             400 <= exc.code < 500) from None
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise DeliveryError(f"email: {type(exc).__name__}: {exc}", retryable=True) from None
+    if refused:  # some addresses took it: sending again would repeat it to them
+        log.warning("email.partly_refused", channel=channel.id,
+                    refused={a: r.code for a, r in refused.items()})
