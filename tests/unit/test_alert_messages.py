@@ -204,3 +204,11 @@ def test_a_digest_gathers_transitions_each_with_its_links_and_the_highest_severi
     assert zh.links.view == "https://sp.example/dashboard#D1"  # no view given: the first's
     with pytest.raises(ValueError):
         compose_digest([], EN, links_for)
+
+
+def test_a_learned_threshold_says_from_how_many_won_deals() -> None:
+    t = stalled()
+    learned = replace(t, alert=replace(
+        t.alert, evidence="in negotiation 25.0 days; threshold 21.0 (p80 of 12 won deals)"))
+    assert "Threshold from: p80 of 12 won deals" in compose(learned, EN, LINKS).evidence
+    assert "阈值依据：12 个赢单商机的第 80 百分位" in compose(learned, ZH, LINKS).evidence
