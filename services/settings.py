@@ -59,15 +59,6 @@ class Settings(BaseSettings):
     alert_history_grace_seconds: float = 300.0  # fired later than this after: history
     webhook_attempts: int = 5
     webhook_backoff_seconds: float = 1.0
-    # Email alerts (docs/ALERTS.md, "Channels"): the SMTP server they go through; unset, an
-    # email channel fails its deliveries (not retried) and the other channels carry on.
-    smtp_host: str | None = None
-    smtp_port: int = 587
-    smtp_from: str = "salespulse@localhost"
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = True  # upgrade with STARTTLS (port 587); false for a local relay
-    smtp_timeout_seconds: float = 30.0
     metrics_port: int | None = None  # relay, projector, alerter: /metrics here (the API: /metrics)
     metrics_host: str = "0.0.0.0"  # noqa: S104 - containers are scraped from outside
     # A relay, projector partition or alerter behind without moving (or not reporting) for
@@ -92,6 +83,15 @@ class Settings(BaseSettings):
     # Events for a subject not known yet wait this long, then are dropped (CONTRACT.md)
     hold_days: PositiveFloat = 7.0
     hold_sweep_seconds: PositiveFloat = 600.0  # how often the API drops expired holds
+    # Email alerts (docs/ALERTS.md, "Channels"): the SMTP server they go through; unset, an
+    # email channel fails its deliveries (not retried) and the other channels carry on.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_from: str = "salespulse@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True  # upgrade with STARTTLS (port 587); false for a local relay
+    smtp_timeout_seconds: float = 30.0
 
     @property
     def hold_for(self) -> timedelta:

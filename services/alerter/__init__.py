@@ -1,1 +1,2 @@
-"""The alerter's adapters: channel senders (and, after the move, the process, store, webhooks)."""
+"""The alerter's adapters: where alerts are stored, how they are delivered, and the secrets
+and signed links that go with them."""
