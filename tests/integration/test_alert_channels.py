@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -286,3 +287,11 @@ async def test_email_to_the_channels_addresses_and_smtp_refusals() -> None:
     assert (await refusal(Channel("c3", "email", ""), recipient=nowhere,
                           smtp=smtp(server.port))).retryable is False
     assert (await refusal(team, smtp=smtp(free_port()))).retryable is True  # no server
+
+
+async def test_email_asked_to_upgrade_with_starttls_by_a_server_without_it_is_final() -> None:
+    with SmtpReceiver() as server:
+        config = replace(smtp(server.port), starttls=True)
+        error = await refusal(Channel("c1", "email", "sales@example.com"), smtp=config)
+        assert server.mails == []
+    assert error.retryable is False and "STARTTLS" in error.reason

@@ -127,3 +127,9 @@ def test_the_webhook_body_is_the_message_with_its_links_and_items(message: Messa
     assert body["links"] == {"view": LINKS.view, "acknowledge": LINKS.acknowledge,
                              "snooze": LINKS.snooze}
     assert body["items"] == []
+
+
+def test_names_never_turn_into_markdown_nor_show_a_backslash() -> None:
+    m = replace(compose(stalled(), EN, LINKS), title="*VIP* [East] D_17", mentions=[])
+    content = wecom(m)["markdown"]["content"]
+    assert content.startswith("**＊VIP＊ ［East］ D_17**") and "\\" not in content

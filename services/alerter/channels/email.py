@@ -74,7 +74,12 @@ async def send(channel: Channel, message: Message, recipient: Recipient, *,
         # 4xx is the server's "try again later"; 5xx (auth, refused sender) is final.
         raise DeliveryError(f"email: SMTP {exc.code} {exc.message}",
                             400 <= exc.code < 500) from None
-    except (aiosmtplib.SMTPException, OSError) as exc:
+    except aiosmtplib.SMTPException as exc:
+        # A server without STARTTLS when SMTP_STARTTLS asks for it: a setting to fix, not
+        # a moment to wait out (aiosmtplib tells it only in words).
+        final = "STARTTLS extension not supported" in str(exc)
+        raise DeliveryError(f"email: {type(exc).__name__}: {exc}", not final) from None
+    except OSError as exc:
         raise DeliveryError(f"email: {type(exc).__name__}: {exc}", retryable=True) from None
     if refused:  # some addresses took it: sending again would repeat it to them
         log.warning("email.partly_refused", channel=channel.id,
