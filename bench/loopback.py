@@ -34,6 +34,7 @@ class HttpReceiver:
     def __init__(self, answer: tuple[int, bytes] = (200, b"ok")) -> None:
         self.answer = answer
         self.script: deque[tuple[int, bytes]] = deque()
+        self.headers: dict[str, str] = {}  # sent with every answer (e.g. Retry-After)
         self.received: list[Received] = []
         self._arrived = threading.Condition()
         receiver = self
@@ -51,6 +52,8 @@ class HttpReceiver:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(reply)
 

@@ -197,6 +197,13 @@ async def test_slack_http_errors_fail_the_delivery(status: int, reply: bytes,
     assert error.retryable is retryable and str(status) in error.reason
 
 
+async def test_a_rate_limit_answer_passes_on_how_long_to_wait() -> None:
+    with HttpReceiver((429, b"rate_limited")) as r:
+        r.headers["Retry-After"] = "7"
+        error = await refusal(Channel("c1", "slack", f"{r.url}/services/x"))
+    assert (error.retryable, error.retry_after) == (True, 7.0)
+
+
 async def test_teams_posts_an_adaptive_card_to_the_workflow() -> None:
     with HttpReceiver((202, b"")) as r:
         await deliver(Channel("c1", "teams", f"{r.url}/workflows/abc/triggers/manual/run"))

@@ -27,8 +27,17 @@ async def post_json(http: httpx.AsyncClient, url: str, body: dict[str, Any] | by
     if not 200 <= response.status_code < 300:
         detail = response.text[:200]
         retryable = response.status_code in RETRYABLE_STATUS or response.status_code >= 500
-        raise DeliveryError(f"{vendor}: HTTP {response.status_code} {detail}".strip(), retryable)
+        raise DeliveryError(f"{vendor}: HTTP {response.status_code} {detail}".strip(), retryable,
+                            _retry_after(response.headers.get("Retry-After")))
     return response
+
+
+def _retry_after(value: str | None) -> float | None:
+    """`Retry-After` in seconds (Slack and Teams send seconds; an HTTP date is ignored)."""
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None
 
 
 def body_code(response: httpx.Response, field: str, vendor: str) -> tuple[int, str]:
