@@ -65,3 +65,4 @@ class Message:
     severity: str
     language: Language
     mentions: list[str] = field(default_factory=list)  # mobiles to @-mention
+    items: list[Message] = field(default_factory=list)  # a digest's entries, each with links

@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     # Events for a subject not known yet wait this long, then are dropped (CONTRACT.md)
     hold_days: PositiveFloat = 7.0
     hold_sweep_seconds: PositiveFloat = 600.0  # how often the API drops expired holds
+    # Email alerts (docs/ALERTS.md, "Channels"): the SMTP server they go through; unset, an
+    # email channel fails its deliveries (not retried) and the other channels carry on.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_from: str = "salespulse@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True  # upgrade with STARTTLS (port 587); false for a local relay
+    smtp_timeout_seconds: float = 30.0
 
     @property
     def hold_for(self) -> timedelta:
