@@ -1,4 +1,4 @@
-"""The signed webhook channel: the message as JSON, signed as `alerts/webhooks.py` signs
+"""The signed webhook channel: the message as JSON, signed as `services/alerter/webhooks.py` signs
 transitions (`X-Salespulse-Timestamp`, `X-Salespulse-Signature: sha256=...` over
 "<timestamp>." + body) with the transition's `Idempotency-Key`."""
 
@@ -11,9 +11,9 @@ import orjson
 
 from alerts.formats import webhook_body
 from alerts.notify import Channel, Message
-from alerts.webhooks import sign
 from services.alerter.channels.errors import DeliveryError
 from services.alerter.channels.http import post_json
+from services.alerter.webhooks import sign
 
 
 async def send(channel: Channel, message: Message, *, http: httpx.AsyncClient,
