@@ -1,0 +1,59 @@
+"""The alerter's routing and delivery, wired from settings: the outbox, the tenant's routing
+from Redis, the one-tap link signer, and the delivery worker running beside the alerter."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import structlog
+from redis.asyncio import Redis
+
+from alerts.store import AlertStore
+from services.alerter import interim
+from services.alerter.delivery import Composer, DeliveryWorker, Send
+from services.alerter.dispatcher import Dispatcher, RoutingSource
+from services.alerter.links import LinkSigner
+from services.alerter.outbox import Outbox
+from services.alerter.secrets import Sealer, link_key
+from services.settings import Settings
+
+log = structlog.get_logger("alerter.routes")
+STOP_GRACE_SECONDS = 3.0  # for a message in flight; unsent rows stay in the outbox
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@asynccontextmanager
+async def routed(settings: Settings, redis: Redis, store: AlertStore,
+                 composer: Composer | None = None, send: Send | None = None
+                 ) -> AsyncIterator[Dispatcher]:
+    """A dispatcher for the alerter, its delivery worker running until the block ends."""
+    outbox = Outbox(settings)
+    routing = RoutingSource(redis, settings.redis_prefix, Sealer(settings).unseal)
+    links = LinkSigner(link_key(settings), settings.public_url,
+                       timedelta(hours=settings.alert_link_hours))
+    http = httpx.AsyncClient(timeout=10)
+    worker = DeliveryWorker(outbox, composer or interim.PlainComposer(), send or interim.send,
+                            routing, links, http, now, attempts=settings.webhook_attempts,
+                            backoff_seconds=settings.webhook_backoff_seconds)
+    dispatcher = Dispatcher(outbox, routing, store, settings.tenant_timezone,
+                            lambda _tenant: {}, worker.wake.set)
+    log.info("alerter.outbox", where=outbox.where())
+    done = asyncio.Event()
+    task = asyncio.create_task(worker.run(done))
+    try:
+        yield dispatcher
+    finally:
+        done.set()
+        try:
+            await asyncio.wait_for(task, STOP_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning("alerter.delivery_cut_short")  # the rows stay due in the outbox
+        await http.aclose()
+        outbox.close()
