@@ -108,10 +108,15 @@ class Dispatcher:
         if time.monotonic() - self.looked_at < ESCALATION_SECONDS:
             return []
         self.looked_at = time.monotonic()
+        current = {a.id: a for a in open_alerts()}
         if not self.recovered:
-            await self._recover(open_alerts())
+            await self._recover(current.values())
         out = []
         for alert_id, rung in list(self.ladder.items()):
+            if alert_id not in current:
+                del self.ladder[alert_id]  # resolved or retracted since
+                continue
+            rung = replace(rung, alert=current[alert_id])  # as the engine now tells it
             routing: Routing | None = await self.routing_of(rung.alert.tenant)
             when = due(rung, routing) if routing else None
             if routing is None or when is None or when > now:
