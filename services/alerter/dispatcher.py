@@ -78,8 +78,10 @@ class Dispatcher:
             alert = transition.alert
             if transition.kind in FOLLOW_UPS and transition.kind != "reopened":
                 self.ladder.pop(alert.id, None)
+            if extra.get("history") or transition.past:
+                continue  # never news: a replay's transitions end here
             routing: Routing | None = await self.routing_of(alert.tenant)
-            if routing is None or extra.get("history") or transition.past:
+            if routing is None:
                 continue
             level, reached = 0, transition.known_at or transition.at
             if transition.kind == ESCALATED:
@@ -91,7 +93,7 @@ class Dispatcher:
             told = (await self.outbox.told(alert.tenant, alert.id)
                     if transition.kind in FOLLOW_UPS else ())
             counts = (await self.outbox.interruptions(alert.tenant, day_start(now, self.zone))
-                      if transition.kind in TOLD_ONCE_OPEN else {})
+                      if transition.kind in TOLD_ONCE_OPEN and routing.daily_cap else {})
             dispatches = plan(transition, routing, managers=self.managers(alert.tenant),
                               zone=self.zone, interruptions=counts, now=now, level=level,
                               told=told)

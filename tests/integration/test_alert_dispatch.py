@@ -113,3 +113,36 @@ def test_escalation_climbs_stops_when_acknowledged_and_survives_a_restart(
         ("a2:escalated:1", "M-1", 1), ("a2:escalated:2", "VP-1", 2), ("a2:opened", "R-1", 0),
         ("a2:resolved", "M-1", 0), ("a2:resolved", "R-1", 0), ("a2:resolved", "VP-1", 0)]
     assert {r["mode"] for r in rows} == {"now"}
+
+
+def test_the_daily_cap_counts_interruptions_in_the_outbox_across_a_restart(
+        pg_schema: str, containers: dict[str, str]) -> None:
+    capped = Routing(channels=ROUTING.channels, routes=ROUTING.routes, quiet=QuietHours(),
+                     daily_cap=2)
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+
+    async def run() -> list[dict[str, Any]]:
+        redis = Redis.from_url(containers["redis"])
+        store, outbox = AlertStore(redis, prefix), Outbox(Settings(database_url=pg_schema))
+
+        def fresh() -> Dispatcher:  # a new process: nothing in memory
+            return Dispatcher(outbox, fixed(capped), store, "Asia/Shanghai",
+                              lambda _t: MANAGERS)
+
+        await fresh().told([(opened(alert("a1")), {"history": False})], OPENED)
+        await fresh().told([(opened(alert("a2")), {"history": False})],
+                           OPENED + timedelta(hours=1))
+        await fresh().told([(opened(alert("a3")), {"history": False})],
+                           OPENED + timedelta(hours=2))
+        # Thursday 10:00 in Shanghai: a new day, a new count.
+        await fresh().told([(opened(alert("a4")), {"history": False})],
+                           datetime(2026, 3, 5, 2, 0, tzinfo=UTC))
+        rows = await outbox.rows("acme")
+        outbox.close()
+        await redis.aclose()
+        return rows
+
+    rows = {r["transition_id"]: r for r in asyncio.run(run())}
+    assert [rows[f"a{i}:opened"]["mode"] for i in (1, 2, 3)] == ["now", "now", "digest"]
+    assert rows["a3:opened"]["deliver_at"] == "2026-03-05T01:00:00.000000Z"  # 09:00 next day
+    assert rows["a4:opened"]["mode"] == "now"
