@@ -68,12 +68,22 @@ class DeliveryWorker:
         self.attempts, self.backoff = attempts, backoff_seconds
         self.wake = asyncio.Event()
         self._gate = asyncio.Semaphore(PARALLEL)
+        # Keys being sent: a send slower than its backoff is not started a second time.
+        self._in_flight: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver what is due until `stop`; woken early when new rows are written."""
+        try:
+            await self._loop(stop)
+        finally:
+            if self._tasks:  # the stop's grace is the caller's (a cancel ends them)
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await self.deliver_due()
+                await self.deliver_due(wait=False)
                 upcoming = await self.outbox.next_due()
             except Exception as exc:  # noqa: BLE001 - the database may come back: retry
                 log.warning("delivery.outbox_unreachable", error=f"{type(exc).__name__}: {exc}")
@@ -87,25 +97,38 @@ class DeliveryWorker:
             for waiter in waiters:
                 waiter.cancel()
 
-    async def deliver_due(self) -> int:
-        """Send every row due now; returns the messages attempted."""
+    async def deliver_due(self, wait: bool = True) -> int:
+        """Send every row due now (`wait`: until all are done; else in the background, so
+        a slow channel holds up no other); returns the messages started."""
         rows = await self.outbox.due(self.clock())
         groups: dict[tuple[str, ...], list[Row]] = defaultdict(list)
         for row in rows:
+            if row.key in self._in_flight:
+                continue
             if row.mode == "digest":
                 groups[(row.tenant, row.recipient, row.channel, row.batch or "")].append(row)
             else:
                 groups[(row.key,)].append(row)
-        await asyncio.gather(*(self._guarded(group) for group in groups.values()))
+            self._in_flight.add(row.key)  # now, before any task of it starts
+        if wait:
+            await asyncio.gather(*(self._guarded(group) for group in groups.values()))
+        else:
+            for group in groups.values():
+                task = asyncio.create_task(self._guarded(group))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         return len(groups)
 
     async def _guarded(self, rows: list[Row]) -> None:
-        async with self._gate:
-            try:
+        keys = {r.key for r in rows}
+        try:
+            async with self._gate:
                 await self._deliver(rows)
-            except Exception as exc:  # noqa: BLE001 - one message must not stop the others
-                log.warning("delivery.crashed", keys=[r.key for r in rows],
-                            error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one message must not stop the others
+            log.warning("delivery.crashed", keys=sorted(keys),
+                        error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._in_flight -= keys
 
     async def _deliver(self, rows: Sequence[Row]) -> None:
         first = rows[0]

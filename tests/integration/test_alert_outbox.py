@@ -213,3 +213,60 @@ def test_the_embedded_stack_keeps_its_outbox_in_the_event_stores_sqlite_file(
     rows = asyncio.run(run())
     assert [r["state"] for r in rows] == ["sent", "sent"]
     assert sorted(receiver.accepted) == sorted(r["key"] for r in rows)
+
+
+def test_a_slow_channel_holds_up_no_other_and_is_not_sent_twice_meanwhile(
+        pg_schema: str, receiver_factory: Callable[[list[int]], Receiver]) -> None:
+    slow, fast = receiver_factory([]), receiver_factory([])
+    release = threading.Event()
+    slow_calls: list[str] = []
+
+    class SlowHandler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+            self.rfile.read(int(self.headers["Content-Length"]))
+            slow_calls.append(self.headers["Idempotency-Key"])
+            release.wait(30)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    slow.server.RequestHandlerClass = SlowHandler
+    two = Routing(channels=(Channel("slow", "webhook", slow.url, "s"),
+                            Channel("fast", "webhook", fast.url, "s")),
+                  routes=(Route("slow", ("owner",)), Route("fast", ("owner",))))
+    outbox = Outbox(Settings(database_url=pg_schema))
+
+    async def run() -> list[dict[str, Any]]:
+        t = transition("a1")
+        dispatches = plan(t, two, managers={}, zone="Asia/Shanghai", interruptions={},
+                          now=datetime.now(UTC))
+        await outbox.add([(d, t.as_json(), NOW) for d in dispatches], datetime.now(UTC))
+        signer = LinkSigner(b"k" * 32, "https://sp.example", timedelta(hours=72))
+        deliverer = DeliveryWorker(outbox, IdsComposer(), interim.send, fixed(two), signer,
+                                   httpx.AsyncClient(timeout=30), lambda: datetime.now(UTC),
+                                   attempts=3, backoff_seconds=0.05)
+        stop = asyncio.Event()
+        task = asyncio.create_task(deliverer.run(stop))
+        deadline = asyncio.get_running_loop().time() + 30
+        while not (fast.accepted and slow_calls) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        # Many rounds of the loop pass while the slow send outlasts its backoff.
+        rounds = asyncio.get_running_loop().time() + 1.0
+        while asyncio.get_running_loop().time() < rounds:
+            deliverer.wake.set()
+            await asyncio.sleep(0.05)
+        release.set()
+        while asyncio.get_running_loop().time() < deadline and {
+                r["state"] for r in await outbox.rows("acme")} != {"sent"}:
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+        await deliverer.http.aclose()
+        return await outbox.rows("acme")
+
+    rows = asyncio.run(run())
+    assert len(fast.accepted) == 1 and len(slow_calls) == 1
+    assert [(r["channel"], r["state"], r["attempts"]) for r in
+            sorted(rows, key=lambda r: r["channel"])] == [("fast", "sent", 1), ("slow", "sent", 1)]
