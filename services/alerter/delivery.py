@@ -80,6 +80,12 @@ class DeliveryWorker:
             if self._tasks:  # the stop's grace is the caller's (a cancel ends them)
                 await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def abandon(self) -> None:
+        """Cancel the sends in flight (a stop out of patience): their rows stay pending and
+        are tried again after their backoff, under the same key."""
+        for task in list(self._tasks):
+            task.cancel()
+
     async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:

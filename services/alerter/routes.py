@@ -51,9 +51,10 @@ async def routed(settings: Settings, redis: Redis, store: AlertStore,
         yield dispatcher
     finally:
         done.set()
-        try:
-            await asyncio.wait_for(task, STOP_GRACE_SECONDS)
-        except TimeoutError:
+        finished, _ = await asyncio.wait([task], timeout=STOP_GRACE_SECONDS)
+        if not finished:
             log.warning("alerter.delivery_cut_short")  # the rows stay due in the outbox
+            worker.abandon()
+            await asyncio.gather(task, return_exceptions=True)
         await http.aclose()
         outbox.close()
