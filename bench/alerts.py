@@ -1,5 +1,6 @@
 """Alert delay, measured on a running stack (api, relay, projector, alerter): from the moment
-a condition becomes true to its event on `GET /v1/alerts/stream` and to its webhook.
+a condition becomes true to its event on `GET /v1/alerts/stream`, to its webhook, and to a
+routed channel through the durable outbox (the owner's signed webhook channel).
 
 Deals are created live, at staggered moments, in a stage whose stall threshold is a couple
 of seconds, so each one's `stalled_deal` condition becomes true at a known instant
@@ -20,12 +21,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import orjson
+import redis
 
+from alerts.notify import Channel
+from alerts.planning import idempotency_key
+from alerts.routing import Route, Routing
+from alerts.routing_codec import dump
 from projections.stats import quantile
+from services.alerter.dispatcher import routing_key
+from services.alerter.secrets import Sealer
 from services.broker import free_port
+from services.settings import Settings
 
 STAGE = "bench_stall"
 STAGES = ["prospecting", "qualification", "proposal", "negotiation", STAGE]
+OWNER, CHANNEL = "R-001", "bench-hook"
 
 
 class _Arrivals:
@@ -34,6 +45,8 @@ class _Arrivals:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.at: dict[str, tuple[datetime, datetime]] = {}  # deal -> (received, became true)
+        self.ids: dict[str, str] = {}  # deal -> its opened transition's id
+        self.keys: dict[str, datetime] = {}  # Idempotency-Key -> first received (outbox)
 
     def add(self, received: datetime, body: dict[str, Any]) -> None:
         alert = body.get("alert") or {}
@@ -43,6 +56,22 @@ class _Arrivals:
             with self.lock:
                 self.at.setdefault(alert["subject"], (
                     received, datetime.fromisoformat(alert["became_true_at"])))
+                self.ids.setdefault(alert["subject"], body["id"])
+
+    def add_key(self, received: datetime, key: str) -> None:
+        with self.lock:
+            self.keys.setdefault(key, received)
+
+    def routed_delays_ms(self, deals: list[str], sse: _Arrivals) -> list[float]:
+        """Delays to the routed channel: its messages matched to deals by the idempotency
+        key the outbox derives from (transition, recipient, channel), whatever their body."""
+        with self.lock, sse.lock:
+            out = []
+            for deal in deals:
+                key = idempotency_key(sse.ids.get(deal, ""), OWNER, CHANNEL)
+                if deal in sse.at and key in self.keys:
+                    out.append((self.keys[key] - sse.at[deal][1]).total_seconds() * 1000)
+            return out
 
     def delays_ms(self, deals: list[str]) -> list[float]:
         with self.lock:
@@ -54,7 +83,10 @@ def _receiver(arrivals: _Arrivals) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            arrivals.add(datetime.now(UTC), json.loads(body))
+            if self.path == "/routed":
+                arrivals.add_key(datetime.now(UTC), self.headers["Idempotency-Key"])
+            else:
+                arrivals.add(datetime.now(UTC), json.loads(body))
             self.send_response(200)
             self.end_headers()
 
@@ -96,9 +128,24 @@ def _wait(condition: Any, timeout: float) -> bool:
     return False
 
 
+def route_to_owner(settings: Settings, url: str) -> None:
+    """The tenant's routing, as the admin API leaves it for the alerter: every alert to its
+    owner on a signed webhook channel at `url`, no quiet hours, no cap."""
+    routing = Routing(channels=(Channel(CHANNEL, "webhook", url, uuid.uuid4().hex),),
+                      routes=(Route(CHANNEL, ("owner",)),))
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        client.set(routing_key(settings.redis_prefix, "default"),
+                   orjson.dumps(dump(routing, Sealer(settings).seal)))
+    finally:
+        client.close()
+
+
 def measure(url: str, headers: dict[str, str], deals: int = 40, stall_seconds: float = 2.0,
-            spread_seconds: float = 20.0, seed: int = 7) -> dict[str, float]:
-    """Delay figures (ms) for `deals` deals whose thresholds pass over `spread_seconds`."""
+            spread_seconds: float = 20.0, seed: int = 7,
+            settings: Settings | None = None) -> dict[str, float]:
+    """Delay figures (ms) for `deals` deals whose thresholds pass over `spread_seconds`;
+    with the stack's `settings`, through the outbox to a routed channel too."""
     sse, hook = _Arrivals(), _Arrivals()
     server = _receiver(hook)
     ready = threading.Event()
@@ -110,6 +157,8 @@ def measure(url: str, headers: dict[str, str], deals: int = 40, stall_seconds: f
             client.put("/v1/webhooks", json=[{
                 "url": f"http://127.0.0.1:{server.server_address[1]}/hook",
                 "secret": uuid.uuid4().hex}]).raise_for_status()
+            if settings is not None:
+                route_to_owner(settings, f"http://127.0.0.1:{server.server_address[1]}/routed")
             client.put("/v1/pipeline", json={
                 "stages": STAGES, "stall_days": {STAGE: stall_seconds / 86400}}
             ).raise_for_status()
@@ -127,7 +176,9 @@ def measure(url: str, headers: dict[str, str], deals: int = 40, stall_seconds: f
                 time.sleep(max(started + offset - time.monotonic(), 0))
                 _create(client, name)
             _wait(lambda: len(sse.delays_ms(names)) == deals
-                  and len(hook.delays_ms(names)) == deals, stall_seconds + 60)
+                  and len(hook.delays_ms(names)) == deals
+                  and (settings is None or len(hook.routed_delays_ms(names, sse)) == deals),
+                  stall_seconds + 60)
     finally:
         server.shutdown()
     for name, arrivals in (("sse", sse), ("webhook", hook)):
@@ -137,6 +188,13 @@ def measure(url: str, headers: dict[str, str], deals: int = 40, stall_seconds: f
             figures[f"alert_{name}_delay_p50_ms"] = quantile(delays, 0.5) or 0
             figures[f"alert_{name}_delay_p99_ms"] = quantile(delays, 0.99) or 0
             figures[f"alert_{name}_delay_max_ms"] = max(delays)
+    if settings is not None:
+        routed = hook.routed_delays_ms(names, sse)
+        figures["alert_outbox_received"] = len(routed)
+        if routed:
+            figures["alert_outbox_delay_p50_ms"] = quantile(routed, 0.5) or 0
+            figures["alert_outbox_delay_p99_ms"] = quantile(routed, 0.99) or 0
+            figures["alert_outbox_delay_max_ms"] = max(routed)
     figures["alert_deals"] = deals
     return figures
 

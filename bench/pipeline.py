@@ -205,7 +205,8 @@ def _run(schema: Schema, days: int, probes: int, batch_size: int, alert_deals: i
             figures.update(_paced(client, url, headers, settings, figures, load))
         if alert_deals:
             figures.update(bench_alerts.measure(url, headers, deals=alert_deals,
-                                                spread_seconds=alert_spread))
+                                                spread_seconds=alert_spread,
+                                                settings=settings))
         bench_projector.stop(processes)  # the rest gets the machine to itself
         figures.update(_ceilings(settings, schema))
         figures.update(_projectors(env, settings, work, load.scale_out,

@@ -32,9 +32,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from prometheus_client import Counter, Gauge
 
 from alerts.engine import AlertEngine
-from alerts.lifecycle import Transition
+from alerts.lifecycle import Alert, Transition
 from projections.facts import Change
 from services import bootstrap, signing
+from services.alerter.delivery import Composer, Send
+from services.alerter.dispatcher import Dispatcher
+from services.alerter.routes import routed
 from services.alerter.store import AlertStore, rule_settings
 from services.alerter.webhooks import Delivery, deliver
 from services.kafka import ensure_topics, producer
@@ -141,8 +144,10 @@ def _relayed(record: ConsumerRecord[Any, Any], signer: Signer | None) -> Relayed
 
 class Alerter:
     def __init__(self, settings: Settings, store: AlertStore, producer: AIOKafkaProducer | None,
-                 clock: Clock | None = None, progress: ProgressBoard | None = None) -> None:
+                 clock: Clock | None = None, progress: ProgressBoard | None = None,
+                 dispatcher: Dispatcher | None = None) -> None:
         self.settings, self.store, self.producer = settings, store, producer
+        self.dispatcher = dispatcher  # routes to people's channels through the outbox
         self.progress = progress
         self.reported_at = 0.0
         self.clock = clock or WallClock()
@@ -164,6 +169,8 @@ class Alerter:
         grace = timedelta(seconds=self.settings.alert_history_grace_seconds)
         stamped = [(t, {"history": t.past or now - (t.known_at or t.at) > grace,
                         "delivered_at": now.isoformat()}) for t in transitions]
+        if self.dispatcher is not None:  # in the outbox before marked delivered: never lost
+            await self.dispatcher.told(stamped, now)
         fresh = await self.store.record(stamped)
         for transition, extra in fresh:
             TRANSITIONS.labels(transition.alert.rule, transition.kind,
@@ -217,6 +224,9 @@ class Alerter:
                     self.engine.clock >= self.clock.now() - grace)
             if self.live and not lagging and not any(merge.buffers.values()):
                 transitions += self.engine.advance(self.now())
+            if self.live and self.dispatcher is not None:
+                transitions += await self.dispatcher.escalations(self.clock.now(),
+                                                                 self.open_alerts)
             if transitions:
                 await self.publish(transitions)
             await self.report(consumer, partitions, merge)
@@ -234,6 +244,14 @@ class Alerter:
             await asyncio.gather(*unfinished, return_exceptions=True)
         await self.http.aclose()
 
+
+    def managers(self, tenant: str) -> dict[str, str | None]:
+        """Each rep's current manager (rep.joined, rep.moved), for the escalation ladder."""
+        reps = self.engine.tenant(tenant).ctx.kind("rep")
+        return {rep: rec["history"][-1][2] for rep, rec in reps.items() if rec.get("history")}
+
+    def open_alerts(self) -> list[Alert]:
+        return [a for tenant in self.engine.tenants.values() for a in tenant.open.values()]
 
     async def dead_letter(self, change: Change, reason: str) -> None:
         """An event the engine could not use: to the dead-letter topic with its reason and
@@ -279,7 +297,10 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
     raise RuntimeError(f"topic {topic} has no partitions")
 
 
-async def main(settings: Settings, stop: asyncio.Event) -> None:
+async def main(settings: Settings, stop: asyncio.Event, composer: Composer | None = None,
+               send: Send | None = None) -> None:
+    """The alerter; `composer` and `send` make and send people's messages (default: the
+    tenant's words, alerts/messages.py, through services/alerter/channels)."""
     assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is required"
     await ensure_topics(settings)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -289,9 +310,13 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     redis = bootstrap.redis(settings)
     await consumer.start()
     await kafka.start()
+    store = AlertStore(redis, settings.redis_prefix)
     try:
-        await Alerter(settings, AlertStore(redis, settings.redis_prefix), kafka,
-                      progress=ProgressBoard(redis, settings.redis_prefix)).run(consumer, stop)
+        async with routed(settings, redis, store, composer, send) as dispatcher:
+            alerter = Alerter(settings, store, kafka, dispatcher=dispatcher,
+                              progress=ProgressBoard(redis, settings.redis_prefix))
+            dispatcher.managers = alerter.managers
+            await alerter.run(consumer, stop)
     finally:
         await consumer.stop()
         await kafka.stop()
