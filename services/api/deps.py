@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from events.ledger import SalesLedger
 from projections.readmodel import FactStore, NotBuilt
 from projections.snapshot import Snapshot
+from services.alerter.settings_log import AlertSettingsLog
 from services.api.columns import ColumnStores
 from services.settings import Settings
 
@@ -40,6 +41,7 @@ class Services:
     _snapshots: dict[str, tuple[tuple[str, int], Snapshot]] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     columns: ColumnStores = field(init=False)
+    alert_log: AlertSettingsLog | None = None  # routing and people's actions on alerts
 
     def __post_init__(self) -> None:
         # The funnel and breakdowns read columns kept current from the change stream; the

@@ -1,0 +1,117 @@
+"""A tenant's alert routing through the API (admin): read with secrets hidden, replace
+whole. Each change is an event in the alert settings log (durable, in backups) and is
+then written to Redis for the alerter. Docs: docs/ALERTS.md, "Settings and actions"."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Body, HTTPException
+from fastapi.responses import JSONResponse
+
+from alerts.routing import Routing
+from alerts.routing_codec import RoutingInvalid, dump, load
+from services.alerter.routing_store import publish_routing, rederive, routing_published
+from services.alerter.secrets import Sealer, SecretUnreadable
+from services.alerter.settings_log import AlertSettingsLog
+from services.api.auth import ADMINISTER, PrincipalDep, TenantDep
+from services.api.deps import Services, ServicesDep
+from services.api.problems import problem, problem_responses
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+log = structlog.get_logger("api.alert_settings")
+
+
+def alert_log(services: Services) -> AlertSettingsLog:
+    if services.alert_log is None:
+        raise HTTPException(503, "the alert settings log is not open in this process")
+    return services.alert_log
+
+
+def shown(document: dict[str, Any]) -> dict[str, Any]:
+    """The document as the API shows it: each channel's secret only `"set"` or null."""
+    return {**document, "channels": [{**c, "secret": "set" if c.get("secret") else None}
+                                     for c in document.get("channels", [])]}
+
+
+async def _stored(services: Services, tenant: str) -> dict[str, Any] | None:
+    routing = await asyncio.to_thread(alert_log(services).routing, tenant)
+    return None if routing is None else routing.document
+
+
+@router.get("/routing", dependencies=[ADMINISTER])
+async def get_routing(services: ServicesDep, tenant: TenantDep) -> dict[str, Any]:
+    """The tenant's routing: `channels` (secrets never returned: `"secret": "set"` or
+    null), `routes`, `escalations`, `quiet` hours, `daily_cap`, `key_customers_to_manager`,
+    `contacts`. Never set: the empty routing (nobody is told but through the dashboard,
+    SSE and webhooks)."""
+    document = await _stored(services, tenant)
+    if document is None:
+        return shown(dump(Routing(), lambda secret: secret))
+    prefix = services.settings.redis_prefix
+    if not await routing_published(services.redis, prefix, tenant):  # lost: put it back
+        await publish_routing(services.redis, prefix, tenant, document)
+    return shown(document)
+
+
+def _with_kept_secrets(doc: dict[str, Any], stored: dict[str, Any] | None,
+                       sealer: Sealer) -> dict[str, Any]:
+    """`doc` with each channel's secret in clear: the one sent, else (absent, null or
+    `"set"`) the stored one of the channel with that id; `""` removes it."""
+    kept = {c.get("id"): c.get("secret") for c in (stored or {}).get("channels", [])}
+    channels = doc.get("channels")
+    if not isinstance(channels, list):
+        return doc  # `load` names what is wrong
+    out = []
+    for index, channel in enumerate(channels):
+        if isinstance(channel, dict):
+            secret = channel.get("secret")
+            if secret in (None, "set"):
+                known = channel.get("id")
+                sealed = kept.get(known) if isinstance(known, str) else None
+                try:
+                    secret = sealer.unseal(sealed) if sealed else None
+                except SecretUnreadable:
+                    raise RoutingInvalid(f"channels[{index}].secret", "the stored secret was "
+                                         "sealed with another key: send it again") from None
+            channel = {**channel, "secret": secret or None}
+        out.append(channel)
+    return {**doc, "channels": out}
+
+
+@router.put("/routing", dependencies=[ADMINISTER], responses=problem_responses(400, 422))
+async def put_routing(services: ServicesDep, caller: PrincipalDep,
+                      document: dict[str, Any] = Body()) -> Any:  # noqa: B008 - FastAPI's way
+    """Replace the tenant's routing (the form `GET` shows). A channel sent without a secret
+    (absent, null or `"set"`) keeps its stored one; `""` removes it. A document that cannot
+    be read is a 422 problem naming the field (`errors[0].field`, a dotted path such as
+    `routes[0].channel`). Stored as an event in the alert settings log (secrets sealed),
+    then given to the alerter."""
+    tenant = caller.tenant
+    sealer = Sealer(services.settings)
+    stored = await _stored(services, tenant)
+    try:  # secrets in clear from here to `dump`, which seals them
+        routing = load(_with_kept_secrets(document, stored, sealer), lambda clear: clear)
+    except RoutingInvalid as invalid:
+        return problem(422, "invalid-routing", "Invalid alert routing",
+                       str(invalid), [{"field": invalid.field, "message": invalid.message}])
+    sealed = dump(routing, sealer.seal)
+    await asyncio.to_thread(alert_log(services).set_routing, tenant, sealed, caller.subject,
+                            datetime.now(UTC))
+    await publish_routing(services.redis, services.settings.redis_prefix, tenant, sealed)
+    return JSONResponse(shown(sealed))
+
+
+async def rederive_all(services: Services) -> None:
+    """At start-up: what the log holds and Redis lacks, written back (a restore, a flush)."""
+    if services.alert_log is None:
+        return
+    try:
+        aggregates = await asyncio.to_thread(lambda: list(services.alert_log.everything()))  # type: ignore[union-attr]
+        written = await rederive(services.redis, services.settings.redis_prefix, aggregates)
+        log.info("alert_settings.rederived", aggregates=len(aggregates), written=written)
+    except Exception as exc:  # noqa: BLE001 - the API serves anyway; GET routing re-derives
+        log.warning("alert_settings.not_rederived", error=f"{type(exc).__name__}: {exc}")
