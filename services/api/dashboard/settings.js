@@ -32,6 +32,8 @@ const langLabel = (o) => o || "—";
 
 function render() {
   document.documentElement.lang = lang;
+  $("#result").textContent = "";  // said of the form as it was
+  $("#result").className = "";
   document.querySelectorAll("[data-w]").forEach((el) => { el.textContent = w(el.dataset.w); });
   $("#channels").innerHTML = table("channels", ["id", "kind", "target", "secret", "lang"],
     doc.channels.map((c, i) => `<tr>${cell(input(`channels.${i}.id`, c.id))}
@@ -187,10 +189,25 @@ document.addEventListener("click", (event) => {
   }
   render();
 });
+/** The routes' channel lists, after a channel's id was typed: redrawn in place, so the
+ * field being typed in next is not replaced under the cursor. */
+function refreshChannelChoices() {
+  const ids = [...document.querySelectorAll('[data-path^="channels."][data-path$=".id"]')]
+    .map((el) => el.value);
+  document.querySelectorAll('select[data-path^="routes."][data-path$=".channel"]').forEach((el) => {
+    const chosen = el.value;
+    el.innerHTML = ids.map((id) => `<option value="${esc(id)}"${id === chosen ? " selected" : ""}>`
+      + `${esc(id)}</option>`).join("");
+  });
+}
+
+document.addEventListener("input", (event) => {
+  if (/^channels\.\d+\.id$/.test(event.target.dataset.path || "")) refreshChannelChoices();
+});
 document.addEventListener("change", (event) => {
-  if (event.target.dataset.path === "quiet.on" || event.target.dataset.path?.endsWith(".id")) {
+  if (event.target.dataset.path === "quiet.on") {
     keep();
-    if (event.target.dataset.path === "quiet.on" && event.target.checked) {
+    if (event.target.checked) {
       doc.quiet = {start: "09:00", end: "18:00", working_days: [0, 1, 2, 3, 4],
                    let_through: ["high"]};
     }
