@@ -145,17 +145,21 @@ def _visible(caller: Principal, alert: dict[str, Any]) -> bool:
 @router.get("/history", dependencies=[READ], responses=READ_PROBLEMS)
 async def history(services: ServicesDep, caller: PrincipalDep,
                   subject: Annotated[str, Query(min_length=1, max_length=256,
-                                                description="a deal or customer id")]
-                  ) -> dict[str, Any]:
+                                                description="a deal or customer id")],
+                  kind: Annotated[str | None, Query(
+                      max_length=32, description="the subject's kind (deal, customer, lead, "
+                                                 "rep, team), when ids repeat across kinds")]
+                  = None) -> dict[str, Any]:
     """Every alert on `subject` (a deal or a customer, or a lead, a rep), newest first, with
-    its `transitions` (from the alert stream), `deliveries` (who was told, through which
-    channel, when, the outcome: docs/ALERTS.md) and `actions` (acknowledged or snoozed: by
-    whom, when, `via` the API or a one-tap link)."""
+    its `transitions` (those still on the alert stream, its latest 100,000), `deliveries`
+    (who was told, through which channel, when, the outcome: docs/ALERTS.md) and `actions`
+    (acknowledged or snoozed: by whom, when, `via` the API or a one-tap link)."""
     tenant = caller.tenant
     store = _store(services)
     now = datetime.now(UTC)
     found = [effective_fields(a, u, now) for a, u in await store.alerts(tenant)
-             if a.get("subject") == subject and _visible(caller, a)]
+             if a.get("subject") == subject and kind in (None, a.get("subject_kind"))
+             and _visible(caller, a)]
     found.sort(key=lambda a: (a["became_true_at"], a["id"]), reverse=True)
     transitions = await _transitions(store, tenant, {a["id"] for a in found})
     log = alert_log(services)

@@ -190,6 +190,10 @@ def test_the_history_of_a_deal_tells_who_was_told_and_what_they_did(
         history = client.get("/v1/alerts/history", params={"subject": "D1"}).json()
         assert client.get("/v1/alerts/history", params={"subject": "D-none"}).json()[
             "count"] == 0
+        assert client.get("/v1/alerts/history", params={"subject": "D1", "kind": "customer"}
+                          ).json()["count"] == 0
+        assert client.get("/v1/alerts/history", params={"subject": "D1", "kind": "deal"}
+                          ).json()["alerts"] == history["alerts"]
     (row,) = [a for a in history["alerts"] if a["id"] == alert["id"]]
     assert row["deliveries"] == [told]
     assert [t["kind"] for t in row["transitions"]][0] == "opened"
