@@ -88,3 +88,33 @@ def _try(act: object) -> str:
 def test_the_one_tap_page_speaks_the_readers_language(header: str | None,
                                                       expected: str) -> None:
     assert language(header) == expected
+
+
+@pytest.mark.usefixtures("own_logging")  # the CLI configures logging
+def test_a_backup_restored_on_sqlite_holds_the_same_settings_and_spent_links(
+        tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from services.cli import cli
+
+    source, target = tmp_path / "source", tmp_path / "target"
+    log = open_log(settings(source))
+    try:
+        log.set_routing("acme", {"daily_cap": 2}, "key-1", AT)
+        log.act("acme", "a1", action("acknowledged", "M1", "link", AT, link="nonce-1"))
+    finally:
+        log.close()
+    file = tmp_path / "backup.jsonl.gz"
+    for directory, args in ((source, ["backup", str(file)]), (target, ["restore", str(file)])):
+        done = CliRunner().invoke(cli, args, env={"DATA_DIR": str(directory),
+                                                  "DATABASE_URL": ""})
+        assert done.exit_code == 0, done.output
+    restored = open_log(settings(target))
+    try:
+        routing = restored.routing("acme")
+        assert routing is not None and routing.document == {"daily_cap": 2}
+        with pytest.raises(LinkSpent):
+            restored.act("acme", "a1", action("acknowledged", "M1", "link", AT,
+                                               link="nonce-1"))
+    finally:
+        restored.close()
