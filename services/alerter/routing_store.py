@@ -34,8 +34,15 @@ async def publish_routing(redis: Redis, prefix: str, tenant: str,
     await redis.set(routing_key(prefix, tenant), orjson.dumps(document))
 
 
-async def routing_published(redis: Redis, prefix: str, tenant: str) -> bool:
-    return bool(await redis.exists(routing_key(prefix, tenant)))
+async def republish_if_stale(redis: Redis, prefix: str, tenant: str,
+                             document: dict[str, Any]) -> bool:
+    """Write the log's routing to Redis unless Redis holds exactly it (a write lost after the
+    log's, a restore, a flush); whether it wrote."""
+    wanted = orjson.dumps(document)
+    if await redis.get(routing_key(prefix, tenant)) == wanted:
+        return False
+    await redis.set(routing_key(prefix, tenant), wanted)
+    return True
 
 
 async def deliveries(redis: Redis, prefix: str, tenant: str, alert_id: str
@@ -58,13 +65,14 @@ def user_fields(actions: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def rederive(redis: Redis, prefix: str,
                    aggregates: list[AlertRouting | AlertActions]) -> int:
-    """Write to Redis what the log holds and Redis lacks (never over what Redis has: it may
-    be newer); how many keys were written."""
+    """Write to Redis what the log holds and Redis lacks; how many keys were written. The
+    routing is the log's (written there first, it is never older than Redis's); user fields
+    only where Redis has none (it may hold an acknowledgement older than the log)."""
     written = 0
     for aggregate in aggregates:
         if isinstance(aggregate, AlertRouting) and aggregate.document is not None:
-            written += bool(await redis.set(routing_key(prefix, aggregate.tenant),
-                                            orjson.dumps(aggregate.document), nx=True))
+            written += await republish_if_stale(redis, prefix, aggregate.tenant,
+                                                aggregate.document)
         elif isinstance(aggregate, AlertActions) and aggregate.actions:
             written += await redis.hsetnx(f"{prefix}:{aggregate.tenant}:alerts:user",
                                           aggregate.alert_id,

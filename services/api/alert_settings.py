@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from alerts.routing import Routing
 from alerts.routing_codec import RoutingInvalid, dump, load
-from services.alerter.routing_store import publish_routing, rederive, routing_published
+from services.alerter.routing_store import publish_routing, rederive, republish_if_stale
 from services.alerter.secrets import Sealer, SecretUnreadable
 from services.alerter.settings_log import AlertSettingsLog
 from services.api.auth import ADMINISTER, PrincipalDep, TenantDep
@@ -51,10 +51,34 @@ async def get_routing(services: ServicesDep, tenant: TenantDep) -> dict[str, Any
     document = await _stored(services, tenant)
     if document is None:
         return shown(dump(Routing(), lambda secret: secret))
-    prefix = services.settings.redis_prefix
-    if not await routing_published(services.redis, prefix, tenant):  # lost: put it back
-        await publish_routing(services.redis, prefix, tenant, document)
+    # Redis may have lost it, or missed the last change: the log is the truth.
+    await republish_if_stale(services.redis, services.settings.redis_prefix, tenant, document)
     return shown(document)
+
+
+_UNWRITABLE = "not storable: a whole number beyond 64 bits, or text with a lone surrogate"
+
+
+def _unwritable(value: Any, at: str) -> str | None:
+    """The dotted path of the first value orjson cannot write, if any."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _unwritable(key, at) or _unwritable(item, f"{at}.{key}" if at else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unwritable(item, f"{at}[{index}]")
+            if found is not None:
+                return found
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return None if -2**63 <= value < 2**64 else at
+    elif isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return at
+    return None
 
 
 def _with_kept_secrets(doc: dict[str, Any], stored: dict[str, Any] | None,
@@ -91,6 +115,11 @@ async def put_routing(services: ServicesDep, caller: PrincipalDep,
     `routes[0].channel`). Stored as an event in the alert settings log (secrets sealed),
     then given to the alerter."""
     tenant = caller.tenant
+    unwritable = _unwritable(document, "")
+    if unwritable is not None:  # JSON can say it, the store cannot keep it
+        return problem(422, "invalid-routing", "Invalid alert routing",
+                       f"{unwritable}: {_UNWRITABLE}",
+                       [{"field": unwritable, "message": _UNWRITABLE}])
     sealer = Sealer(services.settings)
     stored = await _stored(services, tenant)
     try:  # secrets in clear from here to `dump`, which seals them

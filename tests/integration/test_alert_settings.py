@@ -3,6 +3,7 @@ all of it surviving a backup and restore (docs/ALERTS.md, "Settings and actions"
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -116,19 +117,35 @@ def test_a_channel_sent_without_its_secret_keeps_the_stored_one(module_stack: St
     assert Sealer(settings_of(module_stack)).unseal(stored["channels"][0]["secret"]) == SECRET
 
 
+def test_a_lost_or_stale_routing_in_redis_is_put_back_from_the_store(
+        module_stack: Stack) -> None:
+    with module_stack.client() as client:
+        assert client.put("/v1/alerts/routing", json=ROUTING).status_code == 200
+        stored = routing_in_redis(module_stack)
+        key = f"{module_stack.env['REDIS_PREFIX']}:alerting:default:routing"
+        redis = Redis.from_url(module_stack.env["REDIS_URL"])
+        for damage in (lambda: redis.delete(key), lambda: redis.set(key, b'{"channels":[]}')):
+            damage()
+            assert client.get("/v1/alerts/routing").status_code == 200
+            assert routing_in_redis(module_stack) == stored
+
+
 @pytest.mark.parametrize(("change", "field"), [
     (lambda d: d["routes"].append({"channel": "nowhere", "to": ["owner"]}), "routes[2].channel"),
     (lambda d: d["channels"][1].update(kind="pager"), "channels[1].kind"),
     (lambda d: d.update(daily_cap=0), "daily_cap"),
     (lambda d: d["quiet"].update(start="9 o'clock"), "quiet.start"),
+    (lambda d: d.update(daily_cap=2**70), "daily_cap"),  # JSON can say it; no store keeps it
+    (lambda d: d["contacts"]["R1"].update(name="\ud800"), "contacts.R1.name"),
 ])
 def test_a_routing_that_cannot_be_read_is_a_422_naming_the_field(
         module_stack: Stack, change: Any, field: str) -> None:
-    document = orjson.loads(orjson.dumps(ROUTING))
+    document = json.loads(json.dumps(ROUTING))
     change(document)
     with module_stack.client() as client:
         before = client.get("/v1/alerts/routing").json()
-        answer = client.put("/v1/alerts/routing", json=document)
+        answer = client.put("/v1/alerts/routing", content=json.dumps(document),  # ASCII
+                            headers={"Content-Type": "application/json"})
         assert client.get("/v1/alerts/routing").json() == before  # nothing half-written
     assert answer.status_code == 422
     assert answer.headers["content-type"] == "application/problem+json"
