@@ -15,7 +15,8 @@ _WORDS: dict[Language, dict[str, str]] = {
            "done_acknowledge": "Acknowledged. Thank you.",
            "done_snooze": "Snoozed until {until}.",
            "used": "This link was already used: it acts once.",
-           "invalid": "This link cannot be used: {why}.",
+           "invalid": "This link cannot be used: it was not made by this server.",
+           "expired": "This link has expired. Open the alert in the dashboard instead.",
            "missing": "This alert no longer exists.",
            "closed": "This alert is already {state}: nothing to do.",
            "title": "SalesPulse alert"},
@@ -23,7 +24,8 @@ _WORDS: dict[Language, dict[str, str]] = {
               "button_acknowledge": "确认", "button_snooze": "推迟 24 小时",
               "done_acknowledge": "已确认，谢谢。", "done_snooze": "已推迟至 {until}。",
               "used": "此链接已使用过：每个链接只能使用一次。",
-              "invalid": "此链接无法使用：{why}。", "missing": "此提醒已不存在。",
+              "invalid": "此链接无法使用：并非本服务生成。",
+              "expired": "此链接已过期，请在看板中查看此提醒。", "missing": "此提醒已不存在。",
               "closed": "此提醒已{state}，无需操作。", "title": "SalesPulse 提醒"},
 }
 

@@ -69,7 +69,8 @@ async def _granted(services: Services, token: str, lang: act_page.Language
     try:
         grant = signer(services).check(token, datetime.now(UTC))
     except LinkInvalid as invalid:
-        return _html(act_page.message(lang, "invalid", why=str(invalid)), 403)
+        expired = "expired" in str(invalid)  # LinkInvalid says which in its message only
+        return _html(act_page.message(lang, "expired" if expired else "invalid"), 403)
     found = await _store(services).alert(grant.tenant, grant.alert_id)
     if found is None:
         return _html(act_page.message(lang, "missing"), 404)
