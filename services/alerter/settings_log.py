@@ -106,11 +106,15 @@ class AlertSettingsLog(Application):
         actions = self.actions(tenant, alert_id)
         return actions is not None and nonce in actions.spent
 
-    def everything(self) -> Iterator[AlertRouting | AlertActions]:
-        """Every aggregate of the log, as it stands (for re-deriving Redis after a restore
-        or a lost Redis): read once through the notification log, a small table."""
+    def everything(self, *, routing_only: bool = False
+                   ) -> Iterator[AlertRouting | AlertActions]:
+        """Every aggregate of the log (or every tenant's routing), as it stands, for
+        re-deriving Redis after a restore or a lost Redis: found through the notification
+        log, a small table (an event's topic names its aggregate's class)."""
         seen: set[UUID | str] = set()
         for notification in self.recorder.select_notifications(None, 100_000_000):
+            if routing_only and f":{AlertRouting.__qualname__}." not in notification.topic:
+                continue
             if notification.originator_id not in seen:
                 seen.add(notification.originator_id)
                 found = self._get(UUID(str(notification.originator_id)))

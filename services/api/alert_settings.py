@@ -16,7 +16,7 @@ from alerts.routing import Routing
 from alerts.routing_codec import RoutingInvalid, dump, load
 from services.alerter.routing_store import publish_routing, rederive, republish_if_stale
 from services.alerter.secrets import Sealer, SecretUnreadable
-from services.alerter.settings_log import AlertSettingsLog
+from services.alerter.settings_log import AlertActions, AlertRouting, AlertSettingsLog
 from services.api.auth import ADMINISTER, PrincipalDep, TenantDep
 from services.api.deps import Services, ServicesDep
 from services.api.problems import problem, problem_responses
@@ -134,13 +134,30 @@ async def put_routing(services: ServicesDep, caller: PrincipalDep,
     return JSONResponse(shown(sealed))
 
 
+def _read_all(alert_settings: AlertSettingsLog, routing_only: bool
+              ) -> list[AlertRouting | AlertActions]:
+    return list(alert_settings.everything(routing_only=routing_only))
+
+
+ROUTING_CHECK_SECONDS = 60.0  # how soon a Redis flushed under a running API has routing again
+
+
 async def rederive_all(services: Services) -> None:
-    """At start-up: what the log holds and Redis lacks, written back (a restore, a flush)."""
-    if services.alert_log is None:
+    """At start-up, what the log holds and Redis lacks is written back (a restore, a flush);
+    then, every ROUTING_CHECK_SECONDS, each tenant's routing (Redis lost while running)."""
+    alert_settings = services.alert_log
+    if alert_settings is None:
         return
-    try:
-        aggregates = await asyncio.to_thread(lambda: list(services.alert_log.everything()))  # type: ignore[union-attr]
-        written = await rederive(services.redis, services.settings.redis_prefix, aggregates)
-        log.info("alert_settings.rederived", aggregates=len(aggregates), written=written)
-    except Exception as exc:  # noqa: BLE001 - the API serves anyway; GET routing re-derives
-        log.warning("alert_settings.not_rederived", error=f"{type(exc).__name__}: {exc}")
+    routing_only = False
+    while True:
+        try:
+            aggregates = await asyncio.to_thread(_read_all, alert_settings, routing_only)
+            written = await rederive(services.redis, services.settings.redis_prefix,
+                                     aggregates)
+            if written or not routing_only:
+                log.info("alert_settings.rederived", aggregates=len(aggregates),
+                         written=written)
+        except Exception as exc:  # noqa: BLE001 - the API serves anyway; next round
+            log.warning("alert_settings.not_rederived", error=f"{type(exc).__name__}: {exc}")
+        routing_only = True
+        await asyncio.sleep(ROUTING_CHECK_SECONDS)

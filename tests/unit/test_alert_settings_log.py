@@ -40,8 +40,9 @@ def test_routing_is_kept_whole_with_who_set_it(tmp_path: Path) -> None:
         assert routing is not None
         assert (routing.document, routing.set_by) == ({"daily_cap": 5}, "key-2")
         assert log.routing("globex") is None
-        kinds = {type(a) for a in log.everything()}
-        assert kinds == {AlertRouting}
+        log.act("acme", "a1", action("acknowledged", "M1", "api", AT))
+        assert {type(a) for a in log.everything()} == {AlertRouting, AlertActions}
+        assert [type(a) for a in log.everything(routing_only=True)] == [AlertRouting]
     finally:
         log.close()
 
