@@ -22,6 +22,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 
+from events.ledger import SalesLedger
 from services.settings import Settings
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://salespulse.dev/alert-settings")
@@ -74,7 +75,8 @@ class AlertActions(Aggregate):
 
 class AlertSettingsLog(Application):
     name = "alertsettings"
-    env = {"TRANSCODER_TOPIC": "events.transcoder:OrjsonTranscoder"}
+    # The ledger's transcoder, named by the ledger (it moves with it).
+    env = {"TRANSCODER_TOPIC": SalesLedger.env["TRANSCODER_TOPIC"]}
 
     def set_routing(self, tenant: str, document: dict[str, Any], by: str, at: datetime) -> None:
         def change() -> list[Aggregate]:
