@@ -206,18 +206,21 @@ def test_the_history_of_a_deal_tells_who_was_told_and_what_they_did(
     opened = {"id": f"{alert['id']}:opened", "kind": "opened", "at": alert["became_true_at"],
               "alert": alert}
     sent_at = datetime.now(UTC).replace(microsecond=0)
-    dispatch = Dispatch(tenant, opened["id"], "M1", "sales-ding", sent_at, "now", 1,
-                        idempotency_key(opened["id"], "M1", "sales-ding"))
+    # Due tomorrow, so the stack's own delivery worker leaves it to this test.
+    later = sent_at + timedelta(days=1)
+    # A channel of its own: the stack's alerter already told M1 through the routing's.
+    dispatch = Dispatch(tenant, opened["id"], "M1", "history-inbox", later, "now", 1,
+                        idempotency_key(opened["id"], "M1", "history-inbox"))
 
     async def deliver() -> None:  # as the alerter's delivery worker records a sent message
         box = Outbox(Settings(database_url=module_stack.env["DATABASE_URL"]))
         await box.add([(dispatch, opened, sent_at)], sent_at)
-        await box.attempt([dispatch.idempotency_key], sent_at)
+        await box.attempt([dispatch.idempotency_key], later)
         await box.sent([dispatch.idempotency_key], sent_at)
         box.close()
 
     asyncio.run(deliver())
-    told = {"recipient": "M1", "channel": "sales-ding", "kind": "opened", "mode": "now",
+    told = {"recipient": "M1", "channel": "history-inbox", "kind": "opened", "mode": "now",
             "level": 1, "at": sent_at.isoformat(), "outcome": "delivered", "attempts": 1,
             "error": None}
     token = signer(module_stack).token(tenant, alert["id"], "M1", "snooze", datetime.now(UTC))
