@@ -19,7 +19,8 @@ from numpy.typing import NDArray
 from events.vocabulary import PERIODS
 from projections import columnar
 from projections.breakdown import GROUPINGS
-from projections.columnar import AMOUNT_SCALE, Columns, months
+from projections.column_table import months
+from projections.columnar import AMOUNT_SCALE, Columns
 from projections.snapshot import Filters
 from projections.stats import average_money, mean, ratio
 
