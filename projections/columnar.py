@@ -360,7 +360,8 @@ class Columns:
             if name == "rep":
                 return d["owner"]
             if name in ("team", "manager", "region"):
-                return self._history(name)[d["history"]]
+                by_entry: NDArray[Any] = self._history(name)[d["history"]]
+                return by_entry
             if name == "source":
                 # Its own source, else its lead's: its own lead if that exists, else the
                 # lead converted into it.
@@ -371,7 +372,9 @@ class Columns:
             if name == "product":
                 return d["product"]
             customers = self.customers
-            return np.where(customers["exists"], customers["segment"], 0)[d["customer"]]
+            segments: NDArray[Any] = np.where(customers["exists"], customers["segment"],
+                                              0)[d["customer"]]
+            return segments
         if what == "lead" and name in ("rep", "source"):
             return lead["owner" if name == "rep" else "source"]
         if what == "activity" and name == "rep":

@@ -69,6 +69,7 @@ def engagement_drop(ctx: Context, key: str, now: datetime) -> Assessment:
     # answer is constant from one edge to the next (windows are half-open).
     shifts = (timedelta(0), span_of_days(s.engagement_recent_days),
               span_of_days(s.engagement_recent_days + s.engagement_prior_days))
+    since: datetime | None
     if _engaged(times, now, s):
         since = now
         for edge in _edges_until(times, now, shifts):
@@ -78,7 +79,7 @@ def engagement_drop(ctx: Context, key: str, now: datetime) -> Assessment:
         until = next((e for e in _edges_after(times, now, shifts)
                       if not _engaged(times, e, s)), None)
     else:
-        since = next((e for e in _edges_after(times, now, shifts)  # type: ignore[assignment]
+        since = next((e for e in _edges_after(times, now, shifts)
                       if _engaged(times, e, s)), None)
         until = None
     recent, prior = _window_counts(times, now, s)

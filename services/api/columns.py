@@ -27,10 +27,10 @@ import structlog
 from prometheus_client import Counter, Histogram
 from redis.exceptions import RedisError
 
+from events.vocabulary import DEFAULT_STAGES
 from projections.columnar import Columns
 from projections.facts import Record
 from projections.readmodel import Changes, FactStore, NotBuilt
-from projections.snapshot import DEFAULT_STAGES
 
 log = structlog.get_logger("api.columns")
 T = TypeVar("T")
