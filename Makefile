@@ -48,8 +48,10 @@ UNIT_WORKERS ?= 2
 test: lint dashboard deps  ## unit and integration tests on the real broker, PostgreSQL and Redis
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
+# The inner loop: the same tests and assertions over fewer generated examples and smaller
+# inputs (tests/depth.py); `make test` runs them at full depth.
 unit: $(BIN)/.installed  ## the unit tests alone: pure logic, no services
-	$(BIN)/pytest -q -p no:cacheprovider -n $(UNIT_WORKERS) tests/unit
+	SALESPULSE_TEST_DEPTH=quick $(BIN)/pytest -q -p no:cacheprovider -n $(UNIT_WORKERS) tests/unit
 
 # Faults (docs/FAULTS.md): processes killed at seeded points while history streams in, and
 # the broker stopped and restarted. CHAOS_SEED picks the history and the kill points.

@@ -343,7 +343,7 @@ class Envelope(BaseModel):
 def event_model(event_type: str) -> type[BaseModel]:
     """The full model of one event type (envelope + typed data), for its JSON Schema."""
     name = "".join(part.title() for part in event_type.replace(".", "_").split("_")) + "Event"
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(
         name,
         __base__=Envelope,
         type=(Literal[event_type], ...),  # type: ignore[arg-type]

@@ -19,7 +19,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from projections.snapshot import Deal, Filters, Snapshot, ts
+from events.vocabulary import ts
+from projections.snapshot import Deal, Filters, Snapshot
 from projections.stats import days_between, median, money, quantile, ratio
 
 CADENCE_BUCKETS = ((0, 7, "0-7"), (8, 14, "8-14"), (15, 30, "15-30"), (31, None, ">30"))

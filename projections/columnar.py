@@ -1,5 +1,7 @@
 """A tenant's deals, leads and activities in columns: the funnel and breakdowns at scale.
 
+Over 400 lines: one class whose writing (`put`) and joining (`dim`) share every column.
+
 The `Snapshot` joins every record into Python objects; at 100k deals that is 3.5 GB
 and seconds per request. Here each deal, lead and activity is one row of numpy
 columns (tens of bytes), built from the fact records as they stream past and updated
@@ -24,8 +26,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -35,16 +37,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, DIMENSIONS, ts
+from projections.column_table import Strings, Table, micros
 from projections.facts import Record
 from projections.funnel import advanced_from, stage_dwell_days
-from projections.keyindex import FIRST_ROW, KeyIndex
+from projections.keyindex import FIRST_ROW
 from projections.snapshot import Deal
 from projections.stats import days_between
 
 AMOUNT_SCALE = 6  # the contract allows six decimal places
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
-_ORDINAL_1970 = date(1970, 1, 1).toordinal()
 _INT64_MAX = int(np.iinfo(np.int64).max)
 NOW = _INT64_MAX  # "the moment" of an open deal: its owner's team now
 JOINED_BYTES = 64 << 20  # joined dimensions kept between changes
@@ -65,100 +65,6 @@ _DEAL_SCALARS = ("created_day", "period_day", "status", "amount", "amount_exp", 
                  "cycle_days")
 _LEAD_SCALARS = ("created_day", "converted", "owner", "created", "history", "source",
                  "own_region")
-
-
-def months(days: NDArray[np.int32]) -> NDArray[np.int64]:
-    """Each ordinal day's month as year * 12 + month - 1."""
-    since_1970 = np.asarray(days - _ORDINAL_1970, dtype="datetime64[D]").astype("datetime64[M]")
-    return since_1970.astype(np.int64) + 1970 * 12
-
-
-def micros(moment: datetime) -> int:
-    """Exact microseconds since the epoch: instants compare as `datetime`s do."""
-    return (moment - _EPOCH) // _MICRO
-
-
-class Strings:
-    """Every dimension value as a small integer; 0 is None (which no filter matches)."""
-
-    def __init__(self) -> None:
-        self.values: list[str | None] = [None]
-        self.codes: dict[str | None, int] = {None: 0}
-
-    def code(self, value: str | None) -> int:
-        found = self.codes.get(value)
-        if found is None:
-            found = self.codes[value] = len(self.values)
-            self.values.append(value)
-        return found
-
-    def find(self, value: str) -> int | None:
-        return self.codes.get(value)
-
-
-def _resize(arrays: dict[str, NDArray[Any]], name: str, size: int) -> None:
-    """To `size` rows, new ones zero. In place when nothing else refers to the array: a
-    large array is remapped, not copied, so the old and the new one are never both in
-    memory (at 1M deals an activity column is 100 MB). Else as a copy."""
-    try:
-        arrays[name].resize((size, *arrays[name].shape[1:]), refcheck=True)
-    except ValueError:
-        grown = np.zeros((size, *arrays[name].shape[1:]), dtype=arrays[name].dtype)
-        kept = min(size, len(arrays[name]))
-        grown[:kept] = arrays[name][:kept]
-        arrays[name] = grown
-
-
-class Table:
-    """Rows in growable columns. A keyed table's row is its subject's code, given at the
-    key's first sighting even as a reference, so references are plain integer gathers;
-    rows 0 (no subject) and 1 stay empty."""
-
-    def __init__(self, columns: dict[str, Any], *, keyed: bool = True) -> None:
-        self.size = 0
-        self.cols: dict[str, NDArray[Any]] = {}
-        for name, spec in columns.items():
-            dtype, width = spec if isinstance(spec, tuple) else (spec, None)
-            self.cols[name] = np.zeros((16, width) if width else 16, dtype=dtype)
-        self.keys = KeyIndex() if keyed else None
-        if self.keys is not None:
-            self._grow(FIRST_ROW)
-
-    def _grow(self, size: int) -> None:
-        capacity = len(next(iter(self.cols.values())))
-        if size > capacity:
-            # An eighth more: growing in place costs no copy, and the room is memory held.
-            self.reserve(max(size, capacity * 9 // 8))
-        self.size = max(self.size, size)
-
-    def reserve(self, capacity: int) -> None:
-        """Room for `capacity` rows (a whole load knows how many records are coming)."""
-        if capacity > len(next(iter(self.cols.values()))):
-            for name in self.cols:
-                _resize(self.cols, name, capacity)
-        if self.keys is not None:
-            self.keys.reserve(capacity)
-
-    def rows(self, keys: Sequence[str | None]) -> list[int]:
-        """The row of each key (0 for none), created empty on first sight."""
-        assert self.keys is not None
-        found = self.keys.rows(keys)
-        self._grow(self.keys.size)
-        return found
-
-    def extend(self, rows: int) -> None:
-        self._grow(self.size + rows)
-
-    def trim(self) -> None:
-        """Give back the room kept for growth (after a whole load)."""
-        for name in self.cols:
-            if len(self.cols[name]) > self.size:
-                _resize(self.cols, name, self.size)
-        if self.keys is not None:
-            self.keys.trim()
-
-    def __getitem__(self, name: str) -> NDArray[Any]:
-        return self.cols[name][:self.size]
 
 
 class Columns:
@@ -454,7 +360,8 @@ class Columns:
             if name == "rep":
                 return d["owner"]
             if name in ("team", "manager", "region"):
-                return self._history(name)[d["history"]]
+                by_entry: NDArray[Any] = self._history(name)[d["history"]]
+                return by_entry
             if name == "source":
                 # Its own source, else its lead's: its own lead if that exists, else the
                 # lead converted into it.
@@ -465,7 +372,9 @@ class Columns:
             if name == "product":
                 return d["product"]
             customers = self.customers
-            return np.where(customers["exists"], customers["segment"], 0)[d["customer"]]
+            segments: NDArray[Any] = np.where(customers["exists"], customers["segment"],
+                                              0)[d["customer"]]
+            return segments
         if what == "lead" and name in ("rep", "source"):
             return lead["owner" if name == "rep" else "source"]
         if what == "activity" and name == "rep":

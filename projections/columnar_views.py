@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from events.vocabulary import PERIODS
+from events.vocabulary import GROUPINGS, PERIODS
 from projections import columnar
-from projections.breakdown import GROUPINGS
-from projections.columnar import AMOUNT_SCALE, Columns, months
+from projections.column_table import months
+from projections.columnar import AMOUNT_SCALE, Columns
 from projections.snapshot import Filters
 from projections.stats import average_money, mean, ratio
 

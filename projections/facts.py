@@ -84,7 +84,7 @@ def _change(message: _Message) -> Change:
                          f"{MESSAGE_SCHEMA}")
     event = message.event
     return _new_change((message.position, str(event["tenant"]), message.kind, message.key,
-                        message.version, event, message.relayed_at))  # type: ignore[no-any-return]
+                        message.version, event, message.relayed_at))
 
 
 def apply(record: Record | None, change: Change) -> Record | None:

@@ -16,7 +16,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from projections.snapshot import Deal, Filters, Snapshot, ts
+from events.vocabulary import ts
+from projections.snapshot import Deal, Filters, Snapshot
 from projections.stats import days_between, mean, median, money
 
 MIN_HISTORY = 20  # closed deals that passed a stage before its own win rate is trusted

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from projections.snapshot import Snapshot, ts
+from events.vocabulary import ts
+from projections.snapshot import Snapshot
 from projections.stats import mean, money, ratio
 
 DEFAULT_WEIGHTS = {"results": Decimal(60), "process": Decimal(30), "customer": Decimal(10)}

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from services import keys_cli
+from services.process_start import started, until_signalled
 from services.processes import is_healthy
 from services.settings import Settings
 from services.supervisor import Child, Supervisor
@@ -50,24 +51,19 @@ def api(host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -
 def relay(from_start: Annotated[bool, typer.Option(
         help="Republish the whole log (e.g. into a new, empty broker)")] = False) -> None:
     """Follow the event store's log onto Kafka."""
-    from services import bootstrap, logs, observability, signing
+    from services import bootstrap, signing
     from services.kafka import ensure_topics, producer
     from services.progress import ProgressBoard
     from services.relay import Relay
 
-    logs.configure()
-    settings = Settings()
-    observability.serve_metrics(settings)
+    settings = started("info")
 
-    async def main() -> None:
+    async def main(stop: asyncio.Event) -> None:
         ledger = bootstrap.ledger(settings)
         tracking = bootstrap.tracking(ledger)
         await ensure_topics(settings)
         kafka = producer(settings)
         await kafka.start()
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         redis = bootstrap.redis(settings)
         runner = Relay(ledger, tracking, kafka, settings.events_topic,
                        signer=signing.signer(settings),
@@ -82,19 +78,16 @@ def relay(from_start: Annotated[bool, typer.Option(
             await redis.aclose()
             ledger.close()
 
-    asyncio.run(main())
+    until_signalled(main)
 
 
 @cli.command()
 def projector(log_level: str = "warning") -> None:
     """Keep the Redis read models up to date from Kafka (a faust worker folding whole fetches)."""
-    from services import logs, observability
     from services import projector as projector_service
     from services.kafka import ensure_topics
 
-    logs.configure(log_level)
-    settings = Settings()
-    observability.serve_metrics(settings)
+    settings = started(log_level)
     asyncio.run(ensure_topics(settings))
     projector_service.run(settings, loglevel=log_level)
 
@@ -102,40 +95,20 @@ def projector(log_level: str = "warning") -> None:
 @cli.command()
 def alerter(log_level: str = "warning") -> None:
     """Watch the events for alert conditions; deliver alerts (docs/ALERTS.md)."""
-    from services import logs, observability
     from services.alerter.process import main as alert_service
 
-    logs.configure(log_level)
-    settings = Settings()
-    observability.serve_metrics(settings)
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await alert_service(settings, stop)
-
-    asyncio.run(run())
+    settings = started(log_level)
+    until_signalled(lambda stop: alert_service(settings, stop))
 
 
 @cli.command()
 def connectors(log_level: str = "warning") -> None:
     """Store contract events produced to INGEST_TOPIC (refusals to INGEST_REFUSED_TOPIC) and
     Salesforce CDC from SALESFORCE_CDC_TOPICS (README, "Connecting a CRM")."""
-    from services import logs, observability
     from services.connectors.consumer import serve
 
-    logs.configure(log_level)
-    settings = Settings()
-    observability.serve_metrics(settings)
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await serve(settings, stop)
-
-    asyncio.run(run())
+    settings = started(log_level)
+    until_signalled(lambda stop: serve(settings, stop))
 
 
 @cli.command()

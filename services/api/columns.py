@@ -27,9 +27,9 @@ import structlog
 from prometheus_client import Counter, Histogram
 from redis.exceptions import RedisError
 
+from events.vocabulary import DEFAULT_STAGES
 from projections.columnar import Columns
 from projections.facts import Record
-from projections.snapshot import DEFAULT_STAGES
 from services.readmodels.codec import decode
 from services.readmodels.store import Changes, FactStore, NotBuilt
 

@@ -12,11 +12,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from events.contract import PERIOD_PATTERN
 from events.vocabulary import TargetMetric
 from projections.rep_page import UnknownRep, rep_page
 from projections.scores import Window, leaderboard
 from projections.snapshot import Filters
-from projections.targets import PERIOD_PATTERN, Period, targets
+from projections.targets import Period, targets
 from services.access.principal import Forbidden
 from services.api.auth import PrincipalDep
 from services.api.deps import ServicesDep

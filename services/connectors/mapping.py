@@ -9,6 +9,7 @@ it is skipped (counted: a field or object salespulse does not track).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -147,6 +148,35 @@ class Mapped:
 
     def dead_letter(self, reason: str) -> Mapped:
         return replace(self, events=(), dead=reason)
+
+
+class Unmappable(Exception):
+    """What a mapping cannot turn into contract events: the notification is dead-lettered."""
+
+
+def mapped_stage(mapping: ConnectorMapping, value: Any, refusal: str) -> str:
+    """The contract stage the mapping names for a CRM's stage (`refusal`: why there is none)."""
+    stage = mapping.stages.get(str(value))
+    if stage is None:
+        raise Unmappable(refusal)
+    return stage
+
+
+def settle(mapped: Mapped, build: Callable[[], list[dict[str, Any]] | Mapped],
+           nothing: str) -> Mapped:
+    """The notification with the events `build` maps it to: dead-lettered when it cannot be
+    mapped or read, skipped (`nothing`: why) when it maps to no event."""
+    try:
+        events = build()
+    except Unmappable as exc:
+        return mapped.dead_letter(str(exc))
+    except (TypeError, ValueError, OverflowError) as exc:
+        return mapped.dead_letter(f"unreadable value: {exc}")
+    if isinstance(events, Mapped):
+        return events
+    if not events:
+        return replace(mapped, skipped=nothing)
+    return replace(mapped, events=tuple(events))
 
 
 def event_id(connector: str, *parts: Any) -> str:

@@ -16,11 +16,14 @@ from typing import Any
 from services.connectors.mapping import (
     ConnectorMapping,
     Mapped,
+    Unmappable,
     amount,
     close_date,
     envelope,
+    mapped_stage,
     owner_events,
     parse_time,
+    settle,
 )
 
 NAME = "pipedrive"
@@ -50,10 +53,6 @@ def _time(data: dict[str, Any], key: str, fallback: datetime) -> datetime:
     return parse_time(value) if value else fallback
 
 
-class _Unmappable(Exception):
-    pass
-
-
 def map_webhook(payload: Any, mapping: ConnectorMapping) -> Mapped:
     if not isinstance(payload, dict) or not isinstance(payload.get("meta"), dict):
         return Mapped("?", payload, dead="a notification is an object with `meta`")
@@ -72,32 +71,24 @@ def map_webhook(payload: Any, mapping: ConnectorMapping) -> Mapped:
     if not isinstance(data, dict):
         return mapped.dead_letter("data is not an object")
     previous = payload.get("previous") or {}
-    try:
+
+    def build() -> list[dict[str, Any]] | Mapped:
         if entity == "deal":
-            events = _deal(key, action, data, previous, at, mapping)
-        elif entity == "activity":
-            events = _activity(key, action, data, previous, mapping)
-        elif entity == "organization" and action == "create":
-            events = [envelope(NAME, key, "customer", "customer.created",
-                               _time(data, "add_time", at),
-                               {"customer_id": str(data.get("id", meta.get("entity_id"))),
-                                **({"name": data["name"]} if data.get("name") else {})})]
-        else:
-            return Mapped(key, payload, skipped=f"{action}.{entity} is not tracked")
-    except _Unmappable as exc:
-        return mapped.dead_letter(str(exc))
-    except (TypeError, ValueError, OverflowError) as exc:
-        return mapped.dead_letter(f"unreadable value: {exc}")
-    if not events:
-        return Mapped(key, payload, skipped=f"{action}.{entity} changes nothing tracked")
-    return Mapped(key, payload, tuple(events))
+            return _deal(key, action, data, previous, at, mapping)
+        if entity == "activity":
+            return _activity(key, action, data, previous, mapping)
+        if entity == "organization" and action == "create":
+            return [envelope(NAME, key, "customer", "customer.created",
+                             _time(data, "add_time", at),
+                             {"customer_id": str(data.get("id", meta.get("entity_id"))),
+                              **({"name": data["name"]} if data.get("name") else {})})]
+        return Mapped(key, payload, skipped=f"{action}.{entity} is not tracked")
+
+    return settle(mapped, build, f"{action}.{entity} changes nothing tracked")
 
 
 def _stage(mapping: ConnectorMapping, value: Any) -> str:
-    stage = mapping.stages.get(str(value))
-    if stage is None:
-        raise _Unmappable(f"stage_id {value} is not in the mapping's stages")
-    return stage
+    return mapped_stage(mapping, value, f"stage_id {value} is not in the mapping's stages")
 
 
 def _close(key: str, deal: str, data: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
@@ -111,10 +102,10 @@ def _close(key: str, deal: str, data: dict[str, Any], at: datetime) -> list[dict
                                     if data.get("lost_reason") else {})}
         return [envelope(NAME, key, "lost", "deal.lost", _time(data, "lost_time", at), lost)]
     if status == "deleted":
-        raise _Unmappable("a deleted deal cannot be taken out of the event history")
+        raise Unmappable("a deleted deal cannot be taken out of the event history")
     if status == "open":
-        raise _Unmappable("a closed deal cannot be reopened in the event history")
-    raise _Unmappable(f"status {status!r} is not open, won, lost or deleted")
+        raise Unmappable("a closed deal cannot be reopened in the event history")
+    raise Unmappable(f"status {status!r} is not open, won, lost or deleted")
 
 
 def _deal(key: str, action: str, data: dict[str, Any], previous: dict[str, Any],
@@ -190,7 +181,7 @@ def _activity(key: str, action: str, data: dict[str, Any], previous: dict[str, A
     elif mapping.link_customers and data.get("org_id"):
         fields["customer_id"] = str(data["org_id"])
     else:
-        raise _Unmappable("an activity on no deal (nor, with link_customers, organization) "
+        raise Unmappable("an activity on no deal (nor, with link_customers, organization) "
                           "has no subject in the contract")
     if (minutes := _duration(data.get("duration"))) is not None:
         fields["duration_min"] = minutes

@@ -20,21 +20,20 @@ from typing import Any
 from services.connectors.mapping import (
     ConnectorMapping,
     Mapped,
+    Unmappable,
     amount,
     close_date,
     envelope,
     from_millis,
+    mapped_stage,
     owner_events,
     parse_time,
+    settle,
 )
 
 NAME = "salesforce"
 OPPORTUNITY_PREFIX = "006"  # Salesforce's key prefix of Opportunity ids
 ACCOUNT_PREFIX = "001"
-
-
-class _Unmappable(Exception):
-    pass
 
 
 def notification_key(message: dict[str, Any]) -> str:
@@ -64,8 +63,9 @@ def map_change_event(message: Any, mapping: ConnectorMapping) -> Mapped:
         return mapped.dead_letter(f"{change} of {entity}: a record cannot be taken out of (or "
                                   "put back into) the event history")
     changed = set(header.get("changedFields") or ()) if change == "UPDATE" else set(message)
-    events: list[dict[str, Any]] = []
-    try:
+
+    def build() -> list[dict[str, Any]] | Mapped:
+        events: list[dict[str, Any]] = []
         for record in map(str, records):
             if entity == "Opportunity":
                 events += _opportunity(key, record, change, message, changed, at, mapping)
@@ -73,13 +73,9 @@ def map_change_event(message: Any, mapping: ConnectorMapping) -> Mapped:
                 events += _activity(key, record, entity, change, message, changed, at, mapping)
             else:
                 return Mapped(key, message, skipped=f"{entity} is not tracked")
-    except _Unmappable as exc:
-        return mapped.dead_letter(str(exc))
-    except (TypeError, ValueError, OverflowError) as exc:
-        return mapped.dead_letter(f"unreadable value: {exc}")
-    if not events:
-        return Mapped(key, message, skipped=f"{change} of {entity} changes nothing tracked")
-    return Mapped(key, message, tuple(events))
+        return events
+
+    return settle(mapped, build, f"{change} of {entity} changes nothing tracked")
 
 
 def _outcome(message: dict[str, Any], changed: set[str], mapping: ConnectorMapping) -> str | None:
@@ -130,7 +126,7 @@ def _opportunity(key: str, deal: str, change: str, message: dict[str, Any],
         if "StageName" in changed and outcome is None and stage is not None:
             events.append(event("stage", "deal.stage_changed", {"stage": _stage(mapping, stage)}))
     else:
-        raise _Unmappable(f"changeType {change!r} is not CREATE or UPDATE")
+        raise Unmappable(f"changeType {change!r} is not CREATE or UPDATE")
     if outcome == "won":
         won = {"amount": amount(message["Amount"])} if message.get("Amount") is not None else {}
         events.append(event("won", "deal.won", won))
@@ -142,10 +138,8 @@ def _opportunity(key: str, deal: str, change: str, message: dict[str, Any],
 
 
 def _stage(mapping: ConnectorMapping, value: Any) -> str:
-    stage = mapping.stages.get(str(value))
-    if stage is None:
-        raise _Unmappable(f"StageName {value!r} is not in the mapping's stages, won or lost")
-    return stage
+    return mapped_stage(mapping, value,
+                        f"StageName {value!r} is not in the mapping's stages, won or lost")
 
 
 def _activity(key: str, record: str, entity: str, change: str, message: dict[str, Any],
@@ -173,7 +167,7 @@ def _activity(key: str, record: str, entity: str, change: str, message: dict[str
     elif mapping.link_customers and (account or what.startswith(ACCOUNT_PREFIX)):
         subject = {"customer_id": account or what}
     else:
-        raise _Unmappable(f"a {entity} about no opportunity (nor, with link_customers, "
+        raise Unmappable(f"a {entity} about no opportunity (nor, with link_customers, "
                           "account) has no subject in the contract")
     rep, events = owner_events(NAME, mapping, message.get("OwnerId"))
     data: dict[str, Any] = {"activity_id": record, "kind": kind, "rep_id": rep, **subject}

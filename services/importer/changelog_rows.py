@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from services.importer.cells import moment_of, text
 from services.importer.changelog_mapping import STATUSES, ChangeMapping
 from services.importer.mapping import MappingError
 from services.importer.reading import Table
@@ -63,33 +63,19 @@ class RowSkipped(RowRejected):
 
 # --- cells ----------------------------------------------------------------------
 
-def text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # an id or amount a spreadsheet stored as 1001.0
-    return str(value).strip()
-
-
 def parse_moment(value: Any, mapping: ChangeMapping) -> datetime:
     """ISO 8601, epoch milliseconds (HubSpot) or seconds, or one of the mapping's formats;
     a time without offset is in the mapping's zone, a date is midnight there."""
-    zone = ZoneInfo(mapping.timezone)
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime.combine(value, time())
-    else:
-        raw = text(value)
-        if not raw:
-            raise ValueError("empty: every change needs its time")
-        if raw.isdigit() and len(raw) in (10, 13):
-            return datetime.fromtimestamp(int(raw) / (1000 if len(raw) == 13 else 1), UTC)
-        moment = _parse_text_moment(raw, mapping.date_formats)
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    moment = moment_of(value, mapping.timezone,
+                       lambda raw: _parse_text_moment(raw, mapping.date_formats))
+    if moment is None:
+        raise ValueError("empty: every change needs its time")
+    return moment
 
 
 def _parse_text_moment(raw: str, formats: tuple[str, ...]) -> datetime:
+    if raw.isdigit() and len(raw) in (10, 13):
+        return datetime.fromtimestamp(int(raw) / (1000 if len(raw) == 13 else 1), UTC)
     try:
         return datetime.fromisoformat(raw)
     except ValueError:

@@ -11,14 +11,14 @@ same file imported again gives the same ids and the API answers `duplicate`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
-from zoneinfo import ZoneInfo
 
 from events.errors import InvalidEvent
 from events.parsing import parse_event
+from services.importer.cells import moment_of, text
 from services.importer.mapping import Mapping, MappingError
 from services.importer.reading import Table
 
@@ -134,17 +134,9 @@ def convert(table: Table, mapping: Mapping, source: str) -> Conversion:
 
 # --- one row ------------------------------------------------------------------
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # an id or amount Excel stored as 1001.0
-    return str(value).strip()
-
-
 def _cell(cells: dict[str, Any], mapping: Mapping, name: str) -> str:
     column = mapping.columns.get(name)
-    raw = _text(cells.get(column)) if column else ""
+    raw = text(cells.get(column)) if column else ""
     if raw and name in mapping.values:
         table = mapping.values[name]
         if raw not in table:
@@ -156,17 +148,8 @@ def _cell(cells: dict[str, Any], mapping: Mapping, name: str) -> str:
 
 def _when(value: Any, mapping: Mapping) -> datetime | None:
     """A cell as an aware moment: dates at midnight and naive times in the mapping's zone."""
-    zone = ZoneInfo(mapping.timezone)
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime.combine(value, time())
-    else:
-        text = _text(value)
-        if not text:
-            return None
-        moment = _parse_date(text, mapping.date_formats)
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    return moment_of(value, mapping.timezone,
+                     lambda raw: _parse_date(raw, mapping.date_formats))
 
 
 def _parse_date(text: str, formats: tuple[str, ...]) -> datetime:

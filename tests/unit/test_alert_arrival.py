@@ -25,6 +25,7 @@ from events.parsing import parse_event
 from events.rules import CREATES, subject_of
 from projections.facts import Change
 from services.simulate.arrival import late_and_early
+from tests.depth import QUICK, examples
 from tests.history import simulated
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -164,7 +165,7 @@ def _end(history: list[Event]) -> datetime:
     return max(datetime.fromisoformat(e["occurred_at"]) for e in history) + timedelta(days=5)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(arrivals())
 def test_any_arrival_order_ends_with_the_alerts_of_the_sorted_arrival(
         case: tuple[list[Event], list[Event]]) -> None:
@@ -247,7 +248,8 @@ def released(arrival: list[Event]) -> list[Event]:
     return out
 
 
-@pytest.mark.parametrize(("days", "early"), [(365, 0.0), (120, 0.05)])
+# A quick run (tests/depth.py) looks at a third of the year.
+@pytest.mark.parametrize(("days", "early"), [(120 if QUICK else 365, 0.0), (120, 0.05)])
 def test_simulated_history_arriving_late_and_early_ends_with_the_sorted_alerts(
         days: int, early: float) -> None:
     """20% of the events up to three days late (and 5% before their subject: held, then

@@ -21,6 +21,7 @@ from services.importer.convert import Conversion
 from services.importer.mapping import MappingError, read_document
 from services.importer.reading import Table, read_table
 from services.importer.sending import BatchRefused, Refusal, deliver
+from tests.depth import examples
 
 ROOT = Path(__file__).parents[2]
 DATA = ROOT / "tests" / "data"
@@ -238,7 +239,7 @@ def test_every_event_meets_the_contract_in_event_time_order_reps_first(crm: str)
 
 
 @pytest.mark.parametrize("crm", list(SHIPPED))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.randoms(use_true_random=False))
 def test_any_row_order_of_a_sample_export_gives_the_same_events(crm: str,
                                                                  seed: random.Random) -> None:
@@ -283,7 +284,7 @@ def pipedrive_logs(draw: st.DrawFn) -> list[tuple[str, ...]]:
     return rows + repeats
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(log=pipedrive_logs(), seed=st.randoms(use_true_random=False))
 def test_any_row_order_of_a_generated_log_gives_the_same_events_ids_and_reasons(
         log: list[tuple[str, ...]], seed: random.Random) -> None:

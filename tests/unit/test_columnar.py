@@ -23,6 +23,7 @@ from projections.funnel import funnel
 from projections.snapshot import Filters, Snapshot
 from services.simulate.scaled import Template, template
 from tests.builders import ev
+from tests.depth import QUICK
 
 TZ = "Asia/Shanghai"
 
@@ -110,7 +111,10 @@ def test_joins_and_counts_a_block_of_rows_at_a_time_answer_the_same_at_any_block
     # dimensions, each one is joined again, block by block, for every question.
     monkeypatch.setattr(columnar, "BLOCK_ROWS", block)
     monkeypatch.setattr(columnar, "JOINED_BYTES", 0)
-    records = fold(year().changes)
+    changes = year().changes
+    if QUICK and block < 64:  # a row a Python step: the inner loop splits an eighth of the year
+        changes = changes[:len(changes) // 8]
+    records = fold(changes)
     columns = columns_of(records)
     assert columns.leads.size > block and columns.activities.size > block
     same_answers(records, columns, cases=3, seed=block)

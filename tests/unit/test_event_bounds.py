@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from events.bounds import MAX_DATA_BYTES, MAX_DEPTH, MAX_KEY, MAX_TEXT
 from events.errors import InvalidEvent
 from events.parsing import check_event, parse_event
+from tests.depth import examples
 
 
 def rep(**extra: Any) -> dict[str, Any]:
@@ -35,7 +36,7 @@ def refusal(raw: Any) -> list[tuple[str, str]]:
     return [(e.field, e.message) for e in refused.value.errors]
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=examples(60), deadline=None, derandomize=True)
 @given(levels=st.integers(1, 1200))
 def test_nesting_is_refused_beyond_the_bound_at_any_depth_naming_the_field(levels: int) -> None:
     raw = rep(extra=nested(levels))  # `data` is the first level, `extra` the second

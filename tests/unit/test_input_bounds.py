@@ -15,6 +15,7 @@ from events.contract import DATA_MODELS, DECIMAL_MAX_LENGTH, DECIMAL_PATTERN, js
 from events.errors import InvalidEvent
 from events.parsing import parse_event
 from services.eventstore.ledger import BatchRefused, SalesLedger
+from tests.depth import examples
 
 # The required fields of each event type with a string field that is not an id.
 BASES: dict[str, dict[str, Any]] = {
@@ -85,7 +86,7 @@ def accepted_amount(text: str) -> bool:
     return True
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=examples(300), deadline=None, derandomize=True)
 @given(text=st.one_of(st.from_regex(DECIMAL_PATTERN, fullmatch=True), st.text(max_size=12),
                       st.sampled_from([" 1 ", "1_000", "1e3", "+1", "-0", "1.", ".5", "0x10",
                                        "١٢", "NaN", "Infinity", "1.0000001", "0" * 41,

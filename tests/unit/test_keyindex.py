@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from projections import keyindex
 from projections.keyindex import FIRST_ROW, MAX_WIDTH, MERGE_AT, KeyIndex
+from tests.depth import examples
 
 
 def reference(batches: list[list[str | None]]) -> list[list[int]]:
@@ -30,13 +31,13 @@ keys = st.one_of(st.none(), st.just(""), st.text(max_size=8),
                  st.sampled_from(["D-1", "D-2", "a\0", "a", "a\0\0", "x" * (MAX_WIDTH + 3)]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.lists(keys, max_size=12), max_size=8))
 def test_rows_are_those_a_dict_would_give(batches: list[list[str | None]]) -> None:
     assert index_rows(KeyIndex(), batches) == reference(batches)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.lists(keys, max_size=12), max_size=8), st.integers(0, 3),
        st.integers(1, 4))
 def test_keys_sharing_a_hash_never_share_a_row(batches: list[list[str | None]],
@@ -48,7 +49,7 @@ def test_keys_sharing_a_hash_never_share_a_row(batches: list[list[str | None]],
         assert index_rows(index, batches) == reference(batches)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.lists(keys, max_size=12), max_size=8), st.integers(1, 4))
 def test_rows_survive_merges_every_few_keys(batches: list[list[str | None]],
                                             merge_at: int) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import importlib
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -229,16 +229,28 @@ def test_live_maps_compressed_time_and_creates_its_own_entities() -> None:
 # --- feed: against an in-process fake of the batch endpoint ----------------------------
 
 def _fake_api(seen: list[Event], fail: bool = False) -> Callable[[httpx.Request], httpx.Response]:
+    ids = {e["id"] for e in seen}  # the API's duplicates are by id: no scan of all seen
+
     def handle(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/v1/events/batch"
         if fail:
             return httpx.Response(422, json={"title": "invalid", "errors": []})
         batch = json.loads(request.content)
-        results = [{"id": e["id"], "status": "duplicate" if e in seen else "accepted"}
+        results = [{"id": e["id"], "status": "duplicate" if e["id"] in ids else "accepted"}
                    for e in batch]
         seen.extend(batch)
+        ids.update(e["id"] for e in batch)
         return httpx.Response(202, json={"results": results})
     return handle
+
+
+def _fake_async_api(seen: list[Event]) -> Callable[[httpx.Request], Awaitable[httpx.Response]]:
+    handle = _fake_api(seen)
+
+    async def handle_async(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0)  # a real request yields to the loop: the stop can be set
+        return handle(request)
+    return handle_async
 
 
 def test_post_events_batches_and_counts(events: list[Event]) -> None:
@@ -261,7 +273,7 @@ def test_post_events_raises_with_status_and_body(events: list[Event]) -> None:
 async def test_feed_live_posts_due_events_until_stopped() -> None:
     seen: list[Event] = []
     stop = asyncio.Event()
-    client = httpx.AsyncClient(transport=httpx.MockTransport(_fake_api(seen)))
+    client = httpx.AsyncClient(transport=httpx.MockTransport(_fake_async_api(seen)))
     task = asyncio.create_task(feed_live("http://api", 7, speed=86400 * 20, stop=stop,
                                          client=client))
     await asyncio.sleep(0.5)
