@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -35,18 +35,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, DIMENSIONS, ts
+from projections.columnar_orders import Orders
+from projections.columnar_table import AMOUNT_SCALE, Strings, Table, micros
 from projections.facts import Record
 from projections.funnel import advanced_from, stage_dwell_days
-from projections.keyindex import FIRST_ROW, KeyIndex
+from projections.keyindex import FIRST_ROW
 from projections.snapshot import Deal
 from projections.stats import days_between
 
-AMOUNT_SCALE = 6  # the contract allows six decimal places
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 _ORDINAL_1970 = date(1970, 1, 1).toordinal()
 _INT64_MAX = int(np.iinfo(np.int64).max)
 NOW = _INT64_MAX  # "the moment" of an open deal: its owner's team now
+KEPT_WHOLE = ("scoring", "target")
+# The order a whole load feeds records in: reps first, so rows find their team at once.
+LOAD_ORDER = ("rep", "customer", "deal", "lead", "order", *KEPT_WHOLE)
 JOINED_BYTES = 64 << 20  # joined dimensions kept between changes
 # Lead and activity rows joined or counted at a time: a block's masks and codes are a few
 # MB, where the whole activity table's (12.7M rows at 1M deals) were hundreds.
@@ -62,7 +64,7 @@ def blocks(size: int) -> Iterator[slice]:
 _DEAL_SCALARS = ("created_day", "period_day", "status", "amount", "amount_exp", "owner",
                  "closed", "history", "own_source", "product", "customer", "own_lead",
                  "last_stage", "lost_reason", "competitor", "skips", "regressions",
-                 "cycle_days")
+                 "cycle_days", "created")
 _LEAD_SCALARS = ("created_day", "converted", "owner", "created", "history", "source",
                  "own_region")
 
@@ -71,94 +73,6 @@ def months(days: NDArray[np.int32]) -> NDArray[np.int64]:
     """Each ordinal day's month as year * 12 + month - 1."""
     since_1970 = np.asarray(days - _ORDINAL_1970, dtype="datetime64[D]").astype("datetime64[M]")
     return since_1970.astype(np.int64) + 1970 * 12
-
-
-def micros(moment: datetime) -> int:
-    """Exact microseconds since the epoch: instants compare as `datetime`s do."""
-    return (moment - _EPOCH) // _MICRO
-
-
-class Strings:
-    """Every dimension value as a small integer; 0 is None (which no filter matches)."""
-
-    def __init__(self) -> None:
-        self.values: list[str | None] = [None]
-        self.codes: dict[str | None, int] = {None: 0}
-
-    def code(self, value: str | None) -> int:
-        found = self.codes.get(value)
-        if found is None:
-            found = self.codes[value] = len(self.values)
-            self.values.append(value)
-        return found
-
-    def find(self, value: str) -> int | None:
-        return self.codes.get(value)
-
-
-def _resize(arrays: dict[str, NDArray[Any]], name: str, size: int) -> None:
-    """To `size` rows, new ones zero. In place when nothing else refers to the array: a
-    large array is remapped, not copied, so the old and the new one are never both in
-    memory (at 1M deals an activity column is 100 MB). Else as a copy."""
-    try:
-        arrays[name].resize((size, *arrays[name].shape[1:]), refcheck=True)
-    except ValueError:
-        grown = np.zeros((size, *arrays[name].shape[1:]), dtype=arrays[name].dtype)
-        kept = min(size, len(arrays[name]))
-        grown[:kept] = arrays[name][:kept]
-        arrays[name] = grown
-
-
-class Table:
-    """Rows in growable columns. A keyed table's row is its subject's code, given at the
-    key's first sighting even as a reference, so references are plain integer gathers;
-    rows 0 (no subject) and 1 stay empty."""
-
-    def __init__(self, columns: dict[str, Any], *, keyed: bool = True) -> None:
-        self.size = 0
-        self.cols: dict[str, NDArray[Any]] = {}
-        for name, spec in columns.items():
-            dtype, width = spec if isinstance(spec, tuple) else (spec, None)
-            self.cols[name] = np.zeros((16, width) if width else 16, dtype=dtype)
-        self.keys = KeyIndex() if keyed else None
-        if self.keys is not None:
-            self._grow(FIRST_ROW)
-
-    def _grow(self, size: int) -> None:
-        capacity = len(next(iter(self.cols.values())))
-        if size > capacity:
-            # An eighth more: growing in place costs no copy, and the room is memory held.
-            self.reserve(max(size, capacity * 9 // 8))
-        self.size = max(self.size, size)
-
-    def reserve(self, capacity: int) -> None:
-        """Room for `capacity` rows (a whole load knows how many records are coming)."""
-        if capacity > len(next(iter(self.cols.values()))):
-            for name in self.cols:
-                _resize(self.cols, name, capacity)
-        if self.keys is not None:
-            self.keys.reserve(capacity)
-
-    def rows(self, keys: Sequence[str | None]) -> list[int]:
-        """The row of each key (0 for none), created empty on first sight."""
-        assert self.keys is not None
-        found = self.keys.rows(keys)
-        self._grow(self.keys.size)
-        return found
-
-    def extend(self, rows: int) -> None:
-        self._grow(self.size + rows)
-
-    def trim(self) -> None:
-        """Give back the room kept for growth (after a whole load)."""
-        for name in self.cols:
-            if len(self.cols[name]) > self.size:
-                _resize(self.cols, name, self.size)
-        if self.keys is not None:
-            self.keys.trim()
-
-    def __getitem__(self, name: str) -> NDArray[Any]:
-        return self.cols[name][:self.size]
 
 
 class Columns:
@@ -176,6 +90,9 @@ class Columns:
         self.history_region: list[int] = [0]
         self.rep_history: dict[int, tuple[list[int], list[int]]] = {}  # moments, entries
         self.reps_current: dict[str, str | None] = {}  # rep -> team now
+        self.rep_records: dict[str, Record] = {}  # a few hundred: names and first joins
+        # Settings-like kinds (scoring, targets): a handful of records, kept as they are.
+        self.records: dict[str, dict[str, Record]] = {kind: {} for kind in KEPT_WHOLE}
         n_stages = len(self.stages)
         self.deals = Table({
             "exists": bool, "created_day": np.int32, "period_day": np.int32, "status": np.int32,
@@ -184,7 +101,7 @@ class Columns:
             "customer": np.int32, "own_lead": np.int32, "converted_from": np.int32,
             "last_stage": np.int16, "lost_reason": np.int32, "competitor": np.int32,
             "skips": np.int32, "regressions": np.int32, "cycle_days": np.float64,
-            "activities": np.int32,
+            "activities": np.int32, "created": np.int64,
             "entered": (np.bool_, n_stages), "advanced": (np.bool_, n_stages),
             "dwell": (np.float64, n_stages),
         })
@@ -196,9 +113,10 @@ class Columns:
         })
         self.customers = Table({"exists": bool, "segment": np.int32, "activities": np.int32})
         self.activities = Table({
-            "day": np.int32, "rep": np.int32, "at": np.int64,
+            "day": np.int32, "rep": np.int32, "at": np.int64, "kind": np.int32,
             "history": np.int32, "parent_kind": np.int8, "parent": np.int32,
         }, keyed=False)
+        self.orders = Orders()
         self._converted: dict[int, set[int]] = {}  # deal -> its leads, when more than one
         # Joined dimensions, kept within a byte budget (the least recently used go first):
         # an activity dimension at 1M deals is some 50 MB.
@@ -210,7 +128,8 @@ class Columns:
         """Room for `records` records of `kind` (before a whole load). Rows already given to
         keys that records of another kind referred to count among them (a deal names its
         lead): the room is for `records` keys in all."""
-        table = {"deal": self.deals, "lead": self.leads, "customer": self.customers}.get(kind)
+        table = {"deal": self.deals, "lead": self.leads, "customer": self.customers,
+                 "order": self.orders.orders}.get(kind)
         if table is not None:
             table.reserve(FIRST_ROW + records)
 
@@ -236,6 +155,10 @@ class Columns:
         elif kind == "rep":
             for record in records:
                 self._put_rep(record)
+        elif kind == "order":
+            self.orders.put_many(records, self.deals, self.customers)
+        elif kind in KEPT_WHOLE:
+            self.records[kind].update((r["id"], r) for r in records)
         if kind in ("deal", "lead", "customer"):
             self._put_activities(kind, records)
 
@@ -253,6 +176,15 @@ class Columns:
             return entries[-1]
         return entries[max(bisect_right(moments, moment) - 1, 0)]
 
+    def rep_at(self, rep: str, moment: datetime) -> dict[str, str | None]:
+        """The rep's team, manager and region at `moment` (`Snapshot.rep_at`)."""
+        code = self.strings.find(rep)
+        entry = self._entry(code, micros(moment)) if code else 0
+        values = self.strings.values
+        return {"team": values[self.history_team[entry]],
+                "manager": values[self.history_manager[entry]],
+                "region": values[self.history_region[entry]]}
+
     def _put_rep(self, record: Record) -> None:
         rep = self.strings.code(record["id"])
         moments, entries = [], []
@@ -263,6 +195,7 @@ class Columns:
             self.history_manager.append(self.strings.code(manager))
             self.history_region.append(self.strings.code(region))
         self.rep_history[rep] = (moments, entries)
+        self.rep_records[record["id"]] = record
         self.reps_current[record["id"]] = record["history"][-1][1]
         # Rows of this rep point at its new entries (a move, or a re-join, changes them).
         for table, owner, moment in ((self.deals, "owner", "closed"),
@@ -318,6 +251,7 @@ class Columns:
                 ("regressions", sum(1 for step in steps if step < 0)),
                 ("cycle_days", days_between(created_at, closed_at)
                  if r["status"] == "won" and closed_at else np.nan),
+                ("created", micros(created_at)),
             ):
                 out[name].append(value)
             deal = Deal(r["id"], created_at, closed_at, r["status"], amount, stages, {}, r)
@@ -398,12 +332,12 @@ class Columns:
         parents = {"deal": self.deals, "lead": self.leads, "customer": self.customers}[kind]
         parent_kind = ("deal", "lead", "customer").index(kind)
         out: dict[str, list[int]] = {"day": [], "rep": [], "at": [], "history": [],
-                                     "parent": []}
+                                     "parent": [], "kind": []}
         for r, parent in zip(records, parents.rows([r["id"] for r in records]), strict=True):
             logged = r.get("activities") or ()
             seen = int(parents.cols["activities"][parent])
             # The reducer only ever appends to a record's activities: new ones are the tail.
-            for at, _kind, rep, _duration, _id in logged[seen:]:
+            for at, kind_of, rep, _duration, _id in logged[seen:]:
                 moment = ts(at)
                 rep_code, when = self.strings.code(rep), micros(moment)
                 out["day"].append(self._day(moment))
@@ -411,6 +345,7 @@ class Columns:
                 out["at"].append(when)
                 out["history"].append(self._entry(rep_code, when))
                 out["parent"].append(parent)
+                out["kind"].append(self.strings.code(kind_of))
             parents.cols["activities"][parent] = len(logged)
         a = self.activities
         start = a.size
@@ -440,7 +375,8 @@ class Columns:
     def trim(self) -> None:
         """Give back the room kept for growth (after a whole load)."""
         self._joined.clear()  # they may be views of the columns: those cannot shrink in place
-        for table in (self.deals, self.leads, self.customers, self.activities):
+        for table in (self.deals, self.leads, self.customers, self.activities,
+                      self.orders.orders, self.orders.payments):
             table.trim()
 
     def _history(self, name: str) -> NDArray[np.int32]:
@@ -570,6 +506,7 @@ class Columns:
         return sorted(r for r, now in self.reps_current.items() if now == team)
 
     def nbytes(self) -> int:
-        tables = (self.deals, self.leads, self.customers, self.activities)
+        tables = (self.deals, self.leads, self.customers, self.activities,
+                  self.orders.orders, self.orders.payments)
         return (sum(c.nbytes for t in tables for c in t.cols.values())
                 + sum(t.keys.nbytes() for t in tables if t.keys is not None))

@@ -28,10 +28,15 @@ _INT64_MAX = int(np.iinfo(np.int64).max)
 
 def money_sum(columns: Columns, rows: NDArray[np.bool_] | NDArray[np.intp]) -> Decimal:
     """`sum(amounts, Decimal(0))` of the rows, exactly."""
-    amounts = columns.deals["amount"][rows]
+    return decimal_sum(columns.deals["amount"][rows], columns.deals["amount_exp"][rows])
+
+
+def decimal_sum(amounts: NDArray[Any], exponents: NDArray[np.int8]) -> Decimal:
+    """`sum(amounts, Decimal(0))` of amounts in integer millionths with their `Decimal`
+    exponents, exactly."""
     if amounts.size == 0:
         return Decimal(0)
-    exponent = min(0, int(columns.deals["amount_exp"][rows].min()))
+    exponent = min(0, int(exponents.min()))
     if amounts.dtype != object and int(amounts.max()) * amounts.size < _INT64_MAX:
         total = int(amounts.sum())
     else:  # beyond int64: Python's integers

@@ -13,8 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from events.vocabulary import TargetMetric
-from projections.rep_page import UnknownRep, rep_page
-from projections.scores import Window, leaderboard
+from projections.columnar_scores import leaderboard, rep_page_or_none
+from projections.scores import Window
 from projections.snapshot import Filters
 from projections.targets import PERIOD_PATTERN, Period, targets
 from services.access.principal import Forbidden
@@ -27,6 +27,7 @@ from services.api.views import (
     ToParam,
     UnscopedFiltersDep,
     day,
+    question,
     scoped,
 )
 
@@ -128,7 +129,9 @@ async def get_leaderboard(
     asked = {k: v for k, v in (("team", team), ("manager", manager), ("region", region),
                                ("rep", rep)) if v is not None}
     select = (await scoped(services, caller, Filters(dims=asked))).dims
-    return leaderboard(await services.snapshot(caller.tenant), window, select)
+    return await services.columns.answer(
+        caller.tenant, ("leaderboard", window, tuple(sorted(select.items()))),
+        lambda columns: leaderboard(columns, window, select))
 
 
 @router.get("/reps/{rep_id}", response_model=None, responses=problem_responses(404))
@@ -146,17 +149,17 @@ async def get_rep(rep_id: str, services: ServicesDep, caller: PrincipalDep,
     moment the page describes), its figures narrowed to what the team owned; a rep reads
     their own."""
     selected = await scoped(services, caller, selected)
-    snapshot = await services.snapshot(caller.tenant)
-    # The rep's team at the close, not now: a window closing before a move describes the
-    # rep in their old team, whose manager alone may read it (docs/SECURITY.md).
-    closing = snapshot.rep_at(rep_id, window.closes)["team"] \
-        if rep_id in snapshot.records.get("rep", {}) else None
-    if not caller.may_read_rep(rep_id, closing):
-        raise Forbidden("rep_id", f"this credential may not read rep {rep_id!r}")
     filters = replace(selected, start=window.start.date() if window.start else None,
                       end=(window.end - timedelta(days=1)).date() if window.end else None)
-    try:
-        return rep_page(snapshot, filters, window, rep_id)
-    except UnknownRep:
+    page = await services.columns.answer(
+        caller.tenant, ("rep", rep_id, window, question(filters)),
+        lambda columns: rep_page_or_none(columns, filters, window, rep_id))
+    # The rep's team at the close, not now: a window closing before a move describes the
+    # rep in their old team, whose manager alone may read it (docs/SECURITY.md).
+    closing = page["team"] if page is not None else None
+    if not caller.may_read_rep(rep_id, closing):
+        raise Forbidden("rep_id", f"this credential may not read rep {rep_id!r}")
+    if page is None:
         return problem(404, "unknown-rep", "Unknown rep",
                        f"no rep.joined names rep {rep_id!r}")
+    return page
