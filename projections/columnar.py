@@ -156,7 +156,7 @@ class Columns:
             for record in records:
                 self._put_rep(record)
         elif kind == "order":
-            self.orders.put_many(records, self.deals, self.customers)
+            self.orders.put_many(records, self.deals, self.customers, self._day)
         elif kind in KEPT_WHOLE:
             self.records[kind].update((r["id"], r) for r in records)
         if kind in ("deal", "lead", "customer"):
@@ -176,10 +176,10 @@ class Columns:
             return entries[-1]
         return entries[max(bisect_right(moments, moment) - 1, 0)]
 
-    def rep_at(self, rep: str, moment: datetime) -> dict[str, str | None]:
-        """The rep's team, manager and region at `moment` (`Snapshot.rep_at`)."""
-        code = self.strings.find(rep)
-        entry = self._entry(code, micros(moment)) if code else 0
+    def rep_at(self, rep: str | None, moment: datetime | None) -> dict[str, str | None]:
+        """The rep's team, manager and region at `moment` (None: now; `Snapshot.rep_at`)."""
+        code = self.strings.find(rep or "")
+        entry = self._entry(code, NOW if moment is None else micros(moment)) if code else 0
         values = self.strings.values
         return {"team": values[self.history_team[entry]],
                 "manager": values[self.history_manager[entry]],
@@ -204,6 +204,16 @@ class Columns:
             rows = np.flatnonzero(table[owner] == rep)
             if rows.size:
                 table["history"][rows] = self._entries(rep, table[moment][rows])
+
+    def entries_at(self, reps: NDArray[np.int32], moments: NDArray[np.int64]
+                   ) -> NDArray[np.int32]:
+        """The history entry in force for each rep at each moment (0: none)."""
+        out = np.zeros(len(reps), dtype=np.int32)
+        for rep in np.unique(reps).tolist():
+            if rep in self.rep_history:
+                mine = reps == rep
+                out[mine] = self._entries(rep, moments[mine])
+        return out
 
     def _entries(self, rep: int, moments: NDArray[np.int64]) -> NDArray[np.int32]:
         found = self.rep_history[rep]

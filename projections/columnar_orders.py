@@ -8,6 +8,8 @@ its new ones (as activities do). Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -40,10 +42,12 @@ class Orders:
         self.orders = Table({"exists": bool, "booked": np.int64, "amount": np.int64,
                              "amount_exp": np.int8, "deal": np.int32, "customer": np.int32,
                              "payments": np.int32})
-        self.payments = Table({"order": np.int32, "at": np.int64, "amount": np.int64,
-                               "amount_exp": np.int8}, keyed=False)
+        self.payments = Table({"order": np.int32, "at": np.int64, "day": np.int32,
+                               "amount": np.int64, "amount_exp": np.int8}, keyed=False)
 
-    def put_many(self, records: list[Record], deals: Table, customers: Table) -> None:
+    def put_many(self, records: list[Record], deals: Table, customers: Table,
+                 day: Callable[[datetime], int]) -> None:
+        """Take orders' latest states; `day` gives an instant's local date as an ordinal."""
         o = self.orders
         rows = o.rows([r["id"] for r in records])
         amounts = [scaled(r["amount"]) for r in records]
@@ -53,16 +57,20 @@ class Orders:
         o.cols["deal"][rows] = deals.rows([r.get("deal") for r in records])
         o.cols["customer"][rows] = customers.rows([r.get("customer") for r in records])
         o.cols["exists"][rows] = True
-        self._put_payments(rows, records)
+        self._put_payments(rows, records, day)
 
-    def _put_payments(self, rows: list[int], records: list[Record]) -> None:
-        new: dict[str, list[int]] = {"order": [], "at": [], "amount": [], "amount_exp": []}
+    def _put_payments(self, rows: list[int], records: list[Record],
+                      day: Callable[[datetime], int]) -> None:
+        new: dict[str, list[int]] = {"order": [], "at": [], "day": [], "amount": [],
+                                     "amount_exp": []}
         for row, r in zip(rows, records, strict=True):
             received = r.get("payments") or ()
             for at, amount, _pid in received[int(self.orders.cols["payments"][row]):]:
                 millionths, exponent = scaled(amount)
                 new["order"].append(row)
-                new["at"].append(micros(ts(at)))
+                moment = ts(at)
+                new["at"].append(micros(moment))
+                new["day"].append(day(moment))
                 new["amount"].append(millionths)
                 new["amount_exp"].append(exponent)
             self.orders.cols["payments"][row] = len(received)

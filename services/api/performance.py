@@ -14,9 +14,10 @@ from fastapi.responses import JSONResponse
 
 from events.vocabulary import TargetMetric
 from projections.columnar_scores import leaderboard, rep_page_or_none
+from projections.columnar_targets import column_targets
 from projections.scores import Window
 from projections.snapshot import Filters
-from projections.targets import PERIOD_PATTERN, Period, targets
+from projections.targets import PERIOD_PATTERN, Period
 from services.access.principal import Forbidden
 from services.api.auth import PrincipalDep
 from services.api.deps import ServicesDep
@@ -97,9 +98,11 @@ async def get_targets(
         ("team", team), ("rep", rep)) if v is not None}))).dims
     if caller.role == "rep":
         scope = "rep"
-    snapshot = await services.snapshot(caller.tenant)
-    return targets(snapshot, as_of, scope=scope, period=period, metric=metric,
-                   team=within.get("team"), rep=within.get("rep"))
+    asked = {"scope": scope, "period": period, "metric": metric, "team": within.get("team"),
+             "rep": within.get("rep")}
+    return await services.columns.answer(
+        caller.tenant, ("targets", as_of, tuple(asked.items())),
+        lambda columns: column_targets(columns, as_of, **asked))
 
 
 @router.get("/leaderboard")

@@ -1,4 +1,4 @@
-"""The leaderboard, rep pages and cycle answered from the column store are byte for byte
+"""The leaderboard, rep pages, cycle and targets answered from the column store are byte for byte
 the `Snapshot` views' answers at a fixed `as_of`, for every parameter their routes take
 (windows, periods, filters on every dimension, reps known and unknown), whether the
 records were loaded whole or changed batch by batch as the projector applies them."""
@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.responses import JSONResponse
 
-from events.vocabulary import DIMENSIONS
-from projections import columnar_cycle, columnar_scores, cycle, rep_page, scores
+from events.vocabulary import DIMENSIONS, TARGET_METRICS
+from projections import columnar_cycle, columnar_scores, cycle, rep_page, scores, targets
 from projections.columnar import Columns
+from projections.columnar_targets import column_targets
 from projections.facts import Record, apply
 from projections.rep_page import UnknownRep
 from projections.scores import Window
@@ -26,6 +27,7 @@ from projections.snapshot import Filters, Snapshot
 from projections.targets import Period
 from tests.history import TZ, changes, columns_from, fold, simulated
 from tests.unit.test_scores import WORLD
+from tests.unit.test_targets import EXTRA
 
 ZONE = ZoneInfo(TZ)
 AS_OF = ("2017-06-15T12:00:00+08:00", "2017-12-31T18:00:00+08:00", "2017-03-01T00:00:00Z")
@@ -38,7 +40,7 @@ def body(answer: dict[str, Any]) -> bytes:
 
 @cache
 def year() -> tuple[dict[str, dict[str, Record]], Snapshot, Columns]:
-    records = fold(simulated())
+    records = fold(simulated() + EXTRA)  # the simulator sets targets of a few kinds only
     return records, Snapshot(records, TZ), columns_from(records)
 
 
@@ -125,6 +127,28 @@ def same_cycles(snapshot: Snapshot, columns: Columns, seed: int) -> None:
                 body(cycle.cycle(snapshot, filters, as_of)), (filters, as_of)
 
 
+def same_targets(snapshot: Snapshot, columns: Columns) -> None:
+    known = values(snapshot)
+    teams, reps = known["team"][:2] + ["nobody"], known["rep"][:2] + ["nobody"]
+    for text in AS_OF:
+        as_of = datetime.fromisoformat(text)
+        for asked in (
+                *({"scope": scope} for scope in (None, "company", "team", "rep")),
+                *({"period": period} for period in ("2017", "2017-Q3", "2017-02", "2016")),
+                *({"metric": metric} for metric in TARGET_METRICS),
+                *({"team": team} for team in teams), *({"rep": rep} for rep in reps),
+                {"scope": "rep", "period": "2017-Q3", "metric": "collected",
+                 "team": teams[0]}):
+            assert body(column_targets(columns, as_of, **asked)) == \
+                body(targets.targets(snapshot, as_of, **asked)), (asked, as_of)
+
+
+def test_a_simulated_year_gives_the_snapshot_targets_byte_for_byte() -> None:
+    _, snapshot, columns = year()
+    assert len(snapshot.records["target"]) > len(EXTRA)
+    same_targets(snapshot, columns)
+
+
 def test_a_simulated_year_gives_the_snapshot_leaderboards_byte_for_byte() -> None:
     _, snapshot, columns = year()
     assert len(snapshot.orders) > 50 and len(snapshot.records["rep"]) == 12
@@ -168,4 +192,5 @@ def test_records_changed_one_at_a_time_answer_the_same_at_every_checkpoint() -> 
         if index in checkpoints:
             snapshot = Snapshot(records, TZ)
             same_leaderboards(snapshot, columns, seed=index)
+            same_targets(snapshot, columns)
             same_cycles(snapshot, columns, seed=index)
