@@ -156,7 +156,8 @@ class Columns:
             for record in records:
                 self._put_rep(record)
         elif kind == "order":
-            self.orders.put_many(records, self.deals, self.customers, self._day)
+            self.orders.put_many(records, self.deals, self.customers, self._day,
+                                 self.strings.code)
         elif kind in KEPT_WHOLE:
             self.records[kind].update((r["id"], r) for r in records)
         if kind in ("deal", "lead", "customer"):

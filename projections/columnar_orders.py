@@ -39,21 +39,26 @@ class Orders:
     """Orders (keyed by order id) and payments (one row each, in arrival order)."""
 
     def __init__(self) -> None:
-        self.orders = Table({"exists": bool, "booked": np.int64, "amount": np.int64,
-                             "amount_exp": np.int8, "deal": np.int32, "customer": np.int32,
+        self.orders = Table({"exists": bool, "booked": np.int64, "booked_day": np.int32,
+                             "amount": np.int64, "amount_exp": np.int8, "deal": np.int32,
+                             "customer": np.int32, "product": np.int32,
                              "payments": np.int32})
         self.payments = Table({"order": np.int32, "at": np.int64, "day": np.int32,
                                "amount": np.int64, "amount_exp": np.int8}, keyed=False)
 
     def put_many(self, records: list[Record], deals: Table, customers: Table,
-                 day: Callable[[datetime], int]) -> None:
-        """Take orders' latest states; `day` gives an instant's local date as an ordinal."""
+                 day: Callable[[datetime], int], code: Callable[[str | None], int]) -> None:
+        """Take orders' latest states; `day` gives an instant's local date as an ordinal,
+        `code` a dimension value's code."""
         o = self.orders
         rows = o.rows([r["id"] for r in records])
         amounts = [scaled(r["amount"]) for r in records]
         _store_amounts(o, rows, [a for a, _ in amounts])
         o.cols["amount_exp"][rows] = [e for _, e in amounts]
-        o.cols["booked"][rows] = [micros(ts(r["booked_at"])) for r in records]
+        booked = [ts(r["booked_at"]) for r in records]
+        o.cols["booked"][rows] = [micros(moment) for moment in booked]
+        o.cols["booked_day"][rows] = [day(moment) for moment in booked]
+        o.cols["product"][rows] = [code(r.get("product") or None) for r in records]
         o.cols["deal"][rows] = deals.rows([r.get("deal") for r in records])
         o.cols["customer"][rows] = customers.rows([r.get("customer") for r in records])
         o.cols["exists"][rows] = True

@@ -41,7 +41,12 @@ def decimal_sum(amounts: NDArray[Any], exponents: NDArray[np.int8]) -> Decimal:
         total = int(amounts.sum())
     else:  # beyond int64: Python's integers
         total = sum(int(a) for a in amounts)
-    return Decimal(total).scaleb(-AMOUNT_SCALE).quantize(Decimal(1).scaleb(exponent))
+    return as_decimal(total, exponent)
+
+
+def as_decimal(millionths: int, exponent: int) -> Decimal:
+    """Integer millionths as the `Decimal` with `exponent` (what a `Decimal` sum gives)."""
+    return Decimal(millionths).scaleb(-AMOUNT_SCALE).quantize(Decimal(1).scaleb(exponent))
 
 
 def quantile_of(values: NDArray[np.float64], q: float) -> float | None:

@@ -1,7 +1,8 @@
-"""The leaderboard, rep pages, cycle and targets answered from the column store are byte for byte
-the `Snapshot` views' answers at a fixed `as_of`, for every parameter their routes take
-(windows, periods, filters on every dimension, reps known and unknown), whether the
-records were loaded whole or changed batch by batch as the projector applies them."""
+"""The leaderboard, rep pages, cycle, targets and revenue answered from the column store
+are byte for byte the `Snapshot` views' answers at a fixed `as_of`, for every parameter
+their routes take (windows, periods, groupings, filters on every dimension, reps known
+and unknown), whether the records were loaded whole or changed batch by batch as the
+projector applies them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,16 @@ import pytest
 from fastapi.responses import JSONResponse
 
 from events.vocabulary import DIMENSIONS, TARGET_METRICS
-from projections import columnar_cycle, columnar_scores, cycle, rep_page, scores, targets
+from projections import (
+    columnar_cycle,
+    columnar_revenue,
+    columnar_scores,
+    cycle,
+    rep_page,
+    revenue,
+    scores,
+    targets,
+)
 from projections.columnar import Columns
 from projections.columnar_targets import column_targets
 from projections.facts import Record, apply
@@ -143,6 +153,20 @@ def same_targets(snapshot: Snapshot, columns: Columns) -> None:
                 body(targets.targets(snapshot, as_of, **asked)), (asked, as_of)
 
 
+def same_revenue(snapshot: Snapshot, columns: Columns, seed: int) -> None:
+    for filters in list(filter_cases(snapshot, seed, count=4))[::2]:
+        for by in revenue.GROUPINGS:
+            for text in AS_OF:
+                as_of = datetime.fromisoformat(text)
+                assert body(columnar_revenue.revenue(columns, filters, by, as_of)) == \
+                    body(revenue.revenue(snapshot, filters, by, as_of)), (filters, by, as_of)
+
+
+def test_a_simulated_year_gives_the_snapshot_revenue_byte_for_byte() -> None:
+    _, snapshot, columns = year()
+    same_revenue(snapshot, columns, seed=5)
+
+
 def test_a_simulated_year_gives_the_snapshot_targets_byte_for_byte() -> None:
     _, snapshot, columns = year()
     assert len(snapshot.records["target"]) > len(EXTRA)
@@ -175,6 +199,7 @@ def test_hand_made_world_with_orders_payments_and_follow_ups_answers_the_same() 
     same_leaderboards(snapshot, columns, seed=4)
     same_rep_pages(snapshot, columns, seed=4)
     same_cycles(snapshot, columns, seed=4)
+    same_revenue(snapshot, columns, seed=4)
 
 
 def test_records_changed_one_at_a_time_answer_the_same_at_every_checkpoint() -> None:
@@ -193,4 +218,5 @@ def test_records_changed_one_at_a_time_answer_the_same_at_every_checkpoint() -> 
             snapshot = Snapshot(records, TZ)
             same_leaderboards(snapshot, columns, seed=index)
             same_targets(snapshot, columns)
+            same_revenue(snapshot, columns, seed=index)
             same_cycles(snapshot, columns, seed=index)
