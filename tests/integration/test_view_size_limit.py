@@ -1,7 +1,7 @@
 """A view that still joins every record in memory refuses a tenant past SNAPSHOT_MAX_DEALS
 with a 503 problem naming the setting, instead of taking the API process down; the views
 served from the column store (funnel, breakdowns, cycle, revenue, targets, leaderboard,
-rep pages) answer at any size, with the same bytes as below the limit."""
+rep pages, dimensions) answer at any size, with the same bytes as below the limit."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def _column_views(client: httpx.Client, rep: str, team: str) -> dict[str, bytes]
         "revenue by week": ("/v1/revenue", {"as_of": AS_OF, "by": "week",
                                             "from": "2017-01-08"}),
         "revenue by rep": ("/v1/revenue", {"as_of": AS_OF, "by": "rep", "team": team}),
+        "dimensions": ("/v1/dimensions", {}),
         "rep page": (f"/v1/reps/{rep}", {"as_of": AS_OF}),
         "rep page of a period": (f"/v1/reps/{rep}", {"as_of": AS_OF, "period": "2017-01",
                                                      "source": "web"}),

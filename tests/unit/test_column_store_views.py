@@ -1,4 +1,4 @@
-"""The leaderboard, rep pages, cycle, targets and revenue answered from the column store
+"""The leaderboard, rep pages, cycle, targets, revenue and dimensions answered from columns
 are byte for byte the `Snapshot` views' answers at a fixed `as_of`, for every parameter
 their routes take (windows, periods, groupings, filters on every dimension, reps known
 and unknown), whether the records were loaded whole or changed batch by batch as the
@@ -20,9 +20,11 @@ from fastapi.responses import JSONResponse
 from events.vocabulary import DIMENSIONS, TARGET_METRICS
 from projections import (
     columnar_cycle,
+    columnar_dimensions,
     columnar_revenue,
     columnar_scores,
     cycle,
+    dimensions,
     rep_page,
     revenue,
     scores,
@@ -167,6 +169,21 @@ def test_a_simulated_year_gives_the_snapshot_revenue_byte_for_byte() -> None:
     same_revenue(snapshot, columns, seed=5)
 
 
+def same_dimensions(snapshot: Snapshot, columns: Columns) -> None:
+    known = values(snapshot)
+    scopes = [None, Filters(), Filters(dims={"team": "nobody"}), Filters(dims={"rep": "nobody"}),
+              *(Filters(dims={"rep": rep}) for rep in known["rep"][:3]),
+              *(Filters(dims={"team": team}) for team in known["team"])]
+    for within in scopes:
+        assert body(columnar_dimensions.dimensions(columns, within)) == \
+            body(dimensions.dimensions(snapshot, within)), within
+
+
+def test_a_simulated_year_gives_the_snapshot_dimensions_byte_for_byte() -> None:
+    _, snapshot, columns = year()
+    same_dimensions(snapshot, columns)
+
+
 def test_a_simulated_year_gives_the_snapshot_targets_byte_for_byte() -> None:
     _, snapshot, columns = year()
     assert len(snapshot.records["target"]) > len(EXTRA)
@@ -200,6 +217,7 @@ def test_hand_made_world_with_orders_payments_and_follow_ups_answers_the_same() 
     same_rep_pages(snapshot, columns, seed=4)
     same_cycles(snapshot, columns, seed=4)
     same_revenue(snapshot, columns, seed=4)
+    same_dimensions(snapshot, columns)
 
 
 def test_records_changed_one_at_a_time_answer_the_same_at_every_checkpoint() -> None:
@@ -219,4 +237,5 @@ def test_records_changed_one_at_a_time_answer_the_same_at_every_checkpoint() -> 
             same_leaderboards(snapshot, columns, seed=index)
             same_targets(snapshot, columns)
             same_revenue(snapshot, columns, seed=index)
+            same_dimensions(snapshot, columns)
             same_cycles(snapshot, columns, seed=index)
