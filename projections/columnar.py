@@ -37,16 +37,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, DIMENSIONS, ts
-from projections.column_table import Strings, Table, micros
+from projections.columnar_orders import Orders
+from projections.columnar_table import AMOUNT_SCALE, Strings, Table, micros
 from projections.facts import Record
 from projections.funnel import advanced_from, stage_dwell_days
 from projections.keyindex import FIRST_ROW
 from projections.snapshot import Deal
 from projections.stats import days_between
 
-AMOUNT_SCALE = 6  # the contract allows six decimal places
+_ORDINAL_1970 = date(1970, 1, 1).toordinal()
 _INT64_MAX = int(np.iinfo(np.int64).max)
 NOW = _INT64_MAX  # "the moment" of an open deal: its owner's team now
+KEPT_WHOLE = ("scoring", "target")
+# The order a whole load feeds records in: reps first, so rows find their team at once.
+LOAD_ORDER = ("rep", "customer", "deal", "lead", "order", *KEPT_WHOLE)
 JOINED_BYTES = 64 << 20  # joined dimensions kept between changes
 # Lead and activity rows joined or counted at a time: a block's masks and codes are a few
 # MB, where the whole activity table's (12.7M rows at 1M deals) were hundreds.
@@ -62,9 +66,15 @@ def blocks(size: int) -> Iterator[slice]:
 _DEAL_SCALARS = ("created_day", "period_day", "status", "amount", "amount_exp", "owner",
                  "closed", "history", "own_source", "product", "customer", "own_lead",
                  "last_stage", "lost_reason", "competitor", "skips", "regressions",
-                 "cycle_days")
+                 "cycle_days", "created")
 _LEAD_SCALARS = ("created_day", "converted", "owner", "created", "history", "source",
                  "own_region")
+
+
+def months(days: NDArray[np.int32]) -> NDArray[np.int64]:
+    """Each ordinal day's month as year * 12 + month - 1."""
+    since_1970 = np.asarray(days - _ORDINAL_1970, dtype="datetime64[D]").astype("datetime64[M]")
+    return since_1970.astype(np.int64) + 1970 * 12
 
 
 class Columns:
@@ -82,6 +92,9 @@ class Columns:
         self.history_region: list[int] = [0]
         self.rep_history: dict[int, tuple[list[int], list[int]]] = {}  # moments, entries
         self.reps_current: dict[str, str | None] = {}  # rep -> team now
+        self.rep_records: dict[str, Record] = {}  # a few hundred: names and first joins
+        # Settings-like kinds (scoring, targets): a handful of records, kept as they are.
+        self.records: dict[str, dict[str, Record]] = {kind: {} for kind in KEPT_WHOLE}
         n_stages = len(self.stages)
         self.deals = Table({
             "exists": bool, "created_day": np.int32, "period_day": np.int32, "status": np.int32,
@@ -90,7 +103,7 @@ class Columns:
             "customer": np.int32, "own_lead": np.int32, "converted_from": np.int32,
             "last_stage": np.int16, "lost_reason": np.int32, "competitor": np.int32,
             "skips": np.int32, "regressions": np.int32, "cycle_days": np.float64,
-            "activities": np.int32,
+            "activities": np.int32, "created": np.int64,
             "entered": (np.bool_, n_stages), "advanced": (np.bool_, n_stages),
             "dwell": (np.float64, n_stages),
         })
@@ -102,9 +115,10 @@ class Columns:
         })
         self.customers = Table({"exists": bool, "segment": np.int32, "activities": np.int32})
         self.activities = Table({
-            "day": np.int32, "rep": np.int32, "at": np.int64,
+            "day": np.int32, "rep": np.int32, "at": np.int64, "kind": np.int32,
             "history": np.int32, "parent_kind": np.int8, "parent": np.int32,
         }, keyed=False)
+        self.orders = Orders()
         self._converted: dict[int, set[int]] = {}  # deal -> its leads, when more than one
         # Joined dimensions, kept within a byte budget (the least recently used go first):
         # an activity dimension at 1M deals is some 50 MB.
@@ -116,7 +130,8 @@ class Columns:
         """Room for `records` records of `kind` (before a whole load). Rows already given to
         keys that records of another kind referred to count among them (a deal names its
         lead): the room is for `records` keys in all."""
-        table = {"deal": self.deals, "lead": self.leads, "customer": self.customers}.get(kind)
+        table = {"deal": self.deals, "lead": self.leads, "customer": self.customers,
+                 "order": self.orders.orders}.get(kind)
         if table is not None:
             table.reserve(FIRST_ROW + records)
 
@@ -142,6 +157,11 @@ class Columns:
         elif kind == "rep":
             for record in records:
                 self._put_rep(record)
+        elif kind == "order":
+            self.orders.put_many(records, self.deals, self.customers, self._day,
+                                 self.strings.code)
+        elif kind in KEPT_WHOLE:
+            self.records[kind].update((r["id"], r) for r in records)
         if kind in ("deal", "lead", "customer"):
             self._put_activities(kind, records)
 
@@ -159,6 +179,15 @@ class Columns:
             return entries[-1]
         return entries[max(bisect_right(moments, moment) - 1, 0)]
 
+    def rep_at(self, rep: str | None, moment: datetime | None) -> dict[str, str | None]:
+        """The rep's team, manager and region at `moment` (None: now; `Snapshot.rep_at`)."""
+        code = self.strings.find(rep or "")
+        entry = self._entry(code, NOW if moment is None else micros(moment)) if code else 0
+        values = self.strings.values
+        return {"team": values[self.history_team[entry]],
+                "manager": values[self.history_manager[entry]],
+                "region": values[self.history_region[entry]]}
+
     def _put_rep(self, record: Record) -> None:
         rep = self.strings.code(record["id"])
         moments, entries = [], []
@@ -169,6 +198,7 @@ class Columns:
             self.history_manager.append(self.strings.code(manager))
             self.history_region.append(self.strings.code(region))
         self.rep_history[rep] = (moments, entries)
+        self.rep_records[record["id"]] = record
         self.reps_current[record["id"]] = record["history"][-1][1]
         # Rows of this rep point at its new entries (a move, or a re-join, changes them).
         for table, owner, moment in ((self.deals, "owner", "closed"),
@@ -177,6 +207,16 @@ class Columns:
             rows = np.flatnonzero(table[owner] == rep)
             if rows.size:
                 table["history"][rows] = self._entries(rep, table[moment][rows])
+
+    def entries_at(self, reps: NDArray[np.int32], moments: NDArray[np.int64]
+                   ) -> NDArray[np.int32]:
+        """The history entry in force for each rep at each moment (0: none)."""
+        out = np.zeros(len(reps), dtype=np.int32)
+        for rep in np.unique(reps).tolist():
+            if rep in self.rep_history:
+                mine = reps == rep
+                out[mine] = self._entries(rep, moments[mine])
+        return out
 
     def _entries(self, rep: int, moments: NDArray[np.int64]) -> NDArray[np.int32]:
         found = self.rep_history[rep]
@@ -224,6 +264,7 @@ class Columns:
                 ("regressions", sum(1 for step in steps if step < 0)),
                 ("cycle_days", days_between(created_at, closed_at)
                  if r["status"] == "won" and closed_at else np.nan),
+                ("created", micros(created_at)),
             ):
                 out[name].append(value)
             deal = Deal(r["id"], created_at, closed_at, r["status"], amount, stages, {}, r)
@@ -304,12 +345,12 @@ class Columns:
         parents = {"deal": self.deals, "lead": self.leads, "customer": self.customers}[kind]
         parent_kind = ("deal", "lead", "customer").index(kind)
         out: dict[str, list[int]] = {"day": [], "rep": [], "at": [], "history": [],
-                                     "parent": []}
+                                     "parent": [], "kind": []}
         for r, parent in zip(records, parents.rows([r["id"] for r in records]), strict=True):
             logged = r.get("activities") or ()
             seen = int(parents.cols["activities"][parent])
             # The reducer only ever appends to a record's activities: new ones are the tail.
-            for at, _kind, rep, _duration, _id in logged[seen:]:
+            for at, kind_of, rep, _duration, _id in logged[seen:]:
                 moment = ts(at)
                 rep_code, when = self.strings.code(rep), micros(moment)
                 out["day"].append(self._day(moment))
@@ -317,6 +358,7 @@ class Columns:
                 out["at"].append(when)
                 out["history"].append(self._entry(rep_code, when))
                 out["parent"].append(parent)
+                out["kind"].append(self.strings.code(kind_of))
             parents.cols["activities"][parent] = len(logged)
         a = self.activities
         start = a.size
@@ -346,7 +388,8 @@ class Columns:
     def trim(self) -> None:
         """Give back the room kept for growth (after a whole load)."""
         self._joined.clear()  # they may be views of the columns: those cannot shrink in place
-        for table in (self.deals, self.leads, self.customers, self.activities):
+        for table in (self.deals, self.leads, self.customers, self.activities,
+                      self.orders.orders, self.orders.payments):
             table.trim()
 
     def _history(self, name: str) -> NDArray[np.int32]:
@@ -479,6 +522,7 @@ class Columns:
         return sorted(r for r, now in self.reps_current.items() if now == team)
 
     def nbytes(self) -> int:
-        tables = (self.deals, self.leads, self.customers, self.activities)
+        tables = (self.deals, self.leads, self.customers, self.activities,
+                  self.orders.orders, self.orders.payments)
         return (sum(c.nbytes for t in tables for c in t.cols.values())
                 + sum(t.keys.nbytes() for t in tables if t.keys is not None))

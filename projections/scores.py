@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from events.vocabulary import ts
+from projections.facts import Record
 from projections.snapshot import Snapshot
 from projections.stats import mean, money, ratio
 
@@ -43,7 +44,11 @@ class Window:
 
 def weights_of(snapshot: Snapshot) -> dict[str, Decimal]:
     """The tenant's weights (`PUT /v1/scoring`), else 60/30/10; scaled to sum to 100."""
-    record = next(iter(snapshot.records.get("scoring", {}).values()), None)
+    return weights_from(next(iter(snapshot.records.get("scoring", {}).values()), None))
+
+
+def weights_from(record: Record | None) -> dict[str, Decimal]:
+    """The weights of a scoring record (None: the default), scaled to sum to 100."""
     raw = {k: Decimal(v) for k, v in record["weights"].items()} if record else DEFAULT_WEIGHTS
     total = sum(raw.values(), Decimal(0))
     return {k: raw[k] * 100 / total for k in COMPONENTS}
@@ -105,8 +110,12 @@ def rep_figures(snapshot: Snapshot, window: Window) -> dict[str, dict[str, Any]]
 def leaderboard(snapshot: Snapshot, window: Window,
                 select: dict[str, str] | None = None) -> dict[str, Any]:
     """Every rep's components, score (0-100), rank in company and team, and team averages."""
-    weights = weights_of(snapshot)
-    figures = rep_figures(snapshot, window)
+    return board(rep_figures(snapshot, window), weights_of(snapshot), window, select)
+
+
+def board(figures: dict[str, dict[str, Any]], weights: dict[str, Decimal], window: Window,
+          select: dict[str, str] | None = None) -> dict[str, Any]:
+    """The leaderboard of reps' raw figures (`rep_figures`), whatever computed them."""
     best = {k: max((f[k] for f in figures.values()), default=0)
             for k in ("won_value", "activities", "collected")}
     rows: list[dict[str, Any]] = []

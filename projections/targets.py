@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from events.contract import PERIOD_PATTERN
 from events.vocabulary import TARGET_METRICS
+from projections.facts import Record
 from projections.snapshot import Snapshot
 from projections.stats import CENT
 
@@ -26,6 +27,19 @@ AMOUNT_METRICS = frozenset({"won_value", "collected"})
 SCOPES = ("company", "team", "rep")
 
 Key = tuple[str, str | None, str, str]  # scope, scope_id, period, metric
+Actuals = Callable[[set[str], datetime], dict[Key, Decimal]]  # metrics, as_of -> totals
+
+
+class Joined(Protocol):
+    """What targets read besides the actuals: a `Snapshot`, or the column store."""
+
+    @property
+    def tz(self) -> ZoneInfo: ...
+
+    @property
+    def records(self) -> dict[str, dict[str, Record]]: ...
+
+    def rep_at(self, rep: str | None, moment: datetime | None) -> dict[str, str | None]: ...
 
 
 @dataclass(frozen=True)
@@ -102,7 +116,7 @@ def actuals(snapshot: Snapshot, metrics: set[str], as_of: datetime) -> dict[Key,
     return totals
 
 
-def target_values(snapshot: Snapshot) -> tuple[dict[Key, Decimal], set[Key]]:
+def target_values(snapshot: Joined) -> tuple[dict[Key, Decimal], set[Key]]:
     """Every target, set or rolled up, and which of them are rolled up (`derived`).
 
     A team without its own target for (period, metric) gets the sum of the targets of the
@@ -167,10 +181,11 @@ def target_row(key: Key, target: Decimal, actual: Decimal, derived: bool, period
     }
 
 
-def targets(snapshot: Snapshot, as_of: datetime, *, scope: str | None = None,
+def targets(snapshot: Joined, as_of: datetime, *, scope: str | None = None,
             period: str | None = None, metric: str | None = None, team: str | None = None,
-            rep: str | None = None) -> dict[str, Any]:
-    """`GET /v1/targets`: every target (set or rolled up) with actual, attainment and pace."""
+            rep: str | None = None, actuals_of: Actuals | None = None) -> dict[str, Any]:
+    """`GET /v1/targets`: every target (set or rolled up) with actual, attainment and pace.
+    The actuals come from `actuals_of` (default: `actuals` over the `Snapshot`)."""
     values, derived = target_values(snapshot)
     within = Period.parse(period, snapshot.tz) if period else None
     periods = {p: Period.parse(p, snapshot.tz) for _, _, p, _ in values}
@@ -190,7 +205,11 @@ def targets(snapshot: Snapshot, as_of: datetime, *, scope: str | None = None,
         return True
 
     kept = [k for k in values if keeps(k)]
-    totals = actuals(snapshot, {k[3] for k in kept}, as_of)
+    if actuals_of is None:
+        assert isinstance(snapshot, Snapshot)
+        totals = actuals(snapshot, {k[3] for k in kept}, as_of)
+    else:
+        totals = actuals_of({k[3] for k in kept}, as_of)
     kept.sort(key=lambda k: (periods[k[2]].start, -periods[k[2]].end.timestamp(), k[3],
                              SCOPES.index(k[0]), k[1] or ""))
     return {"as_of": as_of.isoformat(), "targets": [

@@ -10,6 +10,7 @@ from typing import Any
 
 from events.parsing import parse_event
 from events.rules import subject_of
+from projections.columnar import LOAD_ORDER, Columns
 from projections.facts import Change, Record, apply
 from projections.snapshot import Snapshot
 
@@ -56,3 +57,19 @@ def fold(events: list[dict[str, Any]], tenant: str = "default",
 
 def snapshot_of(events: list[dict[str, Any]], tz: str = TZ) -> Snapshot:
     return Snapshot(fold(events, tz=tz), tz)
+
+
+def columns_from(records: dict[str, dict[str, Record]], tz: str = TZ,
+                 chunk: int = 500) -> Columns:
+    """The column store of these records, fed as the API's loader feeds it."""
+    stages = Snapshot({"pipeline": records.get("pipeline", {})}).stages
+    columns = Columns(tz, stages)
+    for kind in LOAD_ORDER:
+        whole = list(records.get(kind, {}).values())
+        for start in range(0, len(whole), chunk):
+            columns.put_many(kind, whole[start:start + chunk])
+    return columns
+
+
+def columns_of(events: list[dict[str, Any]], tz: str = TZ) -> Columns:
+    return columns_from(fold(events, tz=tz), tz)

@@ -1,7 +1,7 @@
 """The API's column stores: one per tenant, loaded once, then kept current from the
 projector's change stream, with each answer computed once per change.
 
-A request for the funnel or a breakdown:
+A request for a view served from columns (docs/PERFORMANCE.md, "Query path"):
 1. reads the tenant's place in the change stream (one Redis round trip);
 2. if records changed, fetches only those and updates the columns (everything is
    loaded again only after a rebuild of the read models, a pipeline change, or a
@@ -28,7 +28,7 @@ from prometheus_client import Counter, Histogram
 from redis.exceptions import RedisError
 
 from events.vocabulary import DEFAULT_STAGES
-from projections.columnar import Columns
+from projections.columnar import LOAD_ORDER, Columns
 from projections.facts import Record
 from services.readmodels.codec import decode
 from services.readmodels.store import Changes, FactStore, NotBuilt
@@ -38,14 +38,12 @@ T = TypeVar("T")
 LOADS = Counter("salespulse_column_loads_total", "Column stores loaded whole", ["reason"])
 UPDATE_SECONDS = Histogram("salespulse_column_update_seconds",
                            "Bringing a column store up to date with the change stream")
-ANSWERS = Counter("salespulse_column_answers_total", "Funnel and breakdown answers",
+ANSWERS = Counter("salespulse_column_answers_total", "Answers from the column stores",
                   ["source"])
 ANSWERS_KEPT = 256
 # ...and at most this much of them as JSON: at 1M deals one breakdown by rep is 1.7 MB of
 # JSON and 4.4 MB of Python objects, so 256 of them would hold over 1 GB.
 ANSWER_BYTES = 8 << 20
-# The order a whole load feeds records in: reps first, so rows find their team at once.
-LOAD_ORDER = ("rep", "customer", "deal", "lead")
 RELEASE_EVERY = 50  # chunks of a whole load between two returns of the C heap's free pages
 
 

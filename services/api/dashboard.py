@@ -12,12 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse
 
-from projections.dimensions import dimensions
+from projections.columnar_dimensions import dimensions
 from projections.snapshot import Filters
 from services.api.auth import READ, PrincipalDep, get_principal
 from services.api.deps import ServicesDep
 from services.api.problems import READ_PROBLEMS
-from services.api.views import scoped
+from services.api.views import question, scoped
 
 STATIC = Path(__file__).parent / "dashboard"
 _TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
@@ -64,4 +64,5 @@ async def get_dimensions(services: ServicesDep, caller: PrincipalDep) -> dict[st
     on the tenant's reps, deals, leads, orders and activities."""
     # Only what the caller may filter on: a rep sees their own values, a manager their team's.
     within = await scoped(services, caller, Filters())
-    return dimensions(await services.snapshot(caller.tenant), within)
+    return await services.columns.answer(caller.tenant, ("dimensions", question(within)),
+                                         lambda columns: dimensions(columns, within))

@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from projections.columnar_revenue import revenue
 from projections.customers import customers, rfm_list
-from projections.revenue import revenue
 from services.api.auth import TenantDep
 from services.api.deps import ServicesDep
 from services.api.problems import READ_PROBLEMS
-from services.api.views import AsOfDep, FiltersDep
+from services.api.views import AsOfDep, FiltersDep, question
 
 router = APIRouter(prefix="/v1", tags=["revenue and customers"], responses=READ_PROBLEMS)
 
@@ -40,8 +40,8 @@ async def get_revenue(services: ServicesDep, tenant: TenantDep, selected: Filter
     - `collection_days_mean`/`_median`: booking to the payment completing the order, over
       the group's booked orders fully paid by as_of (`collection_orders` of them).
     """
-    snapshot = await services.snapshot(tenant)
-    return revenue(snapshot, selected, by, as_of)
+    return await services.columns.answer(tenant, ("revenue", by, as_of, question(selected)),
+                                         lambda columns: revenue(columns, selected, by, as_of))
 
 
 @router.get("/customers")

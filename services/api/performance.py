@@ -14,10 +14,11 @@ from fastapi.responses import JSONResponse
 
 from events.contract import PERIOD_PATTERN
 from events.vocabulary import TargetMetric
-from projections.rep_page import UnknownRep, rep_page
-from projections.scores import Window, leaderboard
+from projections.columnar_scores import leaderboard, rep_page_or_none
+from projections.columnar_targets import column_targets
+from projections.scores import Window
 from projections.snapshot import Filters
-from projections.targets import Period, targets
+from projections.targets import Period
 from services.access.principal import Forbidden
 from services.api.auth import PrincipalDep
 from services.api.deps import ServicesDep
@@ -28,6 +29,7 @@ from services.api.views import (
     ToParam,
     UnscopedFiltersDep,
     day,
+    question,
     scoped,
 )
 
@@ -97,9 +99,11 @@ async def get_targets(
         ("team", team), ("rep", rep)) if v is not None}))).dims
     if caller.role == "rep":
         scope = "rep"
-    snapshot = await services.snapshot(caller.tenant)
-    return targets(snapshot, as_of, scope=scope, period=period, metric=metric,
-                   team=within.get("team"), rep=within.get("rep"))
+    asked = {"scope": scope, "period": period, "metric": metric, "team": within.get("team"),
+             "rep": within.get("rep")}
+    return await services.columns.answer(
+        caller.tenant, ("targets", as_of, tuple(asked.items())),
+        lambda columns: column_targets(columns, as_of, **asked))
 
 
 @router.get("/leaderboard")
@@ -129,7 +133,9 @@ async def get_leaderboard(
     asked = {k: v for k, v in (("team", team), ("manager", manager), ("region", region),
                                ("rep", rep)) if v is not None}
     select = (await scoped(services, caller, Filters(dims=asked))).dims
-    return leaderboard(await services.snapshot(caller.tenant), window, select)
+    return await services.columns.answer(
+        caller.tenant, ("leaderboard", window, tuple(sorted(select.items()))),
+        lambda columns: leaderboard(columns, window, select))
 
 
 @router.get("/reps/{rep_id}", response_model=None, responses=problem_responses(404))
@@ -147,17 +153,17 @@ async def get_rep(rep_id: str, services: ServicesDep, caller: PrincipalDep,
     moment the page describes), its figures narrowed to what the team owned; a rep reads
     their own."""
     selected = await scoped(services, caller, selected)
-    snapshot = await services.snapshot(caller.tenant)
-    # The rep's team at the close, not now: a window closing before a move describes the
-    # rep in their old team, whose manager alone may read it (docs/SECURITY.md).
-    closing = snapshot.rep_at(rep_id, window.closes)["team"] \
-        if rep_id in snapshot.records.get("rep", {}) else None
-    if not caller.may_read_rep(rep_id, closing):
-        raise Forbidden("rep_id", f"this credential may not read rep {rep_id!r}")
     filters = replace(selected, start=window.start.date() if window.start else None,
                       end=(window.end - timedelta(days=1)).date() if window.end else None)
-    try:
-        return rep_page(snapshot, filters, window, rep_id)
-    except UnknownRep:
+    page = await services.columns.answer(
+        caller.tenant, ("rep", rep_id, window, question(filters)),
+        lambda columns: rep_page_or_none(columns, filters, window, rep_id))
+    # The rep's team at the close, not now: a window closing before a move describes the
+    # rep in their old team, whose manager alone may read it (docs/SECURITY.md).
+    closing = page["team"] if page is not None else None
+    if not caller.may_read_rep(rep_id, closing):
+        raise Forbidden("rep_id", f"this credential may not read rep {rep_id!r}")
+    if page is None:
         return problem(404, "unknown-rep", "Unknown rep",
                        f"no rep.joined names rep {rep_id!r}")
+    return page

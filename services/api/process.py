@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from projections.activity import activities
-from projections.cycle import cycle
+from projections.columnar_cycle import cycle
 from services.api.auth import TenantDep
 from services.api.deps import ServicesDep
 from services.api.problems import READ_PROBLEMS
-from services.api.views import AsOfDep, FiltersDep
+from services.api.views import AsOfDep, FiltersDep, question
 
 router = APIRouter(prefix="/v1", tags=["analytics"], responses=READ_PROBLEMS)
 
@@ -49,5 +49,5 @@ async def get_cycle(services: ServicesDep, tenant: TenantDep, selected: FiltersD
       `as_of` - creation in days: median, p90, buckets of completed days 0-30, 31-60, 61-90,
       >90. Everything else about those deals (stage, owner, dimensions) is today's state.
     """
-    snapshot = await services.snapshot(tenant)
-    return cycle(snapshot, selected, as_of)
+    return await services.columns.answer(tenant, ("cycle", as_of, question(selected)),
+                                         lambda columns: cycle(columns, selected, as_of))

@@ -127,7 +127,7 @@ async def get_funnel(services: ServicesDep, tenant: TenantDep,
     docs/METRICS.md); and won, lost, won value, win rate; `loss_reasons` (lost deals per
     reason, none = "unspecified"), `competitors` (lost deals per named competitor),
     `stage_skips` (moves forward over at least one stage) and `regressions` (moves back)."""
-    return await services.columns.answer(tenant, ("funnel", _question(selected)),
+    return await services.columns.answer(tenant, ("funnel", question(selected)),
                                          lambda columns: funnel(columns, selected))
 
 
@@ -137,9 +137,10 @@ async def get_breakdown(
     by: Grouping,
 ) -> dict[str, Any]:
     """One row per group; month/quarter group deals by close time (open ones by creation)."""
-    return await services.columns.answer(tenant, ("breakdown", by, _question(selected)),
+    return await services.columns.answer(tenant, ("breakdown", by, question(selected)),
                                          lambda columns: breakdown(columns, selected, by))
 
 
-def _question(selected: Filters) -> tuple[object, ...]:
+def question(selected: Filters) -> tuple[object, ...]:
+    """The filters as part of a cached answer's key."""
     return (selected.start, selected.end, tuple(sorted(selected.dims.items())))

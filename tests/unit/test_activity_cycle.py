@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
+from projections import columnar_cycle, columnar_views
 from projections.activity import activities
 from projections.cycle import cycle
 from projections.funnel import funnel
 from projections.snapshot import Filters, Snapshot
 from tests import oracle as funnel_oracle
 from tests.builders import ev, unique
-from tests.history import simulated, snapshot_of
+from tests.history import columns_of, simulated, snapshot_of
 from tests.integration.test_event_path import comparable
 from tests.oracles import activity as oracle
 from tests.unit.test_leads import to_filters
@@ -60,7 +61,15 @@ def oracles(events: list[dict[str, Any]], as_of: datetime = AS_OF) -> dict[str, 
             "funnel": funnel_oracle.funnel(events, stages=STAGES)}
 
 
-@pytest.fixture(params=[views, oracles], ids=["view", "oracle"])
+def column_views(events: list[dict[str, Any]], as_of: datetime = AS_OF) -> dict[str, Any]:
+    """The views as the API serves them: cycle and funnel from the column store."""
+    columns = columns_of(events)
+    return {"activities": activities(snapshot_of(events), Filters(), as_of),
+            "cycle": columnar_cycle.cycle(columns, Filters(), as_of),
+            "funnel": columnar_views.funnel(columns, Filters())}
+
+
+@pytest.fixture(params=[views, column_views, oracles], ids=["view", "columns", "oracle"])
 def compute(request: pytest.FixtureRequest) -> Compute:
     return request.param  # type: ignore[no-any-return]
 
@@ -230,10 +239,12 @@ def test_the_views_equal_the_oracles_over_a_simulated_year(
     process.update({k: Decimal(process[k]) for k in AMOUNTS})  # exact, as strings say
     assert comparable(process) == comparable(
         oracle.activities(events, as_of=moment, stages=stages, filters=chosen))
-    times = cycle(snapshot, selected, moment)
-    del times["as_of"]
-    assert comparable(times) == comparable(
+    expected_times = comparable(
         oracle.cycle(events, as_of=moment, stages=stages, filters=chosen))
+    for times in (cycle(snapshot, selected, moment),
+                  columnar_cycle.cycle(columns_of(events), selected, moment)):
+        del times["as_of"]
+        assert comparable(times) == expected_times
     extras = funnel(snapshot, selected)
     expected = funnel_oracle.funnel(events, stages=stages, filters=chosen)
     assert sum(extras["loss_reasons"].values()) == extras["lost"] > 0

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.responses import JSONResponse
+
+from projections import columnar_dimensions
 from projections.dimensions import dimensions
-from tests.history import snapshot_of
+from projections.snapshot import Filters
+from tests.history import columns_of, snapshot_of
 
 
 def event(n: int, kind: str, day: str, **data: Any) -> dict[str, Any]:
@@ -40,3 +44,12 @@ def test_each_dimension_lists_the_values_that_occur_including_a_reps_former_team
     assert found["source"] == ["referral"]
     assert found["product"] == ["CRM"]
     assert found["segment"] == ["smb"]
+
+
+def test_the_column_store_lists_the_same_bytes_in_any_scope() -> None:
+    snapshot, columns = snapshot_of(EVENTS), columns_of(EVENTS)
+    reps = [rep["id"] for rep in dimensions(snapshot)["reps"]]
+    for within in (None, *(Filters(dims={"rep": rep}) for rep in reps)):
+        assert JSONResponse(columnar_dimensions.dimensions(columns, within)).body == \
+            JSONResponse(dimensions(snapshot, within)).body
+

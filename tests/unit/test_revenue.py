@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastapi.responses import JSONResponse
 
+from projections import columnar_revenue
+from projections.columnar import Columns
 from projections.revenue import revenue
 from projections.snapshot import Filters, Snapshot
 from tests.builders import ev, unique
-from tests.history import simulated, snapshot_of
+from tests.history import columns_of, simulated, snapshot_of
 from tests.oracles import revenue as oracle
 from tests.oracles.compare import comparable
 
@@ -49,6 +53,8 @@ def answer(events: list[dict], as_of: str, by: str = "month", **filters: str) ->
                        date.fromisoformat(filters.pop("to")) if "to" in filters else None,
                        filters)
     view = revenue(snapshot_of(events), selected, by, moment)
+    from_columns = columnar_revenue.revenue(columns_of(events), selected, by, moment)
+    assert JSONResponse(from_columns).body == JSONResponse(view).body  # byte for byte
     wanted = {**filters, **({"from": selected.start} if selected.start else {}),
               **({"to": selected.end} if selected.end else {})}
     assert comparable(view) == comparable(oracle.revenue(events, by=by, as_of=moment,
@@ -176,20 +182,29 @@ CASES = [
 ]
 
 
+@cache
+def year_columns() -> Columns:
+    return columns_of(simulated())
+
+
 @pytest.fixture(scope="module")
 def year() -> tuple[list[dict], Snapshot]:
     events = simulated()
     return events, snapshot_of(events)
 
 
+@pytest.mark.parametrize("path", ["snapshot", "columns"])
 @pytest.mark.parametrize(("by", "as_of", "filters"), CASES)
 def test_a_simulated_year_gives_the_oracles_revenue(year: tuple[list[dict], Snapshot], by: str,
-                                                    as_of: str, filters: dict[str, str]) -> None:
+                                                    as_of: str, filters: dict[str, str],
+                                                    path: str) -> None:
     events, snapshot = year
     dims = {k: v for k, v in filters.items() if k not in ("from", "to")}
     selected = Filters(date.fromisoformat(filters["from"]) if "from" in filters else None,
                        date.fromisoformat(filters["to"]) if "to" in filters else None, dims)
-    view = revenue(snapshot, selected, by, datetime.fromisoformat(as_of))
+    view = (revenue(snapshot, selected, by, datetime.fromisoformat(as_of)) if path == "snapshot"
+            else columnar_revenue.revenue(year_columns(), selected, by,
+                                          datetime.fromisoformat(as_of)))
     expected = oracle.revenue(events, by=by, as_of=as_of, filters=filters)
 
     assert view["rows"] and Decimal(view["total"]["booked"]) > 0  # the case is not empty

@@ -12,10 +12,11 @@ import pytest
 from pydantic import ValidationError
 
 from events.contract import ScoringConfigured
+from projections import columnar_scores
 from projections.rep_page import UnknownRep, rep_page
 from projections.scores import Window, leaderboard
 from projections.snapshot import Filters
-from tests.history import simulated, snapshot_of
+from tests.history import columns_of, simulated, snapshot_of
 from tests.integration.test_event_path import comparable
 from tests.oracles import scores as oracle
 
@@ -166,12 +167,15 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
     ("2017-12-31T18:00:00+08:00", "2017-01-01T00:00:00+08:00", "2017-04-01T00:00:00+08:00"),
     ("2017-12-31T18:00:00+08:00", "2017-07-01T00:00:00+08:00", None),
 ])
+@pytest.mark.parametrize("path", ["snapshot", "columns"])
 def test_view_equals_the_independent_computation_over_a_simulated_year(
-        as_of: str, start: str | None, end: str | None) -> None:
+        as_of: str, start: str | None, end: str | None, path: str) -> None:
     events = simulated()
     window = Window(start and datetime.fromisoformat(start), end and datetime.fromisoformat(end),
                     datetime.fromisoformat(as_of))
-    view = [_flat(r) for r in leaderboard(snapshot_of(events), window)["rows"]]
+    answer = (leaderboard(snapshot_of(events), window) if path == "snapshot"
+              else columnar_scores.leaderboard(columns_of(events), window))
+    view = [_flat(r) for r in answer["rows"]]
     independent = oracle.leaderboard(events, as_of=as_of, start=start, end=end)["rows"]
     assert len(view) == 12
     assert comparable(view) == comparable(independent)

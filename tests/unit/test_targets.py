@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from projections.columnar_targets import column_targets
 from projections.snapshot import Snapshot
 from projections.targets import targets as view_targets
 from tests.builders import ev
-from tests.history import simulated, snapshot_of
+from tests.history import columns_of, simulated, snapshot_of
 from tests.integration.test_event_path import comparable
 from tests.oracles import targets as oracle
 
@@ -56,7 +57,14 @@ def by_oracle(events: list[dict[str, Any]], as_of: str, **filters: str) -> list[
     return oracle.targets(events, as_of, filters=filters)["targets"]
 
 
-IMPLEMENTATIONS = pytest.mark.parametrize("compute", [by_view, by_oracle], ids=["view", "oracle"])
+def by_columns(events: list[dict[str, Any]], as_of: str, **filters: str
+               ) -> list[dict[str, Any]]:
+    return column_targets(columns_of(events), datetime.fromisoformat(as_of),
+                          **filters)["targets"]  # type: ignore[no-any-return]
+
+
+IMPLEMENTATIONS = pytest.mark.parametrize("compute", [by_view, by_columns, by_oracle],
+                                          ids=["view", "columns", "oracle"])
 Compute = Callable[..., list[dict[str, Any]]]
 
 
@@ -222,11 +230,13 @@ def year_snapshot(year: list[dict[str, Any]]) -> Snapshot:
     ("2017-12-31T18:00:00+08:00", {"scope": "team"}),
     ("2017-12-31T18:00:00+08:00", {"rep": "R-005"}),
 ], ids=str)
+@pytest.mark.parametrize("path", ["snapshot", "columns"])
 def test_view_equals_the_independent_computation_over_a_simulated_year(
         year: list[dict[str, Any]], year_snapshot: Snapshot, as_of: str,
-        filters: dict[str, str]) -> None:
-    view = view_targets(year_snapshot, datetime.fromisoformat(as_of),
-                        **filters)["targets"]  # type: ignore[arg-type]
+        filters: dict[str, str], path: str) -> None:
+    view = (view_targets(year_snapshot, datetime.fromisoformat(as_of),
+                         **filters)["targets"]  # type: ignore[arg-type]
+            if path == "snapshot" else by_columns(year, as_of, **filters))
     independent = by_oracle(year, as_of, **filters)
     assert view, "every filter here selects some targets"
     assert comparable([exact(r) for r in view]) == comparable([exact(r) for r in independent])

@@ -1,9 +1,10 @@
-"""Growable numpy columns and the codes of dimension values: the storage under `Columns`."""
+"""The building blocks of the column stores: growable tables of numpy columns, and
+dimension values as small integer codes. Pure: no I/O."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -11,15 +12,9 @@ from numpy.typing import NDArray
 
 from projections.keyindex import FIRST_ROW, KeyIndex
 
+AMOUNT_SCALE = 6  # the contract allows six decimal places
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
-_ORDINAL_1970 = date(1970, 1, 1).toordinal()
-
-
-def months(days: NDArray[np.int32]) -> NDArray[np.int64]:
-    """Each ordinal day's month as year * 12 + month - 1."""
-    since_1970 = np.asarray(days - _ORDINAL_1970, dtype="datetime64[D]").astype("datetime64[M]")
-    return since_1970.astype(np.int64) + 1970 * 12
 
 
 def micros(moment: datetime) -> int:

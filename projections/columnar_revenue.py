@@ -1,0 +1,246 @@
+"""Revenue over `Columns`: the answers `revenue.py` gives over a `Snapshot` (a test holds
+them byte-identical), in numpy. Definitions: docs/METRICS.md, "GET /v1/revenue".
+
+Money is summed in integer millionths with the exponent Python's `Decimal` arithmetic
+would give (an amount owed has the smaller of its order's and its payments' exponents);
+a DSO divides the same exact `Decimal`s; moments compare as whole microseconds.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from events.vocabulary import DIMENSIONS
+from projections.columnar import Columns
+from projections.columnar_scores import _grouped
+from projections.columnar_table import micros
+from projections.columnar_views import decimal_sum, mean_of, quantile_of
+from projections.revenue import AGING_BUCKETS, DSO_WINDOW_DAYS, GROUPINGS, MONTHS_PER_PERIOD
+from projections.snapshot import ALL_PERIODS, Filters
+from projections.stats import average_money, money
+
+_DAY_MICROS = 86_400 * 10**6
+
+
+def order_dims(columns: Columns, name: str) -> NDArray[np.int32]:
+    """Each order's dimension `name` (`Snapshot._order`): its deal's rep, that rep's team,
+    manager and region at booking, its deal's source, its own product else its deal's,
+    its customer's segment."""
+    o, d = columns.orders.orders, columns.deals
+    deal = o["deal"]
+    has_deal = d["exists"][deal]
+    rep = columns.orders.rep_of(d, d["owner"])
+    if name == "rep":
+        return rep
+    if name in ("team", "manager", "region"):
+        history = np.array({"team": columns.history_team, "manager": columns.history_manager,
+                            "region": columns.history_region}[name], dtype=np.int32)
+        return history[columns.entries_at(rep, o["booked"])]
+    if name == "source":
+        return np.where(has_deal, columns.dim("deal", "source")[deal], 0)
+    if name == "product":
+        return np.where(o["product"] != 0, o["product"],
+                        np.where(has_deal, d["product"][deal], 0))
+    customers = columns.customers
+    segments: NDArray[np.int32] = np.where(customers["exists"], customers["segment"], 0)
+    of_orders: NDArray[np.int32] = segments[o["customer"]]
+    return of_orders
+
+
+def period_keys(days: NDArray[np.int32], by: str) -> NDArray[np.object_]:
+    """`Snapshot.period_key` of each local day (as an ordinal)."""
+    unique, where = np.unique(days, return_inverse=True)
+    keys = [_period_key(date.fromordinal(int(day)), by) for day in unique.tolist()]
+    return np.array(keys, dtype=object)[where] if keys else np.zeros(0, dtype=object)
+
+
+def _period_key(day: date, by: str) -> str:
+    if by == "day":
+        return day.isoformat()
+    if by == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    if by == "month":
+        return f"{day.year:04d}-{day.month:02d}"
+    if by == "quarter":
+        return f"{day.year:04d}-Q{(day.month - 1) // 3 + 1}"
+    return f"{day.year:04d}"
+
+
+def _period_end(columns: Columns, day: date, by: str) -> int:
+    """`revenue.period_end` of a day in the period, in microseconds."""
+    if by == "day":
+        following = day + timedelta(days=1)
+    elif by == "week":
+        following = day + timedelta(days=7 - day.weekday())
+    else:
+        step = MONTHS_PER_PERIOD[by]
+        months = day.year * 12 + (day.month - 1) // step * step + step
+        following = date(months // 12, months % 12 + 1, 1)
+    return micros(datetime.combine(following, time(), columns.tz))
+
+
+class Ledger:
+    """The orders and payments one revenue question reads, as row numbers."""
+
+    def __init__(self, columns: Columns, filters: Filters, as_of: datetime) -> None:
+        self.columns, self.as_of = columns, micros(as_of)
+        o, p = columns.orders.orders, columns.orders.payments
+        keep = o["exists"] & (o["booked"] <= self.as_of)
+        for name, value in filters.dims.items():
+            if name in DIMENSIONS:
+                code = columns.strings.find(value)
+                keep &= order_dims(columns, name) == code if code else False
+        self.known = np.flatnonzero(keep)
+        self.bookings = self.known[self._on_days(o["booked_day"][self.known], filters)]
+        paid = np.flatnonzero(keep[p["order"]] & (p["at"] <= self.as_of))
+        self.receipts = paid[self._on_days(p["day"][paid], filters)]
+        self.done = self._fully_paid_at()
+
+    @staticmethod
+    def _on_days(days: NDArray[np.int32], filters: Filters) -> NDArray[np.bool_]:
+        keep = np.ones(len(days), dtype=bool)
+        if filters.start is not None:
+            keep &= days >= filters.start.toordinal()
+        if filters.end is not None:
+            keep &= days <= filters.end.toordinal()
+        return keep
+
+    def _fully_paid_at(self) -> NDArray[np.int64]:
+        """`revenue.fully_paid_at` of every order (-1: never): the time of the payment that
+        brought it to its amount, in the order the payments occurred."""
+        o, p = self.columns.orders.orders, self.columns.orders.payments
+        done = np.where(o["amount"] <= 0, o["booked"], -1).astype(np.int64)
+        order = np.lexsort((p["at"], p["order"]))
+        of, amounts = p["order"][order], p["amount"][order]
+        if not len(of):
+            return done
+        starts = np.flatnonzero(np.r_[True, of[1:] != of[:-1]])
+        running = np.cumsum(amounts)
+        before = np.repeat(running[starts] - amounts[starts], np.diff(np.r_[starts, len(of)]))
+        reached = np.flatnonzero((running - before) >= o["amount"][of])
+        orders, first = np.unique(of[reached], return_index=True)
+        at = p["at"][order[reached[first]]]
+        not_yet = done[orders] < 0
+        done[orders[not_yet]] = at[not_yet]
+        return done
+
+    def paid_by(self, rows: NDArray[np.intp], moment: int, inclusive: bool
+                ) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
+        """What each order of `rows` was paid by `moment`, and that sum's exponent."""
+        o, p = self.columns.orders.orders, self.columns.orders.payments
+        covered = (p["at"] <= moment) if inclusive else (p["at"] < moment)
+        paid = np.zeros(o.size, dtype=p["amount"].dtype)
+        exponent = np.zeros(o.size, dtype=np.int8)
+        np.add.at(paid, p["order"][covered], p["amount"][covered])
+        np.minimum.at(exponent, p["order"][covered], p["amount_exp"][covered])
+        return paid[rows], exponent[rows]
+
+    def balance(self, rows: NDArray[np.intp], moment: int, inclusive: bool) -> dict[str, Any]:
+        """`revenue.balance` of the orders `rows` at `moment`."""
+        o = self.columns.orders.orders
+        booked = o["booked"][rows]
+        rows = rows[(booked <= moment) if inclusive else (booked < moment)]
+        booked = o["booked"][rows]
+        trailing = decimal_sum(o["amount"][rows][booked > moment - DSO_WINDOW_DAYS * _DAY_MICROS],
+                               o["amount_exp"][rows][booked > moment - DSO_WINDOW_DAYS
+                                                     * _DAY_MICROS])
+        paid, paid_exp = self.paid_by(rows, moment, inclusive)
+        owed = o["amount"][rows] - paid
+        owed_exp = np.minimum(o["amount_exp"][rows], paid_exp)
+        owing = owed > 0
+        whole_days = np.floor((moment - booked[owing]).astype(np.float64) / 1e6 / 86400)
+        aging = {}
+        for low, high, label in AGING_BUCKETS:
+            inside = (whole_days >= low) & (whole_days <= (np.inf if high is None else high))
+            aging[label] = money(decimal_sum(owed[owing][inside], owed_exp[owing][inside]))
+        outstanding = decimal_sum(owed[owing], owed_exp[owing])
+        return {
+            "outstanding": money(outstanding),
+            "aging": aging,
+            "dso": float(outstanding / trailing) * DSO_WINDOW_DAYS if trailing else None,
+        }
+
+    def flows(self, bookings: NDArray[np.intp], receipts: NDArray[np.intp]) -> dict[str, Any]:
+        """`revenue._flows` of the bookings and receipts (row numbers)."""
+        o, p = self.columns.orders.orders, self.columns.orders.payments
+        booked = decimal_sum(o["amount"][bookings], o["amount_exp"][bookings])
+        done = self.done[bookings]
+        finished = (done >= 0) & (done <= self.as_of)
+        cycles = (done[finished] - o["booked"][bookings][finished]).astype(np.float64) / 1e6 \
+            / 86400
+        return {
+            "booked": money(booked),
+            "collected": money(decimal_sum(p["amount"][receipts], p["amount_exp"][receipts])),
+            "orders": int(bookings.size),
+            "avg_order_value": average_money(booked, int(bookings.size)),
+            "collection_orders": int(cycles.size),
+            "collection_days_mean": mean_of(cycles),
+            "collection_days_median": quantile_of(cycles, 0.5),
+        }
+
+
+def revenue(columns: Columns, filters: Filters, by: str, as_of: datetime) -> dict[str, Any]:
+    """`revenue.revenue` over the columns."""
+    if by not in GROUPINGS:
+        raise ValueError(f"by must be one of {', '.join(GROUPINGS)}")
+    ledger = Ledger(columns, filters, as_of)
+    return {
+        "by": by,
+        "as_of": as_of.isoformat(),
+        "rows": _rows(ledger, by),
+        "products": _rows(ledger, "product"),
+        "total": {**ledger.flows(ledger.bookings, ledger.receipts),
+                  **ledger.balance(ledger.known, ledger.as_of, True)},
+    }
+
+
+def _keyed(values: NDArray[Any], rows: NDArray[np.intp]) -> dict[Any, NDArray[np.intp]]:
+    if not rows.size:
+        return {}
+    found, where = np.unique(values, return_inverse=True)
+    return {found[code]: group for code, group in
+            _grouped(where.astype(np.int64), rows).items()}
+
+
+def _rows(ledger: Ledger, by: str) -> list[dict[str, Any]]:
+    columns = ledger.columns
+    o, p = columns.orders.orders, columns.orders.payments
+    empty = np.zeros(0, dtype=np.intp)
+    if by in ALL_PERIODS:
+        booked_in = _keyed(period_keys(o["booked_day"][ledger.bookings], by),
+                           ledger.bookings)
+        paid_in = _keyed(period_keys(p["day"][ledger.receipts], by), ledger.receipts)
+    else:
+        dims = order_dims(columns, by)
+        values = columns.strings.values
+        booked_in = {values[k]: v for k, v in _keyed(dims[ledger.bookings],
+                                                     ledger.bookings).items()}
+        paid_in = {values[k]: v for k, v in _keyed(dims[p["order"][ledger.receipts]],
+                                                   ledger.receipts).items()}
+        owing = {values[k]: v for k, v in _keyed(dims[ledger.known], ledger.known).items()}
+    keys = set(booked_in) | set(paid_in)
+    if by not in ALL_PERIODS:
+        # a group that only owes (nothing booked or paid in from/to) still shows
+        for key, group in owing.items():
+            paid, _ = ledger.paid_by(group, ledger.as_of, True)
+            if (o["amount"][group] > paid).any():
+                keys.add(key)
+    rows = []
+    for key in sorted(k for k in keys if k is not None) + ([None] if None in keys else []):
+        bookings, receipts = booked_in.get(key, empty), paid_in.get(key, empty)
+        if by in ALL_PERIODS:
+            inside = int(o["booked_day"][bookings[0]] if bookings.size
+                         else p["day"][receipts[0]])
+            end = _period_end(columns, date.fromordinal(inside), by)
+            balances = (ledger.balance(ledger.known, ledger.as_of, True) if ledger.as_of < end
+                        else ledger.balance(ledger.known, end, False))
+        else:
+            balances = ledger.balance(owing[key], ledger.as_of, True)
+        rows.append({"key": key, **ledger.flows(bookings, receipts), **balances})
+    return rows
+
