@@ -317,13 +317,12 @@ class Alerter:
                      merge: PartitionMerge) -> None:
         """From the checkpoint's offsets and state if there is a usable one (the engine, the
         merge's place, live or not); else from offset zero, rebuilding everything."""
-        async def bounds() -> dict[int, tuple[int, int]]:
-            first = await consumer.beginning_offsets(partitions)
-            end = await consumer.end_offsets(partitions)
-            return {tp.partition: (first[tp], end[tp]) for tp in partitions}
+        async def first() -> dict[int, int]:
+            offsets = await consumer.beginning_offsets(partitions)
+            return {tp.partition: offsets[tp] for tp in partitions}
 
         resumed = None if self.checkpoints is None else await self.checkpoints.load(
-            lambda: AlertEngine(rule_settings(self.settings)), len(partitions), bounds)
+            lambda: AlertEngine(rule_settings(self.settings)), len(partitions), first)
         if resumed is None:
             await consumer.seek_to_beginning(*partitions)
             RESUMED.set(0)

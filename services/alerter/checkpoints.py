@@ -10,14 +10,17 @@ shutdown. JSON, compressed; one SET, so a reader sees the old one or the new one
 
 A checkpoint is ignored (the alerter replays from offset zero, as without one) when its
 version, topic, partition count, share of tenants, rule settings or signing differ, when
-its offsets are outside the partitions' (a topic made anew), or when it does not decode.
+an offset is before its partition's first (the log was cut or made anew), or when it does
+not decode. (Past the end is not checked: Tansu's end offsets can be short. A topic made
+anew under the same name and shorter makes the consumer start over from its first offset,
+and the engine drops what it already folded as redelivered.)
 """
 
 from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,9 +75,9 @@ class Checkpoints:
         self.unsaved = 0  # events taken since the last checkpoint
 
     async def load(self, new_engine: Callable[[], AlertEngine], partitions: int,
-                   bounds: Callable[[], Any]) -> Resumed | None:
+                   first: Callable[[], Awaitable[dict[int, int]]]) -> Resumed | None:
         """The checkpoint as a restored engine and offsets; None without a usable one.
-        `bounds()` (awaitable) gives each partition's (first, end) offsets."""
+        `first()` gives each partition's first offset."""
         if not self.enabled:
             return None
         raw = await self.redis.get(self.key)
@@ -85,9 +88,9 @@ class Checkpoints:
             why = self._mismatch(body, partitions)
             if why is None:
                 offsets = {int(p): int(o) for p, o in body["offsets"].items()}
-                limits: dict[int, tuple[int, int]] = await bounds()
-                if any(not limits[p][0] <= o <= limits[p][1] for p, o in offsets.items()):
-                    why = "offsets outside the partitions (a topic made anew?)"
+                starts = await first()
+                if any(o < starts[p] for p, o in offsets.items()):
+                    why = "offsets before the partitions' first (a log cut or made anew)"
             if why is not None:
                 log.warning("alerter.checkpoint_ignored", reason=why)
                 return None
