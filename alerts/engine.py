@@ -136,11 +136,13 @@ class AlertEngine:
                                             and last.resolved_at > at)
 
     def advance(self, now: datetime, *, through: bool = True) -> list[Transition]:
-        """Fire every tenant's timers due by `now` (`through=False`: due before `now`), each
-        at its own moment."""
+        """Fire every tenant's timers due by `now` (`through=False`: due before `now`), or by
+        its own clock if later (its events ran ahead of `now`: their time rules), each at its
+        own moment."""
         out: list[Transition] = []
-        for tenant in self.tenants:
-            out += self._advance(tenant, now, through=through)
+        for tenant, state in self.tenants.items():
+            until = now if state.clock is None else max(now, state.clock)
+            out += self._advance(tenant, until, through=through)
         if self.ticked is None or now > self.ticked:
             self.ticked = now
         if self.clock is None or now > self.clock:

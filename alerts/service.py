@@ -218,6 +218,7 @@ class Alerter:
 
     async def run(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         topic = self.settings.events_topic
+        started, caught_up = time.monotonic(), False  # restart to live: what resuming shortens
         partitions = await _partitions(consumer, topic)
         consumer.assign(partitions)
         merge = PartitionMerge(partitions, self.signer,
@@ -225,7 +226,6 @@ class Alerter:
         await self.resume(consumer, partitions, merge)
         log.info("alerter.started", partitions=len(partitions), topic=topic,
                  share=self.share.unit, resumed_from=merge.last)
-        started, caught_up = time.monotonic(), False
         while not stop.is_set():
             # Wall-clock timers matter only once live; while replaying, events move time.
             # Never wait 0: a loop that never suspends starves signals (a stop) and the CPU.
@@ -250,12 +250,12 @@ class Alerter:
                 self.live = self.live or self.engine.clock is not None and (
                     self.engine.clock >= self.clock.now() - grace)
             if not lagging and not any(merge.buffers.values()):
-                if not caught_up:  # restart to live: what a checkpoint shortens
+                if not caught_up:
                     caught_up = True
                     CAUGHT_UP.set(time.monotonic() - started)
                     log.info("alerter.caught_up", seconds=time.monotonic() - started)
-                if self.live:
-                    transitions += self.engine.advance(self.now())
+                if self.live:  # each tenant to the wall clock, or to its own if ahead
+                    transitions += self.engine.advance(self.clock.now())
             if transitions:
                 await self.publish(transitions)
             if self.checkpoints is not None and self.checkpoints.due(

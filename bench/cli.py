@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from bench.alerter import command as alerter_main
 from bench.floor import main as floor_main
 from bench.pipeline import main as pipeline_main
 from bench.query import main as query_main
@@ -16,6 +17,8 @@ cli.command("query", help="Query latency under concurrent clients and memory at 
             "deals.")(query_main)
 cli.command("floor", help="The authenticated request floor under concurrent clients: latency, "
             "requests/s, API CPU per request.")(floor_main)
+cli.command("alerter", help="The alerter's restart to live with and without its checkpoint, "
+            "and events/s of one alerter against K sharing the tenants.")(alerter_main)
 
 
 def main() -> None:
