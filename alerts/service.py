@@ -312,7 +312,6 @@ class Alerter:
         except Exception as exc:  # noqa: BLE001 - reporting must never stop alerts
             log.warning("alerter.progress_unreported", error=f"{type(exc).__name__}: {exc}")
 
-
     async def resume(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition],
                      merge: PartitionMerge) -> None:
         """From the checkpoint's offsets and state if there is a usable one (the engine, the
@@ -373,7 +372,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     try:
         await Alerter(settings, AlertStore(redis, settings.redis_prefix), kafka,
                       progress=ProgressBoard(redis, settings.redis_prefix),
-                      checkpoints=Checkpoints(redis, settings, share)).run(consumer, stop)
+                      checkpoints=Checkpoints(redis, settings, share)
+                      if settings.alerter_checkpoint else None).run(consumer, stop)
     finally:
         await consumer.stop()
         await kafka.stop()

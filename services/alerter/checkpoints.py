@@ -64,7 +64,6 @@ class Checkpoints:
         self.redis = redis
         self.key = (f"{settings.redis_prefix}:alerter:checkpoint:"
                     f"{share.index}of{share.instances}")
-        self.enabled = settings.alerter_checkpoint
         self.every_seconds = settings.alerter_checkpoint_seconds
         self.every_events = settings.alerter_checkpoint_events
         # What the state depends on besides the log: another value makes it another state.
@@ -78,8 +77,6 @@ class Checkpoints:
                    first: Callable[[], Awaitable[dict[int, int]]]) -> Resumed | None:
         """The checkpoint as a restored engine and offsets; None without a usable one.
         `first()` gives each partition's first offset."""
-        if not self.enabled:
-            return None
         raw = await self.redis.get(self.key)
         if not isinstance(raw, bytes):  # none (or a client decoding replies: not ours)
             return None
@@ -113,7 +110,7 @@ class Checkpoints:
     def due(self, taken: int) -> bool:
         """Count `taken` events; whether a checkpoint is due."""
         self.unsaved += taken
-        return self.enabled and self.unsaved > 0 and (
+        return self.unsaved > 0 and (
             self.unsaved >= self.every_events
             or time.monotonic() - self.saved_at >= self.every_seconds)
 
@@ -129,6 +126,3 @@ class Checkpoints:
         SAVED.inc()
         SAVE_BYTES.set(len(packed))
         SAVE_SECONDS.set(time.perf_counter() - started)
-
-    async def forget(self) -> None:
-        await self.redis.delete(self.key)
