@@ -43,7 +43,7 @@ from alerts.webhooks import Delivery, deliver
 from projections.facts import Change
 from services import signing
 from services.alerter.checkpoints import CAUGHT_UP, FOLDED, RESUMED, Checkpoints
-from services.alerter.route import route
+from services.alerter.place import place_of
 from services.messages import decode
 from services.progress import ProgressBoard
 from services.settings import Settings
@@ -149,10 +149,10 @@ def _relayed(record: ConsumerRecord[Any, Any], signer: Signer | None,
     """The change of a relayed message that keeps the contract, with its predecessor's
     position; None for anything else. A poison message must not take part in the order:
     its position would hold back or skip the real ones. Another alerter's tenant's message
-    the relay signed is read only for its place (`services.alerter.route`)."""
+    the relay signed is read only for its place (`services.alerter.place`)."""
     raw = record.value or b""
     stored = signer is not None and signer.signed(raw, record.headers)
-    if owns is not None and stored and (where := route(raw)) is not None \
+    if owns is not None and stored and (where := place_of(raw)) is not None \
             and not owns(where.tenant):
         place = Change(where.position, where.tenant, "", "", 0, {})
         return Relayed(place, where.previous, record.offset, owned=False)

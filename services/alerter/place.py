@@ -18,29 +18,31 @@ class _Tenant(msgspec.Struct):
     tenant: str
 
 
-class _Route(msgspec.Struct):
+class _Place(msgspec.Struct):
     position: int
     event: _Tenant
     previous: int | None = None
     schema: int = 1
 
 
-_ROUTE = msgspec.json.Decoder(_Route)
+_PLACE = msgspec.json.Decoder(_Place)
 
 
-class Route(NamedTuple):
+class Place(NamedTuple):
+    """Where a message stands in the relay's order, and whose it is."""
+
     position: int
     previous: int | None
     tenant: str
 
 
-def route(raw: bytes) -> Route | None:
+def place_of(raw: bytes) -> Place | None:
     """The position, predecessor and tenant of a relayed message; None if it has not that
     shape or is of a schema this reader does not know (the full decoder says why)."""
     try:
-        message = _ROUTE.decode(raw)
+        message = _PLACE.decode(raw)
     except msgspec.DecodeError:
         return None
     if not 1 <= message.schema <= MESSAGE_SCHEMA:
         return None
-    return Route(message.position, message.previous, message.event.tenant)
+    return Place(message.position, message.previous, message.event.tenant)
