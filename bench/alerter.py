@@ -11,7 +11,11 @@ on a Tansu topic holding simulated years of several tenants (the relay's message
   wall time until the last of them caught up), and the ratio.
 
 The tenants are named so each of the K alerters owns as many (a hash shares few tenants
-unevenly). Reports, never asserts.
+unevenly). Each of the K still reads every message (its place in the relay's order: a
+partial decode of position, predecessor and tenant) and folds a K-th of them, so K alerters
+cannot go K times as fast, and on a machine with fewer cores than alerters they share the
+cores; on a machine shared with other work, K processes also get a larger share of it than
+one, which flatters the ratio. Reports, never asserts.
 
     salespulse-bench alerter --days 365 --tenants 3 --instances 3
     python -m bench.alerter --days 365 --tenants 3 --instances 3
