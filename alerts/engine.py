@@ -8,6 +8,12 @@ changes with no new event (a threshold crossed, a period over). Time is given, n
 clock when it has caught up. So a replay of history fires every alert at its historical
 moment, and the same input always gives the same transitions (with the same ids).
 
+Each tenant keeps its own clock and timers: one tenant's events (or a front end of its whose
+clock runs ahead) never make another's events late nor fire its timers early, so the
+transitions of a tenant depend on its events alone (and on the wall clock the caller
+advances every tenant to). That is what lets alerters share the tenants (alerts/tenancy.py)
+and tell what one alerter tells.
+
 An event that occurred before the engine's clock (it arrived late, or timers ran ahead of
 it) judges the pairs it may touch again from its moment to the clock: each rule is stepped
 through the moments its answer can change (`rules.moments`, `next_change`), reading the
@@ -43,6 +49,11 @@ from projections.facts import Change, Record, apply
 HELD = "held"  # the ledger's subjects of events waiting for theirs: no business fact
 
 
+# A timer: (due in UTC, sequence, due as the rule gave it, rule, subject), ordered by instants
+# in one zone, which compare without asking zones for their offsets.
+Timer = tuple[datetime, int, datetime, str, str]
+
+
 @dataclass
 class TenantAlerts:
     ctx: Context
@@ -51,27 +62,29 @@ class TenantAlerts:
     # Every alert told per pair (retracted ones left out), in the order they became true:
     # what a late event's judgement of the past is compared with.
     alerts: dict[Pair, list[Alert]] = field(default_factory=dict)
+    clock: datetime | None = None  # the latest moment this tenant's alerts were judged at
+    heap: list[Timer] = field(default_factory=list)
 
 
 class AlertEngine:
     def __init__(self, settings: Callable[[str], RuleSettings] | RuleSettings) -> None:
         self._settings = settings if callable(settings) else (lambda _tenant: settings)
         self.tenants: dict[str, TenantAlerts] = {}
-        # (due in UTC, sequence, due as the rule gave it, tenant, rule, subject): ordered by
-        # instants in one zone, which compare without asking zones for their offsets.
-        self._heap: list[tuple[datetime, int, datetime, str, str, str]] = []
         self._seq = 0
-        self.clock: datetime | None = None
+        self.clock: datetime | None = None  # the latest of the tenants' clocks
+        self.ticked: datetime | None = None  # the latest moment `advance` was asked for
         self._issued: dict[str, int] = {}  # transitions told per alert id
 
     def tenant(self, name: str) -> TenantAlerts:
-        if name not in self.tenants:
-            self.tenants[name] = TenantAlerts(Context({}, self._settings(name)))
+        if name not in self.tenants:  # it starts where the caller's clock is
+            self.tenants[name] = TenantAlerts(Context({}, self._settings(name)),
+                                              clock=self.ticked)
         return self.tenants[name]
 
     def next_due(self) -> datetime | None:
         """The next moment a timer fires (stale heap entries included: harmless)."""
-        return self._heap[0][0] if self._heap else None
+        return min((state.heap[0][0] for state in self.tenants.values() if state.heap),
+                   default=None)
 
     def apply(self, change: Change) -> list[Transition]:
         """Fold one relayed event in, at its own time (after the timers due before then: a
@@ -80,10 +93,10 @@ class AlertEngine:
         if change.kind == HELD:
             return []
         at = ts(change.event["occurred_at"])
-        out = self.advance(at, through=False)
-        late = self.clock is not None and at < self.clock
-        now = max(self.clock or at, at)
         state = self.tenant(change.tenant)
+        out = self._advance(change.tenant, at, through=False)
+        late = state.clock is not None and at < state.clock
+        now = max(state.clock or at, at)
         ctx = state.ctx
         records = ctx.kind(change.kind)
         before: Record | None = records.get(change.key)
@@ -123,14 +136,30 @@ class AlertEngine:
                                             and last.resolved_at > at)
 
     def advance(self, now: datetime, *, through: bool = True) -> list[Transition]:
-        """Fire every timer due by `now` (`through=False`: due before `now`), each at its own
-        moment."""
+        """Fire every tenant's timers due by `now` (`through=False`: due before `now`), or by
+        its own clock if later (its events ran ahead of `now`: their time rules), each at its
+        own moment."""
         out: list[Transition] = []
-        until = now.astimezone(UTC)
-        while self._heap and (self._heap[0][0] <= until if through else self._heap[0][0] < until):
-            _, _, due, tenant, rule, key = heapq.heappop(self._heap)
-            if self.tenants[tenant].due.get((rule, key)) == due:
+        for tenant, state in self.tenants.items():
+            until = now if state.clock is None else max(now, state.clock)
+            out += self._advance(tenant, until, through=through)
+        if self.ticked is None or now > self.ticked:
+            self.ticked = now
+        if self.clock is None or now > self.clock:
+            self.clock = now
+        return out
+
+    def _advance(self, tenant: str, now: datetime, *, through: bool) -> list[Transition]:
+        """`advance` for one tenant's timers and clock."""
+        out: list[Transition] = []
+        state = self.tenants[tenant]
+        heap, until = state.heap, now.astimezone(UTC)
+        while heap and (heap[0][0] <= until if through else heap[0][0] < until):
+            _, _, due, rule, key = heapq.heappop(heap)
+            if state.due.get((rule, key)) == due:
                 out += self._assess(tenant, rule, key, due, due)
+        if state.clock is None or now > state.clock:
+            state.clock = now
         if self.clock is None or now > self.clock:
             self.clock = now
         return out
@@ -170,15 +199,16 @@ class AlertEngine:
         elif state.due.get((rule, key)) != following:
             state.due[rule, key] = following
             self._seq += 1
-            heapq.heappush(self._heap, (following.astimezone(UTC), self._seq, following,
-                                        tenant, rule, key))
+            heapq.heappush(state.heap, (following.astimezone(UTC), self._seq, following,
+                                        rule, key))
 
     def _rejudge(self, tenant: str, rule: str, key: str, since: datetime,
                  earlier: bool) -> list[Transition]:
         """Judge one pair again from `since` (a late event's moment) to the clock, and tell
         how that differs from what was told. `earlier`: the records hold events after
         `since` (without, only the passing of time can change the answer after it)."""
-        state, clock = self.tenants[tenant], self.clock
+        state = self.tenants[tenant]
+        clock = state.clock
         assert clock is not None
         ctx, pair = state.ctx, (rule, key)
         told = state.alerts.get(pair, [])
@@ -221,7 +251,8 @@ class AlertEngine:
                                                      Assessment | None, datetime]]
                 ) -> list[Transition]:
         """The transitions from the alerts told (`carry`, `stale`) to those judged (`runs`)."""
-        state, clock = self.tenants[tenant], self.clock
+        state = self.tenants[tenant]
+        clock = state.clock
         assert clock is not None
         rule, key = pair
         was = {a.id: a for a in ([carry] if carry else []) + stale}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from bench.alerter import command as alerter_main
 from bench.channels import main as channels_main
 from bench.floor import main as floor_main
 from bench.pipeline import main as pipeline_main
@@ -19,6 +20,8 @@ cli.command("channels", help="Delivery delay per alert channel (WeCom, DingTalk,
             "Teams, webhook, email) to a local receiver: p50/p99.")(channels_main)
 cli.command("floor", help="The authenticated request floor under concurrent clients: latency, "
             "requests/s, API CPU per request.")(floor_main)
+cli.command("alerter", help="The alerter's restart to live with and without its checkpoint, "
+            "and events/s of one alerter against K sharing the tenants.")(alerter_main)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
-from pydantic import PositiveFloat
+from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.vocabulary import DEFAULT_TIMEZONE
@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     alert_stall_days: float = 21.0
     alert_inactive_days: float = 14.0
     alert_history_grace_seconds: float = 300.0  # fired later than this after: history
+    # K alerters share the tenants (alerts/tenancy.py): this one is ALERTER_INDEX of
+    # ALERTER_INSTANCES. Each checkpoints its state with its offsets (services/alerter/).
+    alerter_instances: PositiveInt = 1
+    alerter_index: NonNegativeInt = 0
+    alerter_checkpoint: bool = True  # off: every start replays the log from offset zero
+    alerter_checkpoint_seconds: PositiveFloat = 30.0
+    alerter_checkpoint_events: PositiveInt = 200_000
     webhook_attempts: int = 5
     webhook_backoff_seconds: float = 1.0
     # Seals channel secrets (services/alerter/secrets.py) and signs one-tap links; unset: a

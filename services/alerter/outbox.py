@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -72,7 +72,9 @@ def _row(raw: dict[str, Any]) -> Row:
 class Outbox:
     """The outbox over one connection, used from a worker thread (the calls are short)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, owns: Callable[[str], bool] | None = None) -> None:
+        # `owns`: the tenants this alerter delivers for, when several share them (None: all).
+        self.owns = owns
         env = settings.event_store_env()
         self.postgres = env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
         self._lock = threading.Lock()
@@ -191,15 +193,28 @@ class Outbox:
 
     # -- reads ----------------------------------------------------------------------------
 
+    async def _mine(self) -> tuple[str, tuple[str, ...]]:
+        """The SQL condition and parameters keeping the rows of the tenants this alerter
+        owns: another alerter sends the others'."""
+        if self.owns is None:
+            return "", ()
+        pending = await self.call("SELECT DISTINCT tenant FROM {table} WHERE state = 'pending'")
+        mine = tuple(t for t in (r["tenant"] for r in pending) if self.owns(t))
+        if not mine:
+            return " AND 1 = 0", ()
+        return f" AND tenant IN ({', '.join(['{m}'] * len(mine))})", mine
+
     async def due(self, now: datetime, limit: int = 200) -> list[Row]:
+        where, tenants = await self._mine()
         rows = await self.call("SELECT * FROM {table} WHERE state = 'pending' AND "
-                               "next_attempt_at <= {m} ORDER BY next_attempt_at, key "
-                               "LIMIT {m}", (stamp(now), limit))
+                               f"next_attempt_at <= {{m}}{where} ORDER BY next_attempt_at, "
+                               "key LIMIT {m}", (stamp(now), *tenants, limit))
         return [_row(r) for r in rows]
 
     async def next_due(self) -> datetime | None:
+        where, tenants = await self._mine()
         rows = await self.call("SELECT MIN(next_attempt_at) AS at FROM {table} "
-                               "WHERE state = 'pending'")
+                               f"WHERE state = 'pending'{where}", tenants)
         return unstamp(rows[0]["at"]) if rows and rows[0]["at"] else None
 
     async def interruptions(self, tenant: str, since: datetime) -> dict[str, int]:

@@ -7,7 +7,10 @@ see them as they were. Timers fire on event time while it replays and on the
 clock once it has caught up with events as recent as the clock (until then, imported
 history keeps its own time: the latest event's). Because alert and transition ids are deterministic
 and delivered ids are remembered in Redis, a restart re-derives everything and
-delivers nothing twice; no committed offsets are needed.
+delivers nothing twice. A checkpoint (`services/alerter/checkpoints.py`: the engine's state
+with the offsets it reflects) lets a restart resume from there instead of offset zero;
+K alerters share the tenants (`alerts/tenancy.py`), each reading every partition for the
+order and folding only its own tenants' events.
 
 A transition that is delivered more than `alert_history_grace_seconds` after the
 moment it became known (in event time: the moment it describes, or the clock when a late
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
@@ -33,10 +37,13 @@ from prometheus_client import Counter, Gauge
 
 from alerts.engine import AlertEngine
 from alerts.lifecycle import Alert, Transition
+from alerts.tenancy import TenantShare
 from projections.facts import Change
 from services import bootstrap, signing
+from services.alerter.checkpoints import CAUGHT_UP, FOLDED, RESUMED, Checkpoints
 from services.alerter.delivery import Composer, Send
 from services.alerter.dispatcher import Dispatcher
+from services.alerter.place import place_of
 from services.alerter.routes import routed
 from services.alerter.store import AlertStore, rule_settings
 from services.alerter.webhooks import Delivery, deliver
@@ -67,10 +74,14 @@ class WallClock:
 
 
 class Relayed(NamedTuple):
-    """A relayed message, decoded once: its change and the position published before it."""
+    """A relayed message, decoded once: its change and the position published before it;
+    its offset (where a checkpoint resumes) and whether its tenant is this alerter's (one
+    that is not only keeps its place in the order: `change` holds its position alone)."""
 
     change: Change
     previous: int | None
+    offset: int = -1
+    owned: bool = True
 
 
 class PartitionMerge:
@@ -85,9 +96,11 @@ class PartitionMerge:
     against the contract again (`services.messages.decode`), any other is, and poison is
     counted and dropped there, so it takes no part in the order."""
 
-    def __init__(self, partitions: list[TopicPartition], signer: Signer | None = None) -> None:
+    def __init__(self, partitions: list[TopicPartition], signer: Signer | None = None,
+                 owns: Callable[[str], bool] | None = None) -> None:
         self.buffers: dict[TopicPartition, deque[Relayed]] = {tp: deque() for tp in partitions}
         self.signer = signer
+        self.owns = owns  # None: every tenant is this alerter's
         self.last: int | None = None  # position of the last message taken
         self.unreadable = 0  # poison messages skipped (the projector dead-letters them)
 
@@ -95,7 +108,7 @@ class PartitionMerge:
         for tp, records in batch.items():
             buffer = self.buffers[tp]
             for record in records:
-                relayed = _relayed(record, self.signer)
+                relayed = _relayed(record, self.signer, self.owns)
                 if relayed is None:
                     self.unreadable += 1  # a poison message must not stop alerts
                 else:
@@ -118,8 +131,14 @@ class PartitionMerge:
                     return out  # its predecessor has not arrived yet
             elif any(not self.buffers[t] for t in lagging):
                 return out
-            out.append(self.buffers[tp].popleft().change)
+            taken = self.buffers[tp].popleft()
+            if taken.owned:
+                out.append(taken.change)
             self.last = position
+
+    def unread(self) -> dict[TopicPartition, int]:
+        """The offset of the first message not yet taken, of each partition holding one."""
+        return {tp: buffer[0].offset for tp, buffer in self.buffers.items() if buffer}
 
 
 class _Previous(msgspec.Struct):
@@ -129,14 +148,22 @@ class _Previous(msgspec.Struct):
 _PREVIOUS = msgspec.json.Decoder(_Previous)
 
 
-def _relayed(record: ConsumerRecord[Any, Any], signer: Signer | None) -> Relayed | None:
+def _relayed(record: ConsumerRecord[Any, Any], signer: Signer | None,
+             owns: Callable[[str], bool] | None = None) -> Relayed | None:
     """The change of a relayed message that keeps the contract, with its predecessor's
     position; None for anything else. A poison message must not take part in the order:
-    its position would hold back or skip the real ones."""
+    its position would hold back or skip the real ones. Another alerter's tenant's message
+    the relay signed is read only for its place (`services.alerter.place`)."""
     raw = record.value or b""
+    stored = signer is not None and signer.signed(raw, record.headers)
+    if owns is not None and stored and (where := place_of(raw)) is not None \
+            and not owns(where.tenant):
+        place = Change(where.position, where.tenant, "", "", 0, {})
+        return Relayed(place, where.previous, record.offset, owned=False)
     try:
-        change = decode(raw, stored=signer is not None and signer.signed(raw, record.headers))
-        return Relayed(change, _PREVIOUS.decode(raw).previous)
+        change = decode(raw, stored=stored)
+        owned = owns is None or owns(change.tenant)
+        return Relayed(change, _PREVIOUS.decode(raw).previous, record.offset, owned)
     except (ValueError, msgspec.DecodeError):  # garbage, another shape or version
         log.warning("alerter.unreadable", partition=record.partition, offset=record.offset)
         return None
@@ -145,10 +172,13 @@ def _relayed(record: ConsumerRecord[Any, Any], signer: Signer | None) -> Relayed
 class Alerter:
     def __init__(self, settings: Settings, store: AlertStore, producer: AIOKafkaProducer | None,
                  clock: Clock | None = None, progress: ProgressBoard | None = None,
-                 dispatcher: Dispatcher | None = None) -> None:
+                 dispatcher: Dispatcher | None = None,
+                 checkpoints: Checkpoints | None = None) -> None:
         self.settings, self.store, self.producer = settings, store, producer
         self.dispatcher = dispatcher  # routes to people's channels through the outbox
         self.progress = progress
+        self.share = TenantShare(settings.alerter_instances, settings.alerter_index)
+        self.checkpoints = checkpoints
         self.reported_at = 0.0
         self.clock = clock or WallClock()
         self.engine = AlertEngine(rule_settings(settings))
@@ -196,11 +226,14 @@ class Alerter:
 
     async def run(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         topic = self.settings.events_topic
+        started, caught_up = time.monotonic(), False  # restart to live: what resuming shortens
         partitions = await _partitions(consumer, topic)
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        merge = PartitionMerge(partitions, self.signer)
-        log.info("alerter.started", partitions=len(partitions), topic=topic)
+        merge = PartitionMerge(partitions, self.signer,
+                               None if self.share.whole else self.share.owns)
+        await self.resume(consumer, partitions, merge)
+        log.info("alerter.started", partitions=len(partitions), topic=topic,
+                 share=self.share.unit, resumed_from=merge.last)
         while not stop.is_set():
             # Wall-clock timers matter only once live; while replaying, events move time.
             # Never wait 0: a loop that never suspends starves signals (a stop) and the CPU.
@@ -213,7 +246,9 @@ class Alerter:
                            or await consumer.position(tp) < (consumer.highwater(tp) or 0))}
             transitions = []
             grace = timedelta(seconds=self.settings.alert_history_grace_seconds)
-            for change in merge.take(lagging):
+            taken = merge.take(lagging)
+            FOLDED.inc(len(taken))
+            for change in taken:
                 try:
                     transitions += self.engine.apply(change)
                 except Exception as exc:  # noqa: BLE001 - one bad message must not stop alerts
@@ -222,17 +257,27 @@ class Alerter:
                 # Once an event as recent as the clock arrives, time is the clock's.
                 self.live = self.live or self.engine.clock is not None and (
                     self.engine.clock >= self.clock.now() - grace)
-            if self.live and not lagging and not any(merge.buffers.values()):
-                transitions += self.engine.advance(self.now())
+            if not lagging and not any(merge.buffers.values()):
+                if not caught_up:
+                    caught_up = True
+                    CAUGHT_UP.set(time.monotonic() - started)
+                    log.info("alerter.caught_up", seconds=time.monotonic() - started)
+                if self.live:  # each tenant to the wall clock, or to its own if ahead
+                    transitions += self.engine.advance(self.clock.now())
             if self.live and self.dispatcher is not None:
                 transitions += await self.dispatcher.escalations(self.clock.now(),
                                                                  self.open_alerts)
             if transitions:
                 await self.publish(transitions)
+            if self.checkpoints is not None and self.checkpoints.due(
+                    len(taken) + len(transitions)):
+                await self.checkpoint(consumer, partitions, merge)
             await self.report(consumer, partitions, merge)
+        if self.checkpoints is not None:
+            await self.checkpoint(consumer, partitions, merge)
         if self.progress is not None:
             try:  # stopped on purpose: no longer watched
-                await self.progress.withdraw("alerter")
+                await self.progress.withdraw(self.share.unit)
             except Exception as exc:  # noqa: BLE001 - stopping anyway
                 log.warning("alerter.progress_unwithdrawn", error=str(exc))
         # Deliveries in flight get a moment to finish; a long backoff must not hold a stop
@@ -282,9 +327,41 @@ class Alerter:
             if highwater is not None:
                 behind += max(highwater - await consumer.position(tp), 0)
         try:
-            await self.progress.report("alerter", merge.last or 0, behind)
+            await self.progress.report(self.share.unit, merge.last or 0, behind)
         except Exception as exc:  # noqa: BLE001 - reporting must never stop alerts
             log.warning("alerter.progress_unreported", error=f"{type(exc).__name__}: {exc}")
+
+    async def resume(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition],
+                     merge: PartitionMerge) -> None:
+        """From the checkpoint's offsets and state if there is a usable one (the engine, the
+        merge's place, live or not); else from offset zero, rebuilding everything."""
+        async def first() -> dict[int, int]:
+            offsets = await consumer.beginning_offsets(partitions)
+            return {tp.partition: offsets[tp] for tp in partitions}
+
+        resumed = None if self.checkpoints is None else await self.checkpoints.load(
+            lambda: AlertEngine(rule_settings(self.settings)), len(partitions), first)
+        if resumed is None:
+            await consumer.seek_to_beginning(*partitions)
+            RESUMED.set(0)
+            return
+        self.engine, self.live, merge.last = resumed.engine, resumed.live, resumed.last
+        for tp in partitions:
+            consumer.seek(tp, resumed.offsets[tp.partition])
+        RESUMED.set(resumed.last or 0)
+
+    async def checkpoint(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition],
+                         merge: PartitionMerge) -> None:
+        """The engine's state with the offsets of the first message not yet taken of each
+        partition (fetched and waiting in the merge, or the next to fetch)."""
+        assert self.checkpoints is not None
+        unread = merge.unread()
+        offsets = {tp.partition: unread[tp] if tp in unread else await consumer.position(tp)
+                   for tp in partitions}
+        try:
+            await self.checkpoints.save(self.engine, offsets, merge.last, self.live)
+        except Exception as exc:  # noqa: BLE001 - a missed checkpoint costs a longer replay
+            log.warning("alerter.checkpoint_unsaved", error=f"{type(exc).__name__}: {exc}")
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
@@ -302,6 +379,7 @@ async def main(settings: Settings, stop: asyncio.Event, composer: Composer | Non
     """The alerter; `composer` and `send` make and send people's messages (default: the
     tenant's words, alerts/messages.py, through services/alerter/channels)."""
     assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is required"
+    share = TenantShare(settings.alerter_instances, settings.alerter_index)  # refused early
     await ensure_topics(settings)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
                                 group_id=None, enable_auto_commit=False,
@@ -312,9 +390,11 @@ async def main(settings: Settings, stop: asyncio.Event, composer: Composer | Non
     await kafka.start()
     store = AlertStore(redis, settings.redis_prefix)
     try:
-        async with routed(settings, redis, store, composer, send) as dispatcher:
+        async with routed(settings, redis, store, composer, send, share) as dispatcher:
             alerter = Alerter(settings, store, kafka, dispatcher=dispatcher,
-                              progress=ProgressBoard(redis, settings.redis_prefix))
+                              progress=ProgressBoard(redis, settings.redis_prefix),
+                              checkpoints=Checkpoints(redis, settings, share)
+                              if settings.alerter_checkpoint else None)
             dispatcher.managers = alerter.managers
             await alerter.run(consumer, stop)
     finally:

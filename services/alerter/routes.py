@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from alerts import messages
 from alerts.lifecycle import Transition
 from alerts.notify import Channel, Links, Message, Recipient
+from alerts.tenancy import TenantShare
 from services.alerter import channels
 from services.alerter.channels.email import SmtpConfig
 from services.alerter.delivery import Composer, DeliveryWorker, Send
@@ -61,10 +62,11 @@ def channel_sender(settings: Settings) -> Send:
 
 @asynccontextmanager
 async def routed(settings: Settings, redis: Redis, store: AlertStore,
-                 composer: Composer | None = None, send: Send | None = None
-                 ) -> AsyncIterator[Dispatcher]:
-    """A dispatcher for the alerter, its delivery worker running until the block ends."""
-    outbox = Outbox(settings)
+                 composer: Composer | None = None, send: Send | None = None,
+                 share: TenantShare | None = None) -> AsyncIterator[Dispatcher]:
+    """A dispatcher for the alerter, its delivery worker running until the block ends; with
+    a `share`, it delivers only for the tenants that share owns."""
+    outbox = Outbox(settings, None if share is None or share.whole else share.owns)
     routing = RoutingSource(redis, settings.redis_prefix, Sealer(settings).unseal)
     links = LinkSigner(link_key(settings), settings.public_url,
                        timedelta(hours=settings.alert_link_hours))

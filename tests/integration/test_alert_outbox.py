@@ -20,6 +20,7 @@ from alerts.lifecycle import Alert, Transition, opened
 from alerts.notify import Channel, Links, Message, Recipient
 from alerts.planning import plan
 from alerts.routing import Route, Routing
+from alerts.tenancy import TenantShare
 from services.alerter import channels
 from services.alerter.delivery import DeliveryWorker, fixed
 from services.alerter.links import LinkSigner
@@ -271,3 +272,30 @@ def test_a_slow_channel_holds_up_no_other_and_is_not_sent_twice_meanwhile(
     assert len(fast.accepted) == 1 and len(slow_calls) == 1
     assert [(r["channel"], r["state"], r["attempts"]) for r in
             sorted(rows, key=lambda r: r["channel"])] == [("fast", "sent", 1), ("slow", "sent", 1)]
+
+
+def test_alerters_sharing_the_tenants_each_deliver_only_their_own(pg_schema: str) -> None:
+    settings = Settings(database_url=pg_schema)
+    shares = [TenantShare(2, index) for index in (0, 1)]
+    tenants = [f"tenant-{n}" for n in range(8)]
+
+    async def run() -> list[set[str]]:
+        writer = Outbox(settings)
+        for tenant in tenants:
+            t = opened(Alert(f"a-{tenant}", tenant, "stalled_deal", "deal", "D-1", NOW,
+                             "evidence", "medium", "R-1", "M-1", "T-1"))
+            [d] = plan(t, routing("http://127.0.0.1:9/hook"), managers={},
+                       zone="Asia/Shanghai", interruptions={}, now=NOW)
+            await writer.add([(d, t.as_json(), NOW)], NOW)
+        writer.close()
+        seen = []
+        for share in shares:
+            mine = Outbox(settings, share.owns)
+            assert await mine.next_due() == NOW
+            seen.append({row.tenant for row in await mine.due(NOW)})
+            mine.close()
+        return seen
+
+    first, second = asyncio.run(run())
+    assert first | second == set(tenants) and not first & second
+    assert first == {t for t in tenants if shares[0].owns(t)}

@@ -18,6 +18,7 @@ from services.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+ALERTERS = sorted(name for name in COMPOSE["services"] if name.startswith("alerter-"))
 
 
 def subcommands() -> set[str]:
@@ -30,8 +31,18 @@ def test_every_salespulse_service_runs_an_existing_subcommand() -> None:
     commands = {name: service["command"].split()[1] for name, service in
                 COMPOSE["services"].items()
                 if str(service.get("command", "")).startswith("salespulse ")}
-    assert {"api", "relay", "projector", "alerter"} <= set(commands)
+    assert {"api", "relay", "projector", *ALERTERS} <= set(commands)
     assert set(commands.values()) <= subcommands()
+
+
+def test_the_alerters_share_the_tenants_one_index_each() -> None:
+    environments = [COMPOSE["services"][name]["environment"] for name in ALERTERS]
+    assert len(ALERTERS) >= 2
+    assert {env["ALERTER_INSTANCES"] for env in environments} == {str(len(ALERTERS))}
+    assert sorted(int(env["ALERTER_INDEX"]) for env in environments) == list(
+        range(len(ALERTERS)))
+    # The shared settings are merged in, not replaced by the alerters' own.
+    assert all(env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092" for env in environments)
 
 
 def test_every_mounted_file_exists() -> None:
@@ -49,7 +60,7 @@ def test_prometheus_scrapes_the_api_and_every_worker_on_its_metrics_port() -> No
     workers = jobs["salespulse-workers"]["dns_sd_configs"][0]
     port = int(COMPOSE["x-salespulse"]["environment"]["METRICS_PORT"])
     assert workers["port"] == port
-    assert set(workers["names"]) == {"relay", "projector", "alerter", "connectors"}
+    assert set(workers["names"]) == {"relay", "projector", *ALERTERS, "connectors"}
 
 
 def exported_metrics() -> set[str]:
@@ -107,13 +118,17 @@ def test_prometheus_sends_the_metrics_token_the_api_expects() -> None:
 def test_every_process_restarts_and_every_worker_checks_its_own_progress() -> None:
     from services.healthcheck import judge
 
-    for name in ("api", "relay", "projector", "alerter"):
+    for name in ("api", "relay", "projector", *ALERTERS):
         service = {**COMPOSE["x-salespulse"], **COMPOSE["services"][name]}
         assert service["restart"] in ("unless-stopped", "always", "on-failure"), name
         assert service["healthcheck"]["test"], name
-    for name in ("relay", "projector", "alerter"):
+    for name in ("relay", "projector"):
         test = COMPOSE["services"][name]["healthcheck"]["test"]
         assert test == ["CMD", "python", "-m", "services.healthcheck", name]
+    for name in ALERTERS:  # each checks its own share's unit
+        test = COMPOSE["services"][name]["healthcheck"]["test"]
+        index = COMPOSE["services"][name]["environment"]["ALERTER_INDEX"]
+        assert test == ["CMD", "python", "-m", "services.healthcheck", f"alerter:{index}"]
     answer = {"progress": {"relay": {"state": "ok"}, "projector:0": {"state": "ok"},
                            "projector:1": {"state": "stalled"}, "alerter": {"state": "silent"}}}
     assert judge(answer, "relay")[0]
