@@ -19,7 +19,8 @@ import psycopg
 import pytest
 
 from tests.conftest import LoadedStack, Stack, _projected, running_stack, wait_until
-from tests.integration.test_rebuild import answers_like_a_rebuild, projection_requests
+from tests.integration.test_rebuild import answers_like_a_rebuild
+from tests.routes import projection_requests
 
 pytestmark = pytest.mark.integration
 SEED = 2026

@@ -17,7 +17,7 @@ from services import bootstrap
 from services.broker import TansuBroker
 from services.settings import Settings
 from tests.conftest import LoadedStack, _fresh_schema, _projected, running_stack, wait_until
-from tests.integration.test_rebuild import projection_requests
+from tests.routes import projection_requests
 
 pytestmark = pytest.mark.integration
 

@@ -56,7 +56,8 @@ def test_every_mounted_file_exists() -> None:
 def test_prometheus_scrapes_the_api_and_every_worker_on_its_metrics_port() -> None:
     config = yaml.safe_load((ROOT / "deploy/prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert jobs["salespulse-api"]["static_configs"][0]["targets"] == ["api:8000"]
+    api = jobs["salespulse-api"]["dns_sd_configs"][0]  # every replica, not one of them
+    assert (api["names"], api["port"]) == (["api"], 8000)
     workers = jobs["salespulse-workers"]["dns_sd_configs"][0]
     port = int(COMPOSE["x-salespulse"]["environment"]["METRICS_PORT"])
     assert workers["port"] == port
@@ -135,3 +136,50 @@ def test_every_process_restarts_and_every_worker_checks_its_own_progress() -> No
     assert judge(answer, "projector") == (False, "projector: projector:1 stalled")
     assert not judge(answer, "alerter")[0]
     assert judge({"status": "ok", "checks": {}}, "relay")[0]  # nothing reported: not stuck
+
+
+def _replicas(name: str) -> str:
+    """`deploy.replicas` of a service as written: a count or `${VARIABLE:-default}`."""
+    return str(COMPOSE["services"][name].get("deploy", {}).get("replicas", 1))
+
+
+def test_the_scaled_services_can_run_many_copies_side_by_side() -> None:
+    # `--scale` (or deploy.replicas) starts copies of one definition: a fixed host port or a
+    # container name would make the second copy fail to start.
+    for name in ("api", "projector"):
+        service = COMPOSE["services"][name]
+        assert "ports" not in service and "container_name" not in service, name
+        assert re.fullmatch(r"\$\{[A-Z_]+:-\d+\}", _replicas(name)), (name, _replicas(name))
+    assert COMPOSE["services"]["api"]["expose"] == ["8000"]
+    assert _replicas("relay") == "1"  # one by design: one reader of one notification log
+
+
+def test_the_gateway_is_the_one_address_of_every_api_replica() -> None:
+    gateway = COMPOSE["services"]["gateway"]
+    assert gateway["image"].startswith("nginx:")  # the official image, configured by a file
+    assert gateway["ports"] == ["8000:8000"]  # where the api's own port used to be
+    assert gateway["depends_on"]["api"] == {"condition": "service_healthy"}
+    [mount] = gateway["volumes"]
+    source, target, mode = mount.split(":")
+    assert (target, mode) == ("/etc/nginx/conf.d/default.conf", "ro")
+    conf = (ROOT / source).read_text()
+    assert re.search(r"^\s*listen 8000;", conf, re.MULTILINE)
+    # Resolved again while running, so replicas added later get requests too.
+    assert re.search(r"^resolver 127\.0\.0\.11\b", conf, re.MULTILINE)
+    upstream = re.search(r"upstream (\w+) \{(.*?)\}", conf, re.DOTALL)
+    assert upstream is not None
+    assert re.search(r"^\s*server api:8000 resolve;", upstream[2], re.MULTILINE)
+    assert re.search(r"^\s*zone ", upstream[2], re.MULTILINE)  # `resolve` wants a zone
+    assert set(re.findall(r"proxy_pass http://(\w+);", conf)) == {upstream[1]}
+    stream = re.search(r"location /v1/alerts/stream \{(.*?)\}", conf, re.DOTALL)
+    assert stream is not None and "proxy_buffering off;" in stream[1]  # SSE as it comes
+
+
+def test_the_scaling_recipe_in_the_docs_names_the_compose_file_variables() -> None:
+    variables = {re.fullmatch(r"\$\{([A-Z_]+):-\d+\}", _replicas(name))[1]  # type: ignore[index]
+                 for name in ("api", "projector")}
+    for text in ((ROOT / "docs/ARCHITECTURE.md").read_text(),
+                 (ROOT / "docker-compose.yml").read_text()):
+        for variable in variables:
+            assert f"{variable}=" in text, variable
+        assert "--scale projector=" in text and "--scale api=" in text
