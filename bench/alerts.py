@@ -115,14 +115,24 @@ def _receiver(arrivals: _Arrivals) -> ThreadingHTTPServer:
 
 
 def _listen(url: str, headers: dict[str, str], arrivals: _Arrivals,
-            ready: threading.Event) -> None:
+            ready: threading.Event, stop: threading.Event) -> None:
+    """Follow the alert stream until `stop`; a stream that ends is resumed after its last
+    event (Last-Event-ID), as a client does, so nothing is missed."""
     def run() -> None:
-        with httpx.Client(base_url=url, timeout=None, headers=headers) as client, \
-                client.stream("GET", "/v1/alerts/stream") as response:
-            ready.set()
-            for line in response.iter_lines():
-                if line.startswith("data:"):
-                    arrivals.add(datetime.now(UTC), json.loads(line[5:]))
+        last: dict[str, str] = {}
+        with httpx.Client(base_url=url, timeout=None, headers=headers) as client:
+            while not stop.is_set():
+                try:
+                    with client.stream("GET", "/v1/alerts/stream", headers=last) as response:
+                        ready.set()
+                        for line in response.iter_lines():
+                            if line.startswith("id:"):
+                                last = {"Last-Event-ID": line[3:].strip()}
+                            elif line.startswith("data:"):
+                                arrivals.add(datetime.now(UTC), json.loads(line[5:]))
+                except httpx.HTTPError:
+                    pass  # cut by the server (a read timeout of the API's): resumed below
+                stop.wait(0.2)
 
     threading.Thread(target=run, daemon=True).start()
 
@@ -195,8 +205,8 @@ def measure(url: str, headers: dict[str, str], deals: int = 40, stall_seconds: f
     `receivers` (the alerter's SMTP server among them) to one channel of each kind."""
     sse, hook = _Arrivals(), _Arrivals()
     server = _receiver(hook)
-    ready = threading.Event()
-    _listen(url, headers, sse, ready)
+    ready, done = threading.Event(), threading.Event()
+    _listen(url, headers, sse, ready, done)
     figures: dict[str, float] = {}
     channels: dict[str, float] = {}
     names = [f"BENCH-ALERT-{i:03d}" for i in range(deals)]
@@ -229,6 +239,7 @@ def measure(url: str, headers: dict[str, str], deals: int = 40, stall_seconds: f
                     client, sse, settings, hook_channel, receivers, min(deals, CHANNEL_DEALS),
                     stall_seconds, spread_seconds, seed)
     finally:
+        done.set()
         server.shutdown()
     for name, arrivals in (("sse", sse), ("webhook", hook)):
         delays = arrivals.delays_ms(names)
