@@ -26,16 +26,13 @@ from alerts.planning import FOLLOW_UPS, TOLD_ONCE_OPEN, day_start, plan, start_l
 from alerts.routing import Routing
 from alerts.routing_codec import RoutingInvalid, load
 from services.alerter.outbox import Outbox
+from services.alerter.routing_store import routing_key
 from services.alerter.secrets import SecretUnreadable
 from services.alerter.store import AlertStore
 
 log = structlog.get_logger("alerter.dispatch")
 ROUTING_SECONDS = 2.0  # how long a tenant's routing is reused before it is read again
 ESCALATION_SECONDS = 1.0  # how often escalations are looked for
-
-
-def routing_key(prefix: str, tenant: str) -> str:
-    return f"{prefix}:alerting:{tenant}:routing"
 
 
 class RoutingSource:

@@ -231,6 +231,18 @@ class Outbox:
                 out[key] = (int(r["level"]), unstamp(r["at"]))
         return out
 
+    async def deliveries(self, tenant: str, alert_id: str) -> list[dict[str, Any]]:
+        """Who was told of an alert, through which channel, when, and how it went
+        (docs/ALERTS.md, "Deliveries"): `delivered`, `pending` (retrying) or `failed`."""
+        rows = await self.call("SELECT * FROM {table} WHERE tenant = {m} AND alert_id = {m} "
+                               "ORDER BY created_at, key", (tenant, alert_id))
+        outcome = {"sent": "delivered", "dead": "failed", "pending": "pending"}
+        return [{"recipient": r["recipient"], "channel": r["channel"], "kind": r["kind"],
+                 "mode": r["mode"], "level": int(r["level"]),
+                 "at": unstamp(r["sent_at"] or r["deliver_at"]).isoformat(),
+                 "outcome": outcome[r["state"]], "attempts": int(r["attempts"]),
+                 "error": r["last_error"]} for r in rows]
+
     async def rows(self, tenant: str) -> list[dict[str, Any]]:
         """Every delivery of a tenant as stored, oldest first (history, tests)."""
         return await self.call("SELECT * FROM {table} WHERE tenant = {m} "

@@ -15,10 +15,11 @@ from pydantic import BaseModel, Field, HttpUrl
 from sse_starlette.sse import EventSourceResponse
 
 from alerts.engine import current
-from alerts.lifecycle import AlertClosed, acknowledge, snooze, user_transition_id
+from alerts.lifecycle import AlertClosed
 from alerts.rules import RULES, Assessment
 from services.access.principal import Forbidden, Principal
 from services.alerter.store import AlertStore, effective_fields, rule_settings
+from services.api.alert_actions import apply_action
 from services.api.auth import (
     ADMINISTER,
     READ,
@@ -99,15 +100,11 @@ async def ack_alert(services: ServicesDep, caller: PrincipalDep, alert_id: str,
     """Acknowledge an open alert: it stays listed (state `acknowledged`) until its condition
     clears. 409 if already resolved or retracted."""
     alert, user = await _alert(services, caller, alert_id)
-    now = datetime.now(UTC)
     try:
-        changed = {**user, **acknowledge(alert, now, body.by if body else None)}
+        return await apply_action(services, caller.tenant, alert, user, "acknowledged",
+                                  body.by if body else None, "api", credential=caller.subject)
     except AlertClosed:
         raise HTTPException(409, f"the alert is {alert['state']}") from None
-    transition = {"id": user_transition_id(alert_id, "acknowledged", now),
-                  "kind": "acknowledged", "at": now.isoformat()}
-    await _store(services).append_user_transition(caller.tenant, alert, changed, transition)
-    return effective_fields(alert, changed, now)
 
 
 @router.post("/alerts/{alert_id}/snooze", dependencies=[READ], responses=_ALERT_PROBLEMS)
@@ -117,18 +114,14 @@ async def snooze_alert(services: ServicesDep, caller: PrincipalDep, alert_id: st
     then, `open` (or `acknowledged`) after. 409 if resolved or retracted, 422 if `until` is
     not ahead."""
     alert, user = await _alert(services, caller, alert_id)
-    now = datetime.now(UTC)
     until = body.until if body.until.tzinfo else body.until.replace(tzinfo=UTC)
     try:
-        changed = snooze(alert, until, now, user)
+        return await apply_action(services, caller.tenant, alert, user, "snoozed", None, "api",
+                                  until=until, credential=caller.subject)
     except AlertClosed:
         raise HTTPException(409, f"the alert is {alert['state']}") from None
     except ValueError as exc:
         raise HTTPException(422, f"until: {exc}") from None
-    transition = {"id": user_transition_id(alert_id, "snoozed", now), "kind": "snoozed",
-                  "at": now.isoformat()}
-    await _store(services).append_user_transition(caller.tenant, alert, changed, transition)
-    return effective_fields(alert, changed, now)
 
 
 # A position in the alert stream: a Redis stream id, `ms` or `ms-seq`, each within 64 bits.

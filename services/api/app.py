@@ -21,6 +21,9 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services import bootstrap, observability, progress
+from services.alerter.settings_log import open_log
+from services.api import alert_actions as alert_actions_api
+from services.api import alert_settings as alert_settings_api
 from services.api import alerts as alerts_api
 from services.api import (
     auth,
@@ -136,19 +139,25 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
         ledger = await asyncio.to_thread(bootstrap.ledger, settings)
         authenticator = bootstrap.authenticator(settings, ledger, client)
         app.state.services = Services(settings, ledger, client,
-                                      bootstrap.fact_store(settings, client), authenticator)
+                                      bootstrap.fact_store(settings, client), authenticator,
+                                      alert_log=await asyncio.to_thread(open_log, settings))
         # Load the column stores now rather than on the first funnel someone asks for.
         warming = asyncio.create_task(app.state.services.columns.warm())
         sweeping = asyncio.create_task(pending_api.keep_dropping_expired(app.state.services))
+        # Redis may have lost what the alert settings log holds (a restore, a flush).
+        rederiving = asyncio.create_task(alert_settings_api.rederive_all(app.state.services))
         if settle:
             settle_heap()
             warming.add_done_callback(lambda done: None if done.cancelled() else settle_heap())
         yield
         warming.cancel()
         sweeping.cancel()
+        rederiving.cancel()
         app.state.services.writer.shutdown(wait=True)
         await client.aclose()
         ledger.close()
+        if app.state.services.alert_log is not None:
+            app.state.services.alert_log.close()
 
     # The OpenAPI document is served below, behind a credential like every other route.
     app = FastAPI(title="salespulse", version="1", lifespan=lifespan, openapi_url=None,
@@ -182,6 +191,8 @@ def create_app(settings: Settings | None = None, *, settle: bool = False) -> Fas
     app.include_router(pending_api.router)  # for whoever writes events
     app.include_router(connectors.router)  # CRM webhooks (the CRM's own auth) and settings
     app.include_router(alerts_api.router)  # per route: read, or configure webhooks
+    app.include_router(alert_settings_api.router)  # routing: admin only
+    app.include_router(alert_actions_api.router)  # one-tap links (the token is the credential)
     app.include_router(keys_api.router, dependencies=[auth.ADMINISTER])
     app.include_router(keys_api.identity)
     app.include_router(documents.router, dependencies=[Depends(auth.get_principal)])

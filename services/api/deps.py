@@ -11,6 +11,8 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from projections.snapshot import Snapshot
+from services.alerter.outbox import Outbox
+from services.alerter.settings_log import AlertSettingsLog
 from services.api.columns import ColumnStores
 from services.eventstore.ledger import SalesLedger
 from services.readmodels.store import FactStore, NotBuilt
@@ -40,6 +42,8 @@ class Services:
     _snapshots: dict[str, tuple[tuple[str, int], Snapshot]] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     columns: ColumnStores = field(init=False)
+    alert_log: AlertSettingsLog | None = None  # routing and people's actions on alerts
+    outbox: Outbox | None = None  # the alerter's deliveries, read for alert history
 
     def __post_init__(self) -> None:
         # The funnel and breakdowns read columns kept current from the change stream; the

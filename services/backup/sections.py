@@ -14,6 +14,7 @@ from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 
 from services import bootstrap
 from services.access import keystore
+from services.alerter.settings_log import open_log
 from services.settings import Settings
 
 Row = list[Any]
@@ -76,6 +77,13 @@ class EventsSection:
             for _position, originator_id, version, topic, state in rows])
 
 
+class AlertSettingsSection(EventsSection):
+    """The alert settings log (services/alerter/settings_log.py): routing and people's
+    acknowledgements and snoozes, in their own table; a backup made before it had none."""
+
+    name = "alert_settings"
+
+
 class KeysSection:
     """The API keys, hashed as stored: after a restore the same tokens keep working."""
 
@@ -109,10 +117,13 @@ def _originator(value: str) -> UUID | str:
 def open_sections(settings: Settings) -> Iterator[list[Section]]:
     """Every table a backup holds, in file order, on the store the settings name."""
     ledger = bootstrap.ledger(settings)
+    alert_log = open_log(settings)
     try:
         yield [EventsSection(ledger.recorder),
-               KeysSection(bootstrap.key_store(ledger))]
+               KeysSection(bootstrap.key_store(ledger)),
+               AlertSettingsSection(alert_log.recorder)]
     finally:
+        alert_log.close()
         ledger.close()
 
 

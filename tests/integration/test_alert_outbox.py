@@ -157,7 +157,8 @@ def test_a_delivery_is_given_up_into_dead_after_its_attempts(
         return await outbox.rows("acme")
 
     [row] = asyncio.run(run())
-    assert (row["state"], row["attempts"], row["last_error"]) == ("dead", 3, "DeliveryError: webhook: HTTP 503")
+    assert (row["state"], row["attempts"], row["last_error"]) == (
+        "dead", 3, "DeliveryError: webhook: HTTP 503")
     assert receiver.calls == 3 and receiver.accepted == {}
 
 

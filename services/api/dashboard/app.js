@@ -372,7 +372,9 @@ function renderFindings(panel, target, answer, field) {
   const rows = answer.data[field].filter((r) =>
     (!rep || r.owner === rep) && (!team || teamOf(r.owner) === team));
   $(target).innerHTML = rows.length ? `<div class="scroll">${rows.slice(0, 50).map((r) => `
-    <div class="item" data-testid="${panel}-item"><b>${esc(r.subject)}</b>
+    <div class="item" data-testid="${panel}-item"><a title="${esc(t("alert_history"))}"
+      href="/dashboard/history.html?${new URLSearchParams({subject: r.subject})}"
+      data-testid="history-link"><b>${esc(r.subject)}</b></a>
       ${r.facts?.customer ? `<small>${esc(r.facts.customer)}</small>` : ""}
       <span class="sev ${esc(r.severity)}">${esc(t("rules", r.rule))}</span>
       ${r.key_customer ? `<span class="key">${esc(t("key_customer"))}</span>` : ""}
