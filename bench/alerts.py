@@ -37,7 +37,8 @@ from alerts.routing_codec import dump
 from bench.alert_channels import Receivers
 from bench.alert_channels import figures as channel_figures
 from projections.stats import quantile
-from services.alerter.dispatcher import ROUTING_SECONDS, routing_key
+from services.alerter.dispatcher import ROUTING_SECONDS
+from services.alerter.routing_store import routing_key
 from services.alerter.secrets import Sealer
 from services.broker import free_port
 from services.settings import Settings
