@@ -25,6 +25,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float  # time.perf_counter() when the body had been read
+    wall: float = 0.0  # time.time() then: against event times (the live alert bench)
 
 
 class HttpReceiver:
@@ -43,7 +44,7 @@ class HttpReceiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 got = Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                               body, time.perf_counter())
+                               body, time.perf_counter(), time.time())
                 with receiver._arrived:
                     status, reply = (receiver.script.popleft() if receiver.script
                                      else receiver.answer)
@@ -87,6 +88,7 @@ class Mail:
     recipients: list[str]
     message: EmailMessage
     at: float
+    wall: float = 0.0  # time.time() when the DATA had been accepted
 
 
 @dataclass
@@ -109,7 +111,7 @@ class _MailHandler:
         message = cast(EmailMessage, message_from_bytes(envelope.content, policy=policy.default))
         with self.arrived:
             self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), message,
-                                   time.perf_counter()))
+                                   time.perf_counter(), time.time()))
             self.arrived.notify_all()
         return "250 Message accepted"
 

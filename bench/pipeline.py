@@ -8,8 +8,8 @@ history through the API, and reports:
 - freshness: from the 202 of a single POST to the change visible in `GET /v1/funnel`,
   idle, at a steady load (1,000 events/s) and at 80% of the run's ingest rate
   (`bench/freshness.py`), with the rate each load achieved and its lag;
-- alert delay: from a condition becoming true to its SSE event and its webhook
-  (`bench/alerts.py`);
+- alert delay: from a condition becoming true to its SSE event, its webhook and each
+  channel's receiver (`bench/alerts.py`, `bench/alert_channels.py`);
 - the projector alone on the run's whole topic, and 1, 2, 4 of them in one group
   on an 8-partition copy of it (`bench/projector.py`);
 - side by side with the raw ceilings of the same run (`bench/ceilings.py`):
@@ -50,6 +50,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from bench import alert_channels as bench_alert_channels
 from bench import alerts as bench_alerts
 from bench import ceilings as bench_ceilings
 from bench import freshness as bench_freshness
@@ -154,6 +155,9 @@ def _run(schema: Schema, days: int, probes: int, batch_size: int, alert_deals: i
            "DATABASE_URL": schema.database_url,
            # Signed as `salespulse up` signs: the projector trusts what the relay signed.
            "EVENTS_SIGNING_KEY": os.environ.get("EVENTS_SIGNING_KEY") or uuid.uuid4().hex}
+    # Serving before the alerter starts: it is told where the SMTP server is.
+    receivers = bench_alert_channels.Receivers().__enter__()
+    env.update(receivers.env())
     broker = None
     if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
         broker = TansuBroker(log_path=work / "broker.log").start()
@@ -206,13 +210,14 @@ def _run(schema: Schema, days: int, probes: int, batch_size: int, alert_deals: i
         if alert_deals:
             figures.update(bench_alerts.measure(url, headers, deals=alert_deals,
                                                 spread_seconds=alert_spread,
-                                                settings=settings))
+                                                settings=settings, receivers=receivers))
         bench_projector.stop(processes)  # the rest gets the machine to itself
         figures.update(_ceilings(settings, schema))
         figures.update(_projectors(env, settings, work, load.scale_out,
                                    load.projector_events))
     finally:
         bench_projector.stop(processes)
+        receivers.__exit__(None, None, None)
         if broker:
             broker.stop()
         asyncio.run(bench_projector.forget(settings, settings.redis_prefix))

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
+from alerts.notify import CHANNEL_KINDS
 from bench.pipeline import COMPARISONS
 from services.broker import TansuBroker
 
@@ -77,6 +78,15 @@ def test_a_tiny_bench_reports_every_figure_next_to_its_ceiling(
         assert math.isfinite(figures[name]) and figures[name] >= 0, name
 
     assert figures["late_feed_held_on_arrival"] >= 0  # a tiny history may have none early
+
+    # Each kind of channel, routed by the alerter to its receiver on loopback, got the
+    # alerts of the deals timed for it (matched by their idempotency keys).
+    assert figures["alert_channel_deals"] == 2
+    for kind in CHANNEL_KINDS:
+        assert figures[f"alert_channel_{kind}_delivered"] >= 1, kind
+        for name in ("p50", "p99", "max"):
+            figure = figures[f"alert_channel_{kind}_delay_{name}_ms"]
+            assert math.isfinite(figure) and figure > 0, (kind, name)
 
     # The projectors started on their own applied every event the run's read models hold.
     assert figures["projected_events"] <= figures["topic_messages"]

@@ -37,6 +37,10 @@ class SmtpConfig:
                    settings.smtp_timeout_seconds)
 
 
+def message_id(idempotency_key: str) -> str:
+    return f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}@salespulse>"
+
+
 def mail(message: Message, recipient: Recipient, to: list[str], sender: str,
          idempotency_key: str) -> EmailMessage:
     content = render(message)
@@ -45,8 +49,7 @@ def mail(message: Message, recipient: Recipient, to: list[str], sender: str,
     mail["From"] = sender
     mail["To"] = ", ".join(formataddr((recipient.name, a)) if a == recipient.email else a
                            for a in to)
-    mail["Message-ID"] = f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}" \
-                         f"@salespulse>"
+    mail["Message-ID"] = message_id(idempotency_key)
     mail.set_content(content.text)
     mail.add_alternative(content.html, subtype="html")
     mail["Content-Language"] = message.language  # after: set_content drops Content-* headers
