@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any
 
 from aiosmtpd.controller import Controller
 
@@ -108,7 +108,7 @@ class _MailHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         if self.refuse_data:
             return self.refuse_data.popleft()
-        message = cast(EmailMessage, message_from_bytes(envelope.content, policy=policy.default))
+        message: EmailMessage = message_from_bytes(envelope.content, policy=policy.default)
         with self.arrived:
             self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), message,
                                    time.perf_counter(), time.time()))
