@@ -47,13 +47,17 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
         received = 0
         started = False
-        body_read = False
+        # A request with no body (a GET, a stream's subscription) has none to wait for: its
+        # receive() only ever waits for the client to go away, which may take hours.
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        body_read = not chunked and declared in (None, b"0")
 
         async def counting_receive() -> Message:
             nonlocal received, body_read

@@ -89,3 +89,40 @@ async def test_a_client_gone_before_its_body_is_read_is_no_error_of_the_applicat
     app = _app(1000)
     sent = await _call(app, {"type": "http.disconnect"})  # raises nothing
     assert sent == []
+
+
+async def test_a_request_without_a_body_waits_for_its_client_as_long_as_it_takes() -> None:
+    """A server-sent stream listens for the client going away: no body timeout applies."""
+    import asyncio
+
+    from services.api.bodies import BodyLimit
+
+    listened: list[str] = []
+
+    async def stream(_scope: object, receive: object, send: object) -> None:
+        # Two listeners at once, as a streaming response and its disconnect watcher do.
+        first, second = await asyncio.gather(receive(), receive())  # type: ignore[operator]
+        listened.extend([first["type"], second["type"]])
+        await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
+                    "headers": []})
+        await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+
+    calls = 0
+
+    async def receive() -> dict[str, object]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(0.3)  # the client leaves long after the body timeout
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {**_scope(0), "method": "GET", "path": "/v1/alerts/stream", "headers": []}
+    await BodyLimit(stream, 1000, read_timeout=0.05)(scope, receive, send)  # type: ignore[arg-type]
+    assert sorted(listened) == ["http.disconnect", "http.request"]
+    assert sent[0]["status"] == 200
