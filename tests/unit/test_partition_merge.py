@@ -11,7 +11,7 @@ import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
 from projections.facts import Change
-from services.alerter.process import PartitionMerge
+from services.alerter.merge import PartitionMerge
 from services.signing import Signer
 
 A, B = TopicPartition("events", 0), TopicPartition("events", 1)

@@ -10,7 +10,7 @@ import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
 from alerts.tenancy import TenantShare
-from services.alerter.process import PartitionMerge
+from services.alerter.merge import PartitionMerge
 from services.signing import Signer
 
 A, B = TopicPartition("events", 0), TopicPartition("events", 1)
