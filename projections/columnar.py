@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, DIMENSIONS, ts
+from projections.columnar_lead_facts import LEAD_FACT_COLUMNS, LeadFacts
 from projections.columnar_orders import Orders
 from projections.columnar_table import AMOUNT_SCALE, Strings, Table, micros
 from projections.facts import Record
@@ -112,7 +113,9 @@ class Columns:
             "created": np.int64, "history": np.int32,
             "source": np.int32, "own_region": np.int32, "deal": np.int32,
             "activities": np.int32,  # how many of its activities have rows
+            **LEAD_FACT_COLUMNS,
         })
+        self.lead_facts = LeadFacts()
         self.customers = Table({"exists": bool, "segment": np.int32, "activities": np.int32})
         self.activities = Table({
             "day": np.int32, "rep": np.int32, "at": np.int64, "kind": np.int32,
@@ -308,6 +311,7 @@ class Columns:
         for name, values in out.items():
             lead.cols[name][rows] = values
         lead.cols["exists"][rows] = True
+        self.lead_facts.put_many(lead, rows, records, self.strings.code)
 
     # `Snapshot`: a deal without a lead it can find takes the lead that converted into it;
     # of several, the one with the greatest key (the last in key order). The column holds
@@ -391,6 +395,7 @@ class Columns:
         for table in (self.deals, self.leads, self.customers, self.activities,
                       self.orders.orders, self.orders.payments):
             table.trim()
+        self.lead_facts.trim()
 
     def _history(self, name: str) -> NDArray[np.int32]:
         values = {"team": self.history_team, "manager": self.history_manager,
