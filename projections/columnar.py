@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, DIMENSIONS, ts
+from projections.columnar_activity_facts import ActivityFacts
 from projections.columnar_lead_facts import LEAD_FACT_COLUMNS, LeadFacts
 from projections.columnar_orders import Orders
 from projections.columnar_table import AMOUNT_SCALE, Strings, Table, micros
@@ -116,6 +117,7 @@ class Columns:
             **LEAD_FACT_COLUMNS,
         })
         self.lead_facts = LeadFacts()
+        self.activity_facts = ActivityFacts()
         self.customers = Table({"exists": bool, "segment": np.int32, "activities": np.int32})
         self.activities = Table({
             "day": np.int32, "rep": np.int32, "at": np.int64, "kind": np.int32,
@@ -166,6 +168,7 @@ class Columns:
         elif kind in KEPT_WHOLE:
             self.records[kind].update((r["id"], r) for r in records)
         if kind in ("deal", "lead", "customer"):
+            self.activity_facts.put_many(kind, records, self._parents(kind))
             self._put_activities(kind, records)
 
     def _day(self, moment: datetime) -> int:
@@ -345,6 +348,9 @@ class Columns:
         leads = self._converted.get(deal, set()) if leads is None else leads
         self.deals.cols["converted_from"][deal] = max(leads, key=keys.key)
 
+    def _parents(self, kind: str) -> Table:
+        return {"deal": self.deals, "lead": self.leads, "customer": self.customers}[kind]
+
     def _put_activities(self, kind: str, records: list[Record]) -> None:
         parents = {"deal": self.deals, "lead": self.leads, "customer": self.customers}[kind]
         parent_kind = ("deal", "lead", "customer").index(kind)
@@ -396,6 +402,7 @@ class Columns:
                       self.orders.orders, self.orders.payments):
             table.trim()
         self.lead_facts.trim()
+        self.activity_facts.trim()
 
     def _history(self, name: str) -> NDArray[np.int32]:
         values = {"team": self.history_team, "manager": self.history_manager,

@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 
 from events.vocabulary import DIMENSIONS, TARGET_METRICS
 from projections import (
+    activity,
+    columnar_activity,
     columnar_cycle,
     columnar_dimensions,
     columnar_leads,
@@ -181,6 +183,22 @@ def same_dimensions(snapshot: Snapshot, columns: Columns) -> None:
             body(dimensions.dimensions(snapshot, within)), within
 
 
+def same_activities(snapshot: Snapshot, columns: Columns, seed: int) -> None:
+    for filters in filter_cases(snapshot, seed):
+        for text in AS_OF:
+            as_of = datetime.fromisoformat(text)
+            assert body(columnar_activity.activities(columns, filters, as_of)) == \
+                body(activity.activities(snapshot, filters, as_of)), (filters, as_of)
+
+
+def test_a_simulated_year_gives_the_snapshot_activities_byte_for_byte() -> None:
+    _, snapshot, columns = year()
+    whole = columnar_activity.activities(columns, Filters(), datetime.fromisoformat(AS_OF[0]))
+    assert whole["quotes_sent"] > 0 and whole["talk_minutes"] != "0"  # not empty
+    assert whole["cadence"]["open_deals"] > whole["cadence"]["never_touched"]
+    same_activities(snapshot, columns, seed=7)
+
+
 def same_leads(snapshot: Snapshot, columns: Columns, seed: int) -> None:
     for filters in list(filter_cases(snapshot, seed, count=4))[::2]:
         for by in leads.GROUPINGS:
@@ -240,6 +258,7 @@ def test_hand_made_world_with_orders_payments_and_follow_ups_answers_the_same() 
     same_revenue(snapshot, columns, seed=4)
     same_dimensions(snapshot, columns)
     same_leads(snapshot, columns, seed=4)
+    same_activities(snapshot, columns, seed=4)
 
 
 def test_records_changed_one_at_a_time_answer_the_same_at_every_checkpoint() -> None:
@@ -262,3 +281,4 @@ def test_records_changed_one_at_a_time_answer_the_same_at_every_checkpoint() -> 
             same_dimensions(snapshot, columns)
             same_cycles(snapshot, columns, seed=index)
             same_leads(snapshot, columns, seed=index)
+            same_activities(snapshot, columns, seed=index)
