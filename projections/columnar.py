@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, DIMENSIONS, ts
 from projections.columnar_activity_facts import ActivityFacts
+from projections.columnar_deal_facts import DealFacts
 from projections.columnar_lead_facts import LEAD_FACT_COLUMNS, LeadFacts
 from projections.columnar_orders import Orders
 from projections.columnar_table import AMOUNT_SCALE, Strings, Table, micros
@@ -118,6 +119,7 @@ class Columns:
         })
         self.lead_facts = LeadFacts()
         self.activity_facts = ActivityFacts()
+        self.deal_facts = DealFacts()
         self.customers = Table({"exists": bool, "segment": np.int32, "activities": np.int32})
         self.activities = Table({
             "day": np.int32, "rep": np.int32, "at": np.int64, "kind": np.int32,
@@ -288,6 +290,7 @@ class Columns:
         d.cols["exists"][rows] = True
         d.cols["entered"][rows], d.cols["advanced"][rows] = entered, advanced
         d.cols["dwell"][rows] = dwell
+        self.deal_facts.put_many(rows, records, self.strings.code)
 
     def _put_leads(self, records: list[Record]) -> None:
         lead = self.leads
@@ -403,6 +406,7 @@ class Columns:
             table.trim()
         self.lead_facts.trim()
         self.activity_facts.trim()
+        self.deal_facts.trim()
 
     def _history(self, name: str) -> NDArray[np.int32]:
         values = {"team": self.history_team, "manager": self.history_manager,

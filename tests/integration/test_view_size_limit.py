@@ -1,8 +1,8 @@
 """A view that still joins every record in memory refuses a tenant past SNAPSHOT_MAX_DEALS
 with a 503 problem naming the setting, instead of taking the API process down; the views
 served from the column store (funnel, breakdowns, cycle, revenue, targets, leaderboard,
-rep pages, dimensions, leads, activities) answer at any size, with the same bytes as
-below the limit."""
+rep pages, dimensions, leads, activities, the deal export) answer at any size, with the
+same bytes as below the limit."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.history import simulated
 
 pytestmark = pytest.mark.integration
 AS_OF = "2017-01-20T12:00:00+08:00"
-STILL_JOINED = "/v1/export/deals"  # a view still served from the `Snapshot`
+STILL_JOINED = "/v1/customers"  # a view still served from the `Snapshot`
 
 
 def _column_views(client: httpx.Client, rep: str, team: str) -> dict[str, bytes]:
@@ -44,6 +44,9 @@ def _column_views(client: httpx.Client, rep: str, team: str) -> dict[str, bytes]
         "activities": ("/v1/activities", {"as_of": AS_OF}),
         "activities of a team": ("/v1/activities", {"as_of": AS_OF, "team": team,
                                                     "from": "2017-01-05"}),
+        "export": ("/v1/export/deals", {}),
+        "export as JSON of a team": ("/v1/export/deals", {"format": "json", "team": team,
+                                                          "from": "2017-01-05"}),
         "rep page": (f"/v1/reps/{rep}", {"as_of": AS_OF}),
         "rep page of a period": (f"/v1/reps/{rep}", {"as_of": AS_OF, "period": "2017-01",
                                                      "source": "web"}),
