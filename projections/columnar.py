@@ -37,6 +37,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, DIMENSIONS, ts
+from projections.columnar_activity_facts import ActivityFacts
+from projections.columnar_deal_facts import DealFacts
+from projections.columnar_lead_facts import LEAD_FACT_COLUMNS, LeadFacts
 from projections.columnar_orders import Orders
 from projections.columnar_table import AMOUNT_SCALE, Strings, Table, micros
 from projections.facts import Record
@@ -112,7 +115,11 @@ class Columns:
             "created": np.int64, "history": np.int32,
             "source": np.int32, "own_region": np.int32, "deal": np.int32,
             "activities": np.int32,  # how many of its activities have rows
+            **LEAD_FACT_COLUMNS,
         })
+        self.lead_facts = LeadFacts()
+        self.activity_facts = ActivityFacts()
+        self.deal_facts = DealFacts()
         self.customers = Table({"exists": bool, "segment": np.int32, "activities": np.int32})
         self.activities = Table({
             "day": np.int32, "rep": np.int32, "at": np.int64, "kind": np.int32,
@@ -163,6 +170,7 @@ class Columns:
         elif kind in KEPT_WHOLE:
             self.records[kind].update((r["id"], r) for r in records)
         if kind in ("deal", "lead", "customer"):
+            self.activity_facts.put_many(kind, records, self._parents(kind))
             self._put_activities(kind, records)
 
     def _day(self, moment: datetime) -> int:
@@ -282,6 +290,7 @@ class Columns:
         d.cols["exists"][rows] = True
         d.cols["entered"][rows], d.cols["advanced"][rows] = entered, advanced
         d.cols["dwell"][rows] = dwell
+        self.deal_facts.put_many(rows, records, self.strings.code)
 
     def _put_leads(self, records: list[Record]) -> None:
         lead = self.leads
@@ -308,6 +317,7 @@ class Columns:
         for name, values in out.items():
             lead.cols[name][rows] = values
         lead.cols["exists"][rows] = True
+        self.lead_facts.put_many(lead, rows, records, self.strings.code)
 
     # `Snapshot`: a deal without a lead it can find takes the lead that converted into it;
     # of several, the one with the greatest key (the last in key order). The column holds
@@ -340,6 +350,9 @@ class Columns:
         keys = self.leads.keys
         leads = self._converted.get(deal, set()) if leads is None else leads
         self.deals.cols["converted_from"][deal] = max(leads, key=keys.key)
+
+    def _parents(self, kind: str) -> Table:
+        return {"deal": self.deals, "lead": self.leads, "customer": self.customers}[kind]
 
     def _put_activities(self, kind: str, records: list[Record]) -> None:
         parents = {"deal": self.deals, "lead": self.leads, "customer": self.customers}[kind]
@@ -391,6 +404,9 @@ class Columns:
         for table in (self.deals, self.leads, self.customers, self.activities,
                       self.orders.orders, self.orders.payments):
             table.trim()
+        self.lead_facts.trim()
+        self.activity_facts.trim()
+        self.deal_facts.trim()
 
     def _history(self, name: str) -> NDArray[np.int32]:
         values = {"team": self.history_team, "manager": self.history_manager,

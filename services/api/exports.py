@@ -10,10 +10,11 @@ from typing import Literal
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from projections.export import DEAL_COLUMNS, deal_rows
+from projections.columnar_export import deal_rows
+from projections.export import DEAL_COLUMNS
 from services.api.auth import TenantDep
 from services.api.deps import ServicesDep
-from services.api.views import FiltersDep
+from services.api.views import FiltersDep, question
 
 router = APIRouter(prefix="/v1/export", tags=["analytics"])
 
@@ -32,7 +33,8 @@ async def export_deals(services: ServicesDep, tenant: TenantDep, selected: Filte
     """One row per deal the filters select (created in `from`..`to`, as in the funnel):
     deal_id, status, current stage, amount, created_at, closed_at and its dimensions (team
     at the close, or now while open). CSV with a header row, UTF-8, or JSON."""
-    rows = deal_rows(await services.snapshot(tenant), selected)
+    rows = await services.columns.answer(tenant, ("export", question(selected)),
+                                         lambda columns: deal_rows(columns, selected))
     if format == "json":
         return JSONResponse({"count": len(rows), "deals": rows})
     out = io.StringIO()

@@ -6,11 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from projections.leads import leads
+from projections.columnar_leads import leads
 from services.api.auth import TenantDep
 from services.api.deps import ServicesDep
 from services.api.problems import READ_PROBLEMS
-from services.api.views import AsOfDep, FiltersDep
+from services.api.views import AsOfDep, FiltersDep, question
 
 router = APIRouter(prefix="/v1", tags=["analytics"], responses=READ_PROBLEMS)
 
@@ -40,5 +40,7 @@ async def get_leads(services: ServicesDep, tenant: TenantDep, selected: FiltersD
       contact, are left out. `uncontacted`: leads created by `as_of`, not contacted, not
       disqualified or converted by then. Leads created after `as_of` have no response figures.
     """
-    snapshot = await services.snapshot(tenant)
-    return leads(snapshot, selected, by, as_of, services.settings.lead_sla_hours)
+    sla_hours = services.settings.lead_sla_hours
+    return await services.columns.answer(
+        tenant, ("leads", by, as_of, sla_hours, question(selected)),
+        lambda columns: leads(columns, selected, by, as_of, sla_hours))

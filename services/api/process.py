@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from projections.activity import activities
+from projections.columnar_activity import activities
 from projections.columnar_cycle import cycle
 from services.api.auth import TenantDep
 from services.api.deps import ServicesDep
@@ -33,8 +33,9 @@ async def get_activities(services: ServicesDep, tenant: TenantDep, selected: Fil
       and counts in buckets of completed days 0-7, 8-14, 15-30, >30; deals with no activity
       by `as_of` are counted in `never_touched` instead.
     """
-    snapshot = await services.snapshot(tenant)
-    return activities(snapshot, selected, as_of)
+    return await services.columns.answer(
+        tenant, ("activities", as_of, question(selected)),
+        lambda columns: activities(columns, selected, as_of))
 
 
 @router.get("/cycle")

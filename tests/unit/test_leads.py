@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from projections import columnar_leads
+from projections.columnar import Columns
 from projections.leads import leads
 from projections.snapshot import Filters, Snapshot
 from tests.builders import ev, unique
-from tests.history import simulated, snapshot_of
+from tests.history import columns_of, simulated, snapshot_of
 from tests.integration.test_event_path import comparable
 from tests.oracles import leads as oracle
 
@@ -43,6 +45,12 @@ def by_view(events: list[dict[str, Any]], by: str = "source", as_of: datetime = 
     return leads(snapshot_of(events), to_filters(filters), by, as_of)
 
 
+def by_columns(events: list[dict[str, Any]], by: str = "source", as_of: datetime = AS_OF,
+               **filters: str) -> dict[str, Any]:
+    """The view as the API serves it: from the column store."""
+    return columnar_leads.leads(columns_of(events), to_filters(filters), by, as_of)
+
+
 def by_oracle(events: list[dict[str, Any]], by: str = "source", as_of: datetime = AS_OF,
               **filters: str) -> dict[str, Any]:
     return oracle.leads(events, by=by, as_of=as_of, stages=STAGES, filters=filters)
@@ -51,7 +59,7 @@ def by_oracle(events: list[dict[str, Any]], by: str = "source", as_of: datetime 
 Compute = Callable[..., dict[str, Any]]
 
 
-@pytest.fixture(params=[by_view, by_oracle], ids=["view", "oracle"])
+@pytest.fixture(params=[by_view, by_columns, by_oracle], ids=["view", "columns", "oracle"])
 def compute(request: pytest.FixtureRequest) -> Compute:
     return request.param  # type: ignore[no-any-return]
 
@@ -148,9 +156,9 @@ def test_filters_select_leads_by_local_creation_date(compute: Compute) -> None:
 
 
 @cache
-def _year() -> tuple[list[dict[str, Any]], Snapshot]:
+def _year() -> tuple[list[dict[str, Any]], Snapshot, Columns]:
     events = simulated()
-    return events, snapshot_of(events)
+    return events, snapshot_of(events), columns_of(events)
 
 
 CASES = [
@@ -166,12 +174,13 @@ CASES = [
 @pytest.mark.parametrize(("by", "as_of", "filters"), CASES)
 def test_the_view_equals_the_oracle_over_a_simulated_year(
         by: str, as_of: str, filters: dict[str, str]) -> None:
-    events, snapshot = _year()
+    events, snapshot, columns = _year()
     moment = datetime.fromisoformat(as_of)
     if filters.get("region") == "team":  # a real region: the first lead's
         filters = {"region": str(snapshot.leads[0].dims["region"])}
-    view = leads(snapshot, to_filters(filters), by, moment)
-    expected = oracle.leads(events, by=by, as_of=moment, stages=list(snapshot.stages),
-                            filters=filters)
-    assert view["total"]["new"] > 0
-    assert comparable({k: view[k] for k in ("by", "rows", "total")}) == comparable(expected)
+    expected = comparable(oracle.leads(events, by=by, as_of=moment,
+                                       stages=list(snapshot.stages), filters=filters))
+    for view in (leads(snapshot, to_filters(filters), by, moment),
+                 columnar_leads.leads(columns, to_filters(filters), by, moment)):
+        assert view["total"]["new"] > 0
+        assert comparable({k: view[k] for k in ("by", "rows", "total")}) == expected
