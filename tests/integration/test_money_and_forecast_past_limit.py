@@ -1,6 +1,6 @@
-"""Customers and RFM are served from the column store: past SNAPSHOT_MAX_DEALS, where a
-view joining every record would refuse the tenant, they answer 200 with the same bytes as
-below the limit, for several of each route's parameters."""
+"""Customers, RFM, the forecast and its accuracy are served from the column store: past
+SNAPSHOT_MAX_DEALS, where a view joining every record would refuse the tenant, they answer
+200 with the same bytes as below the limit, for several of each route's parameters."""
 
 from __future__ import annotations
 
@@ -28,6 +28,14 @@ def _money_views(client: httpx.Client, rep: str, team: str) -> dict[str, bytes]:
         "rfm of a rep": ("/v1/customers/rfm", {"as_of": AS_OF, "rep": rep}),
         "rfm of a segment": ("/v1/customers/rfm", {"as_of": AS_OF,
                                                    "rfm_segment": "hibernating"}),
+        "forecast": ("/v1/forecast", {"as_of": AS_OF}),
+        "forecast of a team": ("/v1/forecast", {"as_of": AS_OF, "team": team,
+                                                "from": "2017-01-10"}),
+        "forecast of a rep": ("/v1/forecast", {"as_of": AS_OF, "rep": rep}),
+        "accuracy": ("/v1/forecast/accuracy", {"as_of": AS_OF}),
+        "accuracy by quarter": ("/v1/forecast/accuracy", {"as_of": "2017-04-02T00:00:00+08:00",
+                                                          "period": "quarter"}),
+        "accuracy of a team": ("/v1/forecast/accuracy", {"as_of": AS_OF, "team": team}),
     }
     answers = {}
     for name, (path, params) in asked.items():
@@ -37,7 +45,7 @@ def _money_views(client: httpx.Client, rep: str, team: str) -> dict[str, bytes]:
     return answers
 
 
-def test_money_views_answer_the_same_past_the_snapshot_limit(stack: Stack) -> None:
+def test_money_and_forecast_views_answer_the_same_past_the_snapshot_limit(stack: Stack) -> None:
     events = simulated(days=60)
     assert stack.post(events).accepted == len(events)
     wait_until(lambda: _projected(stack, len(events)), timeout=120, message="events projected")
@@ -49,6 +57,8 @@ def test_money_views_answer_the_same_past_the_snapshot_limit(stack: Stack) -> No
         ).json()["rows"][0]
         below = _money_views(client, rep["rep"], rep["team"])
         assert client.get("/v1/customers", params={"as_of": AS_OF}).json()["customers"] > 0
+        assert client.get("/v1/forecast", params={"as_of": AS_OF}).json()["open_deals"] > 0
+        assert client.get("/v1/forecast/accuracy", params={"as_of": AS_OF}).json()["periods"]
 
     stack.kill("api", signal.SIGTERM)
     limit = min(50, deals - 1)
