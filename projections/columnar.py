@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, DIMENSIONS, ts
 from projections.columnar_activity_facts import ActivityFacts
 from projections.columnar_deal_facts import DealFacts
+from projections.columnar_history import DealHistory
 from projections.columnar_lead_facts import LEAD_FACT_COLUMNS, LeadFacts
 from projections.columnar_orders import Orders
 from projections.columnar_table import AMOUNT_SCALE, Strings, Table, micros
@@ -126,6 +127,8 @@ class Columns:
             "history": np.int32, "parent_kind": np.int8, "parent": np.int32,
         }, keyed=False)
         self.orders = Orders()
+        self.deal_history = DealHistory()  # what each deal was when: the forecast's
+        self.pipeline: Record = {}  # the pipeline record (configured win probabilities)
         self._converted: dict[int, set[int]] = {}  # deal -> its leads, when more than one
         # Joined dimensions, kept within a byte budget (the least recently used go first):
         # an activity dimension at 1M deals is some 50 MB.
@@ -154,6 +157,8 @@ class Columns:
         self.dirty = True
         if kind == "deal":
             self._put_deals(records)
+            self.deal_history.put_many(self.deals.rows([r["id"] for r in records]), records,
+                                       self.strings.code, self.tz)
         elif kind == "lead":
             self._put_leads(records)
         elif kind == "customer":

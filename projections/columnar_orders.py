@@ -29,6 +29,11 @@ def scaled(amount: str) -> tuple[int, int]:
     return int(value.scaleb(AMOUNT_SCALE)), max(int(value.as_tuple().exponent), -AMOUNT_SCALE)
 
 
+def _offset_seconds(moment: datetime) -> int:
+    offset = moment.utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
 def _store_amounts(table: Table, rows: Any, amounts: list[int]) -> None:
     if amounts and max(amounts) > _INT64_MAX and table.cols["amount"].dtype != object:
         table.cols["amount"] = table.cols["amount"].astype(object)  # beyond int64
@@ -42,7 +47,7 @@ class Orders:
         self.orders = Table({"exists": bool, "booked": np.int64, "booked_day": np.int32,
                              "amount": np.int64, "amount_exp": np.int8, "deal": np.int32,
                              "customer": np.int32, "product": np.int32,
-                             "payments": np.int32})
+                             "payments": np.int32, "booked_offset": np.int32})
         self.payments = Table({"order": np.int32, "at": np.int64, "day": np.int32,
                                "amount": np.int64, "amount_exp": np.int8}, keyed=False)
 
@@ -58,6 +63,8 @@ class Orders:
         booked = [ts(r["booked_at"]) for r in records]
         o.cols["booked"][rows] = [micros(moment) for moment in booked]
         o.cols["booked_day"][rows] = [day(moment) for moment in booked]
+        # The offset it was written with: answers print the booking time as it came.
+        o.cols["booked_offset"][rows] = [_offset_seconds(moment) for moment in booked]
         o.cols["product"][rows] = [code(r.get("product") or None) for r in records]
         o.cols["deal"][rows] = deals.rows([r.get("deal") for r in records])
         o.cols["customer"][rows] = customers.rows([r.get("customer") for r in records])

@@ -62,8 +62,9 @@ def snapshot_of(events: list[dict[str, Any]], tz: str = TZ) -> Snapshot:
 def columns_from(records: dict[str, dict[str, Record]], tz: str = TZ,
                  chunk: int = 500) -> Columns:
     """The column store of these records, fed as the API's loader feeds it."""
-    stages = Snapshot({"pipeline": records.get("pipeline", {})}).stages
-    columns = Columns(tz, stages)
+    settings = Snapshot({"pipeline": records.get("pipeline", {})})
+    columns = Columns(tz, settings.stages)
+    columns.pipeline = settings.pipeline
     for kind in LOAD_ORDER:
         whole = list(records.get(kind, {}).values())
         for start in range(0, len(whole), chunk):

@@ -206,6 +206,7 @@ class ColumnStores:
                                                  await self._pipeline_keys(tenant)])
         stages = next((p["stages"] for p in pipeline if p), DEFAULT_STAGES)
         columns = Columns(self.tz, stages)
+        columns.pipeline = next((p for p in pipeline if p), {})
         # Every kind's room at once: deals name leads, which then have rows before theirs.
         for kind in LOAD_ORDER:
             columns.reserve(kind, await self.facts.count(tenant, kind))

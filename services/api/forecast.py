@@ -6,11 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from projections.forecast import accuracy, forecast
+from projections.columnar_forecast import accuracy, forecast
 from services.api.auth import TenantDep
 from services.api.deps import ServicesDep
 from services.api.problems import READ_PROBLEMS
-from services.api.views import AsOfDep, FiltersDep
+from services.api.views import AsOfDep, FiltersDep, question
 
 router = APIRouter(prefix="/v1", tags=["forecast"], responses=READ_PROBLEMS)
 
@@ -40,8 +40,8 @@ async def get_forecast(services: ServicesDep, tenant: TenantDep, selected: Filte
       `history_won`, `weighted_value` = amount × probability rounded half-even to cents;
       window totals add up the stage rows.
     """
-    snapshot = await services.snapshot(tenant)
-    return forecast(snapshot, selected, as_of)
+    return await services.columns.answer(tenant, ("forecast", as_of, question(selected)),
+                                         lambda columns: forecast(columns, selected, as_of))
 
 
 @router.get("/forecast/accuracy")
@@ -61,5 +61,6 @@ async def get_forecast_accuracy(
     at the start; `error` = forecast − actual; `ape` = |error| / actual (null when nothing
     was won). `mape` = the mean of the non-null `ape`s.
     """
-    snapshot = await services.snapshot(tenant)
-    return accuracy(snapshot, selected, as_of, period)
+    return await services.columns.answer(
+        tenant, ("forecast/accuracy", period, as_of, question(selected)),
+        lambda columns: accuracy(columns, selected, as_of, period))

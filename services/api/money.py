@@ -1,5 +1,5 @@
-"""Reading revenue and customers: thin adapters over `projections.revenue` and
-`projections.customers` (definitions in docs/METRICS.md)."""
+"""Reading revenue and customers: thin adapters over `projections.columnar_revenue` and
+`projections.columnar_customers` (definitions in docs/METRICS.md)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from projections.columnar_customers import customers, rfm_list
 from projections.columnar_revenue import revenue
-from projections.customers import customers, rfm_list
 from services.api.auth import TenantDep
 from services.api.deps import ServicesDep
 from services.api.problems import READ_PROBLEMS
@@ -58,8 +58,8 @@ async def get_customers(services: ServicesDep, tenant: TenantDep, selected: Filt
       with an order in the k-th month after it (k = 0 to as_of's month).
     - `rfm_segments`: customers per RFM segment (see `GET /v1/customers/rfm`).
     """
-    snapshot = await services.snapshot(tenant)
-    return customers(snapshot, selected, as_of, by)
+    return await services.columns.answer(tenant, ("customers", by, as_of, question(selected)),
+                                         lambda columns: customers(columns, selected, as_of, by))
 
 
 @router.get("/customers/rfm")
@@ -79,5 +79,7 @@ async def get_customers_rfm(
     R <= 2, F >= 3; `hibernating` R <= 2; else `needs_attention`. `rfm_segment` narrows
     the list after scoring.
     """
-    snapshot = await services.snapshot(tenant)
-    return rfm_list(snapshot, selected, as_of, limit=limit, offset=offset, segment=rfm_segment)
+    return await services.columns.answer(
+        tenant, ("customers/rfm", limit, offset, rfm_segment, as_of, question(selected)),
+        lambda columns: rfm_list(columns, selected, as_of, limit=limit, offset=offset,
+                                 segment=rfm_segment))

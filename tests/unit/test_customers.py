@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastapi.responses import JSONResponse
 
+from projections import columnar_customers
+from projections.columnar import Columns
 from projections.customers import customers, rfm_list, scores, segment_of
 from projections.snapshot import Filters, Snapshot
 from tests.builders import ev, unique
-from tests.history import simulated, snapshot_of
+from tests.history import columns_of, simulated, snapshot_of
 from tests.oracles import customers as oracle
 from tests.oracles.compare import comparable
 
@@ -47,9 +51,14 @@ def answer(events: list[dict], as_of: str, by: str = "month", **filters: str) ->
     moment = datetime.fromisoformat(as_of).replace(tzinfo=TZ)
     snapshot = snapshot_of(events)
     view = customers(snapshot, selection(filters), moment, by)
+    columns = columns_of(events)
+    from_columns = columnar_customers.customers(columns, selection(filters), moment, by)
+    assert JSONResponse(from_columns).body == JSONResponse(view).body  # byte for byte
     assert comparable(view) == comparable(
         oracle.customers(events, as_of=moment, by=by, filters=filters))
     listed = rfm_list(snapshot, selection(filters), moment, limit=1000, offset=0)
+    assert JSONResponse(listed).body == JSONResponse(columnar_customers.rfm_list(
+        columns, selection(filters), moment, limit=1000, offset=0)).body
     assert comparable(listed["customers"]) == comparable(
         oracle.rfm(events, as_of=moment, filters=filters))
     return view
@@ -161,19 +170,31 @@ CASES = [
 ]
 
 
+@cache
+def year_columns() -> Columns:
+    return columns_of(simulated())
+
+
 @pytest.fixture(scope="module")
 def year() -> tuple[list[dict], Snapshot]:
     events = simulated()
     return events, snapshot_of(events)
 
 
+@pytest.mark.parametrize("path", ["snapshot", "columns"])
 @pytest.mark.parametrize(("by", "as_of", "filters"), CASES)
 def test_a_simulated_year_gives_the_oracles_customers(year: tuple[list[dict], Snapshot], by: str,
-                                                      as_of: str, filters: dict[str, str]) -> None:
+                                                      as_of: str, filters: dict[str, str],
+                                                      path: str) -> None:
     events, snapshot = year
     moment = datetime.fromisoformat(as_of)
-    view = customers(snapshot, selection(filters), moment, by)
-    listed = rfm_list(snapshot, selection(filters), moment, limit=100000, offset=0)
+    if path == "snapshot":
+        view = customers(snapshot, selection(filters), moment, by)
+        listed = rfm_list(snapshot, selection(filters), moment, limit=100000, offset=0)
+    else:
+        view = columnar_customers.customers(year_columns(), selection(filters), moment, by)
+        listed = columnar_customers.rfm_list(year_columns(), selection(filters), moment,
+                                             limit=100000, offset=0)
 
     assert view["customers"] > 10 and view["retention"]  # the case is not empty
     assert comparable(view) == comparable(

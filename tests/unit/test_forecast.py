@@ -10,15 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import pytest
+from fastapi.responses import JSONResponse
 
 from events.vocabulary import DIMENSIONS
+from projections import columnar_forecast
 from projections import forecast as view
+from projections.columnar import Columns
 from projections.snapshot import Filters, Snapshot
 from tests.builders import ev
-from tests.history import simulated, snapshot_of
+from tests.history import columns_of, simulated, snapshot_of
 from tests.oracles import forecast as oracle
 
 STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
@@ -53,14 +57,20 @@ def _filters(given: dict[str, str]) -> Filters:
 
 
 def service_forecast(events: list[dict], as_of: str, **filters: str) -> dict[str, Any]:
-    return exact(view.forecast(snapshot_of(events), _filters(filters),
-                               datetime.fromisoformat(as_of)))
+    moment, selected = datetime.fromisoformat(as_of), _filters(filters)
+    answer = view.forecast(snapshot_of(events), selected, moment)
+    from_columns = columnar_forecast.forecast(columns_of(events), selected, moment)
+    assert JSONResponse(from_columns).body == JSONResponse(answer).body  # byte for byte
+    return exact(answer)
 
 
 def service_accuracy(events: list[dict], as_of: str, period: str,
                      **filters: str) -> dict[str, Any]:
-    return exact(view.accuracy(snapshot_of(events), _filters(filters),
-                               datetime.fromisoformat(as_of), period))
+    moment, selected = datetime.fromisoformat(as_of), _filters(filters)
+    answer = view.accuracy(snapshot_of(events), selected, moment, period)
+    from_columns = columnar_forecast.accuracy(columns_of(events), selected, moment, period)
+    assert JSONResponse(from_columns).body == JSONResponse(answer).body  # byte for byte
+    return exact(answer)
 
 
 def oracle_forecast(events: list[dict], as_of: str, **filters: str) -> dict[str, Any]:
@@ -312,29 +322,41 @@ def year() -> tuple[Snapshot, oracle.World]:
     return snapshot_of(events), oracle.World(events, STAGES, "Asia/Shanghai")
 
 
+@cache
+def year_columns() -> Columns:
+    return columns_of(simulated())
+
+
 YEAR_FILTERS = [{}, {"team": "T-2"}, {"source": "web", "from": "2017-03-01"},
                 {"segment": "enterprise", "product": "CRM Suite"}]
 
 
+@pytest.mark.parametrize("path", ["snapshot", "columns"])
 @pytest.mark.parametrize("as_of", ["2017-02-01T00:00:00+08:00", "2017-06-15T15:30:00+08:00",
                                    "2017-12-31T23:59:59+08:00"])
 def test_the_projection_equals_the_oracle_over_a_simulated_year(
-        year: tuple[Snapshot, oracle.World], as_of: str) -> None:
+        year: tuple[Snapshot, oracle.World], as_of: str, path: str) -> None:
     snapshot, world = year
     for filters in YEAR_FILTERS:
-        mine = view.forecast(snapshot, _filters(dict(filters)), datetime.fromisoformat(as_of))
+        moment = datetime.fromisoformat(as_of)
+        mine = (view.forecast(snapshot, _filters(dict(filters)), moment) if path == "snapshot"
+                else columnar_forecast.forecast(year_columns(), _filters(dict(filters)), moment))
         theirs = oracle.forecast([], stages=STAGES, as_of=as_of, filters=filters, world=world)
         assert close(exact(mine)) == close(exact(theirs)), filters
 
 
 @pytest.mark.parametrize(("period", "filters"), [("month", {}), ("quarter", {"team": "T-1"}),
                                                  ("month", {"rep": "R-003"})])
+@pytest.mark.parametrize("path", ["snapshot", "columns"])
 def test_accuracy_equals_the_oracle_over_a_simulated_year(
-        year: tuple[Snapshot, oracle.World], period: str, filters: dict[str, str]) -> None:
+        year: tuple[Snapshot, oracle.World], period: str, filters: dict[str, str],
+        path: str) -> None:
     snapshot, world = year
     as_of = "2017-12-31T00:00:00+08:00"
-    mine = view.accuracy(snapshot, _filters(dict(filters)), datetime.fromisoformat(as_of),
-                         period)
+    moment = datetime.fromisoformat(as_of)
+    mine = (view.accuracy(snapshot, _filters(dict(filters)), moment, period)
+            if path == "snapshot" else
+            columnar_forecast.accuracy(year_columns(), _filters(dict(filters)), moment, period))
     theirs = oracle.accuracy([], stages=STAGES, as_of=as_of, period=period, filters=filters,
                              world=world)
     assert close(exact(mine)) == close(exact(theirs))
