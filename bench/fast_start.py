@@ -42,9 +42,13 @@ def _first_answer(env: dict[str, str], log: Path, headers: dict[str, str]
     """Seconds from spawning an API to its first funnel answer, its RSS then, the answer."""
     begun = time.perf_counter()
     api = Api(env, log)
+    healthy = time.perf_counter() - begun  # the process itself: imports, the app, /healthz
     with httpx.Client(base_url=api.url, headers=headers, timeout=None) as client:
         body = client.get("/v1/funnel").raise_for_status().content
-    return time.perf_counter() - begun, api.memory()["VmRSS"], body, api
+    seconds = time.perf_counter() - begun
+    console.print(f"{log.stem}: healthy after {healthy:.2f} s, first answer after "
+                  f"{seconds:.2f} s")
+    return seconds, api.memory()["VmRSS"], body, api
 
 
 def _redis(env: dict[str, str]) -> Redis:
