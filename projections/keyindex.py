@@ -72,6 +72,31 @@ class KeyIndex:
         return (self._sorted_hashes.nbytes + self._sorted_rows.nbytes + self._bytes.nbytes
                 + 100 * (len(self._recent) + 2 * len(self._odd)))
 
+    # --- pickling (column checkpoints) ------------------------------------------------
+
+    def __getstate__(self) -> dict[str, object]:
+        # `hash` of a str is randomised per process: the hashes are made again on loading.
+        state = dict(vars(self))
+        state["_sorted_hashes"] = state["_sorted_rows"] = None
+        state["_recent"] = {}  # its keys are in the bytes column too
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        vars(self).update(state)
+        rows = np.array([row for row in range(FIRST_ROW, self.size) if row not in self._odd_keys],
+                        dtype=np.int32)
+        hashes = np.fromiter((self._hash(self.key(row)) for row in rows.tolist()),
+                             dtype=np.int64, count=len(rows))
+        order = np.argsort(hashes, kind="stable")
+        hashes, rows = hashes[order], rows[order]
+        # Two keys sharing a hash in this process: the later ones go to the plain dict.
+        shared = np.zeros(len(hashes), dtype=bool)
+        shared[1:] = hashes[1:] == hashes[:-1]
+        for row in rows[shared].tolist():
+            key = self.key(row)
+            self._odd[key], self._odd_keys[row] = row, key
+        self._sorted_hashes, self._sorted_rows = hashes[~shared], rows[~shared]
+
     # --- inside --------------------------------------------------------------------
 
     def _candidates(self, hashes: NDArray[np.int64]

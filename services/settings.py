@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     snapshot_max_deals: int = 100_000
     database_url: str | None = None  # None: an SQLite file under data_dir
     data_dir: Path = Path(".salespulse")
+    # The API checkpoints each tenant's columns here (None: DATA_DIR/columns) after a whole
+    # load, then when this many seconds have passed with changes or this many slots
+    # changed; a starting API maps them and follows the change stream from their place.
+    columns_checkpoint: bool = True
+    columns_checkpoint_dir: Path | None = None
+    columns_checkpoint_seconds: PositiveFloat = 300.0
+    columns_checkpoint_changes: PositiveInt = 100_000
     events_topic: str = "salespulse.events"
     dead_letter_topic: str = "salespulse.events.dlq"
     alerts_topic: str = "salespulse.alerts"
@@ -104,6 +111,12 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_starttls: bool = True  # upgrade with STARTTLS (port 587); false for a local relay
     smtp_timeout_seconds: float = 30.0
+
+    @property
+    def columns_checkpoint_path(self) -> Path | None:
+        if not self.columns_checkpoint:
+            return None
+        return self.columns_checkpoint_dir or self.data_dir / "columns"
 
     @property
     def hold_for(self) -> timedelta:

@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -29,13 +31,17 @@ from redis.exceptions import RedisError
 
 from events.vocabulary import DEFAULT_STAGES
 from projections.columnar import LOAD_ORDER, Columns
+from projections.columnar_checkpoint import CheckpointError
 from projections.facts import Record
+from services.api import checkpoints
 from services.readmodels.codec import decode
 from services.readmodels.store import Changes, FactStore, NotBuilt
 
 log = structlog.get_logger("api.columns")
 T = TypeVar("T")
 LOADS = Counter("salespulse_column_loads_total", "Column stores loaded whole", ["reason"])
+CHECKPOINTS = Counter("salespulse_column_checkpoints_total",
+                      "Column checkpoints written and read", ["outcome"])
 UPDATE_SECONDS = Histogram("salespulse_column_update_seconds",
                            "Bringing a column store up to date with the change stream")
 ANSWERS = Counter("salespulse_column_answers_total", "Answers from the column stores",
@@ -85,11 +91,25 @@ class Tenant:
     columns: Columns
     place: Changes
     answers: Answers = field(default_factory=Answers)
+    changed: int = 0  # slots applied since the last checkpoint
+    saved_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """Where the columns are checkpointed (None: never) and how often after a whole load:
+    once `seconds` have passed with changes, or at once after `changes` changed slots."""
+
+    directory: Path | None = None
+    seconds: float = 300.0
+    changes: int = 100_000
 
 
 class ColumnStores:
-    def __init__(self, facts: FactStore, tz: str) -> None:
-        self.facts, self.tz = facts, tz
+    def __init__(self, facts: FactStore, tz: str,
+                 checkpoint: CheckpointPolicy = CheckpointPolicy()) -> None:
+        self.facts, self.tz, self.checkpoint = facts, tz, checkpoint
+        self._saving: dict[str, asyncio.Task[None]] = {}
         self._tenants: dict[str, Tenant] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._checks: dict[str, asyncio.Future[Tenant]] = {}
@@ -173,6 +193,8 @@ class ColumnStores:
     async def _current(self, tenant: str) -> Tenant:
         state = self._tenants.get(tenant)
         if state is None:
+            if await self._from_checkpoint(tenant):
+                return await self._current(tenant)  # then the changes made since
             return await self._load(tenant, "start")
         changes = await self.facts.changes(tenant, state.place)
         if changes is None:
@@ -192,6 +214,10 @@ class ColumnStores:
                                      if r is not None])
         state.place = changes
         state.answers.clear()
+        state.changed += len(slots)
+        if (state.changed >= self.checkpoint.changes
+                or time.monotonic() - state.saved_at >= self.checkpoint.seconds):
+            self._save_later(tenant)
         return state
 
     async def _load(self, tenant: str, reason: str) -> Tenant:
@@ -224,7 +250,64 @@ class ColumnStores:
         log.info("columns.loaded", tenant=tenant, reason=reason, records=loaded,
                  megabytes=round(columns.nbytes() / 1e6, 1))
         state = self._tenants[tenant] = Tenant(columns, place)
+        self._save_later(tenant)
         return state
+
+    # --- checkpoints (services/api/checkpoints.py) ------------------------------------
+
+    async def _from_checkpoint(self, tenant: str) -> bool:
+        """The tenant's columns from its checkpoint, if it has one of the read models'
+        current build (their place then the checkpoint's); False: load everything."""
+        if self.checkpoint.directory is None:
+            return False
+        try:
+            found = await self._in_worker(checkpoints.load, self.checkpoint.directory,
+                                          tenant, self.tz)
+        except (CheckpointError, ValueError) as exc:
+            CHECKPOINTS.labels("refused").inc()
+            log.warning("columns.checkpoint_refused", tenant=tenant, error=str(exc))
+            return False
+        if found is None:
+            return False
+        place = await self.facts.position(tenant)
+        if place is None:
+            raise NotBuilt
+        if place.build != found.place.build:
+            CHECKPOINTS.labels("other_build").inc()
+            return False
+        LOADS.labels("checkpoint").inc()
+        CHECKPOINTS.labels("read").inc()
+        log.info("columns.from_checkpoint", tenant=tenant, revision=found.place.revision,
+                 behind=place.revision - found.place.revision)
+        # Saved at once after it: a starting API need not write what it has just read.
+        self._tenants[tenant] = Tenant(found.columns, found.place)
+        return True
+
+    def _save_later(self, tenant: str) -> None:
+        """Checkpoint the tenant's columns once the current request lets go of them."""
+        running = self._saving.get(tenant)
+        if self.checkpoint.directory is None or (running is not None and not running.done()):
+            return
+        self._saving[tenant] = asyncio.ensure_future(self._save(tenant))
+
+    async def _save(self, tenant: str) -> None:
+        assert self.checkpoint.directory is not None
+        async with self._lock(tenant):  # no update changes the arrays while they are written
+            state = self._tenants.get(tenant)
+            if state is None:
+                return
+            try:
+                started = time.monotonic()
+                await self._in_worker(checkpoints.save, self.checkpoint.directory, tenant,
+                                      state.columns, state.place, self.tz)
+            except Exception as exc:  # noqa: BLE001 - a checkpoint is an optimisation
+                CHECKPOINTS.labels("failed").inc()
+                log.warning("columns.checkpoint_failed", tenant=tenant, error=repr(exc))
+                return
+            state.changed, state.saved_at = 0, time.monotonic()
+            CHECKPOINTS.labels("written").inc()
+            log.info("columns.checkpointed", tenant=tenant, revision=state.place.revision,
+                     seconds=round(state.saved_at - started, 2))
 
     async def _pipeline_keys(self, tenant: str) -> list[str]:
         # `Snapshot` takes the first pipeline record in key order.

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from projections.snapshot import Snapshot
 from services.alerter.outbox import Outbox
 from services.alerter.settings_log import AlertSettingsLog
-from services.api.columns import ColumnStores
+from services.api.columns import CheckpointPolicy, ColumnStores
 from services.eventstore.ledger import SalesLedger
 from services.readmodels.store import FactStore, NotBuilt
 from services.settings import Settings
@@ -48,7 +48,10 @@ class Services:
     def __post_init__(self) -> None:
         # The funnel and breakdowns read columns kept current from the change stream; the
         # other views still join a whole Snapshot (docs/BENCHMARKS.md, issue #6).
-        self.columns = ColumnStores(self.facts, self.settings.tenant_timezone)
+        settings = self.settings
+        self.columns = ColumnStores(self.facts, settings.tenant_timezone, CheckpointPolicy(
+            settings.columns_checkpoint_path, settings.columns_checkpoint_seconds,
+            settings.columns_checkpoint_changes))
 
     async def snapshot(self, tenant: str) -> Snapshot:
         """The tenant's joined facts, rebuilt only when the read models changed. Raises
