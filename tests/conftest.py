@@ -237,7 +237,7 @@ def running_stack(broker: TansuBroker, database_url: str, redis_url: str,
         running.start(name)
     try:
         _wait_for_api(running)
-        wait_until(lambda: _built(redis_url, env["REDIS_PREFIX"]), timeout=60,
+        wait_until(lambda: _built(redis_url, env["REDIS_PREFIX"]), timeout=180,
                    message="the projector to have built the read models")
         yield running
     finally:

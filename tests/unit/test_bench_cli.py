@@ -12,8 +12,8 @@ runner = CliRunner()
 COMMANDS = sorted(typer.main.get_command(cli).commands)  # type: ignore[attr-defined]
 
 
-def test_the_benchmarks_are_pipeline_query_and_floor() -> None:
-    assert COMMANDS == ["floor", "pipeline", "query"]
+def test_the_benchmarks_are_the_pipeline_queries_floor_alerters_and_channels() -> None:
+    assert COMMANDS == ["alerter", "channels", "floor", "pipeline", "query"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

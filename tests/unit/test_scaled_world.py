@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from projections.facts import Change, Record, apply
+from services.readmodels.codec import decode
 from services.simulate.scaled import _ID, Template, copied, plan, renamed, template
 
 
@@ -37,7 +38,7 @@ def test_a_renamed_copy_folds_to_the_renamed_records_of_the_original() -> None:
 def test_copy_0s_records_renamed_are_what_folding_another_copy_gives() -> None:
     records = fold(renamed(small().changes, 0))
     written = copied(records, 5)
-    assert {kind: {key.decode(): orjson.loads(value) for key, value in fields.items()}
+    assert {kind: {key.decode(): decode(value) for key, value in fields.items()}
             for kind, fields in written.items()} == fold(renamed(small().changes, 5))
 
 
