@@ -188,7 +188,6 @@ class Alerter:
             await asyncio.gather(*unfinished, return_exceptions=True)
         await self.http.aclose()
 
-
     def managers(self, tenant: str) -> dict[str, str | None]:
         """Each rep's current manager (rep.joined, rep.moved), for the escalation ladder."""
         reps = self.engine.tenant(tenant).ctx.kind("rep")
