@@ -30,6 +30,14 @@ from projections.stats import mean, median, money
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def _pick(values: NDArray[Any], found: NDArray[np.int64], default: int = 0) -> NDArray[Any]:
+    """`values[found]`, with `default` where `found` is -1 (no entry), also when no deal has
+    any entry of the kind (an empty table)."""
+    if not values.size:
+        return np.full(len(found), default, dtype=np.int64)
+    return np.where(found >= 0, values[found], default)
+
+
 @dataclass(frozen=True)
 class States:
     """Selected deal rows as they stood at their moments."""
@@ -48,8 +56,7 @@ def _states(columns: Columns, moments: NDArray[np.int64], candidates: NDArray[np
     d, history = columns.deals, columns.deal_history
     keep = candidates & d["exists"] & (d["created"] <= moments)
     last = {h: history.at(h, moments) for h in ("stage", "amount", "owner", "close")}
-    owner_row = last["owner"]
-    owner = np.where(owner_row >= 0, history.tables["owner"]["owner"][owner_row], 0)
+    owner = _pick(history.tables["owner"]["owner"], last["owner"])
     for name, value in filters.dims.items():
         if name not in DIMENSIONS:
             continue
@@ -76,14 +83,10 @@ def _states(columns: Columns, moments: NDArray[np.int64], candidates: NDArray[np
     rows = np.flatnonzero(keep)
     tables = history.tables
 
-    def latest(h: str, column: str, default: int = 0) -> NDArray[Any]:
-        found, values = last[h][rows], tables[h][column]
-        if not values.size:  # no entries at all (no deal has an expected close)
-            return np.full(len(rows), default, dtype=np.int64)
-        return np.where(found >= 0, values[found], default)
-    amount_at = last["amount"][rows]
-    return States(rows, latest("stage", "stage"), tables["amount"]["amount"][amount_at],
-                  tables["amount"]["amount_exp"][amount_at], latest("close", "day"))
+    def latest(h: str, column: str) -> NDArray[Any]:
+        return _pick(tables[h][column], last[h][rows])
+    return States(rows, latest("stage", "stage"), latest("amount", "amount"),
+                  latest("amount", "amount_exp"), latest("close", "day"))
 
 
 def _open_at(columns: Columns, moment: int, filters: Filters) -> States:
