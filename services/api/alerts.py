@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -16,7 +16,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from alerts.engine import current
 from alerts.lifecycle import AlertClosed
-from alerts.rules import RULES, Assessment
+from alerts.rules import RULES, Assessment, Context
 from services.access.principal import Forbidden, Principal
 from services.alerter.store import AlertStore, effective_fields, rule_settings
 from services.api.alert_actions import apply_action
@@ -28,7 +28,7 @@ from services.api.auth import (
     StandingDep,
     TenantDep,
 )
-from services.api.deps import ServicesDep
+from services.api.deps import ServicesDep, TooLargeForSnapshot
 from services.api.problems import READ_PROBLEMS, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
@@ -214,23 +214,47 @@ def _row(a: Assessment, key_customer: bool) -> dict[str, Any]:
             "key_customer": key_customer, "facts": a.facts}
 
 
-async def _current(services: ServicesDep, caller: Principal, rules: tuple[str, ...]
-                   ) -> tuple[list[Assessment], set[str], dict[str, Any]]:
-    from alerts.rules import Context
+def _alerter_row(alert: dict[str, Any]) -> dict[str, Any]:
+    # The customer rules carry `key_customer` in their facts; the deal rules make exactly
+    # the deals of key customers `high`.
+    facts = alert.get("facts") or {}
+    return {"rule": alert["rule"], "subject": alert["subject"],
+            "since": alert["became_true_at"], "evidence": alert["evidence"],
+            "severity": alert["severity"], "owner": alert["owner"],
+            "key_customer": bool(facts.get("key_customer", alert["severity"] == "high")),
+            "facts": facts}
 
-    snapshot = await services.snapshot(caller.tenant)
-    settings = rule_settings(services.settings)
+
+async def _listed(services: ServicesDep, caller: Principal, rules: tuple[str, ...],
+                  keyed: Callable[[Assessment, set[str]], bool]) -> dict[str, Any]:
+    """The rules judged now over the read models, key customers first, then the longest;
+    past SNAPSHOT_MAX_DEALS, the alerter's active alerts of the same rules."""
     now = datetime.now(UTC)
+    try:
+        snapshot = await services.snapshot(caller.tenant)
+    except TooLargeForSnapshot:
+        # Judging every record per request does not scale; the alerter judges the same
+        # rules continuously over its own fold of the events, so its open alerts are the
+        # answer (their facts as of when each opened).
+        alerts = await _store(services).alerts(caller.tenant)
+        rows = [_alerter_row(alert) for alert, _ in alerts
+                if alert["rule"] in rules and alert["state"] == "open"
+                and _visible(caller, alert)]
+        meta = {"as_of": now.isoformat(), "judged_by": "alerter"}
+    else:
+        settings = rule_settings(services.settings)
 
-    def listed() -> tuple[list[Assessment], set[str]]:
-        # One context for both, built off the event loop: it reads every record
-        ctx = Context(snapshot.records, settings)
-        return current(ctx, now, rules), ctx.key_customers()
+        def judged() -> tuple[list[Assessment], set[str]]:
+            # One context for both, built off the event loop: it reads every record
+            ctx = Context(snapshot.records, settings)
+            return current(ctx, now, rules), ctx.key_customers()
 
-    found, keys = await asyncio.to_thread(listed)
-    found = [a for a in found
-             if caller.may_read_owner(a.owner, snapshot.rep_at(a.owner, None)["team"])]
-    return found, keys, {"as_of": now.isoformat()}
+        found, keys = await asyncio.to_thread(judged)
+        rows = [_row(a, keyed(a, keys)) for a in found
+                if caller.may_read_owner(a.owner, snapshot.rep_at(a.owner, None)["team"])]
+        meta = {"as_of": now.isoformat(), "judged_by": "request"}
+    rows.sort(key=lambda r: (not r["key_customer"], r["since"], r["subject"], r["rule"]))
+    return {**meta, "count": len(rows), "rows": rows}
 
 
 @router.get("/deals/stalled", dependencies=[READ], responses=READ_PROBLEMS)
@@ -239,11 +263,12 @@ async def stalled_deals(services: ServicesDep, caller: PrincipalDep) -> dict[str
     percentile of dwell in that stage among won deals once there are 10, else the pipeline's
     `stall_days`, else ALERT_STALL_DAYS = 21), or without activity for ALERT_INACTIVE_DAYS
     (14) unless a scheduled next step is not yet due. Key customers' deals first, then the
-    longest stalled. One row per deal and rule, with its evidence."""
-    found, keys, meta = await _current(services, caller, ("stalled_deal", "inactive_deal"))
-    rows = [_row(a, a.facts.get("customer") in keys) for a in found]
-    rows.sort(key=lambda r: (not r["key_customer"], r["since"], r["subject"], r["rule"]))
-    return {**meta, "count": len(rows), "deals": rows}
+    longest stalled. One row per deal and rule, with its evidence. Past SNAPSHOT_MAX_DEALS
+    deals, the alerter's open alerts of these rules (`judged_by`: `alerter`)."""
+    listed = await _listed(services, caller, ("stalled_deal", "inactive_deal"),
+                           lambda a, keys: a.facts.get("customer") in keys)
+    rows = listed.pop("rows")
+    return {**listed, "deals": rows}
 
 
 @router.get("/customers/at-risk", dependencies=[READ], responses=READ_PROBLEMS)
@@ -251,8 +276,10 @@ async def customers_at_risk(services: ServicesDep, caller: PrincipalDep) -> dict
     """Customers at churn risk now: no order for more than 2 x their median gap between
     orders (at least 3 orders), or interactions in the last 30 days below half of their rate
     in the 90 days before. Key customers (the top 20% by booked value) first, then the
-    longest at risk. One row per customer and rule, with its evidence."""
-    found, keys, meta = await _current(services, caller, ("churn_risk", "engagement_drop"))
-    rows = [_row(a, a.key in keys) for a in found]
-    rows.sort(key=lambda r: (not r["key_customer"], r["since"], r["subject"], r["rule"]))
-    return {**meta, "count": len(rows), "customers": rows}
+    longest at risk. One row per customer and rule, with its evidence. Past
+    SNAPSHOT_MAX_DEALS deals, the alerter's open alerts of these rules (`judged_by`:
+    `alerter`)."""
+    listed = await _listed(services, caller, ("churn_risk", "engagement_drop"),
+                           lambda a, keys: a.key in keys)
+    rows = listed.pop("rows")
+    return {**listed, "customers": rows}

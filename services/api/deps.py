@@ -46,8 +46,8 @@ class Services:
     outbox: Outbox | None = None  # the alerter's deliveries, read for alert history
 
     def __post_init__(self) -> None:
-        # The funnel and breakdowns read columns kept current from the change stream; the
-        # other views still join a whole Snapshot (docs/BENCHMARKS.md, issue #6).
+        # Every view reads columns kept current from the change stream; only the alert
+        # listings of a tenant below SNAPSHOT_MAX_DEALS judge a whole Snapshot per change.
         settings = self.settings
         self.columns = ColumnStores(self.facts, settings.tenant_timezone, CheckpointPolicy(
             settings.columns_checkpoint_path, settings.columns_checkpoint_seconds,

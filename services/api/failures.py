@@ -11,7 +11,6 @@ from fastapi.responses import Response
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.api.deps import TooLargeForSnapshot
 from services.api.problems import problem
 from services.readmodels.store import NotBuilt
 
@@ -24,16 +23,6 @@ async def rebuilding(_request: Request, _exc: Exception) -> Response:
                      "would be incomplete. Try again in a moment.")
     answer.headers["Retry-After"] = "1"
     return answer
-
-
-async def too_large(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, TooLargeForSnapshot)
-    # Not temporary, so no Retry-After: an operator raises the limit, or waits for the
-    # view to move to the column store (most have).
-    return problem(503, "too-large-for-this-view", "Too many deals for this view",
-                   f"this view still joins every record in memory, and the tenant has "
-                   f"{exc.deals:,} deals, more than SNAPSHOT_MAX_DEALS ({exc.limit:,}); "
-                   "the views on the column store (docs/ARCHITECTURE.md) answer at any size")
 
 
 async def read_models_unreachable(_request: Request, exc: Exception) -> Response:
@@ -64,7 +53,6 @@ async def invalid_request(_request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(NotBuilt, rebuilding)
-    app.add_exception_handler(TooLargeForSnapshot, too_large)
     app.add_exception_handler(RedisError, read_models_unreachable)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
