@@ -11,6 +11,8 @@ schema, and reports:
   for `--seconds` each, once all asking the same question and once each request asking
   a new one (a different date window): p50/p99/max latency, requests/s, errors,
   unfinished;
+- every GET view asked new questions one at a time, beside the HTTP ceiling sending its
+  answer (`bench/route_table.py`);
 - the API's resident memory after start, after the first answer and at its peak (VmHWM),
   and what Redis holds for the prefix (MEMORY USAGE of each key), per 100k deals.
 Once per run, the same load on `GET /v1/settings/display` (credential and rate limit,
@@ -41,7 +43,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bench import http_ceiling
+from bench import http_ceiling, route_table
 from bench import query_docs as bench_query_docs
 from bench.dashboard_load import RATE, REPLICAS, dashboard
 from bench.pipeline import machine, throwaway_schema
@@ -163,6 +165,10 @@ def _scale(deals: int, env: dict[str, str], work: Path, headers: dict[str, str],
             figures.update(measured)
             for key, value in api_memory.items():
                 memory[key] = max(memory.get(key, 0.0), value)
+        console.print(f"{deals:,} deals: every view, {route_table.SAMPLES} new questions "
+                      "each, one at a time")
+        with apis(env, work / f"api-{prefix}-views.log", 1) as [api]:
+            figures.update(route_table.measure(api.url, headers, work))
         console.print(f"{deals:,} deals: the dashboard's mix, open loop at "
                       f"{dashboard_rate:g}/s on {REPLICAS} APIs, for {seconds:g} s")
         figures.update(dashboard(env, work / f"api-{prefix}-dashboard.log", headers, seconds,

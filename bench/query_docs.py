@@ -101,6 +101,17 @@ def section(measured: dict[str, Any]) -> str:
         lines += [f"| {label} | " + " | ".join(fmt.format(s[f"{route}_{key}"])
                                                 for s in scales) + " |"
                   for label, key, fmt in ROUTE_ROWS]
+    views = [k.removeprefix("route ").removesuffix(" p50_ms") for k in scales[0]
+             if k.startswith("route ") and k.endswith(" p50_ms")]
+    if views:
+        lines += ["", "### Every GET view, a new question alone", "",
+                  "Each view asked 20 questions it was not asked before (another date window "
+                  "or `as_of`; the filter lists and alert listings take none), one at a time "
+                  "(`bench/route_table.py`): p50 / p99 ms, and in brackets the HTTP ceiling's "
+                  "p50 sending the same answer as fixed bytes. Errors: answers other than 200.",
+                  "", head, rule]
+        lines += [f"| {view} | " + " | ".join(_view_cell(s, view) for s in scales) + " |"
+                  for view in views]
     if all("dashboard_p99_ms" in s for s in scales):
         lines += ["", "### The dashboard's request mix, open loop, 2 API processes", "",
                   "What a page load and its 15-second refreshes ask, with the filters people "
@@ -121,6 +132,14 @@ def section(measured: dict[str, Any]) -> str:
               f"{floor['floor_unfinished']:,.0f} unfinished; the load generator used "
               f"{floor['floor_client_cpu_share']:.2f} of a CPU.", "", END]
     return "\n".join(lines) + "\n"
+
+
+def _view_cell(scale: dict[str, Any], view: str) -> str:
+    key = f"route {view} "
+    cell = (f"{scale[key + 'p50_ms']:,.1f} / {scale[key + 'p99_ms']:,.1f} "
+            f"({scale[key + 'ceiling_p50_ms']:,.1f})")
+    errors = scale[key + "errors"]
+    return cell + (f", {errors:,.0f} errors" if errors else "")
 
 
 def write(measured: dict[str, Any], docs: Path = DOCS) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench import query_docs as bench_query_docs
+from bench import route_table
 
 pytestmark = pytest.mark.integration
 
@@ -63,15 +64,21 @@ def test_a_tiny_query_bench_reports_every_figure(containers: dict[str, str],
                                               "breakdown_new") for name in COUNTS}
     routes = {key for key in scale if key.startswith("dashboard /v1/")}
     assert {"dashboard /v1/funnel p99_ms", "dashboard /v1/me p99_ms"} <= routes
-    assert set(scale) == (SCALE | DASHBOARD_COUNTS | routes
+    views = {f"route {view} {name}" for view in route_table.views("R-1")
+             for name in ("p50_ms", "p99_ms", "bytes", "ceiling_p50_ms")}
+    view_errors = {f"route {view} errors" for view in route_table.views("R-1")}
+    assert set(scale) == (SCALE | DASHBOARD_COUNTS | routes | views | view_errors
                           | {c for c in counts if not c.startswith("floor")})
+    # Every GET view answers, each question a new one.
+    assert {name: scale[name] for name in view_errors if scale[name]} == {}
     # Every view of the dashboard's mix answers.
     assert scale["dashboard_answered_per_s"] > 0
     assert scale["dashboard_errors"] == scale["dashboard_most_errors"] == 0
     assert set(measured["floor"]) == {f"floor_{name}" for name in ROUTE[2:] + COUNTS}
     for name, value in {**scale, **measured["floor"]}.items():
         assert math.isfinite(value), name
-        assert value >= 0 if name in counts | DASHBOARD_COUNTS else value > 0, name
+        assert value >= 0 if name in counts | DASHBOARD_COUNTS | view_errors else value > 0, \
+            name
     # The simulated year gives about the deals asked for; the API must see all it holds.
     assert scale["deals_seen"] == scale["deals"] and scale["events"] > scale["deals"]
     assert scale["api_peak_rss_mb"] >= scale["api_rss_started_mb"]
@@ -83,3 +90,4 @@ def test_a_tiny_query_bench_reports_every_figure(containers: dict[str, str],
     text = docs.read_text()
     assert text.startswith("# Benchmarks\n\nthe ingest figures\n")
     assert text.count("## Query and memory") == 1 and text.count(bench_query_docs.END) == 1
+    assert "| customers at risk | " in text and "| export (CSV) | " in text
