@@ -23,7 +23,13 @@ from projections.columnar import NOW, Columns
 from projections.columnar_revenue import period_keys
 from projections.columnar_table import micros
 from projections.columnar_views import decimal_sum
-from projections.forecast import HORIZONS, MIN_HISTORY, StageOdds, cents
+from projections.forecast import (
+    HORIZONS,
+    MIN_HISTORY,
+    StageOdds,
+    stage_row,
+    window_total,
+)
 from projections.snapshot import Filters
 from projections.stats import mean, median, money
 
@@ -137,26 +143,10 @@ class Pipeline:
         inside = (self.due != 0) & (self.due <= last_day.toordinal())
         for stage in self.order:
             chosen = inside & (s.stage == (columns.strings.find(stage) or -1))
-            odds = self.odds[stage]
             amount = decimal_sum(s.amount[chosen], s.amount_exp[chosen])
-            rows.append({
-                "stage": stage,
-                "deals": int(np.count_nonzero(chosen)),
-                "amount": money(amount),
-                "probability": float(odds.probability),
-                "probability_source": odds.source,
-                "history_closed": odds.closed,
-                "history_won": odds.won,
-                "weighted_value": money(cents(Fraction(amount) * odds.probability)),
-            })
-        return {
-            "until": last_day.isoformat(),
-            "deals": sum(r["deals"] for r in rows),
-            "amount": money(sum((Decimal(r["amount"]) for r in rows), Decimal(0))),
-            "weighted_value": money(sum((Decimal(r["weighted_value"]) for r in rows),
-                                        Decimal(0))),
-            "stages": rows,
-        }
+            rows.append(stage_row(stage, int(np.count_nonzero(chosen)), amount,
+                                  self.odds[stage]))
+        return window_total(last_day, rows)
 
 
 def _local_day(columns: Columns, moment: datetime) -> date:

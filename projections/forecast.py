@@ -142,26 +142,35 @@ class OpenPipeline:
         for stage in stage_order:
             inside = [s for s, due in self.deals if s.stage == stage and due is not None
                       and due <= last_day]
-            odds = self.odds[stage]
             amount = sum((s.amount for s in inside), Decimal(0))
-            rows.append({
-                "stage": stage,
-                "deals": len(inside),
-                "amount": money(amount),
-                "probability": float(odds.probability),
-                "probability_source": odds.source,
-                "history_closed": odds.closed,
-                "history_won": odds.won,
-                "weighted_value": money(cents(Fraction(amount) * odds.probability)),
-            })
-        return {
-            "until": last_day.isoformat(),
-            "deals": sum(r["deals"] for r in rows),
-            "amount": money(sum((Decimal(r["amount"]) for r in rows), Decimal(0))),
-            "weighted_value": money(sum((Decimal(r["weighted_value"]) for r in rows),
-                                        Decimal(0))),
-            "stages": rows,
-        }
+            rows.append(stage_row(stage, len(inside), amount, self.odds[stage]))
+        return window_total(last_day, rows)
+
+
+def stage_row(stage: str, deals: int, amount: Decimal, odds: StageOdds) -> dict[str, Any]:
+    """One stage of a forecast window: its deals due, their amount and its weighting."""
+    return {
+        "stage": stage,
+        "deals": deals,
+        "amount": money(amount),
+        "probability": float(odds.probability),
+        "probability_source": odds.source,
+        "history_closed": odds.closed,
+        "history_won": odds.won,
+        "weighted_value": money(cents(Fraction(amount) * odds.probability)),
+    }
+
+
+def window_total(last_day: date, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A forecast window: its stages' rows and their totals."""
+    return {
+        "until": last_day.isoformat(),
+        "deals": sum(r["deals"] for r in rows),
+        "amount": money(sum((Decimal(r["amount"]) for r in rows), Decimal(0))),
+        "weighted_value": money(sum((Decimal(r["weighted_value"]) for r in rows),
+                                    Decimal(0))),
+        "stages": rows,
+    }
 
 
 def open_pipeline(snapshot: Snapshot, filters: Filters, moment: datetime) -> OpenPipeline:
