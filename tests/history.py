@@ -4,6 +4,7 @@ input of view unit tests. Independent oracles read the same `events` list."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -74,3 +75,21 @@ def columns_from(records: dict[str, dict[str, Record]], tz: str = TZ,
 
 def columns_of(events: list[dict[str, Any]], tz: str = TZ) -> Columns:
     return columns_from(fold(events, tz=tz), tz)
+
+
+def one_change_at_a_time(stream: Sequence[Change], fractions: Sequence[int], tz: str = TZ
+                         ) -> Iterator[tuple[int, dict[str, dict[str, Record]], Columns]]:
+    """The records and the column store fed change by change, as the projector applies them
+    (each record replaced whole): `(index, records, columns)` after the change at
+    `len(stream) // f` for each f, and after the last one."""
+    at = {len(stream) // f for f in fractions} | {len(stream) - 1}
+    records: dict[str, dict[str, Record]] = {}
+    columns = Columns(tz, Snapshot({}).stages)
+    for index, change in enumerate(stream):
+        kind = records.setdefault(change.kind, {})
+        updated = apply(kind.get(change.key), change)
+        if updated is not None:
+            kind[change.key] = updated
+            columns.put(change.kind, updated)
+        if index in at:
+            yield index, records, columns

@@ -22,6 +22,7 @@ from services.alerter.outbox import Outbox
 from services.alerter.secrets import Sealer, link_key
 from services.alerter.settings_log import open_log
 from services.settings import Settings
+from tests.builders import stall_a_deal_now
 from tests.conftest import Stack, _forget_redis, _fresh_schema, _wait_for_api, wait_until
 
 pytestmark = pytest.mark.integration
@@ -64,17 +65,7 @@ def signer(stack: Stack) -> LinkSigner:
 def alert(module_stack: Stack) -> dict[str, Any]:
     """A real alert: the alerter sees a deal stall in a stage whose threshold is 3 s."""
     with module_stack.client() as client:
-        assert client.put("/v1/pipeline", json={
-            "stages": ["prospecting", "negotiation"],
-            "stall_days": {"negotiation": 3 / 86400}}).status_code == 202
-        now = datetime.now(UTC).isoformat()
-        assert client.post("/v1/events/batch", json=[
-            {"id": "e-rep", "type": "rep.joined", "occurred_at": now,
-             "data": {"rep_id": "R1", "name": "Ann", "team_id": "T1", "manager_id": "M1"}},
-            {"id": "e-deal", "type": "deal.created", "occurred_at": now,
-             "data": {"deal_id": "D1", "owner_id": "R1", "stage": "negotiation",
-                      "amount": "100"}},
-        ]).status_code == 202
+        stall_a_deal_now(client, "D1")
 
         def fired() -> dict[str, Any] | None:
             rows = client.get("/v1/alerts", params={"rule": "stalled_deal"}).json()["alerts"]

@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from services.alerter.links import LinkSigner
 from services.alerter.secrets import Sealer, link_key
+from tests.builders import stall_a_deal_now
 from tests.conftest import Stack, wait_until
 from tests.integration.test_alert_settings import routing_in_redis, settings_of
 from tests.integration.test_dashboard import browser, shot  # noqa: F401 - the fixture
@@ -117,17 +118,7 @@ def test_an_admin_edits_routing_on_the_settings_page(stack: Stack, page: Page) -
 
 def test_a_stalled_deals_history_page_shows_who_acted(stack: Stack, page: Page) -> None:
     with stack.client() as client:
-        assert client.put("/v1/pipeline", json={
-            "stages": ["prospecting", "negotiation"],
-            "stall_days": {"negotiation": 3 / 86400}}).status_code == 202
-        now = datetime.now(UTC).isoformat()
-        assert client.post("/v1/events/batch", json=[
-            {"id": "e-rep", "type": "rep.joined", "occurred_at": now,
-             "data": {"rep_id": "R1", "name": "Ann", "team_id": "T1", "manager_id": "M1"}},
-            {"id": "e-deal", "type": "deal.created", "occurred_at": now,
-             "data": {"deal_id": "D7", "owner_id": "R1", "stage": "negotiation",
-                      "amount": "100"}},
-        ]).status_code == 202
+        stall_a_deal_now(client, "D7")
         alert = wait_until(lambda: next((a for a in client.get("/v1/alerts").json()["alerts"]
                                          if a["subject"] == "D7"), None),
                            timeout=90, message="the stalled deal's alert")

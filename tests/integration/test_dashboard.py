@@ -8,13 +8,13 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.builders import stall_a_deal_now
 from tests.conftest import LoadedStack, Stack, wait_until
 
 pytestmark = pytest.mark.integration
@@ -192,18 +192,7 @@ def test_an_alert_posted_through_the_api_appears_in_the_feed_without_reload(
     assert page.locator("[data-testid=alert]").count() == 0
     page.evaluate("window.sameDocument = true")  # gone if anything reloads the page
     with stack.client() as client:
-        # A deal in a stage whose stall threshold is three seconds.
-        assert client.put("/v1/pipeline", json={
-            "stages": ["prospecting", "negotiation"],
-            "stall_days": {"negotiation": 3 / 86400}}).status_code == 202
-        now = datetime.now(UTC).isoformat()
-        assert client.post("/v1/events/batch", json=[
-            {"id": "e-rep", "type": "rep.joined", "occurred_at": now,
-             "data": {"rep_id": "R1", "name": "Ann", "team_id": "T1", "manager_id": "M1"}},
-            {"id": "e-deal", "type": "deal.created", "occurred_at": now,
-             "data": {"deal_id": "D1", "owner_id": "R1", "stage": "negotiation",
-                      "amount": "100"}},
-        ]).status_code == 202
+        stall_a_deal_now(client, "D1")
 
     alert = page.locator("[data-testid=alert][data-subject=D1]")
     expect(alert).to_have_count(1, timeout=60_000)

@@ -12,7 +12,7 @@ from projections import columnar_forecast, forecast
 from projections.columnar import Columns
 from projections.facts import Record, apply
 from projections.snapshot import Filters, Snapshot
-from tests.history import TZ, changes, columns_from, simulated
+from tests.history import TZ, changes, columns_from, one_change_at_a_time, simulated
 from tests.unit.test_column_store_views import AS_OF, body, filter_cases, values, year
 
 
@@ -40,18 +40,8 @@ def test_a_simulated_year_gives_the_snapshot_forecast_byte_for_byte() -> None:
 
 
 def test_records_changed_one_at_a_time_answer_the_same_at_every_checkpoint() -> None:
-    stream = changes(simulated(days=120))
-    records: dict[str, dict[str, Record]] = {}
-    columns = Columns(TZ, Snapshot({}).stages)
-    checkpoints = {len(stream) // 3, len(stream) - 1}
-    for index, change in enumerate(stream):
-        kind = records.setdefault(change.kind, {})
-        updated = apply(kind.get(change.key), change)
-        if updated is not None:
-            kind[change.key] = updated
-            columns.put(change.kind, updated)
-        if index in checkpoints:
-            same_forecasts(Snapshot(records, TZ), columns, seed=index)
+    for index, records, columns in one_change_at_a_time(changes(simulated(days=120)), [3]):
+        same_forecasts(Snapshot(records, TZ), columns, seed=index)
 
 
 def test_a_deal_changed_thousands_of_times_keeps_only_its_latest_history() -> None:

@@ -9,9 +9,8 @@ from datetime import datetime
 
 from projections import columnar_customers, customers
 from projections.columnar import Columns
-from projections.facts import Record, apply
 from projections.snapshot import Filters, Snapshot
-from tests.history import TZ, changes, columns_from, fold, simulated
+from tests.history import TZ, changes, columns_from, fold, one_change_at_a_time, simulated
 from tests.unit.test_column_store_views import AS_OF, body, filter_cases, year
 from tests.unit.test_scores import WORLD
 
@@ -61,15 +60,5 @@ def test_hand_made_world_with_orders_and_payments_answers_the_same() -> None:
 
 def test_records_changed_one_at_a_time_answer_the_same_at_every_checkpoint() -> None:
     # Orders gain payments as they arrive, customers change segment: each change counts.
-    stream = changes(simulated(days=120))
-    records: dict[str, dict[str, Record]] = {}
-    columns = Columns(TZ, Snapshot({}).stages)
-    checkpoints = {len(stream) // 3, len(stream) - 1}
-    for index, change in enumerate(stream):
-        kind = records.setdefault(change.kind, {})
-        updated = apply(kind.get(change.key), change)
-        if updated is not None:
-            kind[change.key] = updated
-            columns.put(change.kind, updated)
-        if index in checkpoints:
-            same_customers(Snapshot(records, TZ), columns, seed=index)
+    for index, records, columns in one_change_at_a_time(changes(simulated(days=120)), [3]):
+        same_customers(Snapshot(records, TZ), columns, seed=index)

@@ -38,12 +38,12 @@ from projections import (
 )
 from projections.columnar import Columns
 from projections.columnar_targets import column_targets
-from projections.facts import Record, apply
+from projections.facts import Record
 from projections.rep_page import UnknownRep
 from projections.scores import Window
 from projections.snapshot import Filters, Snapshot
 from projections.targets import Period
-from tests.history import TZ, changes, columns_from, fold, simulated
+from tests.history import TZ, changes, columns_from, fold, one_change_at_a_time, simulated
 from tests.unit.test_scores import WORLD
 from tests.unit.test_targets import EXTRA
 
@@ -279,23 +279,13 @@ def test_hand_made_world_with_orders_payments_and_follow_ups_answers_the_same() 
 
 def test_records_changed_one_at_a_time_answer_the_same_at_every_checkpoint() -> None:
     # Orders gain payments and deals activities as they arrive: each change brings its tail.
-    stream = changes(simulated(days=120))
-    records: dict[str, dict[str, Record]] = {}
-    columns = Columns(TZ, Snapshot({}).stages)
-    checkpoints = {len(stream) // 5, len(stream) // 2, len(stream) - 1}
-    for index, change in enumerate(stream):
-        kind = records.setdefault(change.kind, {})
-        updated = apply(kind.get(change.key), change)
-        if updated is not None:
-            kind[change.key] = updated
-            columns.put(change.kind, updated)
-        if index in checkpoints:
-            snapshot = Snapshot(records, TZ)
-            same_leaderboards(snapshot, columns, seed=index)
-            same_targets(snapshot, columns)
-            same_revenue(snapshot, columns, seed=index)
-            same_dimensions(snapshot, columns)
-            same_cycles(snapshot, columns, seed=index)
-            same_leads(snapshot, columns, seed=index)
-            same_activities(snapshot, columns, seed=index)
-            same_exports(snapshot, columns, seed=index)
+    for index, records, columns in one_change_at_a_time(changes(simulated(days=120)), [5, 2]):
+        snapshot = Snapshot(records, TZ)
+        same_leaderboards(snapshot, columns, seed=index)
+        same_targets(snapshot, columns)
+        same_revenue(snapshot, columns, seed=index)
+        same_dimensions(snapshot, columns)
+        same_cycles(snapshot, columns, seed=index)
+        same_leads(snapshot, columns, seed=index)
+        same_activities(snapshot, columns, seed=index)
+        same_exports(snapshot, columns, seed=index)

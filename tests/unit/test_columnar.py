@@ -24,6 +24,7 @@ from projections.snapshot import Filters, Snapshot
 from services.simulate.scaled import Template, template
 from tests.builders import ev
 from tests.depth import QUICK
+from tests.history import one_change_at_a_time
 
 TZ = "Asia/Shanghai"
 
@@ -144,19 +145,8 @@ def test_a_load_reserved_for_every_kind_first_never_grows_its_keyed_tables() -> 
 
 
 def test_records_changed_one_batch_at_a_time_give_the_same_answers_at_every_step() -> None:
-    changes = year().changes
-    records: dict[str, dict[str, Record]] = {}
-    stages = Snapshot({}).stages
-    columns = Columns(TZ, stages)
-    checkpoints = {len(changes) // 7, len(changes) // 3, len(changes) - 1}
-    for index, change in enumerate(changes):
-        kind = records.setdefault(change.kind, {})
-        updated = apply(kind.get(change.key), change)
-        if updated is not None:
-            kind[change.key] = updated
-            columns.put(change.kind, updated)
-        if index in checkpoints:
-            same_answers(records, columns, cases=4, seed=index)
+    for index, records, columns in one_change_at_a_time(year().changes, [7, 3]):
+        same_answers(records, columns, cases=4, seed=index)
 
 
 def world(*events: dict[str, Any]) -> dict[str, dict[str, Record]]:
