@@ -27,6 +27,7 @@ from projections.forecast import (
     HORIZONS,
     MIN_HISTORY,
     StageOdds,
+    accuracy_row,
     stage_row,
     window_total,
 )
@@ -221,15 +222,6 @@ def _period_row(columns: Columns, filters: Filters, start: datetime, end: dateti
     states = _states(columns, closed.astype(np.int64), won, filters)
     actual = decimal_sum(states.amount, states.amount_exp)
     was_open = np.isin(states.rows, pipeline.states.rows)
-    error = predicted - actual
     key = period_keys(np.array([start.date().toordinal()], dtype=np.int32), period)[0]
-    return {
-        "period": key,
-        "start": start.isoformat(),
-        "forecast": money(predicted),
-        "actual": money(actual),
-        "actual_from_open_deals": money(decimal_sum(states.amount[was_open],
-                                                    states.amount_exp[was_open])),
-        "error": money(error),
-        "ape": float(abs(Fraction(error)) / Fraction(actual)) if actual else None,
-    }
+    return accuracy_row(key, start, predicted, actual,
+                        decimal_sum(states.amount[was_open], states.amount_exp[was_open]))

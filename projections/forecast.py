@@ -246,14 +246,22 @@ def _period_row(snapshot: Snapshot, filters: Filters, start: datetime, end: date
            and (s := deal_at(snapshot, d, d.closed_at)) is not None
            and filters.keeps_dims(s.dims) and filters.keeps_day(snapshot.local_day(d.created_at))]
     actual = sum((s.amount for _, s in won), Decimal(0))  # the amount it was won at
+    from_open = sum((s.amount for d, s in won if d.id in open_ids), Decimal(0))
+    return accuracy_row(snapshot.period_key(start, period), start, predicted, actual,
+                        from_open)
+
+
+def accuracy_row(key: str, start: datetime, predicted: Decimal, actual: Decimal,
+                 from_open: Decimal) -> dict[str, Any]:
+    """One closed period of the forecast's accuracy: the forecast made at its first instant
+    against the value won in it (`from_open`: by deals open at that instant)."""
     error = predicted - actual
     return {
-        "period": snapshot.period_key(start, period),
+        "period": key,
         "start": start.isoformat(),
         "forecast": money(predicted),
         "actual": money(actual),
-        "actual_from_open_deals": money(sum((s.amount for d, s in won if d.id in open_ids),
-                                            Decimal(0))),
+        "actual_from_open_deals": money(from_open),
         "error": money(error),
         "ape": float(abs(Fraction(error)) / Fraction(actual)) if actual else None,
     }
