@@ -112,6 +112,7 @@ def _route(env: dict[str, str], log: Path, headers: dict[str, str], name: str,
                **{key: value for key, value in ceiling.figures(f"{name}_ceiling").items()
                   if key.endswith(("p50_ms", "p99_ms", "requests_per_s"))}}
     figures[f"{name}_ratio_to_ceiling"] = load.per_second / ceiling.per_second
+    figures[f"{name}_first_answer_s"] = first.healthy_s + cold / 1000
     if name == "breakdown":  # the API sees every deal built: the figures are about them all
         figures["deals_seen"] = float(sum(row["deals"] for row in answer["rows"]))
     console.print(", ".join(f"{key} {value:,.1f}" for key, value in figures.items()))
@@ -169,6 +170,7 @@ def _scale(deals: int, env: dict[str, str], work: Path, headers: dict[str, str],
                       "each, one at a time")
         with apis(env, work / f"api-{prefix}-views.log", 1) as [api]:
             figures.update(route_table.measure(api.url, headers, work))
+            figures["api_peak_rss_views_mb"] = api.memory()["VmHWM"]  # every view warm
         console.print(f"{deals:,} deals: the dashboard's mix, open loop at "
                       f"{dashboard_rate:g}/s on {REPLICAS} APIs, for {seconds:g} s")
         figures.update(dashboard(env, work / f"api-{prefix}-dashboard.log", headers, seconds,

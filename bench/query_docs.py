@@ -27,11 +27,15 @@ ROWS = [  # (figure, JSON key, format)
     ("API RSS after the first answer (columns loaded), MB", "api_rss_snapshot_mb",
      "{:,.0f}"),
     ("API peak RSS (VmHWM), MB", "api_peak_rss_mb", "{:,.0f}"),
+    ("API peak RSS after every GET view was asked (VmHWM), MB", "api_peak_rss_views_mb",
+     "{:,.0f}"),
     ("API peak RSS per 100k deals, MB", "api_peak_rss_mb_per_100k_deals", "{:,.0f}"),
     ("API growth over its start per 100k deals, MB", "api_growth_mb_per_100k_deals",
      "{:,.0f}"),
 ]
 ROUTE_ROWS = [
+    ("API start to first answer (spawn, healthy, columns loaded, answered), s",
+     "first_answer_s", "{:,.1f}"),
     ("cold: first request (load the columns + view), ms", "cold_ms", "{:,.0f}"),
     ("the same request again (answer cached for the stream's place), ms", "alone_ms",
      "{:,.0f}"),

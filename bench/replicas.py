@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,9 +19,11 @@ class Api:
     def __init__(self, env: dict[str, str], log: Path, code: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        begun = time.perf_counter()
         self.process: Popen[bytes] = spawn(["api", "--port", str(self.port)], env, log, code)
         if not wait_until_healthy(self.url, self.process, 60):
             raise RuntimeError(f"the API did not start: see {log}")
+        self.healthy_s = time.perf_counter() - begun  # from the spawn
 
     def memory(self) -> dict[str, float]:
         return process_memory_mb(self.process.pid)

@@ -29,9 +29,10 @@ COUNTS = ("errors", "unfinished")
 SCALE = {"deals", "deals_seen", "events", "template_seconds", "fold_seconds",
          "fold_events_per_s", "copy_seconds", "redis_mb", "records_load_ms",
          "redis_mb_per_100k_deals", "api_rss_started_mb", "api_rss_snapshot_mb",
-         "api_peak_rss_mb",
+         "api_peak_rss_mb", "api_peak_rss_views_mb",
          "api_peak_rss_mb_per_100k_deals", "api_growth_mb_per_100k_deals",
-         *(f"{route}_{name}" for route in ("funnel", "breakdown") for name in ROUTE),
+         *(f"{route}_{name}" for route in ("funnel", "breakdown")
+           for name in (*ROUTE, "first_answer_s")),
          *(f"{route}_new_{name}" for route in ("funnel", "breakdown")
            for name in ("alone_ms", *ROUTE[2:])),
          *(f"{route}_{name}" for route in ("funnel", "breakdown")
