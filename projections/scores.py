@@ -7,6 +7,7 @@ of the company (the best rep sets the scale); filters only choose which rows to 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -166,5 +167,6 @@ def _rank(rows: list[dict[str, Any]], field: str, group: Any) -> None:
     for row in rows:
         groups[group(row)].append(row)
     for members in groups.values():
+        scores = sorted(row["score"] for row in members)  # thousands of reps: no n² count
         for row in members:
-            row[field] = 1 + sum(1 for other in members if other["score"] > row["score"])
+            row[field] = 1 + len(scores) - bisect_right(scores, row["score"])
