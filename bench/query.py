@@ -31,8 +31,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,16 +67,6 @@ UNLIMITED = "1000000/second"
 LOAD_TIMEOUT_S = "600"
 
 
-def distinct(params: dict[str, str]) -> Callable[[int], dict[str, str]]:
-    """The n-th of many different questions (date windows) on a route: each one is
-    computed, none answered from the cache."""
-    def nth(n: int) -> dict[str, str]:
-        start = date(2017, 1, 1) + timedelta(days=n % 365)
-        end = start + timedelta(days=30 + n // 365)
-        return {**params, "from": start.isoformat(), "to": end.isoformat()}
-    return nth
-
-
 def _route(env: dict[str, str], log: Path, headers: dict[str, str], name: str,
            clients: int, seconds: float,
            processes: int = 1) -> tuple[dict[str, float], dict[str, float]]:
@@ -92,7 +81,7 @@ def _route(env: dict[str, str], log: Path, headers: dict[str, str], name: str,
             cold, answer = timed_get(client, path, params)
             snapshot = max(api.memory()["VmRSS"] for api in started)
             alone = sorted(timed_get(client, path, params)[0] for _ in range(3))[1]
-            asked = distinct(params)
+            asked = route_table.window(**params)  # each one a new question
             new = sorted(timed_get(client, path, asked(10**6 + n))[0] for n in range(3))[1]
             body = client.get(path, params=params).content
         for other in started[1:]:  # every replica answers from loaded columns under the load
