@@ -32,6 +32,7 @@ from eventsourcing.popo import POPOTrackingRecorder
 from psycopg import sql
 
 from services import bootstrap, signing
+from services.eventstore.ledger import SalesLedger
 from services.kafka import producer, send_batched
 from services.readmodels.store import FactStore
 from services.rebuild import Helpers, Rebuilt, rebuild, replay_consumer
@@ -57,14 +58,13 @@ class Rate:
 
 
 def _store_table(conn: psycopg.Connection, schema: str) -> str:
-    """The eventsourcing application table of `schema` (the one holding event state)."""
-    row = conn.execute(
-        "SELECT c.table_name FROM information_schema.columns c JOIN information_schema.columns n"
-        " ON n.table_schema = c.table_schema AND n.table_name = c.table_name"
-        " AND n.column_name = 'notification_id'"
-        " WHERE c.table_schema = %s AND c.column_name = 'state'", (schema,)).fetchone()
-    assert row, f"no event table in schema {schema}"
-    return str(row[0])
+    """The ledger's event table in `schema`: other applications (the alert settings' log)
+    keep tables of the same shape beside it, often empty."""
+    table = f"{SalesLedger.name}_events"
+    row = conn.execute("SELECT 1 FROM information_schema.tables"
+                       " WHERE table_schema = %s AND table_name = %s", (schema, table)).fetchone()
+    assert row, f"no event table {table} in schema {schema}"
+    return table
 
 
 def postgres_insert(database_url: str, schema: str) -> Rate:
@@ -75,6 +75,7 @@ def postgres_insert(database_url: str, schema: str) -> Rate:
             "SELECT originator_id, originator_version, topic, state FROM {}.{}"
             " ORDER BY notification_id").format(sql.Identifier(schema), sql.Identifier(source))
         ).fetchall()
+        assert rows, f"the event table {schema}.{source} is empty: nothing to time"
         scratch = f"ceiling_{uuid.uuid4().hex[:12]}"
         conn.execute(f"CREATE SCHEMA {scratch}")
         try:
