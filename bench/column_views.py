@@ -16,15 +16,17 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
 
-from projections import columnar_cycle, columnar_scores, cycle, rep_page, scores
+from projections import (columnar_activity, columnar_customers, columnar_cycle,
+                         columnar_export, columnar_forecast, columnar_revenue, columnar_scores,
+                         columnar_targets, cycle, rep_page, scores)
 from projections.columnar import LOAD_ORDER, Columns
 from projections.facts import Record, apply
 from projections.scores import Window
 from projections.snapshot import Filters, Snapshot
+from services.readmodels.codec import decode
 from services.simulate.scaled import copied, plan, renamed, template
 
 console = Console()
@@ -45,7 +47,7 @@ def _records(deals: int, seed: int) -> tuple[int, dict[str, dict[str, Record]]]:
 
 
 def _copy(records: dict[str, dict[str, Record]], n: int) -> dict[str, dict[str, Record]]:
-    return {kind: {key.decode(): orjson.loads(raw) for key, raw in by_key.items()}
+    return {kind: {key.decode(): decode(raw) for key, raw in by_key.items()}
             for kind, by_key in copied(records, n).items()}
 
 
@@ -57,6 +59,11 @@ def _window(n: int) -> Window:
 def _filters(n: int) -> Filters:
     start = date(2017, 1, 1) + timedelta(days=n % 300)
     return Filters(start, start + timedelta(days=60))
+
+
+def _moment(n: int) -> datetime:
+    """A different `as_of` for each n: questions over the whole history."""
+    return AS_OF - timedelta(hours=n)
 
 
 def _timed(ask: Callable[[int], Any]) -> float:
@@ -92,6 +99,20 @@ def main(deals: Annotated[int, typer.Option()] = 100_000, seed: int = 7,
     figures["rep_page_new_ms"] = _timed(
         lambda n: columnar_scores.rep_page(columns, _filters(n), _window(n), rep))
     figures["cycle_new_ms"] = _timed(lambda n: columnar_cycle.cycle(columns, _filters(n), AS_OF))
+    figures["targets_new_ms"] = _timed(
+        lambda n: columnar_targets.column_targets(columns, _moment(n)))
+    figures["customers_new_ms"] = _timed(
+        lambda n: columnar_customers.customers(columns, _filters(n), AS_OF))
+    figures["rfm_new_ms"] = _timed(lambda n: columnar_customers.rfm_list(
+        columns, _filters(n), AS_OF, limit=50, offset=0))
+    figures["activities_new_ms"] = _timed(
+        lambda n: columnar_activity.activities(columns, _filters(n), AS_OF))
+    figures["revenue_new_ms"] = _timed(
+        lambda n: columnar_revenue.revenue(columns, _filters(n), "month", AS_OF))
+    figures["accuracy_new_ms"] = _timed(
+        lambda n: columnar_forecast.accuracy(columns, _filters(n), _moment(n), "month"))
+    figures["export_new_ms"] = _timed(
+        lambda n: columnar_export.deal_rows(columns, _filters(n)))
     if snapshot:
         began = time.perf_counter()
         joined = Snapshot(whole, TZ)
