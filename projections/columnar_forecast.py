@@ -4,7 +4,10 @@
 
 A deal at a moment is read from `DealHistory`: its last stage, amount, owner and expected
 close entries at or before the moment (a moment per deal, so the accuracy's "at its win"
-is one pass too). Only one row per stage becomes Python objects.
+is one pass too), reading only the entries of the deals in question. Only one row per
+stage becomes Python objects. The accuracy asks the forecast at the start of every period:
+what does not depend on the period (the filters, each closed deal's first entry into each
+stage, the deals won as they stood) is read once for all of them.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from numpy.typing import NDArray
 
 from events.vocabulary import DIMENSIONS
 from projections.columnar import NOW, Columns
+from projections.columnar_history import DealHistory
 from projections.columnar_revenue import period_keys
 from projections.columnar_table import micros
-from projections.columnar_views import decimal_sum
+from projections.columnar_views import decimal_sum, quantile_of
 from projections.forecast import (
     HORIZONS,
     MIN_HISTORY,
@@ -32,7 +36,7 @@ from projections.forecast import (
     window_total,
 )
 from projections.snapshot import Filters
-from projections.stats import mean, median, money
+from projections.stats import mean, money
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -43,6 +47,38 @@ def _pick(values: NDArray[Any], found: NDArray[np.int64], default: int = 0) -> N
     if not values.size:
         return np.full(len(found), default, dtype=np.int64)
     return np.where(found >= 0, values[found], default)
+
+
+def _entries(history: DealHistory, h: str, deals: NDArray[np.int64]
+             ) -> tuple[NDArray[np.int64], NDArray[np.bool_], NDArray[np.int64]]:
+    """The live entries of history `h` of `deals`, deal after deal, each deal's in list
+    order: (their rows in its table, which of `deals` have any, where each of those begins
+    among the entries). Reads those deals' rows only; `DealHistory.live` scans the table."""
+    start, count = history.start[h], history.count[h]
+    n = np.zeros(len(deals), dtype=np.int64)
+    known = deals < len(count)
+    n[known] = count[deals[known]]
+    has = n > 0
+    n = n[has]
+    ends = np.cumsum(n)
+    begins = ends - n
+    total = int(ends[-1]) if n.size else 0
+    entries = np.arange(total, dtype=np.int64) + np.repeat(start[deals[has]] - begins, n)
+    return entries, has, begins
+
+
+def _latest(history: DealHistory, h: str, deals: NDArray[np.int64],
+            moments: NDArray[np.int64]) -> NDArray[np.int64]:
+    """`DealHistory.at` of `deals` only, each at its own moment: the row of its last entry
+    of `h` (in list order) at or before the moment; -1 where none."""
+    found = np.full(len(deals), -1, dtype=np.int64)
+    entries, has, begins = _entries(history, h, deals)
+    if entries.size:
+        n = np.diff(begins, append=len(entries))
+        kept = history.tables[h]["at"][entries] <= np.repeat(moments[has], n)
+        # A deal's entries ascend, so its greatest kept one is its last in list order.
+        found[has] = np.maximum.reduceat(np.where(kept, entries, -1), begins)
+    return found
 
 
 @dataclass(frozen=True)
@@ -56,30 +92,27 @@ class States:
     due: NDArray[np.int64]  # expected close day (ordinal; 0: none)
 
 
-def _states(columns: Columns, moments: NDArray[np.int64], candidates: NDArray[np.bool_],
-            filters: Filters) -> States:
-    """`forecast.deal_at` of the candidate deals at `moments[deal]`, kept by the filters
-    (dimensions at the moment, `from`/`to` on creation)."""
-    d, history = columns.deals, columns.deal_history
-    keep = candidates & d["exists"] & (d["created"] <= moments)
-    last = {h: history.at(h, moments) for h in ("stage", "amount", "owner", "close")}
-    owner = _pick(history.tables["owner"]["owner"], last["owner"])
+@dataclass(frozen=True)
+class Selection:
+    """A question's filters: the deals they keep whatever the moment (their own dimensions,
+    `from`/`to` on creation), and the owner's dimensions, which are read at each moment."""
+
+    keep: NDArray[np.bool_]
+    by_owner: list[tuple[str, int]]  # (rep | team | manager | region, value's code)
+
+
+def _selection(columns: Columns, filters: Filters) -> Selection:
+    d = columns.deals
+    keep = d["exists"].copy()
+    by_owner: list[tuple[str, int]] = []
     for name, value in filters.dims.items():
         if name not in DIMENSIONS:
             continue
         code = columns.strings.find(value)
         if not code:
-            keep &= False
-            continue
-        if name == "rep":
-            keep &= owner == code
-        elif name in ("team", "manager", "region"):
-            rows = np.flatnonzero(keep)
-            entries = columns.entries_at(owner[rows].astype(np.int32), moments[rows])
-            by_entry = np.array({"team": columns.history_team,
-                                 "manager": columns.history_manager,
-                                 "region": columns.history_region}[name], dtype=np.int32)
-            keep[rows[by_entry[entries] != code]] = False
+            keep[:] = False
+        elif name in ("rep", "team", "manager", "region"):
+            by_owner.append((name, code))
         else:
             keep &= columns.dim("deal", name) == code
     days = d["created_day"]
@@ -87,47 +120,113 @@ def _states(columns: Columns, moments: NDArray[np.int64], candidates: NDArray[np
         keep &= days >= filters.start.toordinal()
     if filters.end is not None:
         keep &= days <= filters.end.toordinal()
-    rows = np.flatnonzero(keep)
+    return Selection(keep, by_owner)
+
+
+def _states(columns: Columns, selection: Selection, deals: NDArray[np.int64],
+            moments: NDArray[np.int64]) -> States:
+    """`forecast.deal_at` of `deals` (kept by `selection.keep`, created by their moments),
+    each at its own moment, kept by its owner's dimensions then."""
+    history = columns.deal_history
     tables = history.tables
+    if selection.by_owner:
+        owner = _pick(tables["owner"]["owner"], _latest(history, "owner", deals, moments))
+        kept = np.ones(len(deals), dtype=bool)
+        for name, code in selection.by_owner:
+            if name == "rep":
+                kept &= owner == code
+                continue
+            entries = columns.entries_at(owner.astype(np.int32), moments)
+            by_entry = np.array({"team": columns.history_team,
+                                 "manager": columns.history_manager,
+                                 "region": columns.history_region}[name], dtype=np.int32)
+            kept &= by_entry[entries] == code
+        deals, moments = deals[kept], moments[kept]
+    amount = _latest(history, "amount", deals, moments)
+    return States(deals,
+                  _pick(tables["stage"]["stage"], _latest(history, "stage", deals, moments)),
+                  _pick(tables["amount"]["amount"], amount),
+                  _pick(tables["amount"]["amount_exp"], amount),
+                  _pick(tables["close"]["day"], _latest(history, "close", deals, moments)))
 
-    def latest(h: str, column: str) -> NDArray[Any]:
-        return _pick(tables[h][column], last[h][rows])
-    return States(rows, latest("stage", "stage"), latest("amount", "amount"),
-                  latest("amount", "amount_exp"), latest("close", "day"))
 
-
-def _open_at(columns: Columns, moment: int, filters: Filters) -> States:
+def _open_at(columns: Columns, selection: Selection, moment: int) -> States:
     d = columns.deals
-    moments = np.full(d.size, moment, dtype=np.int64)
-    return _states(columns, moments, d["closed"] > moment, filters)
+    deals = np.flatnonzero(selection.keep & (d["created"] <= moment) & (d["closed"] > moment))
+    return _states(columns, selection, deals, np.full(len(deals), moment, dtype=np.int64))
 
 
-def _stage_odds(columns: Columns, moment: int, stages: set[str]) -> dict[str, StageOdds]:
-    """`forecast.stage_odds` by stage."""
-    d, history = columns.deals, columns.deal_history
-    closed = d["exists"] & (d["closed"] <= moment)
-    won_code = columns.strings.find("won") or -1
-    table = history.tables["stage"]
-    live = history.live("stage")
-    live = live[closed[table["deal"][live]]]
-    configured = columns.pipeline.get("win_probabilities") or {}
-    odds = {}
-    for name in stages:
-        mine = live[table["stage"][live] == (columns.strings.find(name) or -1)]
-        passed, first = np.unique(table["deal"][mine], return_index=True)  # in list order
-        won = d["status"][passed] == won_code
-        spans = d["closed"][passed][won] - table["at"][mine[first]][won]
-        remaining = [span / 10**6 / 86400 for span in spans.tolist()]  # `days_between`
-        if len(passed) >= MIN_HISTORY:
-            probability, source = Fraction(int(won.sum()), len(passed)), "history"
-        elif name in configured:
-            probability, source = Fraction(repr(float(configured[name]))), "configured"
-        else:
-            position = columns.stages.index(name) if name in columns.stages else 0
-            probability, source = Fraction(position + 1, len(columns.stages) + 1), "default"
-        odds[name] = StageOdds(probability, source, len(passed), int(won.sum()),
-                               median(remaining))
-    return odds
+@dataclass(frozen=True)
+class _Passed:
+    """The closed deals that passed a stage (first entered it), ascending by close, and the
+    won ones' days from there to the win, ascending, with their closes."""
+
+    closed: NDArray[np.int64]
+    won_by_then: NDArray[np.int64]  # [i]: how many of the first i were won
+    days: NDArray[np.float64]
+    days_closed: NDArray[np.int64]
+
+
+class StageHistory:
+    """What `forecast.stage_odds` learns from, for any moment: each closed deal's first
+    entry into each stage (filters aside). Built once a question, so each of its moments is
+    a search and a pass over one stage's won deals, not over every deal's history."""
+
+    def __init__(self, columns: Columns) -> None:
+        d, history = columns.deals, columns.deal_history
+        self.columns = columns
+        deals = np.flatnonzero(d["exists"] & (d["closed"] != NOW))
+        entries, _, _ = _entries(history, "stage", deals)
+        table = history.tables["stage"]
+        self.deal = table["deal"][entries].astype(np.int64)
+        self.stage = table["stage"][entries]
+        self.at = table["at"][entries]
+        self.passed: dict[int, _Passed] = {}
+
+    def _of(self, code: int) -> _Passed:
+        found = self.passed.get(code)
+        if found is not None:
+            return found
+        d = self.columns.deals
+        mine = np.flatnonzero(self.stage == code)
+        deal = self.deal[mine]
+        first = np.ones(len(mine), dtype=bool)  # entries come deal after deal
+        first[1:] = deal[1:] != deal[:-1]
+        mine, deal = mine[first], deal[first]
+        closed = d["closed"][deal]
+        won = d["status"][deal] == (self.columns.strings.find("won") or -1)
+        order = np.argsort(closed)  # ties: the same counts in either order
+        won_by_then = np.concatenate(([0], np.cumsum(won[order], dtype=np.int64)))
+        spans = closed[won] - self.at[mine][won]
+        by_span = np.argsort(spans)  # ties: the same days in either order
+        spans, span_closed = spans[by_span], closed[won][by_span]
+        if spans.size and int(np.abs(spans).max()) > 2**53:  # beyond exact floats
+            days = np.array([span / 10**6 / 86400 for span in spans.tolist()])
+        else:  # the same floats as `days_between`: each step exact, then rounded once
+            days = spans / 10**6 / 86400
+        found = self.passed[code] = _Passed(closed[order], won_by_then, days, span_closed)
+        return found
+
+    def odds(self, moment: int, stages: set[str]) -> dict[str, StageOdds]:
+        """`forecast.stage_odds` by stage."""
+        columns = self.columns
+        configured = columns.pipeline.get("win_probabilities") or {}
+        odds = {}
+        for name in stages:
+            passed = self._of(columns.strings.find(name) or -1)
+            closed = int(np.searchsorted(passed.closed, moment, side="right"))
+            won = int(passed.won_by_then[closed])
+            if closed >= MIN_HISTORY:
+                probability, source = Fraction(won, closed), "history"
+            elif name in configured:
+                probability, source = Fraction(repr(float(configured[name]))), "configured"
+            else:
+                position = columns.stages.index(name) if name in columns.stages else 0
+                probability, source = Fraction(position + 1, len(columns.stages) + 1), "default"
+            # `stats.median` of the won deals' days: `quantile_of` over the same floats.
+            remaining = quantile_of(passed.days[passed.days_closed <= moment], 0.5)
+            odds[name] = StageOdds(probability, source, closed, won, remaining)
+        return odds
 
 
 @dataclass(frozen=True)
@@ -155,11 +254,16 @@ def _local_day(columns: Columns, moment: datetime) -> date:
 
 
 def open_pipeline(columns: Columns, filters: Filters, moment: datetime) -> Pipeline:
+    return _pipeline(columns, _selection(columns, filters), StageHistory(columns), moment)
+
+
+def _pipeline(columns: Columns, selection: Selection, stage_history: StageHistory,
+              moment: datetime) -> Pipeline:
     at = micros(moment)
-    states = _open_at(columns, at, filters)
+    states = _open_at(columns, selection, at)
     values = columns.strings.values
     found = {str(values[code]) for code in np.unique(states.stage).tolist() if code}
-    odds = _stage_odds(columns, at, {*columns.stages, *found})
+    odds = stage_history.odds(at, {*columns.stages, *found})
     by_stage = np.zeros(len(values), dtype=np.int64)  # by stage code: the due day
     for name, each in odds.items():
         code = columns.strings.find(name)
@@ -186,42 +290,63 @@ def forecast(columns: Columns, filters: Filters, as_of: datetime) -> dict[str, A
     }
 
 
+def _periods(columns: Columns, as_of: datetime, period: str) -> list[tuple[datetime, datetime]]:
+    """`forecast._period_starts`: the closed periods from the first deal's on, as (first
+    instant, the next period's)."""
+    d = columns.deals
+    created = d["created"][d["exists"]]
+    if not created.size:
+        return []
+    first = (_EPOCH + timedelta(microseconds=int(created.min()))).astimezone(columns.tz)
+    step = 1 if period == "month" else 3
+    year, month = first.year, (first.month - 1) // step * step + 1
+    start = datetime(year, month, 1, tzinfo=columns.tz)
+    periods: list[tuple[datetime, datetime]] = []
+    while True:
+        month += step
+        if month > 12:
+            year, month = year + 1, month - 12
+        end = datetime(year, month, 1, tzinfo=columns.tz)
+        if end > as_of:
+            return periods
+        periods.append((start, end))
+        start = end
+
+
 def accuracy(columns: Columns, filters: Filters, as_of: datetime,
              period: str) -> dict[str, Any]:
     """`forecast.accuracy` over the column store."""
-    d = columns.deals
+    periods = _periods(columns, as_of, period)
     rows: list[dict[str, Any]] = []
-    created = d["created"][d["exists"]]
-    if created.size:
-        first = (_EPOCH + timedelta(microseconds=int(created.min()))).astimezone(columns.tz)
-        step = 1 if period == "month" else 3
-        year, month = first.year, (first.month - 1) // step * step + 1
-        start = datetime(year, month, 1, tzinfo=columns.tz)
-        while True:
-            month += step
-            if month > 12:
-                year, month = year + 1, month - 12
-            end = datetime(year, month, 1, tzinfo=columns.tz)
-            if end > as_of:
-                break
-            rows.append(_period_row(columns, filters, start, end, period))
-            start = end
+    if periods:
+        # What every period reads, once: the filters, the stage history, and the selected
+        # deals won in any of them as they stood at their wins.
+        selection = _selection(columns, filters)
+        stage_history = StageHistory(columns)
+        d = columns.deals
+        closed = d["closed"]
+        won = np.flatnonzero(
+            selection.keep & (d["status"] == (columns.strings.find("won") or -1))
+            & (closed != NOW) & (closed >= micros(periods[0][0]))
+            & (closed < micros(periods[-1][1])) & (d["created"] <= closed))
+        won_states = _states(columns, selection, won, closed[won])
+        for start, end in periods:
+            rows.append(_period_row(columns, selection, stage_history, won_states,
+                                    start, end, period))
     apes = [r["ape"] for r in rows if r["ape"] is not None]
     return {"period": period, "periods": rows, "mape": mean(apes)}
 
 
-def _period_row(columns: Columns, filters: Filters, start: datetime, end: datetime,
-                period: str) -> dict[str, Any]:
-    d = columns.deals
-    pipeline = open_pipeline(columns, filters, start)
+def _period_row(columns: Columns, selection: Selection, stage_history: StageHistory,
+                won: States, start: datetime, end: datetime, period: str) -> dict[str, Any]:
+    pipeline = _pipeline(columns, selection, stage_history, start)
     last_day = _local_day(columns, end) - timedelta(days=1)
     predicted = Decimal(pipeline.window(columns, last_day)["weighted_value"])
-    closed = d["closed"]
-    won = ((d["status"] == (columns.strings.find("won") or -1)) & (closed != NOW)
-           & (closed >= micros(start)) & (closed < micros(end)))
-    states = _states(columns, closed.astype(np.int64), won, filters)
-    actual = decimal_sum(states.amount, states.amount_exp)
-    was_open = np.isin(states.rows, pipeline.states.rows)
+    closed = columns.deals["closed"][won.rows]
+    inside = (closed >= micros(start)) & (closed < micros(end))
+    rows, amount, amount_exp = won.rows[inside], won.amount[inside], won.amount_exp[inside]
+    actual = decimal_sum(amount, amount_exp)
+    was_open = np.isin(rows, pipeline.states.rows)
     key = period_keys(np.array([start.date().toordinal()], dtype=np.int32), period)[0]
     return accuracy_row(key, start, predicted, actual,
-                        decimal_sum(states.amount[was_open], states.amount_exp[was_open]))
+                        decimal_sum(amount[was_open], amount_exp[was_open]))

@@ -79,3 +79,36 @@ def test_deals_known_only_from_their_orders_forecast_nothing_for_any_team() -> N
             answer = columnar_forecast.forecast(columns, filters, as_of)
             assert answer["open_deals"] == 0
             assert body(answer) == body(forecast.forecast(snapshot, filters, as_of)), filters
+
+
+def test_accuracy_at_its_edges_answers_as_the_snapshot() -> None:
+    # Amounts beyond int64 millionths, a deal without an expected close (due by its stage's
+    # median), months with nothing open or won, owner filters read at each moment, and an
+    # empty store: the column answer is still the Snapshot's byte for byte.
+    from tests.history import columns_of, snapshot_of
+    from tests.unit.test_forecast import closed_history, created, moved, won
+
+    events = [
+        *closed_history("proposal", wins=15, losses=6),
+        created("A", "2017-02-03T09:00:00", stage="proposal", amount="12345678901234.5"),
+        created("B", "2017-02-10T09:00:00", stage="negotiation", amount="99999999999999",
+                owner="r2", expected_close="2017-03-15"),
+        created("C", "2017-02-11T09:00:00", stage="prospecting", amount="10.25"),
+        moved("C", "proposal", "2017-02-20T09:00:00"),
+        won("A", "2017-03-05T09:00:00"),
+        won("B", "2017-03-20T09:00:00", amount="10000000000000.01"),
+        won("C", "2017-06-02T09:00:00"),
+    ]
+    snapshot, columns = snapshot_of(events), columns_of(events)
+    as_of = datetime.fromisoformat("2017-08-01T00:00:00+08:00")
+    for filters in (Filters(), Filters(dims={"rep": "r2"}), Filters(dims={"rep": "nobody"}),
+                    Filters(dims={"team": "nobody"}),
+                    Filters(start=datetime(2017, 2, 5).date())):
+        for period in ("month", "quarter"):
+            answer = columnar_forecast.accuracy(columns, filters, as_of, period)
+            assert body(answer) == body(forecast.accuracy(snapshot, filters, as_of, period))
+    assert columnar_forecast.accuracy(columns, Filters(), as_of, "month")["periods"][2][
+        "actual"] == "22345678901234.51"
+    empty = snapshot_of([]), columns_of([])
+    assert body(columnar_forecast.accuracy(empty[1], Filters(), as_of, "month")) == \
+        body(forecast.accuracy(empty[0], Filters(), as_of, "month"))
