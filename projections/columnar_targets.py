@@ -1,6 +1,6 @@
 """Targets over `Columns`: the answers `targets.py` gives over a `Snapshot` (a test holds
 them byte-identical). The targets, their roll-ups and rows are `targets.py`'s own; only
-the actuals are summed here, per (period, rep) and (period, team) groups in numpy.
+the actuals are summed here, per (scope id, month) cells in numpy.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from projections.columnar import NOW, Columns, months
-from projections.columnar_scores import _grouped
 from projections.columnar_table import micros
-from projections.columnar_views import decimal_sum
+from projections.columnar_views import _INT64_MAX, as_decimal
 from projections.targets import AMOUNT_METRICS, Key, targets
 
 # What counts toward a metric: (local day, rep code, team code, amounts, exponents or None).
@@ -62,31 +61,82 @@ def _label(period: int, by: str) -> str:
     return f"{year:04d}-{index + 1:02d}" if by == "month" else f"{year:04d}-Q{index + 1}"
 
 
+def _periods(month: NDArray[np.int64]) -> dict[str, NDArray[np.int64]]:
+    """Each month (year * 12 + month - 1) as its month, quarter and year code."""
+    return {"month": month, "quarter": month // 12 * 4 + month % 12 // 3, "year": month // 12}
+
+
+def _dense(ids: NDArray[Any], size: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """(the string codes present in `ids`, each id's index among them): a bincount over
+    the present ids needs no sort, unlike `np.unique`."""
+    present = np.zeros(size, dtype=np.bool_)
+    present[ids] = True
+    codes = np.flatnonzero(present)
+    index = np.zeros(size, dtype=np.intp)
+    index[codes] = np.arange(len(codes))
+    return codes, index[ids]
+
+
+def _grid(cell: NDArray[np.intp], shape: tuple[int, int],
+          money: tuple[NDArray[Any], NDArray[np.int8]] | None
+          ) -> tuple[NDArray[np.intp], NDArray[Any] | None, NDArray[np.int8] | None]:
+    """Per cell of a `shape` grid: how many occurrences, and with `money` (amounts,
+    exponents) their exact sum and `min(0, exponents)`."""
+    size = shape[0] * shape[1]
+    counts = np.bincount(cell, minlength=size).reshape(shape)
+    if money is None:
+        return counts, None, None
+    sums = np.zeros(size, dtype=money[0].dtype)
+    np.add.at(sums, cell, money[0])
+    least = np.zeros(size, dtype=np.int8)
+    np.minimum.at(least, cell, money[1])
+    return counts, sums.reshape(shape), least.reshape(shape)
+
+
 def actuals(columns: Columns, metrics: set[str], as_of: datetime) -> dict[Key, Decimal]:
-    """`targets.actuals` over the columns: every (scope, scope_id, period, metric) total."""
+    """`targets.actuals` over the columns: every (scope, scope_id, period, metric) total.
+
+    Each scope's occurrences are counted (and their amounts summed, exactly) into a
+    (scope id x month) grid in one pass; quarters and years are sums of the grid's months."""
     totals: dict[Key, Decimal] = {}
     values = columns.strings.values
     for metric in metrics:
         days, reps, teams, amounts, exponents = occurrences(columns, metric, as_of)
+        if not len(days):
+            continue
         month = months(days)
-        for by, periods in (("month", month), ("quarter", month // 12 * 4 + month % 12 // 3),
-                            ("year", month // 12)):
-            for scope, ids in (("company", np.zeros(len(days), dtype=np.int32)),
-                               ("team", teams), ("rep", reps)):
-                counted = np.flatnonzero(ids != 0) if scope != "company" \
-                    else np.arange(len(days))
-                # One group per (period, scope id): the period times the ids' range, plus
-                # the id.
-                group = periods[counted].astype(np.int64) * len(values) + ids[counted]
-                for code, rows in _grouped(group, np.arange(len(counted))).items():
-                    period, scope_id = divmod(code, len(values))
-                    picked = counted[rows]
-                    total = (decimal_sum(amounts[picked], exponents[picked])
-                             if amounts is not None and exponents is not None
-                             else Decimal(len(picked)))
-                    key: Key = (scope, values[scope_id] if scope != "company" else None,
-                                _label(period, by), metric)
-                    totals[key] = total
+        first = int(month.min())
+        # Only the months that occur: odd dates decades apart must not widen the grid.
+        present, month_index = _dense(month - first, int(month.max()) - first + 1)
+        spanned = len(present)
+        periods = _periods(present + first)
+        money = None
+        if amounts is not None and exponents is not None:
+            # Millionths summed in int64 where no sum can overflow it, else as Python ints.
+            fits = amounts.dtype != object and \
+                int(np.abs(amounts).max()) * len(amounts) < _INT64_MAX
+            money = (amounts if fits else amounts.astype(object), exponents)
+        for scope, ids in (("company", np.zeros(len(days), dtype=np.int32)),
+                           ("team", teams), ("rep", reps)):
+            counted = ids != 0 if scope != "company" else np.ones(len(days), dtype=np.bool_)
+            codes, index = _dense(ids[counted], len(values))
+            cell = index * spanned + month_index[counted]
+            counts, sums, least = _grid(cell, (len(codes), spanned),
+                                        None if money is None else
+                                        (money[0][counted], money[1][counted]))
+            for by, code_of_month in periods.items():
+                for period in np.unique(code_of_month).tolist():
+                    within = code_of_month == period
+                    count = counts[:, within].sum(axis=1)
+                    total = sums[:, within].sum(axis=1) if sums is not None else None
+                    exponent = least[:, within].min(axis=1) if least is not None else None
+                    label = _label(period, by)
+                    for row in np.flatnonzero(count).tolist():
+                        scope_id = values[codes[row]] if scope != "company" else None
+                        totals[scope, scope_id, label, metric] = (
+                            as_decimal(int(total[row]), int(exponent[row]))
+                            if total is not None and exponent is not None
+                            else Decimal(int(count[row])))
     return totals
 
 

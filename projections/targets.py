@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -50,19 +51,7 @@ class Period:
 
     @classmethod
     def parse(cls, key: str, tz: ZoneInfo) -> Period:
-        if not re.match(PERIOD_PATTERN, key):
-            raise ValueError(f"period {key!r} is not like 2017, 2017-Q1 or 2017-03")
-        year = int(key[:4])
-        if len(key) == 4:
-            first, months = 1, 12
-        elif key[5] == "Q":
-            first, months = (int(key[6]) - 1) * 3 + 1, 3
-        else:
-            first, months = int(key[5:7]), 1
-        after = first + months
-        start = datetime(year, first, 1, tzinfo=tz)
-        end = datetime(year + (after - 1) // 12, (after - 1) % 12 + 1, 1, tzinfo=tz)
-        return cls(key, start, end)
+        return _parsed(key, tz)
 
     def within(self, other: Period) -> bool:
         return other.start <= self.start and self.end <= other.end
@@ -74,6 +63,23 @@ class Period:
             return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
         total = micros(self.start, self.end)
         return max(0, min(micros(self.start, as_of), total)), total
+
+
+@lru_cache(maxsize=4096)  # a tenant's targets name a few dozen periods, each many times
+def _parsed(key: str, tz: ZoneInfo) -> Period:
+    if not re.match(PERIOD_PATTERN, key):
+        raise ValueError(f"period {key!r} is not like 2017, 2017-Q1 or 2017-03")
+    year = int(key[:4])
+    if len(key) == 4:
+        first, months = 1, 12
+    elif key[5] == "Q":
+        first, months = (int(key[6]) - 1) * 3 + 1, 3
+    else:
+        first, months = int(key[5:7]), 1
+    after = first + months
+    start = datetime(year, first, 1, tzinfo=tz)
+    end = datetime(year + (after - 1) // 12, (after - 1) % 12 + 1, 1, tzinfo=tz)
+    return Period(key, start, end)
 
 
 def occurrences(snapshot: Snapshot, metric: str, as_of: datetime
@@ -116,6 +122,18 @@ def actuals(snapshot: Snapshot, metrics: set[str], as_of: datetime) -> dict[Key,
     return totals
 
 
+def _team_at(snapshot: Joined) -> Callable[[str | None, str], str | None]:
+    """The team of a rep at a period's start, looked up once per (rep, period)."""
+    teams: dict[tuple[str | None, str], str | None] = {}
+
+    def team_at(rep: str | None, period: str) -> str | None:
+        if (rep, period) not in teams:
+            teams[rep, period] = snapshot.rep_at(rep, Period.parse(period, snapshot.tz).start
+                                                 )["team"]
+        return teams[rep, period]
+    return team_at
+
+
 def target_values(snapshot: Joined) -> tuple[dict[Key, Decimal], set[Key]]:
     """Every target, set or rolled up, and which of them are rolled up (`derived`).
 
@@ -129,10 +147,11 @@ def target_values(snapshot: Joined) -> tuple[dict[Key, Decimal], set[Key]]:
     }
     values = dict(direct)
     derived: set[Key] = set()
+    team_at = _team_at(snapshot)
     for (scope, rep, period, metric), value in direct.items():
         if scope != "rep":
             continue
-        team = snapshot.rep_at(rep, Period.parse(period, snapshot.tz).start)["team"]
+        team = team_at(rep, period)
         key: Key = ("team", team, period, metric)
         if team is not None and key not in direct:
             values[key] = values.get(key, Decimal(0)) + value
@@ -154,9 +173,10 @@ def _figure(value: Decimal, metric: str) -> str | float:
 
 
 def target_row(key: Key, target: Decimal, actual: Decimal, derived: bool, period: Period,
-               as_of: datetime) -> dict[str, Any]:
+               elapsed_of_total: tuple[int, int]) -> dict[str, Any]:
+    """One target's row; `elapsed_of_total` is `period.elapsed(as_of)`."""
     scope, scope_id, _, metric = key
-    elapsed, total = period.elapsed(as_of)
+    elapsed, total = elapsed_of_total
     if elapsed == 0:
         pace: Decimal | None = None
     elif elapsed == total:
@@ -188,7 +208,8 @@ def targets(snapshot: Joined, as_of: datetime, *, scope: str | None = None,
     The actuals come from `actuals_of` (default: `actuals` over the `Snapshot`)."""
     values, derived = target_values(snapshot)
     within = Period.parse(period, snapshot.tz) if period else None
-    periods = {p: Period.parse(p, snapshot.tz) for _, _, p, _ in values}
+    periods = {p: Period.parse(p, snapshot.tz) for p in {key[2] for key in values}}
+    team_at = _team_at(snapshot)
 
     def keeps(key: Key) -> bool:
         k_scope, k_id, k_period, k_metric = key
@@ -199,8 +220,7 @@ def targets(snapshot: Joined, as_of: datetime, *, scope: str | None = None,
         if rep and not (k_scope == "rep" and k_id == rep):
             return False
         if team and not ((k_scope == "team" and k_id == team) or (
-                k_scope == "rep" and snapshot.rep_at(k_id, periods[k_period].start)["team"]
-                == team)):
+                k_scope == "rep" and team_at(k_id, k_period) == team)):
             return False
         return True
 
@@ -210,8 +230,11 @@ def targets(snapshot: Joined, as_of: datetime, *, scope: str | None = None,
         totals = actuals(snapshot, {k[3] for k in kept}, as_of)
     else:
         totals = actuals_of({k[3] for k in kept}, as_of)
-    kept.sort(key=lambda k: (periods[k[2]].start, -periods[k[2]].end.timestamp(), k[3],
-                             SCOPES.index(k[0]), k[1] or ""))
+    # Longer periods first among those starting together.
+    order = {p: (period.start, -period.end.timestamp()) for p, period in periods.items()}
+    elapsed = {p: period.elapsed(as_of) for p, period in periods.items()}
+    kept.sort(key=lambda k: (*order[k[2]], k[3], SCOPES.index(k[0]), k[1] or ""))
     return {"as_of": as_of.isoformat(), "targets": [
-        target_row(k, values[k], totals.get(k, Decimal(0)), k in derived, periods[k[2]], as_of)
+        target_row(k, values[k], totals.get(k, Decimal(0)), k in derived, periods[k[2]],
+                   elapsed[k[2]])
         for k in kept]}

@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -275,6 +276,20 @@ def test_hand_made_world_with_orders_payments_and_follow_ups_answers_the_same() 
     same_leads(snapshot, columns, seed=4)
     same_activities(snapshot, columns, seed=4)
     same_exports(snapshot, columns, seed=4)
+
+
+def test_targets_summing_beyond_int64_millionths_stay_exact() -> None:
+    records = fold(simulated(days=120) + EXTRA)
+    # 9.9e13 in millionths is past int64: the sums fall back to Python's integers.
+    won = next(deal for deal in records["deal"].values() if deal.get("status") == "won")
+    won["amount"] = "98765432109876.55"
+    paid = next(order for order in records["order"].values() if order["payments"])
+    paid["payments"][0][1] = "98765432109876.5"
+    snapshot, columns = Snapshot(records, TZ), columns_from(records)
+    assert any(row["actual"] == "98765432109876.55" or Decimal(row["actual"]) > 10 ** 13
+               for row in column_targets(columns, datetime.fromisoformat(AS_OF[-1]),
+                                         metric="won_value")["targets"])
+    same_targets(snapshot, columns)
 
 
 def test_records_changed_one_at_a_time_answer_the_same_at_every_checkpoint() -> None:
