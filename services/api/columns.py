@@ -7,7 +7,10 @@ A request for a view served from columns (docs/PERFORMANCE.md, "Query path"):
    loaded again only after a rebuild of the read models, a pipeline change, or a
    reader so far behind that the stream was trimmed);
 3. answers from the per-place cache, or computes once while identical requests wait.
-Computation runs in a worker thread, so the event loop keeps serving other requests.
+Computation runs in a worker thread, so the event loop keeps serving other requests. A
+question whose client hung up while it waited for the worker is not computed: a backlog of
+abandoned requests (a dashboard that moved on, a client that timed out) must not keep the
+worker from the ones still waiting.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import ctypes
 import ctypes.util
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -39,6 +43,9 @@ from services.readmodels.store import Changes, FactStore, NotBuilt
 
 log = structlog.get_logger("api.columns")
 T = TypeVar("T")
+# Whether the client of the request being answered has hung up (set per request by
+# `services.api.deps.get_services`; unset outside a request: always wanted).
+hung_up: ContextVar[Callable[[], Awaitable[bool]] | None] = ContextVar("hung_up", default=None)
 LOADS = Counter("salespulse_column_loads_total", "Column stores loaded whole", ["reason"])
 CHECKPOINTS = Counter("salespulse_column_checkpoints_total",
                       "Column checkpoints written and read", ["outcome"])
@@ -51,6 +58,10 @@ ANSWERS_KEPT = 256
 # JSON and 4.4 MB of Python objects, so 256 of them would hold over 1 GB.
 ANSWER_BYTES = 8 << 20
 RELEASE_EVERY = 50  # chunks of a whole load between two returns of the C heap's free pages
+
+
+class Abandoned(Exception):
+    """The client hung up before its question was computed: nobody is left to answer."""
 
 
 class Answers:
@@ -122,7 +133,8 @@ class ColumnStores:
                      compute: Callable[[Columns], T]) -> T:
         """`compute` over the tenant's current columns, once per change stream place.
 
-        Raises NotBuilt while the read models are being rebuilt (never a partial answer).
+        Raises NotBuilt while the read models are being rebuilt (never a partial answer),
+        Abandoned when the request's client hung up before the worker was free.
         """
         state = await self._fresh(tenant)
         if question in state.answers:  # a cached answer touches no array: no lock
@@ -132,6 +144,10 @@ class ColumnStores:
             state = self._tenants.get(tenant) or await self._current(tenant)
             if question in state.answers:  # computed while this request waited
                 return self._cached(state, question)
+            gone = hung_up.get()
+            if gone is not None and await gone():
+                ANSWERS.labels("abandoned").inc()
+                raise Abandoned
             result = await self._in_worker(compute, state.columns)
             ANSWERS.labels("computed").inc()
             state.answers.put(question, result)

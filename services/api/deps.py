@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from projections.snapshot import Snapshot
 from services.alerter.outbox import Outbox
 from services.alerter.settings_log import AlertSettingsLog
-from services.api.columns import CheckpointPolicy, ColumnStores
+from services.api.columns import CheckpointPolicy, ColumnStores, hung_up
 from services.eventstore.ledger import SalesLedger
 from services.readmodels.store import FactStore, NotBuilt
 from services.settings import Settings
@@ -76,7 +76,9 @@ class Services:
 
 
 async def get_services(request: Request) -> Services:
-    # async: FastAPI runs a plain def dependency in a worker thread, a hop per request.
+    # async: FastAPI runs a plain def dependency in a worker thread, a hop per request,
+    # and sets the context variable in the request's own task, where the route reads it.
+    hung_up.set(request.is_disconnected)
     return request.app.state.services  # type: ignore[no-any-return]
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.api.columns import Abandoned
 from services.api.problems import problem
 from services.readmodels.store import NotBuilt
 
@@ -51,7 +52,14 @@ async def invalid_request(_request: Request, exc: Exception) -> Response:
                    "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
 
 
+async def abandoned(request: Request, _exc: Exception) -> Response:
+    # Nobody reads it: nginx's "client closed request", for the access log and the metrics.
+    log.info("api.abandoned", path=request.url.path)
+    return Response(status_code=499)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(Abandoned, abandoned)
     app.add_exception_handler(NotBuilt, rebuilding)
     app.add_exception_handler(RedisError, read_models_unreachable)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -16,7 +16,7 @@ from projections.breakdown import breakdown
 from projections.facts import Change
 from projections.funnel import funnel
 from projections.snapshot import Filters, Snapshot
-from services.api.columns import ANSWERS, LOADS, ColumnStores
+from services.api.columns import ANSWERS, LOADS, Abandoned, ColumnStores, hung_up
 from services.readmodels import store as readmodel
 from services.readmodels.store import FactStore, NotBuilt
 from services.simulate.scaled import Template, template
@@ -147,3 +147,30 @@ async def test_a_wave_of_requests_shares_one_look_at_the_change_stream_and_one_c
     assert all(answer == funnel(snapshot, Filters()) for answer in answers)
     assert looks == 1
     assert ANSWERS.labels("computed")._value.get() == computed + 1  # noqa: SLF001
+
+
+async def test_a_question_whose_client_hung_up_is_not_computed(store: FactStore) -> None:
+    stores = ColumnStores(store, TZ)
+    await store.apply(year().changes[:2_000])
+    await stores.answer("t", "asked before", _funnel_all)
+    computed: list[str] = []
+
+    def counted(columns: object) -> object:
+        computed.append("funnel")
+        return _funnel_all(columns)
+
+    async def gone() -> bool:
+        return True
+
+    token = hung_up.set(gone)
+    try:
+        with pytest.raises(Abandoned):
+            await stores.answer("t", "never asked", counted)
+        # An answer already made costs nothing: it is still given.
+        assert await stores.answer("t", "asked before", counted) == \
+            await stores.answer("t", "asked before", _funnel_all)
+    finally:
+        hung_up.reset(token)
+    assert computed == []
+    await stores.answer("t", "never asked", counted)  # a client that waits is answered
+    assert computed == ["funnel"]
