@@ -30,13 +30,17 @@ def activities(columns: Columns, filters: Filters, as_of: datetime) -> dict[str,
     kinds, reps = a["kind"][selected], a["rep"][selected]
     by_kind = _named_counts(values, kinds)
     per_rep = []
-    # One group per rep, in the order of their names: (rep, kind) pairs counted at once.
-    pairs, counts = np.unique(np.stack([reps, kinds]), axis=1, return_counts=True) \
-        if reps.size else (np.zeros((2, 0), dtype=np.int32), np.zeros(0, dtype=np.int64))
+    # One group per rep, in the order of their names: (rep, kind) pairs counted at once, by
+    # counting codes (small string ids) rather than sorting the activities.
+    rep_codes, rep_index = _dense(reps)
+    kind_codes, kind_index = _dense(kinds)
+    shape = (len(rep_codes), len(kind_codes))
+    counts = np.bincount(rep_index * shape[1] + kind_index,
+                         minlength=shape[0] * shape[1]).reshape(shape)
     grouped: dict[str, dict[str, int]] = {}
-    for rep, kind, n in zip(pairs[0].tolist(), pairs[1].tolist(), counts.tolist(),
-                            strict=True):
-        grouped.setdefault(str(values[rep]), {})[str(values[kind])] = int(n)
+    for rep, kind in zip(*(found.tolist() for found in np.nonzero(counts)), strict=True):
+        name = str(values[rep_codes[rep]])
+        grouped.setdefault(name, {})[str(values[kind_codes[kind]])] = int(counts[rep, kind])
     for rep_name, rep_kinds in sorted(grouped.items()):
         per_rep.append({"rep": rep_name, "activities": sum(rep_kinds.values()),
                         "by_kind": dict(sorted(rep_kinds.items()))})
@@ -62,10 +66,19 @@ def activities(columns: Columns, filters: Filters, as_of: datetime) -> dict[str,
     }
 
 
+def _dense(codes: NDArray[np.int32]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The distinct codes, ascending, and each code's place among them."""
+    present = np.bincount(codes) > 0
+    found = np.flatnonzero(present)
+    place = np.cumsum(present) - 1
+    return found, place[codes]
+
+
 def _named_counts(values: list[str | None], codes: NDArray[np.int32]) -> dict[str, int]:
-    found, counts = np.unique(codes, return_counts=True)
+    counts = np.bincount(codes)
+    found = np.flatnonzero(counts)
     return dict(sorted((str(values[c]), int(n))
-                       for c, n in zip(found.tolist(), counts.tolist(), strict=True)))
+                       for c, n in zip(found.tolist(), counts[found].tolist(), strict=True)))
 
 
 def _minutes(columns: Columns, selected: NDArray[np.bool_], kind: str) -> str:

@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 import pytest
+from fastapi.responses import JSONResponse
 
 from projections import columnar_activity, columnar_cycle, columnar_views
 from projections.activity import activities
@@ -93,6 +94,16 @@ def test_activities_by_kind_and_rep_with_talk_and_visit_minutes(compute: Compute
         ("r1", 3, {"call": 1, "email": 1, "visit": 1}), ("r2", 2, {"call": 2})]
     assert Decimal(result["talk_minutes"]) == Decimal("15.5")
     assert Decimal(result["visit_minutes"]) == Decimal(60)
+
+
+def test_activities_of_nothing_answer_as_the_snapshot() -> None:
+    # An empty store, and filters that select no activity: no kinds and no reps to count.
+    events = [deal("D1", "2017-03-01T08:00:00"), act("2017-03-01T09:00:00", deal_id="D1")]
+    for given, selected in (([], Filters()), (events, Filters(dims={"rep": "nobody"})),
+                            (events, Filters(dims={"source": "nowhere"}))):
+        column = columnar_activity.activities(columns_of(given), selected, AS_OF)
+        assert JSONResponse(column).body == \
+            JSONResponse(activities(snapshot_of(given), selected, AS_OF)).body
 
 
 def test_activities_per_deal_and_quotes_count_every_touch_of_the_selected_deals(
