@@ -99,6 +99,8 @@ class Ledger:
         self.bookings = self.known[self._on_days(o["booked_day"][self.known], filters)]
         paid = np.flatnonzero(keep[p["order"]] & (p["at"] <= self.as_of))
         self.receipts = paid[self._on_days(p["day"][paid], filters)]
+        self.paid: dict[tuple[int, bool], tuple[NDArray[np.int64], NDArray[np.int8]]] = {}
+        self._sort_payments()
         self.done = self._fully_paid_at()
 
     @staticmethod
@@ -110,21 +112,47 @@ class Ledger:
             keep &= days <= filters.end.toordinal()
         return keep
 
+    def _sort_payments(self) -> None:
+        """Every order's payments in the order they occurred, summed as they came: what any
+        order was paid by any moment is then one of these running sums (its payments by a
+        moment are a prefix of its own), with no scatter over all payments."""
+        p = self.columns.orders.payments
+        order, at = p["order"], p["at"]
+        step = np.diff(order)
+        if ((step > 0) | ((step == 0) & (np.diff(at) >= 0))).all():  # as they usually come
+            self.by_time = np.arange(len(order))
+        else:
+            self.by_time = np.lexsort((at, order))
+        of = p["order"][self.by_time]
+        amounts = p["amount"][self.by_time]
+        self.paid_at = p["at"][self.by_time]
+        new_run = np.r_[True, of[1:] != of[:-1]] if len(of) else np.zeros(0, dtype=bool)
+        self.starts = np.flatnonzero(new_run)
+        self.of = of[self.starts]  # each run's order
+        # Summed across orders, each run's sums less what came before it: in int64 any
+        # wrap cancels, as the per-order sums `np.add.at` gave (beyond int64: objects).
+        self.running = np.cumsum(amounts)
+        self.before = self.running[self.starts] - amounts[self.starts]
+        # The least exponent so far within each run, in one pass: each run's values shifted
+        # below every earlier run's, so a running minimum never reaches back past its start.
+        exps = p["amount_exp"][self.by_time].astype(np.int64)
+        runs = np.cumsum(new_run) - 1
+        span = int(exps.max()) - int(exps.min()) + 1 if len(of) else 1
+        self.least_exp = np.minimum.accumulate(exps - runs * span) + runs * span
+
     def _fully_paid_at(self) -> NDArray[np.int64]:
         """`revenue.fully_paid_at` of every order (-1: never): the time of the payment that
         brought it to its amount, in the order the payments occurred."""
-        o, p = self.columns.orders.orders, self.columns.orders.payments
+        o = self.columns.orders.orders
         done = np.where(o["amount"] <= 0, o["booked"], -1).astype(np.int64)
-        order = np.lexsort((p["at"], p["order"]))
-        of, amounts = p["order"][order], p["amount"][order]
-        if not len(of):
+        if not len(self.starts):
             return done
-        starts = np.flatnonzero(np.r_[True, of[1:] != of[:-1]])
-        running = np.cumsum(amounts)
-        before = np.repeat(running[starts] - amounts[starts], np.diff(np.r_[starts, len(of)]))
-        reached = np.flatnonzero((running - before) >= o["amount"][of])
+        counts = np.diff(np.r_[self.starts, len(self.running)])
+        of = np.repeat(self.of, counts)
+        reached = np.flatnonzero((self.running - np.repeat(self.before, counts))
+                                 >= o["amount"][of])
         orders, first = np.unique(of[reached], return_index=True)
-        at = p["at"][order[reached[first]]]
+        at = self.paid_at[reached[first]]
         not_yet = done[orders] < 0
         done[orders[not_yet]] = at[not_yet]
         return done
@@ -132,13 +160,28 @@ class Ledger:
     def paid_by(self, rows: NDArray[np.intp], moment: int, inclusive: bool
                 ) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
         """What each order of `rows` was paid by `moment`, and that sum's exponent."""
+        paid, exponent = self._paid(moment, inclusive)
+        return paid[rows], exponent[rows]
+
+    def _paid(self, moment: int, inclusive: bool
+              ) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
+        """`paid_by` of every order; kept, as a question asks it of many groups of orders
+        at the same moments."""
+        found = self.paid.get((moment, inclusive))
+        if found is not None:
+            return found
         o, p = self.columns.orders.orders, self.columns.orders.payments
-        covered = (p["at"] <= moment) if inclusive else (p["at"] < moment)
         paid = np.zeros(o.size, dtype=p["amount"].dtype)
         exponent = np.zeros(o.size, dtype=np.int8)
-        np.add.at(paid, p["order"][covered], p["amount"][covered])
-        np.minimum.at(exponent, p["order"][covered], p["amount_exp"][covered])
-        return paid[rows], exponent[rows]
+        if len(self.starts):
+            covered = (self.paid_at <= moment) if inclusive else (self.paid_at < moment)
+            counts = np.add.reduceat(covered, self.starts, dtype=np.int64)
+            last = self.starts + counts - 1  # each order's last payment by then
+            some = counts > 0
+            paid[self.of[some]] = self.running[last[some]] - self.before[some]
+            exponent[self.of[some]] = np.minimum(self.least_exp[last[some]], 0)
+        self.paid[(moment, inclusive)] = paid, exponent
+        return paid, exponent
 
     def balance(self, rows: NDArray[np.intp], moment: int, inclusive: bool) -> dict[str, Any]:
         """`revenue.balance` of the orders `rows` at `moment`."""
