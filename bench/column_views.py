@@ -19,9 +19,19 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from projections import (columnar_activity, columnar_customers, columnar_cycle,
-                         columnar_export, columnar_forecast, columnar_revenue, columnar_scores,
-                         columnar_targets, cycle, rep_page, scores)
+from projections import (
+    columnar_activity,
+    columnar_customers,
+    columnar_cycle,
+    columnar_export,
+    columnar_forecast,
+    columnar_revenue,
+    columnar_scores,
+    columnar_targets,
+    cycle,
+    rep_page,
+    scores,
+)
 from projections.columnar import LOAD_ORDER, Columns
 from projections.facts import Record, apply
 from projections.scores import Window
