@@ -24,7 +24,6 @@ from projections.columnar_revenue import order_dims, period_keys
 from projections.columnar_table import micros
 from projections.columnar_views import as_decimal
 from projections.customers import ACTIVE_DAYS, SEGMENT_NAMES, _value, scores, segment_of
-from projections.keyindex import KeyIndex
 from projections.snapshot import Filters
 from projections.stats import average_money, days_between, money, ratio
 
@@ -97,17 +96,6 @@ def _group_sums(amounts: NDArray[Any], exponents: NDArray[np.int8], group: NDArr
     return Sums(objects, exponent)
 
 
-def _id_order(keys: KeyIndex, rows: NDArray[np.int64]) -> NDArray[np.int64]:
-    """The order `sorted` puts the ids of these customer rows in. The index keeps most ids
-    as UTF-8 bytes, and bytewise order is code point order (str's): numpy sorts them
-    without making a str each (`KeyIndex` has no bulk reader, so its columns are read
-    here). Ids it keeps as strs (too long, hash shared, ending in NUL) go the slow way."""
-    if keys._odd_keys and np.isin(rows, np.fromiter(keys._odd_keys, dtype=np.int64)).any():
-        names = [keys.key(int(row)) for row in rows.tolist()]
-        return np.array(sorted(range(len(names)), key=names.__getitem__), dtype=np.int64)
-    return np.argsort(keys._bytes[rows], kind="stable").astype(np.int64)
-
-
 def buyers(columns: Columns, filters: Filters, as_of: datetime) -> Buyers:
     """`customers.buyers`: customers with a selected order by as_of (`from`/`to` not
     applied)."""
@@ -125,7 +113,7 @@ def buyers(columns: Columns, filters: Filters, as_of: datetime) -> Buyers:
     seen = np.zeros(keys.size, dtype=bool)
     seen[customer] = True  # customer rows are dense: no sort to find the distinct ones
     unique = np.flatnonzero(seen)
-    by_id = unique[_id_order(keys, unique)]
+    by_id = unique[keys.sorted_order(unique)]
     n = len(by_id)
     position = np.empty(len(seen), dtype=np.int64)
     position[by_id] = np.arange(n)

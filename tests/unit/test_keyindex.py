@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from unittest.mock import patch
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -83,3 +84,17 @@ def test_a_key_held_only_in_compact_form_costs_tens_of_bytes() -> None:
     n = 4 * MERGE_AT
     index.rows([f"L-0.{i:06d}" for i in range(n)])
     assert index.nbytes() / n < 60
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=12), max_size=30, unique=True),
+       st.integers(0, 3), st.randoms(use_true_random=False))
+def test_rows_come_in_the_order_sorted_puts_their_keys(
+        names: list[str], buckets: int, rng: random.Random) -> None:
+    # Odd keys (too long, ending in NUL, or a shared hash) sort the slow way, the rest as
+    # bytes: both must be str's code point order.
+    index = KeyIndex(hasher=lambda key: len(key) % (buckets + 1) if buckets else hash(key))
+    rows = index.rows(names)
+    picked = rng.sample(rows, k=len(rows) // 2 + (len(rows) % 2))
+    order = index.sorted_order(np.array(picked, dtype=np.int64))
+    assert [index.key(picked[i]) for i in order] == sorted(index.key(r) for r in picked)
