@@ -42,7 +42,7 @@ from projections.columnar_deal_facts import DealFacts
 from projections.columnar_history import DealHistory
 from projections.columnar_lead_facts import LEAD_FACT_COLUMNS, LeadFacts
 from projections.columnar_orders import Orders
-from projections.columnar_table import AMOUNT_SCALE, Strings, Table, micros
+from projections.columnar_table import AMOUNT_SCALE, INT64_MAX, Strings, Table, micros
 from projections.facts import Record
 from projections.funnel import advanced_from, stage_dwell_days
 from projections.keyindex import FIRST_ROW
@@ -50,8 +50,7 @@ from projections.snapshot import Deal
 from projections.stats import days_between
 
 _ORDINAL_1970 = date(1970, 1, 1).toordinal()
-_INT64_MAX = int(np.iinfo(np.int64).max)
-NOW = _INT64_MAX  # "the moment" of an open deal: its owner's team now
+NOW = INT64_MAX  # "the moment" of an open deal: its owner's team now
 KEPT_WHOLE = ("scoring", "target")
 # The order a whole load feeds records in: reps first, so rows find their team at once.
 LOAD_ORDER = ("rep", "customer", "deal", "lead", "order", *KEPT_WHOLE)
@@ -288,7 +287,7 @@ class Columns:
                     advanced[i, j] = advanced_from(deal, stage, self.order)
                     days = stage_dwell_days(deal, stage)
                     dwell[i, j] = np.nan if days is None else days
-        if max(out["amount"]) > _INT64_MAX and d.cols["amount"].dtype != object:
+        if max(out["amount"]) > INT64_MAX and d.cols["amount"].dtype != object:
             d.cols["amount"] = d.cols["amount"].astype(object)  # beyond int64: Python ints
         for name, values in out.items():
             d.cols[name][rows] = values

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from projections.activity import CADENCE_BUCKETS, buckets
 from projections.columnar import Columns
-from projections.columnar_table import micros
+from projections.columnar_table import dense_codes, micros
 from projections.columnar_views import decimal_sum, quantile_of
 from projections.snapshot import Filters
 from projections.stats import money, ratio
@@ -32,8 +32,8 @@ def activities(columns: Columns, filters: Filters, as_of: datetime) -> dict[str,
     per_rep = []
     # One group per rep, in the order of their names: (rep, kind) pairs counted at once, by
     # counting codes (small string ids) rather than sorting the activities.
-    rep_codes, rep_index = _dense(reps)
-    kind_codes, kind_index = _dense(kinds)
+    rep_codes, rep_index = dense_codes(reps)
+    kind_codes, kind_index = dense_codes(kinds)
     shape = (len(rep_codes), len(kind_codes))
     counts = np.bincount(rep_index * shape[1] + kind_index,
                          minlength=shape[0] * shape[1]).reshape(shape)
@@ -64,14 +64,6 @@ def activities(columns: Columns, filters: Filters, as_of: datetime) -> dict[str,
                                           quotes["quoted_exp"][:d.size][deals])),
         "cadence": cadence(columns, deals, as_of),
     }
-
-
-def _dense(codes: NDArray[np.int32]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """The distinct codes, ascending, and each code's place among them."""
-    present = np.bincount(codes) > 0
-    found = np.flatnonzero(present)
-    place = np.cumsum(present) - 1
-    return found, place[codes]
 
 
 def _named_counts(values: list[str | None], codes: NDArray[np.int32]) -> dict[str, int]:

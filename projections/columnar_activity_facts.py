@@ -12,10 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from projections.columnar_orders import scaled
-from projections.columnar_table import Table
+from projections.columnar_table import INT64_MAX, Table
 from projections.facts import Record
-
-_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 class ActivityFacts:
@@ -59,7 +57,7 @@ class ActivityFacts:
             table.extend(max(rows) + 1 - table.size)
         amounts = [scaled(str(r.get("quoted_value") or 0)) for r in records]
         values = [value for value, _ in amounts]
-        if values and max(values) > _INT64_MAX and table.cols["quoted"].dtype != object:
+        if values and max(values) > INT64_MAX and table.cols["quoted"].dtype != object:
             table.cols["quoted"] = table.cols["quoted"].astype(object)  # beyond int64
         table.cols["quoted"][rows] = values
         table.cols["quoted_exp"][rows] = [exp for _, exp in amounts]

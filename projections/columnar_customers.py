@@ -21,14 +21,13 @@ from numpy.typing import NDArray
 from events.vocabulary import DIMENSIONS
 from projections.columnar import Columns, months
 from projections.columnar_revenue import order_dims, period_keys
-from projections.columnar_table import micros
+from projections.columnar_table import INT64_MAX, micros
 from projections.columnar_views import as_decimal
 from projections.customers import ACTIVE_DAYS, SEGMENT_NAMES, _value, scores, segment_of
 from projections.snapshot import Filters
 from projections.stats import average_money, days_between, money, ratio
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_INT64_MAX = int(np.iinfo(np.int64).max)
 # Below this exponent an int64 of millionths may need more than the 28 digits of the
 # default `Decimal` context (9.2e18 x 10^8 < 10^28), and a `Decimal` sum would round.
 _LOWEST_EXACT_EXPONENT = -14
@@ -83,7 +82,7 @@ def _group_sums(amounts: NDArray[Any], exponents: NDArray[np.int8], group: NDArr
     if starts.size:
         exponent[present] = np.minimum(np.minimum.reduceat(exponents[by_group], starts), 0)
     if amounts.dtype != object and (not amounts.size
-                                    or int(np.abs(amounts).max()) * amounts.size < _INT64_MAX):
+                                    or int(np.abs(amounts).max()) * amounts.size < INT64_MAX):
         totals = np.zeros(groups, dtype=np.int64)
         if starts.size:
             totals[present] = np.add.reduceat(amounts[by_group], starts)

@@ -17,10 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from events.vocabulary import ts
-from projections.columnar_table import AMOUNT_SCALE, Table, micros
+from projections.columnar_table import AMOUNT_SCALE, INT64_MAX, Table, micros
 from projections.facts import Record
-
-_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 def scaled(amount: str) -> tuple[int, int]:
@@ -35,7 +33,7 @@ def _offset_seconds(moment: datetime) -> int:
 
 
 def _store_amounts(table: Table, rows: Any, amounts: list[int]) -> None:
-    if amounts and max(amounts) > _INT64_MAX and table.cols["amount"].dtype != object:
+    if amounts and max(amounts) > INT64_MAX and table.cols["amount"].dtype != object:
         table.cols["amount"] = table.cols["amount"].astype(object)  # beyond int64
     table.cols["amount"][rows] = amounts
 

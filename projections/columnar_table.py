@@ -17,6 +17,17 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
 
+INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def dense_codes(codes: NDArray[Any], size: int = 0) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """The distinct codes present (non-negative, below `size` if given), ascending, and
+    each code's place among them: a count over the codes' range, not a sort like
+    `np.unique`'s."""
+    present = np.bincount(codes, minlength=size) > 0
+    return np.flatnonzero(present), (np.cumsum(present) - 1)[codes]
+
+
 def micros(moment: datetime) -> int:
     """Exact microseconds since the epoch: instants compare as `datetime`s do."""
     return (moment - _EPOCH) // _MICRO

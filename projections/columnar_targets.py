@@ -13,8 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from projections.columnar import NOW, Columns, months
-from projections.columnar_table import micros
-from projections.columnar_views import _INT64_MAX, as_decimal
+from projections.columnar_table import INT64_MAX, dense_codes, micros
+from projections.columnar_views import as_decimal
 from projections.targets import AMOUNT_METRICS, Key, targets
 
 # What counts toward a metric: (local day, rep code, team code, amounts, exponents or None).
@@ -66,17 +66,6 @@ def _periods(month: NDArray[np.int64]) -> dict[str, NDArray[np.int64]]:
     return {"month": month, "quarter": month // 12 * 4 + month % 12 // 3, "year": month // 12}
 
 
-def _dense(ids: NDArray[Any], size: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """(the string codes present in `ids`, each id's index among them): a bincount over
-    the present ids needs no sort, unlike `np.unique`."""
-    present = np.zeros(size, dtype=np.bool_)
-    present[ids] = True
-    codes = np.flatnonzero(present)
-    index = np.zeros(size, dtype=np.intp)
-    index[codes] = np.arange(len(codes))
-    return codes, index[ids]
-
-
 def _grid(cell: NDArray[np.intp], shape: tuple[int, int],
           money: tuple[NDArray[Any], NDArray[np.int8]] | None
           ) -> tuple[NDArray[np.intp], NDArray[Any] | None, NDArray[np.int8] | None]:
@@ -107,19 +96,19 @@ def actuals(columns: Columns, metrics: set[str], as_of: datetime) -> dict[Key, D
         month = months(days)
         first = int(month.min())
         # Only the months that occur: odd dates decades apart must not widen the grid.
-        present, month_index = _dense(month - first, int(month.max()) - first + 1)
+        present, month_index = dense_codes(month - first, int(month.max()) - first + 1)
         spanned = len(present)
         periods = _periods(present + first)
         money = None
         if amounts is not None and exponents is not None:
             # Millionths summed in int64 where no sum can overflow it, else as Python ints.
             fits = amounts.dtype != object and \
-                int(np.abs(amounts).max()) * len(amounts) < _INT64_MAX
+                int(np.abs(amounts).max()) * len(amounts) < INT64_MAX
             money = (amounts if fits else amounts.astype(object), exponents)
         for scope, ids in (("company", np.zeros(len(days), dtype=np.int32)),
                            ("team", teams), ("rep", reps)):
             counted = ids != 0 if scope != "company" else np.ones(len(days), dtype=np.bool_)
-            codes, index = _dense(ids[counted], len(values))
+            codes, index = dense_codes(ids[counted], len(values))
             cell = index * spanned + month_index[counted]
             counts, sums, least = _grid(cell, (len(codes), spanned),
                                         None if money is None else

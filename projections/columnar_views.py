@@ -23,11 +23,9 @@ from numpy.typing import NDArray
 from events.vocabulary import GROUPINGS, PERIODS
 from projections import columnar
 from projections.columnar import Columns, months
-from projections.columnar_table import AMOUNT_SCALE
+from projections.columnar_table import AMOUNT_SCALE, INT64_MAX
 from projections.snapshot import Filters
 from projections.stats import average_money, mean, ratio
-
-_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 def money_sum(columns: Columns, rows: NDArray[np.bool_] | NDArray[np.intp]) -> Decimal:
@@ -41,7 +39,7 @@ def decimal_sum(amounts: NDArray[Any], exponents: NDArray[np.int8]) -> Decimal:
     if amounts.size == 0:
         return Decimal(0)
     exponent = min(0, int(exponents.min()))
-    if amounts.dtype != object and int(amounts.max()) * amounts.size < _INT64_MAX:
+    if amounts.dtype != object and int(amounts.max()) * amounts.size < INT64_MAX:
         total = int(amounts.sum())
     else:  # beyond int64: Python's integers
         total = sum(int(a) for a in amounts)
