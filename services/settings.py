@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
-from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.vocabulary import DEFAULT_TIMEZONE
@@ -22,10 +22,10 @@ class Settings(BaseSettings):
     # Connections per process; a request finding none free waits (up to the socket timeout)
     # rather than failing: 200 concurrent requests ran a non-blocking pool dry.
     redis_max_connections: int = 64
-    # The views not yet on the column store join every record in memory (~34 KB a deal,
-    # docs/BENCHMARKS.md): past this many deals they answer 503 instead of taking the
-    # process down. The funnel and breakdowns have no such limit.
-    snapshot_max_deals: int = 100_000
+    # A view asked without `as_of` answers as of now floored to this many seconds (0: the
+    # exact moment): dashboards asking the same question within one step share one
+    # computation instead of each asking about its own microsecond (docs/PERFORMANCE.md).
+    as_of_step_seconds: NonNegativeFloat = 5.0
     database_url: str | None = None  # None: an SQLite file under data_dir
     data_dir: Path = Path(".salespulse")
     # The API checkpoints each tenant's columns here (None: DATA_DIR/columns) after a whole

@@ -106,18 +106,28 @@ FiltersDep = Annotated[Filters, Depends(filters)]
 async def as_of(services: ServicesDep, asked: Annotated[str | None, Query(
         alias="as_of", pattern=IN_BUSINESS_YEARS, json_schema_extra=_MOMENT,
         description="the moment the answer is for (ISO 8601; without an offset, in the "
-                    "tenant's time zone); default now. Ageing, pace, forecast and recency "
-                    "are measured at this moment, over the events that occurred by then")
+                    "tenant's time zone); default now, floored to AS_OF_STEP_SECONDS (5 s) "
+                    "so that dashboards asking alike share one answer. Ageing, pace, "
+                    "forecast and recency are measured at this moment, over the events "
+                    "that occurred by then")
         ] = None) -> datetime:
     as_of = _parsed(asked, "as_of", datetime)
     if as_of is None:
-        return datetime.now(UTC)
+        return stepped_now(services.settings.as_of_step_seconds)
     if as_of.tzinfo is None:
         return as_of.replace(tzinfo=ZoneInfo(services.settings.tenant_timezone))
     return as_of
 
 
 AsOfDep = Annotated[datetime, Depends(as_of)]
+
+
+def stepped_now(step: float) -> datetime:
+    """Now, floored to a multiple of `step` seconds since the epoch (0: now exactly)."""
+    now = datetime.now(UTC)
+    if step <= 0:
+        return now
+    return datetime.fromtimestamp(now.timestamp() // step * step, UTC)
 
 
 @router.get("/funnel")
