@@ -110,11 +110,14 @@ class _Pool:
             [] for _ in self.servers]
         self.open, self.limit, self.turn = 0, limit, 0
 
-    async def take(self) -> tuple[int, asyncio.StreamReader, asyncio.StreamWriter] | None:
+    async def take(self, fresh: bool = False
+                   ) -> tuple[int, asyncio.StreamReader, asyncio.StreamWriter, bool] | None:
+        """A connection to the next server (and whether it was kept alive from an earlier
+        request), or None when `limit` are open; `fresh`: a new one, even past the limit."""
         self.turn = server = (self.turn + 1) % len(self.servers)
-        if self.idle[server]:
-            return (server, *self.idle[server].pop())
-        if self.open >= self.limit:
+        if self.idle[server] and not fresh:
+            return (server, *self.idle[server].pop(), True)
+        if self.open >= self.limit and not fresh:
             return None
         self.open += 1
         try:
@@ -122,7 +125,7 @@ class _Pool:
         except OSError:
             self.open -= 1
             raise
-        return server, reader, writer
+        return server, reader, writer, False
 
     def give_back(self, server: int, reader: asyncio.StreamReader,
                   writer: asyncio.StreamWriter) -> None:
@@ -143,27 +146,39 @@ class _Failed(Exception):
 
 
 async def _ask(pool: _Pool, fields: str, path: str, query: dict[str, str]) -> bytes | None:
-    """The answer's status line and headers, or None when no connection was to be had."""
-    try:
-        taken = await pool.take()
-    except OSError as exc:
-        raise _Failed from exc
-    if taken is None:
-        return None
-    server, reader, writer = taken
-    host, port = pool.servers[server]
-    target = f"{path}?{urlencode(query)}" if query else path
-    try:
-        writer.write(f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n{fields}\r\n".encode())
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
-        await reader.readexactly(length)
-    except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-        pool.lose(writer)
-        raise _Failed from exc
-    pool.give_back(server, reader, writer)
-    return head
+    """The answer's status line and headers, or None when no connection was to be had.
+
+    A kept-alive connection the server closed while it sat idle (uvicorn's keep-alive
+    timeout is 5 s) is retried once on a new one, as every HTTP client and balancer does:
+    the request never reached the server, so it is no server error."""
+    for attempt in range(2):
+        try:
+            taken = await pool.take(fresh=attempt > 0)
+        except OSError as exc:
+            raise _Failed from exc
+        if taken is None:
+            return None
+        server, reader, writer, reused = taken
+        host, port = pool.servers[server]
+        target = f"{path}?{urlencode(query)}" if query else path
+        try:
+            writer.write(f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n{fields}\r\n"
+                         .encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            await reader.readexactly(length)
+        except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
+            pool.lose(writer)
+            if reused and not getattr(exc, "partial", b"") and attempt == 0:
+                continue  # closed while idle: nothing was answered
+            raise _Failed from exc
+        except (OSError, ValueError, asyncio.LimitOverrunError) as exc:
+            pool.lose(writer)
+            raise _Failed from exc
+        pool.give_back(server, reader, writer)
+        return head
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def _route(path: str) -> str:
