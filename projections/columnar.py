@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, DIMENSIONS, ts
+from projections import rep_entries
 from projections.columnar_activity_facts import ActivityFacts
 from projections.columnar_deal_facts import DealFacts
 from projections.columnar_history import DealHistory
@@ -223,12 +224,8 @@ class Columns:
     def entries_at(self, reps: NDArray[np.int32], moments: NDArray[np.int64]
                    ) -> NDArray[np.int32]:
         """The history entry in force for each rep at each moment (0: none)."""
-        out = np.zeros(len(reps), dtype=np.int32)
-        for rep in np.unique(reps).tolist():
-            if rep in self.rep_history:
-                mine = reps == rep
-                out[mine] = self._entries(rep, moments[mine])
-        return out
+        return rep_entries.entries_at(self, self.rep_history, len(self.history_team), reps,
+                                      moments, NOW)
 
     def _entries(self, rep: int, moments: NDArray[np.int64]) -> NDArray[np.int32]:
         found = self.rep_history[rep]

@@ -123,11 +123,13 @@ def figures(columns: Columns, filters: Filters, rep: str) -> dict[str, Any]:
     return row
 
 
-def rep_page(columns: Columns, filters: Filters, window: Window, rep: str) -> dict[str, Any]:
-    """`rep_page.rep_page` over the columns."""
+def rep_page(columns: Columns, filters: Filters, window: Window, rep: str,
+             board: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`rep_page.rep_page` over the columns; `board`: the rows of `leaderboard(columns,
+    window)` when already computed."""
     if rep not in columns.rep_records:
         raise UnknownRep(rep)
-    rows = leaderboard(columns, window)["rows"]
+    rows = leaderboard(columns, window)["rows"] if board is None else board
     standing = next((r for r in rows if r["rep"] == rep), None)
     at_close = columns.rep_at(rep, window.closes)
     mates = [r["rep"] for r in rows if r["team"] == at_close["team"]] or [rep]
@@ -152,10 +154,10 @@ def rep_page(columns: Columns, filters: Filters, window: Window, rep: str) -> di
     }
 
 
-def rep_page_or_none(columns: Columns, filters: Filters, window: Window,
-                     rep: str) -> dict[str, Any] | None:
+def rep_page_or_none(columns: Columns, filters: Filters, window: Window, rep: str,
+                     board: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
     """The page, or None when no `rep.joined` names the rep."""
     try:
-        return rep_page(columns, filters, window, rep)
+        return rep_page(columns, filters, window, rep, board)
     except UnknownRep:
         return None

@@ -136,6 +136,14 @@ class ColumnStores:
         Raises NotBuilt while the read models are being rebuilt (never a partial answer),
         Abandoned when the request's client hung up before the worker was free.
         """
+        return await self.answer_from(tenant, question, None, compute)
+
+    async def answer_from(self, tenant: str, question: Hashable,
+                          given: tuple[Hashable, Callable[[Columns], Any]] | None,
+                          compute: Callable[..., T]) -> T:
+        """`answer`, where `compute` also takes the answer to another question (`given`:
+        the question and how to compute it) at the same place: both from the same columns,
+        the other one computed at most once and kept for its own askers."""
         state = await self._fresh(tenant)
         if question in state.answers:  # a cached answer touches no array: no lock
             return self._cached(state, question)
@@ -148,7 +156,17 @@ class ColumnStores:
             if gone is not None and await gone():
                 ANSWERS.labels("abandoned").inc()
                 raise Abandoned
-            result = await self._in_worker(compute, state.columns)
+            if given is None:
+                result = await self._in_worker(compute, state.columns)
+            else:
+                other, make = given
+                if other in state.answers:
+                    base = self._cached(state, other)
+                else:
+                    base = await self._in_worker(make, state.columns)
+                    ANSWERS.labels("computed").inc()
+                    state.answers.put(other, base)
+                result = await self._in_worker(compute, state.columns, base)
             ANSWERS.labels("computed").inc()
             state.answers.put(question, result)
             return result

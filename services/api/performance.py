@@ -133,9 +133,11 @@ async def get_leaderboard(
     asked = {k: v for k, v in (("team", team), ("manager", manager), ("region", region),
                                ("rep", rep)) if v is not None}
     select = (await scoped(services, caller, Filters(dims=asked))).dims
-    return await services.columns.answer(
-        caller.tenant, ("leaderboard", window, tuple(sorted(select.items()))),
-        lambda columns: leaderboard(columns, window, select))
+    # Every selection shows rows of the same board: computed once per window.
+    whole = await services.columns.answer(caller.tenant, ("leaderboard", window),
+                                          lambda columns: leaderboard(columns, window))
+    return {**whole, "rows": [row for row in whole["rows"]
+                              if all(row[k] == v for k, v in select.items())]}
 
 
 @router.get("/reps/{rep_id}", response_model=None, responses=problem_responses(404))
@@ -155,9 +157,11 @@ async def get_rep(rep_id: str, services: ServicesDep, caller: PrincipalDep,
     selected = await scoped(services, caller, selected)
     filters = replace(selected, start=window.start.date() if window.start else None,
                       end=(window.end - timedelta(days=1)).date() if window.end else None)
-    page = await services.columns.answer(
+    page = await services.columns.answer_from(
         caller.tenant, ("rep", rep_id, window, question(filters)),
-        lambda columns: rep_page_or_none(columns, filters, window, rep_id))
+        (("leaderboard", window), lambda columns: leaderboard(columns, window)),
+        lambda columns, board: rep_page_or_none(columns, filters, window, rep_id,
+                                                board["rows"]))
     # The rep's team at the close, not now: a window closing before a move describes the
     # rep in their old team, whose manager alone may read it (docs/SECURITY.md).
     closing = page["team"] if page is not None else None

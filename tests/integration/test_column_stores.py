@@ -174,3 +174,26 @@ async def test_a_question_whose_client_hung_up_is_not_computed(store: FactStore)
     assert computed == []
     await stores.answer("t", "never asked", counted)  # a client that waits is answered
     assert computed == ["funnel"]
+
+
+async def test_an_answer_made_from_another_computes_that_other_once_and_keeps_it(
+        store: FactStore) -> None:
+    stores = ColumnStores(store, TZ)
+    await store.apply(year().changes[:2_000])
+    computed: list[str] = []
+
+    def whole(columns: object) -> object:
+        computed.append("whole")
+        return _funnel_all(columns)
+
+    def part(_columns: object, board: object) -> object:
+        computed.append("part")
+        return {"won": board["won"]}  # type: ignore[index]
+
+    first = await stores.answer_from("t", "part 1", ("whole", whole), part)
+    second = await stores.answer_from("t", "part 2", ("whole", whole), part)
+    assert first == second == {"won": (await stores.answer("t", "whole", whole))["won"]}
+    assert computed == ["whole", "part", "part"]
+    await store.apply(year().changes[2_000:2_100])  # a new place: everything anew
+    await stores.answer_from("t", "part 1", ("whole", whole), part)
+    assert computed == ["whole", "part", "part", "whole", "part"]
