@@ -253,8 +253,11 @@ def _local_day(columns: Columns, moment: datetime) -> date:
     return moment.astimezone(columns.tz).date()
 
 
-def open_pipeline(columns: Columns, filters: Filters, moment: datetime) -> Pipeline:
-    return _pipeline(columns, _selection(columns, filters), StageHistory(columns), moment)
+def open_pipeline(columns: Columns, filters: Filters, moment: datetime,
+                  stage_history: StageHistory | None = None) -> Pipeline:
+    """`stage_history`: the columns' own, when already made (it depends on no filter)."""
+    return _pipeline(columns, _selection(columns, filters),
+                     stage_history or StageHistory(columns), moment)
 
 
 def _pipeline(columns: Columns, selection: Selection, stage_history: StageHistory,
@@ -275,9 +278,10 @@ def _pipeline(columns: Columns, selection: Selection, stage_history: StageHistor
     return Pipeline(states, odds, [*columns.stages, *extra], due)
 
 
-def forecast(columns: Columns, filters: Filters, as_of: datetime) -> dict[str, Any]:
+def forecast(columns: Columns, filters: Filters, as_of: datetime,
+             stage_history: StageHistory | None = None) -> dict[str, Any]:
     """`forecast.forecast` over the column store."""
-    pipeline = open_pipeline(columns, filters, as_of)
+    pipeline = open_pipeline(columns, filters, as_of, stage_history)
     s = pipeline.states
     today = _local_day(columns, as_of)
     return {

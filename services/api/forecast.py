@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from projections.columnar_forecast import accuracy, forecast
+from projections.columnar_forecast import StageHistory, accuracy, forecast
 from services.api.auth import TenantDep
 from services.api.deps import ServicesDep
 from services.api.problems import READ_PROBLEMS
@@ -40,8 +40,11 @@ async def get_forecast(services: ServicesDep, tenant: TenantDep, selected: Filte
       `history_won`, `weighted_value` = amount × probability rounded half-even to cents;
       window totals add up the stage rows.
     """
-    return await services.columns.answer(tenant, ("forecast", as_of, question(selected)),
-                                         lambda columns: forecast(columns, selected, as_of))
+    # The stage odds come from every deal's history, whatever the filters: made once per
+    # place, and each stage's once per question kept with them.
+    return await services.columns.answer_from(
+        tenant, ("forecast", as_of, question(selected)), (("stage history",), StageHistory),
+        lambda columns, history: forecast(columns, selected, as_of, history))
 
 
 @router.get("/forecast/accuracy")
