@@ -5,6 +5,7 @@ Screenshots go to artifacts/screenshots/."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from collections.abc import Iterator
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.builders import stall_a_deal_now
 from tests.conftest import LoadedStack, Stack, wait_until
@@ -132,6 +134,32 @@ def test_a_filter_changes_the_numbers_and_the_url_keeps_it(year_stack: LoadedSta
     assert page.locator("#filters [name=from]").input_value() == "2017-07-01"
     assert funnel_on_page(page) == since_july
     shot(page, "dashboard-filtered")
+
+
+def test_a_refresh_overtaken_by_a_filter_is_cancelled_and_never_drawn(
+        year_stack: LoadedStack, page: Page) -> None:
+    team = year_stack.get("/v1/dimensions")["team"][-1]
+    teams = funnel_of_api(year_stack.get("/v1/funnel", team=team))
+    assert teams != funnel_of_api(year_stack.get("/v1/funnel"))
+    held: list[Route] = []  # the first refresh's funnel, answered only when let go
+    failed: list[str] = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.route(re.compile(r"/v1/funnel(\?(?!.*team=).*)?$"), lambda route: held.append(route))
+    page.goto(f"{year_stack.stack.url}/dashboard?refresh=0#key={year_stack.stack.admin_key}")
+    wait_until(lambda: page.wait_for_timeout(50) or held, timeout=30,
+               message="the first refresh asking for the funnel")
+
+    page.locator("#filters [name=team]").select_option(team)
+    loaded(page)
+    assert funnel_on_page(page) == teams
+    wait_until(lambda: page.wait_for_timeout(50) or any("/v1/funnel" in url for url in failed),
+               timeout=10, message="the overtaken funnel request cancelled")
+    for route in held:  # too late: whatever it answers is not drawn
+        with contextlib.suppress(PlaywrightError):
+            route.continue_()
+    page.wait_for_timeout(500)
+    assert funnel_on_page(page) == teams
+    assert page.evaluate("document.body.dataset.loaded") == "1"
 
 
 def test_a_reps_credential_shows_their_own_dashboard_with_the_scope_locked(

@@ -7,7 +7,7 @@ const COLORS = ["#2f6fed", "#17a05d", "#e09a1a", "#8e5bd9", "#d9453d", "#2bb3c0"
 const state = {
   lang: defaultLang(), display: {currency: "CNY", timezone: "Asia/Shanghai"},
   dims: null, charts: {}, refreshTimer: null, pending: null, alertsSeen: new Set(), source: null,
-  me: null,
+  me: null, refreshing: [],
 };
 let t = translator(state.lang);
 let fmt = formatters(state.lang, state.display.currency, state.display.timezone);
@@ -63,17 +63,21 @@ function signIn(note = "") {
 // ---- API --------------------------------------------------------------------------------
 
 /** {ok, status, data}: a 404 means "this server has no such endpoint (yet)". `withFilters`:
- * every filter, none (false), or the ones named (a route refuses parameters it does not take). */
-async function api(path, extra = {}, withFilters = true) {
+ * every filter, none (false), or the ones named (a route refuses parameters it does not take).
+ * `signal`: the refresh asking; once a newer one overtakes it, its requests are cancelled
+ * (the server then drops questions not yet computed) and this throws an AbortError. */
+async function api(path, extra = {}, withFilters = true, signal = undefined) {
   const params = withFilters === true ? filterParams(extra)
     : withFilters ? filterParams(extra, withFilters) : new URLSearchParams(extra);
   const url = `${path}${params.size ? `?${params}` : ""}`;
   try {
-    const response = await fetch(url, {headers: {Accept: "application/json", ...authHeaders()}});
+    const response = await fetch(url, {headers: {Accept: "application/json", ...authHeaders()},
+                                       signal});
     if (response.status === 401) signIn(t("sign_in"));
     const data = response.ok ? await response.json() : null;
     return {ok: response.ok, status: response.status, data};
   } catch (error) {
+    if (error.name === "AbortError") throw error;
     return {ok: false, status: 0, data: null, error};
   }
 }
@@ -187,13 +191,14 @@ function renderFunnel(answer) {
     <tbody>${rows.join("")}</tbody></table>`;
 }
 
-async function renderTrends() {
+async function renderTrends(signal = undefined) {
   const grain = query().get("trend") === "week" ? "week" : "month";
   document.querySelectorAll("#trend-toggle button").forEach((b) =>
     b.classList.toggle("active", b.dataset.grain === grain));
   const [leads, revenue, deals] = await Promise.all([
-    api("/v1/leads", {by: grain}), api("/v1/revenue", {by: grain}),
-    grain === "month" ? api("/v1/breakdown", {by: "month"}) : Promise.resolve(null)]);
+    api("/v1/leads", {by: grain}, true, signal), api("/v1/revenue", {by: grain}, true, signal),
+    grain === "month" ? api("/v1/breakdown", {by: "month"}, true, signal)
+      : Promise.resolve(null)]);
   if (!usable("trends", leads.ok || revenue.ok ? {ok: true} : leads)) return;
   const rowsOf = (a) => (a?.ok ? a.data.rows : []);
   const keys = [...new Set([...rowsOf(leads), ...rowsOf(revenue), ...rowsOf(deals)]
@@ -326,7 +331,7 @@ function renderLeaderboard(answer) {
     tr.addEventListener("click", () => { setQuery({profile: tr.dataset.rep}); renderRep(); }));
 }
 
-async function renderRep() {
+async function renderRep(signal = undefined) {
   const id = query().get("profile") || query().get("rep");
   document.querySelectorAll("#leaderboard tr[data-rep]").forEach((tr) =>
     tr.classList.toggle("selected", tr.dataset.rep === id));
@@ -336,7 +341,7 @@ async function renderRep() {
     $("#rep-page").innerHTML = `<div class="unavailable">${t("pick_rep")}</div>`;
     return;
   }
-  const answer = await api(`/v1/reps/${encodeURIComponent(id)}`, {}, true);
+  const answer = await api(`/v1/reps/${encodeURIComponent(id)}`, {}, true, signal);
   if (!usable("rep", answer)) return;
   const r = answer.data;
   const lines = [["won_value", fmt.money], ["won", fmt.count], ["win_rate", fmt.percent],
@@ -567,14 +572,33 @@ function applyLanguage() {
 }
 
 async function refresh() {
+  // A refresh overtaken by one for other filters (changed while it waited) is cancelled: its
+  // answers would draw the old filters over the new, and the server need not compute them.
+  // One for the same filters goes on: on a slow server, refreshes that kept cancelling each
+  // other would never draw.
+  const asked = location.search;
+  for (const other of state.refreshing) if (other.asked !== asked) other.controller.abort();
+  const mine = {asked, controller: new AbortController()};
+  state.refreshing.push(mine);
+  try {
+    await drawn(mine.controller.signal);
+  } catch (error) {
+    if (error.name !== "AbortError") throw error;
+  } finally {
+    state.refreshing = state.refreshing.filter((other) => other !== mine);
+  }
+}
+
+async function drawn(signal) {
   // Targets take only team and rep among the filters (a target's period is its own).
   const scoped = {};
   for (const key of ["team", "rep"]) if (query().get(key)) scoped[key] = query().get(key);
+  const ask = (path, extra = {}, withFilters = true) => api(path, extra, withFilters, signal);
   const [funnel, cycle, forecast, revenue, targets, leaders, atRisk, stalled] = await Promise.all([
-    api("/v1/funnel"), api("/v1/cycle"), api("/v1/forecast"), api("/v1/revenue", {by: "month"}),
-    api("/v1/targets", scoped, false),
-    api("/v1/leaderboard", {}, ["from", "to", "team", "rep", "region"]),
-    api("/v1/customers/at-risk", {}, false), api("/v1/deals/stalled", {}, false)]);
+    ask("/v1/funnel"), ask("/v1/cycle"), ask("/v1/forecast"), ask("/v1/revenue", {by: "month"}),
+    ask("/v1/targets", scoped, false),
+    ask("/v1/leaderboard", {}, ["from", "to", "team", "rep", "region"]),
+    ask("/v1/customers/at-risk", {}, false), ask("/v1/deals/stalled", {}, false)]);
   renderKpis({funnel, cycle, forecast, revenue});
   renderFunnel(funnel);
   renderForecast(forecast);
@@ -583,7 +607,7 @@ async function refresh() {
   renderLeaderboard(leaders);
   renderFindings("at_risk", "#at-risk", atRisk, "customers");
   renderFindings("stalled", "#stalled", stalled, "deals");
-  await Promise.all([renderTrends(), renderRep()]);
+  await Promise.all([renderTrends(signal), renderRep(signal)]);
   const updated = $("#updated");
   updated.textContent = `${t("updated")} ${new Intl.DateTimeFormat(state.lang,
     {timeStyle: "medium", timeZone: state.display.timezone}).format(new Date())}`;
