@@ -90,6 +90,9 @@ class Columns:
         self.order = {stage: i for i, stage in enumerate(self.stages)}
         self.strings = Strings()
         self.dirty = True
+        # How many times records of each kind were put: what is derived from a kind (and
+        # kept beside the columns, e.g. the targets' roll-ups) is keyed by these counts.
+        self.versions: dict[str, int] = {}
         # Reps: each history entry once, appended; a rep's current entries by code.
         self.history_team: list[int] = [0]
         self.history_manager: list[int] = [0]
@@ -155,6 +158,7 @@ class Columns:
         if not records:
             return
         self.dirty = True
+        self.versions[kind] = self.versions.get(kind, 0) + 1
         if kind == "deal":
             self._put_deals(records)
             self.deal_history.put_many(self.deals.rows([r["id"] for r in records]), records,

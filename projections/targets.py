@@ -122,7 +122,7 @@ def actuals(snapshot: Snapshot, metrics: set[str], as_of: datetime) -> dict[Key,
     return totals
 
 
-def _team_at(snapshot: Joined) -> Callable[[str | None, str], str | None]:
+def teams_at_start(snapshot: Joined) -> Callable[[str | None, str], str | None]:
     """The team of a rep at a period's start, looked up once per (rep, period)."""
     teams: dict[tuple[str | None, str], str | None] = {}
 
@@ -134,11 +134,13 @@ def _team_at(snapshot: Joined) -> Callable[[str | None, str], str | None]:
     return team_at
 
 
-def target_values(snapshot: Joined) -> tuple[dict[Key, Decimal], set[Key]]:
+def target_values(snapshot: Joined, team_at: Callable[[str | None, str], str | None] | None
+                  = None) -> tuple[dict[Key, Decimal], set[Key]]:
     """Every target, set or rolled up, and which of them are rolled up (`derived`).
 
     A team without its own target for (period, metric) gets the sum of the targets of the
     reps in it at the period's start; the company likewise gets the sum over teams.
+    `team_at` (default: `teams_at_start(snapshot)`) is asked the team of every rep target.
     """
     direct: dict[Key, Decimal] = {
         (r["scope"], r.get("scope_id") if r["scope"] != "company" else None, r["period"],
@@ -147,7 +149,7 @@ def target_values(snapshot: Joined) -> tuple[dict[Key, Decimal], set[Key]]:
     }
     values = dict(direct)
     derived: set[Key] = set()
-    team_at = _team_at(snapshot)
+    team_at = team_at or teams_at_start(snapshot)
     for (scope, rep, period, metric), value in direct.items():
         if scope != "rep":
             continue
@@ -168,7 +170,7 @@ def _amount(value: Decimal) -> str:
     return str(value.quantize(CENT, rounding=ROUND_HALF_EVEN))
 
 
-def _figure(value: Decimal, metric: str) -> str | float:
+def figure(value: Decimal, metric: str) -> str | float:
     return _amount(value) if metric in AMOUNT_METRICS else float(value)
 
 
@@ -194,11 +196,18 @@ def target_row(key: Key, target: Decimal, actual: Decimal, derived: bool, period
         "actual": str(actual) if metric in AMOUNT_METRICS else int(actual),
         "attainment": float(actual / target) if target else None,
         "elapsed_share": elapsed / total,
-        "expected_at_as_of": _figure(expected, metric),
-        "pace": None if pace is None else _figure(pace, metric),
+        "expected_at_as_of": figure(expected, metric),
+        "pace": None if pace is None else figure(pace, metric),
         "pace_attainment": float(pace / target) if pace is not None and target else None,
         "on_pace": None if elapsed == 0 else actual >= expected,
     }
+
+
+def answer_order(periods: dict[str, Period]) -> Callable[[Key], tuple[Any, ...]]:
+    """The sort key of the answer's rows: by period start, longer periods first among those
+    starting together, then metric, scope and scope id."""
+    order = {p: (period.start, -period.end.timestamp()) for p, period in periods.items()}
+    return lambda k: (*order[k[2]], k[3], SCOPES.index(k[0]), k[1] or "")
 
 
 def targets(snapshot: Joined, as_of: datetime, *, scope: str | None = None,
@@ -209,7 +218,7 @@ def targets(snapshot: Joined, as_of: datetime, *, scope: str | None = None,
     values, derived = target_values(snapshot)
     within = Period.parse(period, snapshot.tz) if period else None
     periods = {p: Period.parse(p, snapshot.tz) for p in {key[2] for key in values}}
-    team_at = _team_at(snapshot)
+    team_at = teams_at_start(snapshot)
 
     def keeps(key: Key) -> bool:
         k_scope, k_id, k_period, k_metric = key
@@ -230,10 +239,8 @@ def targets(snapshot: Joined, as_of: datetime, *, scope: str | None = None,
         totals = actuals(snapshot, {k[3] for k in kept}, as_of)
     else:
         totals = actuals_of({k[3] for k in kept}, as_of)
-    # Longer periods first among those starting together.
-    order = {p: (period.start, -period.end.timestamp()) for p, period in periods.items()}
     elapsed = {p: period.elapsed(as_of) for p, period in periods.items()}
-    kept.sort(key=lambda k: (*order[k[2]], k[3], SCOPES.index(k[0]), k[1] or ""))
+    kept.sort(key=answer_order(periods))
     return {"as_of": as_of.isoformat(), "targets": [
         target_row(k, values[k], totals.get(k, Decimal(0)), k in derived, periods[k[2]],
                    elapsed[k[2]])
