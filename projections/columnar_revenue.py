@@ -100,7 +100,9 @@ class Ledger:
         paid = np.flatnonzero(keep[p["order"]] & (p["at"] <= self.as_of))
         self.receipts = paid[self._on_days(p["day"][paid], filters)]
         self.paid: dict[tuple[int, bool], tuple[NDArray[np.int64], NDArray[np.int8]]] = {}
-        self._sort_payments()
+        # Only the kept orders are ever asked about: a team's question reads its payments,
+        # not every payment once per period.
+        self._sort_payments(np.flatnonzero(keep[p["order"]]))
         self.done = self._fully_paid_at()
 
     @staticmethod
@@ -112,17 +114,18 @@ class Ledger:
             keep &= days <= filters.end.toordinal()
         return keep
 
-    def _sort_payments(self) -> None:
-        """Every order's payments in the order they occurred, summed as they came: what any
-        order was paid by any moment is then one of these running sums (its payments by a
-        moment are a prefix of its own), with no scatter over all payments."""
+    def _sort_payments(self, rows: NDArray[np.intp]) -> None:
+        """The payments `rows` (every payment of some orders), each order's in the order
+        they occurred, summed as they came: what such an order was paid by any moment is
+        then one of these running sums (its payments by a moment are a prefix of its own),
+        with no scatter over all payments."""
         p = self.columns.orders.payments
-        order, at = p["order"], p["at"]
+        order, at = p["order"][rows], p["at"][rows]
         step = np.diff(order)
         if ((step > 0) | ((step == 0) & (np.diff(at) >= 0))).all():  # as they usually come
-            self.by_time = np.arange(len(order))
+            self.by_time = rows
         else:
-            self.by_time = np.lexsort((at, order))
+            self.by_time = rows[np.lexsort((at, order))]
         of = p["order"][self.by_time]
         amounts = p["amount"][self.by_time]
         self.paid_at = p["at"][self.by_time]
