@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from events.vocabulary import DIMENSIONS
 from projections.columnar import Columns
 from projections.columnar_scores import _grouped
-from projections.columnar_table import micros
+from projections.columnar_table import dense_codes, micros
 from projections.columnar_views import decimal_sum, mean_of, quantile_of
 from projections.revenue import AGING_BUCKETS, DSO_WINDOW_DAYS, GROUPINGS, MONTHS_PER_PERIOD
 from projections.snapshot import ALL_PERIODS, Filters
@@ -253,14 +253,29 @@ def _keyed(values: NDArray[Any], rows: NDArray[np.intp]) -> dict[Any, NDArray[np
             _grouped(where.astype(np.int64), rows).items()}
 
 
+def _by_period(days: NDArray[np.int32], rows: NDArray[np.intp], by: str
+               ) -> dict[Any, NDArray[np.intp]]:
+    """`rows` grouped by the period of their day: the days sorted as integers, each distinct
+    day's key made once (sorting the keys themselves, Python strings, cost 0.3 s a question
+    at 100k deals)."""
+    if not rows.size:
+        return {}
+    first = int(days.min())
+    unique, where = dense_codes(days - first)
+    keys = [_period_key(date.fromordinal(day + first), by) for day in unique.tolist()]
+    numbered = {key: n for n, key in enumerate(dict.fromkeys(keys))}
+    codes = np.array([numbered[key] for key in keys], dtype=np.int32)[where]
+    names = list(numbered)
+    return {names[code]: group for code, group in _grouped(codes, rows).items()}
+
+
 def _rows(ledger: Ledger, by: str) -> list[dict[str, Any]]:
     columns = ledger.columns
     o, p = columns.orders.orders, columns.orders.payments
     empty = np.zeros(0, dtype=np.intp)
     if by in ALL_PERIODS:
-        booked_in = _keyed(period_keys(o["booked_day"][ledger.bookings], by),
-                           ledger.bookings)
-        paid_in = _keyed(period_keys(p["day"][ledger.receipts], by), ledger.receipts)
+        booked_in = _by_period(o["booked_day"][ledger.bookings], ledger.bookings, by)
+        paid_in = _by_period(p["day"][ledger.receipts], ledger.receipts, by)
     else:
         dims = order_dims(columns, by)
         values = columns.strings.values
