@@ -110,14 +110,18 @@ class _Pool:
             [] for _ in self.servers]
         self.open, self.limit, self.turn = 0, limit, 0
 
-    async def take(self, fresh: bool = False
+    async def take(self, again: int | None = None
                    ) -> tuple[int, asyncio.StreamReader, asyncio.StreamWriter, bool] | None:
         """A connection to the next server (and whether it was kept alive from an earlier
-        request), or None when `limit` are open; `fresh`: a new one, even past the limit."""
-        self.turn = server = (self.turn + 1) % len(self.servers)
-        if self.idle[server] and not fresh:
-            return (server, *self.idle[server].pop(), True)
-        if self.open >= self.limit and not fresh:
+        request), or None when `limit` are open; `again`: a new one to that server, for a
+        request whose kept-alive connection was found closed."""
+        if again is None:
+            self.turn = server = (self.turn + 1) % len(self.servers)
+            if self.idle[server]:
+                return (server, *self.idle[server].pop(), True)
+        else:
+            server = again
+        if self.open >= self.limit:
             return None
         self.open += 1
         try:
@@ -151,9 +155,10 @@ async def _ask(pool: _Pool, fields: str, path: str, query: dict[str, str]) -> by
     A kept-alive connection the server closed while it sat idle (uvicorn's keep-alive
     timeout is 5 s) is retried once on a new one, as every HTTP client and balancer does:
     the request never reached the server, so it is no server error."""
+    again: int | None = None
     for attempt in range(2):
         try:
-            taken = await pool.take(fresh=attempt > 0)
+            taken = await pool.take(again)
         except OSError as exc:
             raise _Failed from exc
         if taken is None:
@@ -171,7 +176,8 @@ async def _ask(pool: _Pool, fields: str, path: str, query: dict[str, str]) -> by
         except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
             pool.lose(writer)
             if reused and not getattr(exc, "partial", b"") and attempt == 0:
-                continue  # closed while idle: nothing was answered
+                again = server  # closed while idle: nothing was answered
+                continue
             raise _Failed from exc
         except (OSError, ValueError, asyncio.LimitOverrunError) as exc:
             pool.lose(writer)
