@@ -143,7 +143,9 @@ class ColumnStores:
                           compute: Callable[..., T]) -> T:
         """`answer`, where `compute` also takes the answer to another question (`given`:
         the question and how to compute it) at the same place: both from the same columns,
-        the other one computed at most once and kept for its own askers."""
+        the other one computed at most once and kept for its own askers. It may be a part
+        rather than an answer (the forecast's stage history): kept the same way, it counts
+        towards ANSWER_BYTES only as its repr, so it must stay one per tenant."""
         state = await self._fresh(tenant)
         if question in state.answers:  # a cached answer touches no array: no lock
             return self._cached(state, question)

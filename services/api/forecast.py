@@ -40,8 +40,8 @@ async def get_forecast(services: ServicesDep, tenant: TenantDep, selected: Filte
       `history_won`, `weighted_value` = amount × probability rounded half-even to cents;
       window totals add up the stage rows.
     """
-    # The stage odds come from every deal's history, whatever the filters: made once per
-    # place, and each stage's once per question kept with them.
+    # The stage odds come from every deal's stage history, whatever the filters: that
+    # history is made once per place, and keeps each stage's figures once found.
     return await services.columns.answer_from(
         tenant, ("forecast", as_of, question(selected)), (("stage history",), StageHistory),
         lambda columns, history: forecast(columns, selected, as_of, history))
