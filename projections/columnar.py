@@ -37,16 +37,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from events.vocabulary import DEFAULT_STAGES, DEFAULT_TIMEZONE, DIMENSIONS, ts
-from projections import rep_entries
 from projections.columnar_activity_facts import ActivityFacts
 from projections.columnar_deal_facts import DealFacts
 from projections.columnar_history import DealHistory
 from projections.columnar_lead_facts import LEAD_FACT_COLUMNS, LeadFacts
 from projections.columnar_orders import Orders
 from projections.columnar_table import AMOUNT_SCALE, INT64_MAX, Strings, Table, micros
+from projections.derived import kept
 from projections.facts import Record
 from projections.funnel import advanced_from, stage_dwell_days
 from projections.keyindex import FIRST_ROW
+from projections.rep_entries import RepEntries
 from projections.snapshot import Deal
 from projections.stats import days_between
 
@@ -228,8 +229,9 @@ class Columns:
     def entries_at(self, reps: NDArray[np.int32], moments: NDArray[np.int64]
                    ) -> NDArray[np.int32]:
         """The history entry in force for each rep at each moment (0: none)."""
-        return rep_entries.entries_at(self, self.rep_history, len(self.history_team), reps,
-                                      moments, NOW)
+        found = kept(self, "rep entries", self.versions.get("rep", 0),
+                     lambda: RepEntries.of(self.rep_history))
+        return found.at(reps, moments, NOW)
 
     def _entries(self, rep: int, moments: NDArray[np.int64]) -> NDArray[np.int32]:
         found = self.rep_history[rep]

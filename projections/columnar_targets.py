@@ -14,7 +14,6 @@ its own grids). The rows are made from numpy columns, the pace of a period under
 from __future__ import annotations
 
 import decimal
-import weakref
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +26,7 @@ from numpy.typing import NDArray
 from projections.columnar import KEPT_WHOLE, NOW, Columns, months
 from projections.columnar_table import AMOUNT_SCALE, INT64_MAX, dense_codes, micros
 from projections.columnar_views import as_decimal
+from projections.derived import kept
 from projections.targets import (
     AMOUNT_METRICS,
     Key,
@@ -47,11 +47,6 @@ SCOPE_CODES = {"company": 0, "team": 1, "rep": 2}
 NOT_BEGUN, UNDER_WAY, OVER = 0, 1, 2
 EXACT_FLOATS = 1 << 53  # integers below this are exact as float64
 TAIL_ROWS = 1 << 16  # at least this many of the latest occurrences are kept apart
-
-# Per `Columns`: {what: (the versions it was made for, it)}. Beside the columns, not on
-# them, so that a checkpoint never carries it.
-_KEPT: weakref.WeakKeyDictionary[Columns, dict[Hashable, tuple[Hashable, Any]]] = \
-    weakref.WeakKeyDictionary()
 
 
 def occurrences(columns: Columns, metric: str, moment: int) -> Occurrences:
@@ -217,23 +212,14 @@ def _data_version(columns: Columns) -> Hashable:
                         if kind not in KEPT_WHOLE))
 
 
-def _kept(columns: Columns) -> dict[Hashable, tuple[Hashable, Any]]:
-    found = _KEPT.get(columns)
-    if found is None:
-        found = _KEPT[columns] = {}
-    return found
-
-
 def _grids_at(columns: Columns, metric: str, moment: int) -> tuple[_Counts, list[_Grid]]:
     """The metric's grids of what happened by `moment`."""
-    kept, version = _kept(columns), _data_version(columns)
-    found = kept.get(("counts", metric))
-    if found is None or found[0] != version:
+    def count() -> _Counts:
         everything = occurrences(columns, metric, NOW)
         tail = min(len(everything[0]), max(TAIL_ROWS, len(everything[0]) >> 6))
-        found = kept["counts", metric] = (version, _count(
-            everything, len(columns.strings.values), tail))
-    counts: _Counts = found[1]
+        return _count(everything, len(columns.strings.values), tail)
+
+    counts = kept(columns, ("counts", metric), _data_version(columns), count)
     if len(counts.tail_at) and moment >= counts.tail_at[0]:
         after = int(np.searchsorted(counts.tail_at, moment, side="right"))
         return counts, _minus_tail(counts, after)
@@ -315,16 +301,10 @@ def _fast_division(target: Decimal, amount: bool) -> tuple[int, int, int] | None
 
 def _plan(columns: Columns) -> _Plan:
     """The targets' plan, made again when a target or a rep was put."""
-    kept = _kept(columns)
     version = (columns.versions.get("target", 0), columns.versions.get("rep", 0))
-    found = kept.get("plan")
-    if found is not None and found[0] == version:
-        plan: _Plan = found[1]
-        if plan.strings_seen != len(columns.strings.values):
-            _resolve(plan, columns)
-        return plan
-    plan = _make_plan(columns)
-    kept["plan"] = (version, plan)
+    plan = kept(columns, "plan", version, lambda: _make_plan(columns))
+    if plan.strings_seen != len(columns.strings.values):
+        _resolve(plan, columns)
     return plan
 
 

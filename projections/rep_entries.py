@@ -10,7 +10,6 @@ it: the moments are replaced by their rank among the history's distinct moments,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from weakref import WeakKeyDictionary
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,17 +55,3 @@ class RepEntries:
         out[known] = self.entries[first[known]]  # before the rep's first moment: its first
         out[in_force] = self.entries[last[in_force]]
         return out
-
-
-# Per history dict and its size: a rep put again replaces its entry in the dict and appends
-# its entries to the columns' lists, so the count of entries marks every change.
-_built: WeakKeyDictionary[object, tuple[int, RepEntries]] = WeakKeyDictionary()
-
-
-def entries_at(owner: object, history: History, size: int, reps: NDArray[np.int32],
-               moments: NDArray[np.int64], now: int) -> NDArray[np.int32]:
-    """`RepEntries.at` over `history`, built once per (`owner`, `size`)."""
-    found = _built.get(owner)
-    if found is None or found[0] != size:
-        found = _built[owner] = (size, RepEntries.of(history))
-    return found[1].at(reps, moments, now)

@@ -3,12 +3,16 @@ history, is the one a search of that rep's own history finds."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from projections.rep_entries import History, RepEntries, entries_at
+from projections.columnar import Columns
+from projections.columnar_table import micros
+from projections.rep_entries import History, RepEntries
 from tests.depth import examples
 
 NOW = 2**63 - 1
@@ -55,12 +59,15 @@ def test_one_search_finds_what_each_reps_own_search_finds(
 
 
 def test_a_rep_put_again_is_searched_anew() -> None:
-    class Owner:  # the columns: what the built index is kept for
-        pass
-
-    owner = Owner()
-    history: History = {3: ([10], [1])}
-    reps, at = np.array([3], dtype=np.int32), np.array([20], dtype=np.int64)
-    assert entries_at(owner, history, 2, reps, at, NOW).tolist() == [1]
-    history[3] = ([10, 15], [2, 3])  # a move: two more entries appended
-    assert entries_at(owner, history, 4, reps, at, NOW).tolist() == [3]
+    columns = Columns("Asia/Shanghai")
+    rep = {"id": "R-1", "history": [["2017-01-01T09:00:00+08:00", "T-1", "M-1", "north"]]}
+    code = np.array([columns.strings.code("R-1")], dtype=np.int32)
+    june = np.array([micros(datetime.fromisoformat("2017-06-01T00:00:00+08:00"))])
+    columns.put_many("rep", [rep])
+    assert columns.strings.values[columns.history_team[columns.entries_at(code, june)[0]]] \
+        == "T-1"
+    moved = {**rep, "history": [*rep["history"], ["2017-03-01T09:00:00+08:00", "T-2", "M-2",
+                                                   "south"]]}
+    columns.put_many("rep", [moved])  # a move: the index kept for the columns is made anew
+    assert columns.strings.values[columns.history_team[columns.entries_at(code, june)[0]]] \
+        == "T-2"
