@@ -156,7 +156,7 @@ async def _ask(pool: _Pool, fields: str, path: str, query: dict[str, str]) -> by
     timeout is 5 s) is retried once on a new one, as every HTTP client and balancer does:
     the request never reached the server, so it is no server error."""
     again: int | None = None
-    for attempt in range(2):
+    while True:  # twice at most: the retry's connection is a new one, never `reused`
         try:
             taken = await pool.take(again)
         except OSError as exc:
@@ -175,7 +175,7 @@ async def _ask(pool: _Pool, fields: str, path: str, query: dict[str, str]) -> by
             await reader.readexactly(length)
         except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
             pool.lose(writer)
-            if reused and not getattr(exc, "partial", b"") and attempt == 0:
+            if reused and not getattr(exc, "partial", b""):
                 again = server  # closed while idle: nothing was answered
                 continue
             raise _Failed from exc
@@ -184,7 +184,6 @@ async def _ask(pool: _Pool, fields: str, path: str, query: dict[str, str]) -> by
             raise _Failed from exc
         pool.give_back(server, reader, writer)
         return head
-    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def _route(path: str) -> str:
