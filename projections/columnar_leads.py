@@ -9,14 +9,13 @@ in whole microseconds.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from projections.columnar import Columns
-from projections.columnar_table import micros
+from projections.columnar_table import dense_codes, micros, split_by_code
 from projections.columnar_views import mean_of, quantile_of
 from projections.leads import DEFAULT_SLA_HOURS, GROUPINGS
 from projections.snapshot import ALL_PERIODS, Filters
@@ -53,27 +52,22 @@ def leads(columns: Columns, filters: Filters, by: str, as_of: datetime,
     del keep
     figures = _per_lead(columns, rows, as_of, sla_hours)
     grouped_by = columns.leads["created_day"] if by in ALL_PERIODS else columns.dim("lead", by)
-    codes, inverse = np.unique(grouped_by[rows], return_inverse=True)
+    values = grouped_by[rows].astype(np.intp)
+    first = int(values.min()) if by in ALL_PERIODS and values.size else 0
+    codes, inverse = dense_codes(values - first)  # a count over the codes, not a sort
     labels: list[str | None] = [
-        _period_label(int(c), by) if by in ALL_PERIODS else columns.strings.values[int(c)]
+        _period_label(c + first, by) if by in ALL_PERIODS else columns.strings.values[c]
         for c in codes.tolist()]
     # Codes of one label (several days of a week) go to one group: number the labels.
     ordered = sorted({k for k in labels if k is not None}) + \
         ([None] if None in labels else [])
     place = {key: i for i, key in enumerate(ordered)}
-    group = np.array([place[k] for k in labels], dtype=np.intp)[inverse.reshape(-1)] \
+    group = np.array([place[k] for k in labels], dtype=np.intp)[inverse] \
         if labels else np.zeros(0, dtype=np.intp)
-    order = np.argsort(group, kind="stable")
-    sorted_groups = group[order]
-    starts = [0, *(np.flatnonzero(sorted_groups[1:] != sorted_groups[:-1]) + 1).tolist(),
-              len(order)]
-    out_rows = []
-    for s, e in pairwise(starts):
-        if s == e:
-            continue
-        members = order[s:e]
-        out_rows.append({"key": ordered[int(sorted_groups[s])],
-                         **_figures(figures, members, sla_hours)})
+    out_rows = [{"key": key, **_figures(figures, members, sla_hours)}
+                for key, members in zip(ordered, split_by_code(group, len(ordered),
+                                                               np.arange(len(rows))),
+                                        strict=True)]
     return {
         "by": by,
         "as_of": as_of.isoformat(),

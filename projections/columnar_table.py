@@ -28,6 +28,19 @@ def dense_codes(codes: NDArray[Any], size: int = 0) -> tuple[NDArray[np.intp], N
     return np.flatnonzero(present), (np.cumsum(present) - 1)[codes]
 
 
+def split_by_code(codes: NDArray[np.intp], count: int, rows: NDArray[np.intp]
+                  ) -> list[NDArray[np.intp]]:
+    """`rows` split by their dense code (0 to `count` - 1), in code order, each part in the
+    order of `rows`. The codes are cast to the narrowest unsigned type, where numpy's stable
+    sort is a radix sort: at 1.75M rows 8 ms as uint8 against 95 ms as int32."""
+    if not count:
+        return []
+    narrow = np.uint8 if count <= 1 << 8 else np.uint16 if count <= 1 << 16 else np.intp
+    order = np.argsort(codes.astype(narrow), kind="stable")
+    bounds = np.cumsum(np.bincount(codes, minlength=count)).tolist()
+    return np.split(rows[order], bounds[:-1])
+
+
 def micros(moment: datetime) -> int:
     """Exact microseconds since the epoch: instants compare as `datetime`s do."""
     return (moment - _EPOCH) // _MICRO
