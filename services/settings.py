@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     columns_checkpoint_dir: Path | None = None
     columns_checkpoint_seconds: PositiveFloat = 300.0
     columns_checkpoint_changes: PositiveInt = 100_000
+    # API replicas give each other the answers they compute, in Redis by the change stream
+    # place and question (services/api/shared_answers.py): M replicas compute a question
+    # once, not M times.
+    shared_answers: bool = True
     events_topic: str = "salespulse.events"
     dead_letter_topic: str = "salespulse.events.dlq"
     alerts_topic: str = "salespulse.alerts"

@@ -6,7 +6,9 @@ A request for a view served from columns (docs/PERFORMANCE.md, "Query path"):
 2. if records changed, fetches only those and updates the columns (everything is
    loaded again only after a rebuild of the read models, a pipeline change, or a
    reader so far behind that the stream was trimmed);
-3. answers from the per-place cache, or computes once while identical requests wait.
+3. answers from the per-place cache, or from the answers other replicas at the same place
+   gave (`services/api/shared_answers.py`), or computes once while identical requests wait
+   and gives the answer to the others.
 Computation runs in a worker thread, so the event loop keeps serving other requests. A
 question whose client hung up while it waited for the worker is not computed: a backlog of
 abandoned requests (a dashboard that moved on, a client that timed out) must not keep the
@@ -38,6 +40,7 @@ from projections.columnar import LOAD_ORDER, Columns
 from projections.columnar_checkpoint import CheckpointError
 from projections.facts import Record
 from services.api import checkpoints
+from services.api.shared_answers import SharedAnswers
 from services.readmodels.codec import decode
 from services.readmodels.store import Changes, FactStore, NotBuilt
 
@@ -118,8 +121,10 @@ class CheckpointPolicy:
 
 class ColumnStores:
     def __init__(self, facts: FactStore, tz: str,
-                 checkpoint: CheckpointPolicy = CheckpointPolicy()) -> None:
-        self.facts, self.tz, self.checkpoint = facts, tz, checkpoint
+                 checkpoint: CheckpointPolicy = CheckpointPolicy(),
+                 shared: SharedAnswers | None = None) -> None:
+        self.facts, self.tz, self.checkpoint, self.shared = facts, tz, checkpoint, shared
+        self._giving: set[asyncio.Task[None]] = set()
         self._saving: dict[str, asyncio.Task[None]] = {}
         self._tenants: dict[str, Tenant] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -149,11 +154,18 @@ class ColumnStores:
         state = await self._fresh(tenant)
         if question in state.answers:  # a cached answer touches no array: no lock
             return self._cached(state, question)
+        found, answer = await self._taken(tenant, state, question)
+        if found:
+            return answer
         # Updates and computations never overlap: they share the arrays.
         async with self._lock(tenant):
             state = self._tenants.get(tenant) or await self._current(tenant)
             if question in state.answers:  # computed while this request waited
                 return self._cached(state, question)
+            # ...or by another replica meanwhile (its worker may be ahead of this one's)
+            found, answer = await self._taken(tenant, state, question)
+            if found:
+                return answer
             gone = hung_up.get()
             if gone is not None and await gone():
                 ANSWERS.labels("abandoned").inc()
@@ -165,13 +177,42 @@ class ColumnStores:
                 if other in state.answers:
                     base = self._cached(state, other)
                 else:
-                    base = await self._in_worker(make, state.columns)
-                    ANSWERS.labels("computed").inc()
-                    state.answers.put(other, base)
+                    found, base = await self._taken(tenant, state, other)
+                    if not found:
+                        base = await self._in_worker(make, state.columns)
+                        ANSWERS.labels("computed").inc()
+                        state.answers.put(other, base)
+                        self._give(tenant, state.place, other, base)
                 result = await self._in_worker(compute, state.columns, base)
             ANSWERS.labels("computed").inc()
             state.answers.put(question, result)
+            self._give(tenant, state.place, question, result)
             return result
+
+    async def _taken(self, tenant: str, state: Tenant, question: Hashable) -> tuple[bool, Any]:
+        """(True, answer) if another replica gave the answer at the columns' place."""
+        if self.shared is None:
+            return False, None
+        place = state.place
+        found, answer = await self.shared.get(tenant, place, question)
+        if found:
+            ANSWERS.labels("shared").inc()
+            if state.place is place:  # not moved on while Redis answered
+                state.answers.put(question, answer)
+        return found, answer
+
+    def _give(self, tenant: str, place: Changes, question: Hashable, answer: Any) -> None:
+        """Put the answer where the other replicas look, without holding up this one's."""
+        if self.shared is None:
+            return
+        task = asyncio.ensure_future(self.shared.put(tenant, place, question, answer))
+        self._giving.add(task)
+        task.add_done_callback(self._giving.discard)
+
+    async def drain_shared(self) -> None:
+        """Wait for the answers being given to the other replicas (tests, shutdown)."""
+        while self._giving:
+            await asyncio.gather(*self._giving)
 
     @staticmethod
     def _cached(state: Tenant, question: Hashable) -> Any:

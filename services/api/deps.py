@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from services.alerter.outbox import Outbox
 from services.alerter.settings_log import AlertSettingsLog
 from services.api.columns import CheckpointPolicy, ColumnStores, hung_up
+from services.api.shared_answers import SharedAnswers
 from services.eventstore.ledger import SalesLedger
 from services.readmodels.store import FactStore
 from services.settings import Settings
@@ -37,9 +38,11 @@ class Services:
         # Every view reads columns kept current from the change stream (the alert listings
         # read the alerter's alerts).
         settings = self.settings
+        shared = (SharedAnswers(self.facts.redis, self.facts.prefix, settings.tenant_timezone)
+                  if settings.shared_answers else None)
         self.columns = ColumnStores(self.facts, settings.tenant_timezone, CheckpointPolicy(
             settings.columns_checkpoint_path, settings.columns_checkpoint_seconds,
-            settings.columns_checkpoint_changes))
+            settings.columns_checkpoint_changes), shared)
 
 
 async def get_services(request: Request) -> Services:
