@@ -18,6 +18,7 @@ from events.vocabulary import DIMENSIONS
 from projections.columnar import Columns
 from projections.columnar_table import dense_codes, micros, split_by_code
 from projections.columnar_views import decimal_sum, mean_of, quantile_of
+from projections.derived import kept
 from projections.revenue import AGING_BUCKETS, DSO_WINDOW_DAYS, GROUPINGS, MONTHS_PER_PERIOD
 from projections.snapshot import ALL_PERIODS, Filters
 from projections.stats import average_money, money
@@ -28,7 +29,13 @@ _DAY_MICROS = 86_400 * 10**6
 def order_dims(columns: Columns, name: str) -> NDArray[np.int32]:
     """Each order's dimension `name` (`Snapshot._order`): its deal's rep, that rep's team,
     manager and region at booking, its deal's source, its own product else its deal's,
-    its customer's segment."""
+    its customer's segment. Kept until one of the kinds it reads changes: finding every
+    order's team at booking is most of a team's revenue question (0.1 s at 1M deals)."""
+    version = tuple(sorted(columns.versions.items()))  # any record put: made again
+    return kept(columns, ("order dims", name), version, lambda: _order_dims(columns, name))
+
+
+def _order_dims(columns: Columns, name: str) -> NDArray[np.int32]:
     o, d = columns.orders.orders, columns.deals
     deal = o["deal"]
     has_deal = d["exists"][deal]
