@@ -175,7 +175,7 @@ class FactStore:
             held = records[hash_slot]
             names = sorted(changed[hash_slot])
             write.hset(self._hash(tenant, kind),  # type: ignore[arg-type]
-                       mapping={key: encode(held[key]) for key in names})
+                       mapping={key: encode(held[key], kind) for key in names})
             named.setdefault(tenant, []).extend((kind, key) for key in names)
         for tenant, count in applied_per_tenant.items():
             # (kind, key) in order: hashes sorted by kind, keys sorted within each.

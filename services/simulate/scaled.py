@@ -96,7 +96,7 @@ def copied(records: dict[str, dict[str, Record]], copy: int) -> dict[str, dict[b
     """Copy 0's records as copy `copy`'s, ready for HSET: every `X-0.` id made `X-copy.`."""
     new = rb"\1-" + f"{copy}.".encode()
     return {kind: {_COPY_0.sub(new, key.encode()):
-                   encode_json(_COPY_0.sub(new, orjson.dumps(record)))
+                   encode_json(_COPY_0.sub(new, orjson.dumps(record)), kind)
                    for key, record in by_key.items()}
             for kind, by_key in records.items()}
 
