@@ -1,40 +1,31 @@
 """The leaderboard and a rep's page over `Columns`: the answers `scores.py` and
 `rep_page.py` give over a `Snapshot` (tests hold them byte-identical), in numpy.
 
-Moments compare as exact microseconds since the epoch, as `datetime`s compare; money is
-summed in integer millionths with the exponent Python's `Decimal` sum would have.
+The leaderboard is every rep's figures as arrays (`columnar_rep_figures`) ranked by
+`columnar_board`. A rep page averages its team's breakdown rows: those are made in one
+pass over the deals and the leads for the whole team, from each mate's own activities.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import date
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from events.vocabulary import ts
-from projections.columnar import NOW, Columns
-from projections.columnar_table import micros
-from projections.columnar_views import _counted, _row, decimal_sum
+from projections.columnar import Columns
+from projections.columnar_board import board
+from projections.columnar_rep_activity import rep_activities
+from projections.columnar_rep_figures import rep_figures
+from projections.columnar_views import _counted, _row
 from projections.rep_page import UnknownRep, team_average
-from projections.scores import FOLLOW_UP_DAYS, Window, board, weights_from
+from projections.scores import Window, weights_from
 from projections.snapshot import Filters
-from projections.stats import ratio
 
 
-def holds(at: NDArray[np.int64], window: Window) -> NDArray[np.bool_]:
-    """`Window.holds` of each moment."""
-    keep = at <= micros(window.as_of)
-    if window.start is not None:
-        keep &= at >= micros(window.start)
-    if window.end is not None:
-        keep &= at < micros(window.end)
-    return keep
-
-
+# No longer used here: kept for the views that import it.
 def _grouped(codes: NDArray[np.int32], rows: NDArray[np.intp]) -> dict[int, NDArray[np.intp]]:
     """`rows` grouped by their code."""
     if not rows.size:
@@ -45,63 +36,6 @@ def _grouped(codes: NDArray[np.int32], rows: NDArray[np.intp]) -> dict[int, NDAr
     return {int(codes[s]): rows[s:e] for s, e in pairwise(starts)}
 
 
-def _sums(amounts: NDArray[Any], exponents: NDArray[np.int8], codes: NDArray[np.int32],
-          rows: NDArray[np.intp]) -> dict[int, Decimal]:
-    """The exact money sum of `rows` per code."""
-    return {code: decimal_sum(amounts[group], exponents[group])
-            for code, group in _grouped(codes[rows], rows).items()}
-
-
-def rep_figures(columns: Columns, window: Window) -> dict[str, dict[str, Any]]:
-    """`scores.rep_figures` over the columns."""
-    closes = micros(window.closes)
-    reps = {rid: r for rid, r in columns.rep_records.items()
-            if micros(ts(r["history"][0][0])) <= closes}
-    d, a, strings = columns.deals, columns.activities, columns.strings
-    owner, size = d["owner"], len(strings.values)
-    won = (d["exists"] & (d["status"] == (strings.find("won") or -1)) & (d["closed"] != NOW)
-           & holds(d["closed"], window))
-    still_open = d["exists"] & (d["created"] <= closes) & (d["closed"] > closes)
-    since = micros(window.closes - timedelta(days=FOLLOW_UP_DAYS))
-    at = a["at"]
-    touching = (a["parent_kind"] == 0) & (at > since) & (at <= closes)
-    touched = np.zeros(d.size, dtype=bool)
-    touched[a["parent"][touching]] = True
-    won_rows = np.flatnonzero(won)
-    won_value = _sums(d["amount"], d["amount_exp"], owner, won_rows)
-    won_deals = np.bincount(owner[won_rows], minlength=size)
-    open_deals = np.bincount(owner[still_open], minlength=size)
-    followed_up = np.bincount(owner[still_open & touched], minlength=size)
-    activities = np.bincount(a["rep"][holds(at, window)], minlength=size)
-    # Customers of won deals, per rep; and each customer's orders booked by the close.
-    o = columns.orders.orders
-    booked = o["exists"] & (o["booked"] <= closes)
-    orders_of = np.bincount(o["customer"][booked], minlength=columns.customers.size)
-    customers: dict[int, NDArray[np.int32]] = {}
-    for code, rows in _grouped(owner[won_rows], won_rows).items():
-        of_rows = d["customer"][rows]
-        customers[code] = np.unique(of_rows[of_rows != 0])
-    p = columns.orders.payments
-    paid = np.flatnonzero(holds(p["at"], window))
-    order_rep = columns.orders.rep_of(d, owner)
-    collected = _sums(p["amount"], p["amount_exp"], order_rep[p["order"]], paid)
-    figures: dict[str, dict[str, Any]] = {}
-    for rid, record in reps.items():
-        code = strings.find(rid) or 0
-        mine = customers.get(code, np.zeros(0, dtype=np.int32))
-        repeat = int((orders_of[mine] >= 2).sum())
-        figures[rid] = {
-            "won_value": won_value.get(code, Decimal(0)), "won_deals": int(won_deals[code]),
-            "activities": int(activities[code]), "open_deals": int(open_deals[code]),
-            "followed_up": int(followed_up[code]),
-            "collected": collected.get(code, Decimal(0)),
-            "customers": int(mine.size), "repeat_customers": repeat,
-            "repeat_rate": ratio(repeat, int(mine.size)),
-            "follow_up_rate": ratio(int(followed_up[code]), int(open_deals[code])),
-            "rep": rid, "name": record.get("name"), **columns.rep_at(rid, window.closes)}
-    return figures
-
-
 def leaderboard(columns: Columns, window: Window,
                 select: dict[str, str] | None = None) -> dict[str, Any]:
     """`scores.leaderboard` over the columns."""
@@ -109,18 +43,65 @@ def leaderboard(columns: Columns, window: Window,
     return board(rep_figures(columns, window), weights_from(scoring), window, select)
 
 
+def _chosen(columns: Columns, what: str, tests: list[tuple[NDArray[np.int32], int]] | None,
+            filters: Filters, day: str, rows: NDArray[Any]) -> NDArray[Any]:
+    """The `rows` of `what` that `Columns.keeps` keeps for `tests` and the filters' days."""
+    if tests is None:
+        return rows[:0]
+    table = columns.table(what)
+    keep = table["exists"][rows] if what != "activity" else np.ones(len(rows), dtype=bool)
+    for values, code in tests:
+        keep &= values[rows] == code
+    days = table[day][rows]
+    if filters.start is not None:
+        keep &= days >= filters.start.toordinal()
+    if filters.end is not None:
+        keep &= days <= filters.end.toordinal()
+    kept_rows: NDArray[Any] = rows[keep]
+    return kept_rows
+
+
+def _logged_by(columns: Columns, filters: Filters, code: int,
+               tests: list[tuple[NDArray[np.int32], int]] | None) -> NDArray[np.int32]:
+    """The activities rep code `code` logged that the filters (but `rep`) keep."""
+    index, a = rep_activities(columns), columns.activities
+    first = filters.start.toordinal() if filters.start is not None else None
+    last = filters.end.toordinal() if filters.end is not None else None
+    tail = index.rows + np.flatnonzero(a["rep"][index.rows:a.size] == code).astype(np.int32)
+    return _chosen(columns, "activity", tests, filters, "day",
+                   np.concatenate([index.of_rep(code, first, last), tail]))
+
+
+def figures_of(columns: Columns, filters: Filters, reps: list[str]
+               ) -> dict[str, dict[str, Any]]:
+    """`figures(columns, filters, rep)` of each of `reps`: one pass over the deals and the
+    leads for all of them, and only their own activities."""
+    dims = {k: v for k, v in filters.dims.items() if k != "rep"}
+    codes = {rep: columns.strings.find(rep) or 0 for rep in reps}
+    wanted = np.zeros(len(columns.strings.values), dtype=bool)
+    wanted[[code for code in codes.values() if code]] = True
+    d, lead = columns.deals, columns.leads
+    deals = _chosen(columns, "deal", columns.tests("deal", dims), filters, "created_day",
+                    np.flatnonzero(wanted[d["owner"]]))
+    leads = _chosen(columns, "lead", columns.tests("lead", dims), filters, "created_day",
+                    np.flatnonzero(wanted[lead["owner"]]))
+    deal_owner, lead_owner = d["owner"][deals], lead["owner"][leads]
+    converted = lead_owner[lead["converted"][leads]]
+    activity_tests = columns.tests("activity", dims)
+    out = {}
+    for rep, code in codes.items():  # code 0: a rep no row names
+        logged = len(_logged_by(columns, filters, code, activity_tests)) if code else 0
+        row = _row(columns, rep, deals[deal_owner == code] if code else deals[:0],
+                   (int((lead_owner == code).sum()) if code else 0,
+                    int((converted == code).sum()) if code else 0), logged)
+        row.pop("key")
+        out[rep] = row
+    return out
+
+
 def figures(columns: Columns, filters: Filters, rep: str) -> dict[str, Any]:
     """`rep_page.figures` over the columns: the rep's breakdown row."""
-    only = {**filters.dims, "rep": rep}
-    deals = np.flatnonzero(columns.select("deal", only, filters.start, filters.end,
-                                          day="created_day"))
-    leads = columns.select("lead", only, filters.start, filters.end, day="created_day")
-    converted = int((leads & columns.leads["converted"]).sum())
-    activities = int(columns.select("activity", only, filters.start, filters.end,
-                                    day="day").sum())
-    row = _row(columns, rep, deals, (int(leads.sum()), converted), activities)
-    row.pop("key")
-    return row
+    return figures_of(columns, filters, [rep])[rep]
 
 
 def rep_page(columns: Columns, filters: Filters, window: Window, rep: str,
@@ -133,16 +114,18 @@ def rep_page(columns: Columns, filters: Filters, window: Window, rep: str,
     standing = next((r for r in rows if r["rep"] == rep), None)
     at_close = columns.rep_at(rep, window.closes)
     mates = [r["rep"] for r in rows if r["team"] == at_close["team"]] or [rep]
-    logged = columns.select("activity", {**filters.dims, "rep": rep}, filters.start,
-                            filters.end, day="day")
+    of = figures_of(columns, filters, list(dict.fromkeys([rep, *mates])))
+    code = columns.strings.find(rep) or 0
+    tests = columns.tests("activity", {k: v for k, v in filters.dims.items() if k != "rep"})
+    logged = _logged_by(columns, filters, code, tests) if code else np.zeros(0, np.int32)
     days = np.unique(columns.activities["day"][logged], return_counts=True)
     return {
         "rep": rep,
         "name": columns.rep_records[rep].get("name"),
         **at_close,
-        "figures": figures(columns, filters, rep),
+        "figures": of[rep],
         "team_reps": len(mates),
-        "team_average": team_average([figures(columns, filters, m) for m in mates]),
+        "team_average": team_average([of[m] for m in mates]),
         "activities_by_kind": _counted(columns, columns.activities["kind"][logged]),
         "activities_by_day": {date.fromordinal(int(day)).isoformat(): int(n)
                               for day, n in zip(*days, strict=True)},

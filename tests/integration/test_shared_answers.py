@@ -51,7 +51,7 @@ def team_funnel(columns: Columns) -> dict[str, Any]:
     return columnar_views.funnel(columns, TEAM)
 
 
-def never(columns: Columns) -> dict[str, Any]:
+def never(_: Columns) -> dict[str, Any]:
     raise AssertionError("the other replica's answer was there to take")
 
 
