@@ -14,6 +14,7 @@ Pure: no I/O. Rows are handed out from `FIRST_ROW` in order of first sight.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,6 +22,25 @@ from numpy.typing import NDArray
 FIRST_ROW = 2  # 0 stands for "no key" and 1 stays empty (a table's reserved rows)
 MAX_WIDTH = 64  # longer keys live in the plain dict (rare: ids are short)
 MERGE_AT = 1 << 16  # new keys kept in the dict before they join the sorted arrays
+
+
+@dataclass(frozen=True)
+class TakenKeys:
+    """Some rows' keys, in the order asked for, apart from the index they came from."""
+
+    stored: NDArray[np.bytes_]
+    apart: dict[int, str]  # by position: keys the bytes column does not hold
+
+    def __len__(self) -> int:
+        return len(self.stored)
+
+    def texts(self, start: int, stop: int) -> list[str]:
+        """The keys at positions `start`..`stop` (exclusive) as text."""
+        out = [raw.decode() for raw in self.stored[start:stop].tolist()]
+        for at, key in self.apart.items():
+            if start <= at < stop:
+                out[at - start] = key
+        return out
 
 
 class KeyIndex:
@@ -58,6 +78,14 @@ class KeyIndex:
         """The key of a row given out before."""
         odd = self._odd_keys.get(row)
         return odd if odd is not None else bytes(self._bytes[row]).decode()
+
+    def taken(self, rows: NDArray[np.int64]) -> TakenKeys:
+        """The keys of `rows`, copied out: still readable after the index has changed."""
+        apart: dict[int, str] = {}
+        if self._odd_keys:
+            odd = np.isin(rows, np.fromiter(self._odd_keys, dtype=np.int64))
+            apart = {i: self._odd_keys[int(rows[i])] for i in np.flatnonzero(odd).tolist()}
+        return TakenKeys(self._bytes[rows], apart)
 
     def sorted_order(self, rows: NDArray[np.int64]) -> NDArray[np.int64]:
         """The order `sorted` puts the keys of `rows` in, without making a str of each:

@@ -166,10 +166,7 @@ class ColumnStores:
             found, answer = await self._taken(tenant, state, question)
             if found:
                 return answer
-            gone = hung_up.get()
-            if gone is not None and await gone():
-                ANSWERS.labels("abandoned").inc()
-                raise Abandoned
+            await self._unless_abandoned()
             if given is None:
                 result = await self._in_worker(compute, state.columns)
             else:
@@ -213,6 +210,25 @@ class ColumnStores:
         """Wait for the answers being given to the other replicas (tests, shutdown)."""
         while self._giving:
             await asyncio.gather(*self._giving)
+
+    async def copied(self, tenant: str, take: Callable[[Columns], T]) -> T:
+        """`take` over the tenant's current columns, under the same lock and with the same
+        errors as `answer`, but not kept: for copies read after the lock is let go (a
+        streamed export), too large to keep among the answers."""
+        await self._fresh(tenant)
+        async with self._lock(tenant):
+            state = self._tenants.get(tenant) or await self._current(tenant)
+            await self._unless_abandoned()
+            taken = await self._in_worker(take, state.columns)
+            ANSWERS.labels("computed").inc()
+            return taken
+
+    @staticmethod
+    async def _unless_abandoned() -> None:
+        gone = hung_up.get()
+        if gone is not None and await gone():
+            ANSWERS.labels("abandoned").inc()
+            raise Abandoned
 
     @staticmethod
     def _cached(state: Tenant, question: Hashable) -> Any:

@@ -13,6 +13,8 @@ import pytest
 from redis.asyncio import Redis
 
 from projections.breakdown import breakdown
+from projections.columnar_export import json_chunks, selected_deals
+from projections.export import deal_rows
 from projections.facts import Change
 from projections.funnel import funnel
 from projections.snapshot import Filters, Snapshot
@@ -20,6 +22,7 @@ from services.api.columns import ANSWERS, LOADS, Abandoned, ColumnStores, hung_u
 from services.readmodels import store as readmodel
 from services.readmodels.store import FactStore, NotBuilt
 from services.simulate.scaled import Template, template
+from tests.unit.test_deal_export_stream import rendered
 
 pytestmark = pytest.mark.integration
 TZ = "Asia/Shanghai"
@@ -197,3 +200,20 @@ async def test_an_answer_made_from_another_computes_that_other_once_and_keeps_it
     await store.apply(year().changes[2_000:2_100])  # a new place: everything anew
     await stores.answer_from("t", "part 1", ("whole", whole), part)
     assert computed == ["whole", "part", "part", "whole", "part"]
+
+
+async def test_an_export_streams_the_deals_it_copied_while_the_columns_move_on(
+        store: FactStore) -> None:
+    stores = ColumnStores(store, TZ)
+    await store.apply(year().changes[:2_000])
+    then = Snapshot(await store.load("t"), TZ)
+    deals = await stores.copied("t", lambda columns: selected_deals(columns, Filters()))
+    chunks = json_chunks(deals, 25)
+    first = next(chunks)
+    await store.apply(year().changes[2_000:])
+    # The lock is free while the stream is open: the columns take the changes meanwhile.
+    await asyncio.wait_for(same_as_snapshot(store, stores), timeout=60)
+    assert first + b"".join(chunks) == rendered(deal_rows(then, Filters()))[1]
+    assert b"".join(json_chunks(await stores.copied(
+        "t", lambda columns: selected_deals(columns, Filters())))) != \
+        rendered(deal_rows(then, Filters()))[1]
