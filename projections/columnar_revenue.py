@@ -90,55 +90,30 @@ def _period_end(columns: Columns, day: date, by: str) -> int:
     return micros(datetime.combine(following, time(), columns.tz))
 
 
-class Ledger:
-    """The orders and payments one revenue question reads, as row numbers."""
+class Payments:
+    """Orders' payments, each order's in the order they occurred, summed as they came: what
+    such an order was paid by any moment is then one of these running sums (its payments
+    by a moment are a prefix of its own), with no scatter over all payments. Made over
+    every payment of the orders, whatever the question's `as_of`: a question asks only
+    about moments up to its own, and only of orders booked by then."""
 
-    def __init__(self, columns: Columns, filters: Filters, as_of: datetime) -> None:
-        self.columns, self.as_of = columns, micros(as_of)
+    def __init__(self, columns: Columns, orders: NDArray[np.bool_]) -> None:
         o, p = columns.orders.orders, columns.orders.payments
-        keep = o["exists"] & (o["booked"] <= self.as_of)
-        for name, value in filters.dims.items():
-            if name in DIMENSIONS:
-                code = columns.strings.find(value)
-                keep &= order_dims(columns, name) == code if code else False
-        self.known = np.flatnonzero(keep)
-        self.bookings = self.known[self._on_days(o["booked_day"][self.known], filters)]
-        paid = np.flatnonzero(keep[p["order"]] & (p["at"] <= self.as_of))
-        self.receipts = paid[self._on_days(p["day"][paid], filters)]
-        # Only the kept orders are ever asked about: a team's question reads its payments,
-        # not every payment once per period.
-        self._sort_payments(np.flatnonzero(keep[p["order"]]))
-        self.done = self._fully_paid_at()
-
-    @staticmethod
-    def _on_days(days: NDArray[np.int32], filters: Filters) -> NDArray[np.bool_]:
-        keep = np.ones(len(days), dtype=bool)
-        if filters.start is not None:
-            keep &= days >= filters.start.toordinal()
-        if filters.end is not None:
-            keep &= days <= filters.end.toordinal()
-        return keep
-
-    def _sort_payments(self, rows: NDArray[np.intp]) -> None:
-        """The payments `rows` (every payment of some orders), each order's in the order
-        they occurred, summed as they came: what such an order was paid by any moment is
-        then one of these running sums (its payments by a moment are a prefix of its own),
-        with no scatter over all payments."""
-        p = self.columns.orders.payments
+        rows = np.flatnonzero(orders[p["order"]])
         order, at = p["order"][rows], p["at"][rows]
         step = np.diff(order)
         if ((step > 0) | ((step == 0) & (np.diff(at) >= 0))).all():  # as they usually come
-            self.by_time = rows
+            by_time = rows
         else:
-            self.by_time = rows[np.lexsort((at, order))]
-        of = p["order"][self.by_time]
-        amounts = p["amount"][self.by_time]
-        self.paid_at = p["at"][self.by_time]
+            by_time = rows[np.lexsort((at, order))]
+        of = p["order"][by_time]
+        amounts = p["amount"][by_time]
+        self.paid_at = p["at"][by_time]
         new_run = np.r_[True, of[1:] != of[:-1]] if len(of) else np.zeros(0, dtype=bool)
         self.starts = np.flatnonzero(new_run)
         self.ends = np.r_[self.starts[1:], len(of)].astype(np.intp)
         self.of = of[self.starts]  # each run's order
-        self.run_of = np.full(self.columns.orders.orders.size, -1, dtype=np.intp)
+        self.run_of = np.full(o.size, -1, dtype=np.intp)
         self.run_of[self.of] = np.arange(len(self.of))
         # Summed across orders, each run's sums less what came before it: in int64 any
         # wrap cancels, as the per-order sums `np.add.at` gave (beyond int64: objects).
@@ -146,15 +121,16 @@ class Ledger:
         self.before = self.running[self.starts] - amounts[self.starts]
         # The least exponent so far within each run, in one pass: each run's values shifted
         # below every earlier run's, so a running minimum never reaches back past its start.
-        exps = p["amount_exp"][self.by_time].astype(np.int64)
+        exps = p["amount_exp"][by_time].astype(np.int64)
         runs = np.cumsum(new_run) - 1
         span = int(exps.max()) - int(exps.min()) + 1 if len(of) else 1
         self.least_exp = np.minimum.accumulate(exps - runs * span) + runs * span
+        self.done = self._fully_paid_at(columns)
 
-    def _fully_paid_at(self) -> NDArray[np.int64]:
+    def _fully_paid_at(self, columns: Columns) -> NDArray[np.int64]:
         """`revenue.fully_paid_at` of every order (-1: never): the time of the payment that
         brought it to its amount, in the order the payments occurred."""
-        o = self.columns.orders.orders
+        o = columns.orders.orders
         done = np.where(o["amount"] <= 0, o["booked"], -1).astype(np.int64)
         if not len(self.starts):
             return done
@@ -168,6 +144,41 @@ class Ledger:
         done[orders[not_yet]] = at[not_yet]
         return done
 
+
+class Ledger:
+    """The orders and payments one revenue question reads, as row numbers."""
+
+    def __init__(self, columns: Columns, filters: Filters, as_of: datetime) -> None:
+        self.columns, self.as_of = columns, micros(as_of)
+        o, p = columns.orders.orders, columns.orders.payments
+        orders = o["exists"].copy()
+        dims = [(name, value) for name, value in filters.dims.items() if name in DIMENSIONS]
+        for name, value in dims:
+            code = columns.strings.find(value)
+            orders &= order_dims(columns, name) == code if code else False
+        keep = orders & (o["booked"] <= self.as_of)
+        self.known = np.flatnonzero(keep)
+        self.bookings = self.known[self._on_days(o["booked_day"][self.known], filters)]
+        paid = np.flatnonzero(keep[p["order"]] & (p["at"] <= self.as_of))
+        self.receipts = paid[self._on_days(p["day"][paid], filters)]
+        # Every payment sorted for the whole tenant is kept until a record changes, since
+        # dashboards ask it again with each `as_of`; a team's or rep's question reads only
+        # its own orders' payments (kept for each, they would add up to every payment
+        # again per dimension).
+        self.payments = kept(columns, "revenue payments", tuple(sorted(columns.versions.items())),
+                             lambda: Payments(columns, orders)) if not dims \
+            else Payments(columns, orders)
+        self.done = self.payments.done
+
+    @staticmethod
+    def _on_days(days: NDArray[np.int32], filters: Filters) -> NDArray[np.bool_]:
+        keep = np.ones(len(days), dtype=bool)
+        if filters.start is not None:
+            keep &= days >= filters.start.toordinal()
+        if filters.end is not None:
+            keep &= days <= filters.end.toordinal()
+        return keep
+
     def owing(self, rows: NDArray[np.intp], moment: int, inclusive: bool) -> NDArray[np.intp]:
         """The orders of `rows` (booked by `moment`) still owed something then. Amounts and
         payments are never negative, so what an order was paid only grows: it owes until
@@ -179,25 +190,26 @@ class Ledger:
                 ) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
         """What each order of `rows` was paid by `moment`, and that sum's exponent: the
         running sum at its last payment by then, reading only these orders' payments."""
-        paid = np.zeros(rows.size, dtype=self.running.dtype)
+        pay = self.payments
+        paid = np.zeros(rows.size, dtype=pay.running.dtype)
         exponent = np.zeros(rows.size, dtype=np.int8)
-        run = self.run_of[rows]
+        run = pay.run_of[rows]
         some = np.flatnonzero(run >= 0)
         if not some.size:
             return paid, exponent
         run = run[some]
-        first = self.starts[run]
-        counts = self.ends[run] - first
+        first = pay.starts[run]
+        counts = pay.ends[run] - first
         # Each order's payments, one run after another, as indexes into the sorted payments.
         offsets = np.cumsum(counts) - counts
         flat = np.arange(int(counts.sum())) - np.repeat(offsets - first, counts)
-        at = self.paid_at[flat]
+        at = pay.paid_at[flat]
         covered = (at <= moment) if inclusive else (at < moment)
         by_then = np.add.reduceat(covered, offsets, dtype=np.int64)  # a prefix of each run
         has = by_then > 0
         last = (first + by_then - 1)[has]
-        paid[some[has]] = self.running[last] - self.before[run[has]]
-        exponent[some[has]] = np.minimum(self.least_exp[last], 0)
+        paid[some[has]] = pay.running[last] - pay.before[run[has]]
+        exponent[some[has]] = np.minimum(pay.least_exp[last], 0)
         return paid, exponent
 
     def balance(self, rows: NDArray[np.intp], moment: int, inclusive: bool) -> dict[str, Any]:
