@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from projections.columnar_rep_figures import RepFigures
 from projections.columnar_views import as_decimal
-from projections.scores import COMPONENTS, Window
+from projections.scores import COMPONENTS, Window, board_answer
 
 EXACT_FLOATS = 1 << 53  # integers below this are exact as float64
 _DIVISOR_LIMIT = 10 ** 11
@@ -146,13 +146,5 @@ def board(figures: RepFigures, weights: dict[str, Decimal], window: Window,
         teams.tolist(), strict=True)]
     by_rep = np.array(sorted(range(len(rows)), key=f.reps.__getitem__), dtype=np.intp)
     by_rank = by_rep[np.argsort(np.array(rank_company, dtype=np.int64)[by_rep], kind="stable")]
-    shown = [rows[i] for i in by_rank.tolist()]  # by (rank_company, rep)
-    if select:
-        shown = [r for r in shown if all(r[k] == v for k, v in select.items())]
-    return {
-        "as_of": window.as_of.isoformat(),
-        "from": window.start.isoformat() if window.start else None,
-        "to": window.end.isoformat() if window.end else None,
-        "weights": {k: float(v) for k, v in weights.items()},
-        "rows": shown,
-    }
+    # by (rank_company, rep)
+    return board_answer(window, weights, [rows[i] for i in by_rank.tolist()], select)

@@ -151,7 +151,13 @@ def board(figures: dict[str, dict[str, Any]], weights: dict[str, Decimal], windo
             "score": mean([m["score"] for m in mates]),
             **{k: mean([m["components"][k] for m in mates]) for k in COMPONENTS}}
     rows.sort(key=lambda row: (row["rank_company"], row["rep"]))
-    shown = [r for r in rows if all(r[k] == v for k, v in (select or {}).items())]
+    return board_answer(window, weights, rows, select)
+
+
+def board_answer(window: Window, weights: dict[str, Decimal], ranked: list[dict[str, Any]],
+                 select: dict[str, str] | None) -> dict[str, Any]:
+    """The leaderboard's answer: the rows ranked, those `select` chooses."""
+    shown = [r for r in ranked if all(r[k] == v for k, v in (select or {}).items())]
     return {
         "as_of": window.as_of.isoformat(),
         "from": window.start.isoformat() if window.start else None,

@@ -1,6 +1,7 @@
 """The API's column stores on a real Redis: kept current from the change stream batch by
 batch, answering as a Snapshot of the same records does; loaded whole again after a
-rebuild, a trimmed stream or a new pipeline, and never answering while not built."""
+rebuild, a trimmed stream or a new pipeline, and never answering while not built; and
+replicas taking each other's answers at the same place in the stream."""
 
 from __future__ import annotations
 
@@ -8,17 +9,21 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from functools import cache
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
+from projections import columnar_views
 from projections.breakdown import breakdown
+from projections.columnar import Columns
 from projections.columnar_export import json_chunks, selected_deals
 from projections.export import deal_rows
 from projections.facts import Change
 from projections.funnel import funnel
 from projections.snapshot import Filters, Snapshot
 from services.api.columns import ANSWERS, LOADS, Abandoned, ColumnStores, hung_up
+from services.api.shared_answers import SharedAnswers
 from services.readmodels import store as readmodel
 from services.readmodels.store import FactStore, NotBuilt
 from services.simulate.scaled import Template, template
@@ -41,6 +46,8 @@ async def store(containers: dict[str, str]) -> AsyncIterator[FactStore]:
     await facts.mark_built()
     yield facts
     await facts.clear()
+    async for key in client.scan_iter(f"{facts.prefix}:*"):  # shared answers would expire
+        await client.unlink(key)
     await client.aclose()
 
 
@@ -217,3 +224,51 @@ async def test_an_export_streams_the_deals_it_copied_while_the_columns_move_on(
     assert b"".join(json_chunks(await stores.copied(
         "t", lambda columns: selected_deals(columns, Filters())))) != \
         rendered(deal_rows(then, Filters()))[1]
+
+
+# --- replicas sharing their answers (services/api/shared_answers.py) ---
+
+
+def replica(facts: FactStore) -> ColumnStores:
+    return ColumnStores(facts, TZ, shared=SharedAnswers(facts.redis, facts.prefix, TZ))
+
+
+def team_funnel(columns: Columns) -> dict[str, Any]:
+    return columnar_views.funnel(columns, TEAM)
+
+
+def never(_: Columns) -> dict[str, Any]:
+    raise AssertionError("the other replica's answer was there to take")
+
+
+def count(source: str) -> float:
+    return ANSWERS.labels(source)._value.get()  # noqa: SLF001 - the counter is the evidence
+
+
+async def test_the_other_replica_takes_the_answer_until_the_records_change(
+        store: FactStore) -> None:
+    changes = year().changes
+    half = len(changes) // 2
+    await store.apply(changes[:half])
+    first, second = replica(store), replica(store)
+
+    computed = await first.answer("t", ("funnel", "T-2"), team_funnel)
+    await first.drain_shared()
+    shared_before = count("shared")
+    assert await second.answer("t", ("funnel", "T-2"), never) == computed
+    assert count("shared") == shared_before + 1
+    assert computed == funnel(Snapshot(await store.load("t"), TZ), TEAM)
+
+    await store.apply(changes[half:])  # a new place: the old answer is not taken
+    answered = await second.answer("t", ("funnel", "T-2"), team_funnel)
+    assert answered == funnel(Snapshot(await store.load("t"), TZ), TEAM)
+    assert answered != computed
+
+
+async def test_a_replica_without_sharing_computes_its_own(store: FactStore) -> None:
+    await store.apply(year().changes)
+    sharing, alone = replica(store), ColumnStores(store, TZ)
+    await sharing.answer("t", ("funnel", "T-2"), team_funnel)
+    await sharing.drain_shared()
+    with pytest.raises(AssertionError, match="the other replica's answer"):
+        await alone.answer("t", ("funnel", "T-2"), never)
