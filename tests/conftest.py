@@ -25,9 +25,9 @@ import pytest
 
 from services.broker import TansuBroker, free_port
 from services.processes import is_healthy, spawn
-from tests.depth import register_quick_profile
+from tests.depth import register_profiles
 
-register_quick_profile()
+register_profiles()
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
