@@ -207,7 +207,8 @@ class ColumnStores:
         task.add_done_callback(self._giving.discard)
 
     async def drain_shared(self) -> None:
-        """Wait for the answers being given to the other replicas (tests, shutdown)."""
+        """Wait for the answers being given to the other replicas (a test's: a replica
+        stopping lets them go, and the others compute those questions themselves)."""
         while self._giving:
             await asyncio.gather(*self._giving)
 
