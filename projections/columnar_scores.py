@@ -9,7 +9,6 @@ pass over the deals and the leads for the whole team, from each mate's own activ
 from __future__ import annotations
 
 from datetime import date
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -23,17 +22,6 @@ from projections.columnar_views import _counted, _row
 from projections.rep_page import UnknownRep, team_average
 from projections.scores import Window, weights_from
 from projections.snapshot import Filters
-
-
-# No longer used here: kept for the views that import it.
-def _grouped(codes: NDArray[np.int32], rows: NDArray[np.intp]) -> dict[int, NDArray[np.intp]]:
-    """`rows` grouped by their code."""
-    if not rows.size:
-        return {}
-    order = np.argsort(codes, kind="stable")
-    codes, rows = codes[order], rows[order]
-    starts = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(rows)]
-    return {int(codes[s]): rows[s:e] for s, e in pairwise(starts)}
 
 
 def leaderboard(columns: Columns, window: Window,
