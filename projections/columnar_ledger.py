@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from projections.columnar import Columns, months
+from projections.columnar_table import running_min_in_runs
 from projections.columnar_views import as_decimal
 from projections.derived import kept
 
@@ -116,13 +117,7 @@ def _entries(at: NDArray[np.int64], amount: NDArray[Any], exponent: NDArray[np.i
         amount = amount.astype(object)  # Python's integers do not overflow
     running = np.concatenate((np.zeros(1, dtype=amount.dtype), np.cumsum(amount)))
     exponent = np.minimum(exponent, 0)  # a sum starts from Decimal(0)
-    # Each run's running lowest: minus the exponent raised by the run's index times more
-    # than its range, so that a running maximum starts again at each run.
-    lowest = exponent  # when they are all one
-    if exponent.size and exponent.min() != exponent.max():
-        width = 1 - int(exponent.min())
-        raised = np.repeat(np.arange(len(starts) - 1, dtype=np.int64) * width, np.diff(starts))
-        lowest = (raised - np.maximum.accumulate(raised - exponent)).astype(np.int8)
+    lowest = running_min_in_runs(exponent, np.diff(starts)).astype(np.int8)
     scales = np.flatnonzero(np.bincount(-exponent.astype(np.int64), minlength=1)[1:]) + 1
     return Entries(at, exponent, lowest, running, starts,
                    tuple(-int(s) for s in scales.tolist()))

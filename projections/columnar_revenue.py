@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from events.vocabulary import DIMENSIONS
 from projections.columnar import Columns
-from projections.columnar_table import dense_codes, micros, split_by_code
+from projections.columnar_table import dense_codes, micros, running_min_in_runs, split_by_code
 from projections.columnar_views import decimal_sum, mean_of, quantile_of
 from projections.derived import kept
 from projections.revenue import AGING_BUCKETS, DSO_WINDOW_DAYS, GROUPINGS, MONTHS_PER_PERIOD
@@ -119,12 +119,8 @@ class Payments:
         # wrap cancels, as the per-order sums `np.add.at` gave (beyond int64: objects).
         self.running = np.cumsum(amounts)
         self.before = self.running[self.starts] - amounts[self.starts]
-        # The least exponent so far within each run, in one pass: each run's values shifted
-        # below every earlier run's, so a running minimum never reaches back past its start.
-        exps = p["amount_exp"][by_time].astype(np.int64)
-        runs = np.cumsum(new_run) - 1
-        span = int(exps.max()) - int(exps.min()) + 1 if len(of) else 1
-        self.least_exp = np.minimum.accumulate(exps - runs * span) + runs * span
+        # The least exponent so far within each run.
+        self.least_exp = running_min_in_runs(p["amount_exp"][by_time], self.ends - self.starts)
         self.done = self._fully_paid_at(columns)
 
     def _fully_paid_at(self, columns: Columns) -> NDArray[np.int64]:

@@ -41,6 +41,18 @@ def split_by_code(codes: NDArray[np.intp], count: int, rows: NDArray[np.intp]
     return np.split(rows[order], bounds[:-1])
 
 
+def running_min_in_runs(values: NDArray[Any], counts: NDArray[Any]) -> NDArray[np.int64]:
+    """Each value's minimum with the values before it in its run (runs of `counts` values,
+    one after another), in one pass: each run's values shifted below every earlier run's
+    by more than their range, so a running minimum never reaches back past a run's start."""
+    values = values.astype(np.int64)
+    if not values.size or values.min() == values.max():
+        return values
+    span = int(values.max()) - int(values.min()) + 1
+    shift = np.repeat(np.arange(len(counts), dtype=np.int64) * span, counts)
+    return np.minimum.accumulate(values - shift) + shift
+
+
 def micros(moment: datetime) -> int:
     """Exact microseconds since the epoch: instants compare as `datetime`s do."""
     return (moment - _EPOCH) // _MICRO
