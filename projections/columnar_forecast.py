@@ -318,15 +318,15 @@ def _periods(columns: Columns, as_of: datetime, period: str) -> list[tuple[datet
 
 
 def accuracy(columns: Columns, filters: Filters, as_of: datetime,
-             period: str) -> dict[str, Any]:
-    """`forecast.accuracy` over the column store."""
+             period: str, stage_history: StageHistory | None = None) -> dict[str, Any]:
+    """`forecast.accuracy` over the column store (`stage_history`: as `forecast`'s)."""
     periods = _periods(columns, as_of, period)
     rows: list[dict[str, Any]] = []
     if periods:
         # What every period reads, once: the filters, the stage history, and the selected
         # deals won in any of them as they stood at their wins.
         selection = _selection(columns, filters)
-        stage_history = StageHistory(columns)
+        stage_history = stage_history or StageHistory(columns)
         d = columns.deals
         closed = d["closed"]
         won = np.flatnonzero(

@@ -64,6 +64,8 @@ async def get_forecast_accuracy(
     at the start; `error` = forecast − actual; `ape` = |error| / actual (null when nothing
     was won). `mape` = the mean of the non-null `ape`s.
     """
-    return await services.columns.answer(
+    # Each period's forecast reads the same stage history as `GET /v1/forecast`'s.
+    return await services.columns.answer_from(
         tenant, ("forecast/accuracy", period, as_of, question(selected)),
-        lambda columns: accuracy(columns, selected, as_of, period))
+        (("stage history",), StageHistory),
+        lambda columns, history: accuracy(columns, selected, as_of, period, history))

@@ -17,7 +17,8 @@ from tests.unit.test_column_store_views import AS_OF, body, filter_cases, values
 
 
 def same_forecasts(snapshot: Snapshot, columns: Columns, seed: int) -> None:
-    # One stage history for every question at this state, as the API shares it.
+    # One stage history for every question at this state (forecasts and accuracies alike),
+    # as the API shares it.
     shared = columnar_forecast.StageHistory(columns)
     for index, filters in enumerate(filter_cases(snapshot, seed, count=4)):
         for text in AS_OF:
@@ -29,8 +30,11 @@ def same_forecasts(snapshot: Snapshot, columns: Columns, seed: int) -> None:
                 expected, (filters, as_of)
         period = ("month", "quarter")[index % 2]
         as_of = datetime.fromisoformat(AS_OF[index % len(AS_OF)])
+        expected = body(forecast.accuracy(snapshot, filters, as_of, period))
         assert body(columnar_forecast.accuracy(columns, filters, as_of, period)) == \
-            body(forecast.accuracy(snapshot, filters, as_of, period)), (filters, period)
+            expected, (filters, period)
+        assert body(columnar_forecast.accuracy(columns, filters, as_of, period, shared)) == \
+            expected, (filters, period)
 
 
 def test_a_simulated_year_gives_the_snapshot_forecast_byte_for_byte() -> None:
