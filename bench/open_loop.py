@@ -34,7 +34,9 @@ REFRESHES_PER_PAGE_LOAD = 20  # a page kept open five minutes
 
 
 def _refresh(filters: dict[str, str], rep: str | None) -> list[Request]:
-    scoped = {k: v for k, v in filters.items() if k in ("team", "rep")}
+    # Targets: the panel asks those under way (a second time for the latest over, when
+    # none is: rare enough to leave out).
+    scoped = {"standing": "under_way", **{k: v for k, v in filters.items() if k in ("team", "rep")}}
     ranked = {k: v for k, v in filters.items() if k in ("from", "to", "team", "rep", "region")}
     asked = [("/v1/funnel", filters), ("/v1/cycle", filters), ("/v1/forecast", filters),
              ("/v1/revenue", {**filters, "by": "month"}), ("/v1/targets", scoped),

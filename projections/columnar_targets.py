@@ -29,10 +29,12 @@ from projections.columnar_views import as_decimal
 from projections.derived import kept
 from projections.targets import (
     AMOUNT_METRICS,
+    STANDINGS,
     Key,
     Period,
     answer_order,
     figure,
+    period_standing,
     target_row,
     target_values,
     teams_at_start,
@@ -44,7 +46,7 @@ Occurrences = tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int32],
                     NDArray[np.int32], NDArray[Any] | None, NDArray[np.int8] | None]
 
 SCOPE_CODES = {"company": 0, "team": 1, "rep": 2}
-NOT_BEGUN, UNDER_WAY, OVER = 0, 1, 2
+NOT_BEGUN, UNDER_WAY, OVER = range(len(STANDINGS))  # places in `STANDINGS`
 EXACT_FLOATS = 1 << 53  # integers below this are exact as float64
 TAIL_ROWS = 1 << 16  # at least this many of the latest occurrences are kept apart
 
@@ -407,10 +409,15 @@ def _make_plan(columns: Columns) -> _Plan:
                np.empty(n, dtype=object), np.empty(n, dtype=object)))
 
 
-def _chosen(plan: _Plan, tz: Any, scope: str | None, period: str | None,
-            metric: str | None, team: str | None, rep: str | None) -> NDArray[np.intp]:
-    """The keys the filters keep (`targets.targets`'s `keeps`), in answer order."""
+def _chosen(plan: _Plan, tz: Any, state_of: NDArray[np.int8], scope: str | None,
+            period: str | None, metric: str | None, team: str | None, rep: str | None,
+            standing: str | None) -> NDArray[np.intp]:
+    """The keys the filters keep (`targets.targets`'s `keeps`), in answer order;
+    `state_of`: where each period stands at the question's `as_of`."""
     keep = np.ones(len(plan.keys), dtype=np.bool_)
+    if standing:
+        keep &= state_of[plan.period_of] == (STANDINGS.index(standing)
+                                             if standing in STANDINGS else -1)
     within = Period.parse(period, tz) if period else None
     if scope:
         keep &= plan.scope == SCOPE_CODES.get(scope, -1)
@@ -549,12 +556,12 @@ def _under_way(plan: _Plan, chosen: NDArray[np.intp], under: NDArray[np.bool_],
 def column_targets(columns: Columns, as_of: datetime, **asked: str | None) -> dict[str, Any]:
     """`GET /v1/targets` over the columns (`targets.targets`'s parameters)."""
     plan = _plan(columns)
-    chosen = _chosen(plan, columns.tz, asked.get("scope"), asked.get("period"),
-                     asked.get("metric"), asked.get("team"), asked.get("rep"))
-    count, total, exponent = _actuals(columns, plan, chosen, micros(as_of))
     elapsed = [p.elapsed(as_of) for p in plan.periods]
-    state_of = np.array([NOT_BEGUN if e == 0 else OVER if e == t else UNDER_WAY
-                         for e, t in elapsed], dtype=np.int8)
+    state_of = np.array([STANDINGS.index(period_standing(e)) for e in elapsed], dtype=np.int8)
+    chosen = _chosen(plan, columns.tz, state_of, asked.get("scope"), asked.get("period"),
+                     asked.get("metric"), asked.get("team"), asked.get("rep"),
+                     asked.get("standing"))
+    count, total, exponent = _actuals(columns, plan, chosen, micros(as_of))
     share = np.empty(len(elapsed), dtype=object)
     share[:] = [e / t for e, t in elapsed]
     periods = plan.period_of[chosen]

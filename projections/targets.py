@@ -174,6 +174,15 @@ def figure(value: Decimal, metric: str) -> str | float:
     return _amount(value) if metric in AMOUNT_METRICS else float(value)
 
 
+STANDINGS = ("not_begun", "under_way", "over")  # where a period stands at `as_of`
+
+
+def period_standing(elapsed_of_total: tuple[int, int]) -> str:
+    """One of `STANDINGS`, from `period.elapsed(as_of)`."""
+    elapsed, total = elapsed_of_total
+    return "not_begun" if elapsed == 0 else "over" if elapsed == total else "under_way"
+
+
 def target_row(key: Key, target: Decimal, actual: Decimal, derived: bool, period: Period,
                elapsed_of_total: tuple[int, int]) -> dict[str, Any]:
     """One target's row; `elapsed_of_total` is `period.elapsed(as_of)`."""
@@ -212,12 +221,15 @@ def answer_order(periods: dict[str, Period]) -> Callable[[Key], tuple[Any, ...]]
 
 def targets(snapshot: Joined, as_of: datetime, *, scope: str | None = None,
             period: str | None = None, metric: str | None = None, team: str | None = None,
-            rep: str | None = None, actuals_of: Actuals | None = None) -> dict[str, Any]:
-    """`GET /v1/targets`: every target (set or rolled up) with actual, attainment and pace.
+            rep: str | None = None, standing: str | None = None,
+            actuals_of: Actuals | None = None) -> dict[str, Any]:
+    """`GET /v1/targets`: every target (set or rolled up) with actual, attainment and pace;
+    `standing` keeps those whose period stands so at `as_of` (one of `STANDINGS`).
     The actuals come from `actuals_of` (default: `actuals` over the `Snapshot`)."""
     values, derived = target_values(snapshot)
     within = Period.parse(period, snapshot.tz) if period else None
     periods = {p: Period.parse(p, snapshot.tz) for p in {key[2] for key in values}}
+    elapsed = {p: period.elapsed(as_of) for p, period in periods.items()}
     team_at = teams_at_start(snapshot)
 
     def keeps(key: Key) -> bool:
@@ -225,6 +237,8 @@ def targets(snapshot: Joined, as_of: datetime, *, scope: str | None = None,
         if (scope and k_scope != scope) or (metric and k_metric != metric):
             return False
         if within and not periods[k_period].within(within):
+            return False
+        if standing and period_standing(elapsed[k_period]) != standing:
             return False
         if rep and not (k_scope == "rep" and k_id == rep):
             return False
@@ -239,7 +253,6 @@ def targets(snapshot: Joined, as_of: datetime, *, scope: str | None = None,
         totals = actuals(snapshot, {k[3] for k in kept}, as_of)
     else:
         totals = actuals_of({k[3] for k in kept}, as_of)
-    elapsed = {p: period.elapsed(as_of) for p, period in periods.items()}
     kept.sort(key=answer_order(periods))
     return {"as_of": as_of.isoformat(), "targets": [
         target_row(k, values[k], totals.get(k, Decimal(0)), k in derived, periods[k[2]],

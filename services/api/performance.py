@@ -71,6 +71,9 @@ async def get_targets(
     team: Annotated[str | None, Query(description="the team's targets and those of the reps "
                                       "in it at the period's start")] = None,
     rep: str | None = None,
+    standing: Annotated[Literal["not_begun", "under_way", "over"] | None, Query(
+        description="keep targets whose period stands so at `as_of`: not begun, under way "
+        "(begun, not ended) or over")] = None,
 ) -> dict[str, Any]:
     """Each target (`target.set`, latest value per scope, scope_id, period and metric) with:
 
@@ -100,7 +103,7 @@ async def get_targets(
     if caller.role == "rep":
         scope = "rep"
     asked = {"scope": scope, "period": period, "metric": metric, "team": within.get("team"),
-             "rep": within.get("rep")}
+             "rep": within.get("rep"), "standing": standing}
     return await services.columns.answer(
         caller.tenant, ("targets", as_of, tuple(asked.items())),
         lambda columns: column_targets(columns, as_of, **asked))

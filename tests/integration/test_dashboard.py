@@ -105,6 +105,11 @@ def test_the_dashboard_shows_the_apis_funnel(year_stack: LoadedStack, page: Page
     assert page.locator(".unavailable[data-testid^='unavailable-']").count() == 0
     assert page.locator("#funnel-chart canvas").count() == 1
     assert page.get_by_test_id("leaderboard-table").locator("tr[data-rep]").count() > 0
+    # The simulated year is long over: no target is under way, so the panel asks again for
+    # those over and shows the latest twelve.
+    assert not year_stack.get("/v1/targets", standing="under_way")["targets"]
+    over = year_stack.get("/v1/targets", standing="over")["targets"]
+    assert page.get_by_test_id("targets-table").locator("tbody tr").count() == min(12, len(over))
     shot(page, "dashboard-en")
 
 

@@ -36,7 +36,7 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
 def test_targets_and_leaderboard_equal_the_independent_computation(
         year_stack: LoadedStack, as_of: str) -> None:
     events = year_stack.events
-    for filters in ({}, {"team": "T-1", "period": "2017-Q2"}):
+    for filters in ({}, {"team": "T-1", "period": "2017-Q2"}, {"standing": "under_way"}):
         api = year_stack.get("/v1/targets", as_of=as_of, **filters)["targets"]
         independent = targets_oracle.targets(events, as_of, filters=filters)["targets"]
         assert api
@@ -61,9 +61,11 @@ def test_unknown_rep_and_bad_query_are_refused_with_a_problem(year_stack: Loaded
         missing = client.get("/v1/reps/nobody")
         both = client.get("/v1/leaderboard", params={"period": "2017", "from": "2017-01-01"})
         bad = client.get("/v1/targets", params={"period": "2017-13"})
+        unknown = client.get("/v1/targets", params={"standing": "later"})
     assert missing.status_code == 404 and missing.json()["title"] == "Unknown rep"
     assert both.status_code == 422 and "period" in both.json()["detail"]
     assert bad.status_code == 422 and "period" in bad.json()["detail"]
+    assert unknown.status_code == 422 and "standing" in unknown.json()["detail"]
 
 
 def test_put_scoring_changes_the_leaderboard(stack: Stack) -> None:

@@ -150,6 +150,9 @@ def targets(events: list[dict], as_of: str, *, tz: str = "Asia/Shanghai",
         actual = sum(mine["value"], Decimal(0))
         total = (end - start).value
         elapsed = (min(max(when, start), end) - start).value
+        standing = "not_begun" if elapsed == 0 else "over" if elapsed == total else "under_way"
+        if f.get("standing") and standing != f["standing"]:
+            continue
         target = row.target
         expected = target * Decimal(elapsed) / Decimal(total)
         pace = None if elapsed == 0 else actual if elapsed == total else \

@@ -157,6 +157,8 @@ def same_targets(snapshot: Snapshot, columns: Columns) -> None:
                 *({"period": period} for period in ("2017", "2017-Q3", "2017-02", "2016")),
                 *({"metric": metric} for metric in TARGET_METRICS),
                 *({"team": team} for team in teams), *({"rep": rep} for rep in reps),
+                *({"standing": standing} for standing in (*targets.STANDINGS, "later")),
+                {"standing": "under_way", "team": teams[0], "metric": "new_leads"},
                 {"scope": "rep", "period": "2017-Q3", "metric": "collected",
                  "team": teams[0]}):
             assert body(column_targets(columns, as_of, **asked)) == \

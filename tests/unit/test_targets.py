@@ -240,3 +240,24 @@ def test_view_equals_the_independent_computation_over_a_simulated_year(
     independent = by_oracle(year, as_of, **filters)
     assert view, "every filter here selects some targets"
     assert comparable([exact(r) for r in view]) == comparable([exact(r) for r in independent])
+
+
+@IMPLEMENTATIONS
+def test_standing_keeps_the_targets_whose_period_stands_so_at_as_of(compute: Compute) -> None:
+    # On 10 March: February is over, March under way, Q2 and April not begun; the year of
+    # 2017 is under way too. A period ending at as_of's instant is over.
+    events = [*ORG, *(target("rep", "r1", period, "won_deals", "3")
+                      for period in ("2017-02", "2017-03", "2017-04", "2017-Q2", "2017"))]
+    asked = "2017-03-10T00:00:00+08:00"
+
+    def periods(**filters: str) -> set[str]:
+        return {period for (scope, _, period, _) in table(compute, events, asked, **filters)
+                if scope == "rep"}
+
+    assert periods(standing="over") == {"2017-02"}
+    assert periods(standing="under_way") == {"2017-03", "2017"}
+    assert periods(standing="not_begun") == {"2017-04", "2017-Q2"}
+    assert periods() == {"2017-02", "2017-03", "2017-04", "2017-Q2", "2017"}
+    at_march_end = {period for (scope, _, period, _) in table(
+        compute, events, "2017-04-01T00:00:00+08:00", standing="over") if scope == "rep"}
+    assert at_march_end == {"2017-02", "2017-03"}

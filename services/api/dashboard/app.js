@@ -281,9 +281,8 @@ function renderForecast(answer) {
 function renderTargets(answer) {
   if (!usable("targets", answer)) return;
   const order = {company: 0, team: 1, rep: 2};
-  const all = answer.data.targets;
-  let rows = all.filter((r) => r.elapsed_share > 0 && r.elapsed_share < 1);
-  if (!rows.length) rows = all.slice(-12);
+  // The targets under way, or when none is, the latest that are over (`targetsShown`).
+  const rows = answer.data.targets.slice(answer.latestOver ? -12 : 0);
   rows.sort((a, b) => order[a.scope] - order[b.scope] || a.period.localeCompare(b.period)
     || String(a.scope_id).localeCompare(String(b.scope_id)) || a.metric.localeCompare(b.metric));
   const amount = (r, v) => (["won_value", "collected"].includes(r.metric) ? fmt.compact(v)
@@ -589,6 +588,15 @@ async function refresh() {
   }
 }
 
+async function targetsShown(ask, scoped) {
+  // Only the targets the panel shows are asked for: a large tenant has hundreds of
+  // thousands over a year, a few of each period under way.
+  const underWay = await ask("/v1/targets", {...scoped, standing: "under_way"}, false);
+  if (!underWay.ok || underWay.data.targets.length) return underWay;
+  const over = await ask("/v1/targets", {...scoped, standing: "over"}, false);
+  return {...over, latestOver: true};
+}
+
 async function drawn(signal) {
   // Targets take only team and rep among the filters (a target's period is its own).
   const scoped = {};
@@ -596,7 +604,7 @@ async function drawn(signal) {
   const ask = (path, extra = {}, withFilters = true) => api(path, extra, withFilters, signal);
   const [funnel, cycle, forecast, revenue, targets, leaders, atRisk, stalled] = await Promise.all([
     ask("/v1/funnel"), ask("/v1/cycle"), ask("/v1/forecast"), ask("/v1/revenue", {by: "month"}),
-    ask("/v1/targets", scoped, false),
+    targetsShown(ask, scoped),
     ask("/v1/leaderboard", {}, ["from", "to", "team", "rep", "region"]),
     ask("/v1/customers/at-risk", {}, false), ask("/v1/deals/stalled", {}, false)]);
   renderKpis({funnel, cycle, forecast, revenue});
