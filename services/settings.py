@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # place and question (services/api/shared_answers.py): M replicas compute a question
     # once, not M times.
     shared_answers: bool = True
+    # Exports one API process streams at once; more answer 503 (services/api/export_slots.py):
+    # each holds copies of its deals' columns until read, ~100 MB for 1M deals.
+    exports_at_once: PositiveInt = 4
     events_topic: str = "salespulse.events"
     dead_letter_topic: str = "salespulse.events.dlq"
     alerts_topic: str = "salespulse.alerts"

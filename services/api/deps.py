@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from services.alerter.outbox import Outbox
 from services.alerter.settings_log import AlertSettingsLog
 from services.api.columns import CheckpointPolicy, ColumnStores, hung_up
+from services.api.export_slots import ExportSlots
 from services.api.shared_answers import SharedAnswers
 from services.eventstore.ledger import SalesLedger
 from services.readmodels.store import FactStore
@@ -31,6 +32,7 @@ class Services:
     # One writer thread: batches are decided and stored one at a time per process.
     writer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
     columns: ColumnStores = field(init=False)
+    exports: ExportSlots = field(init=False)
     alert_log: AlertSettingsLog | None = None  # routing and people's actions on alerts
     outbox: Outbox | None = None  # the alerter's deliveries, read for alert history
 
@@ -43,6 +45,7 @@ class Services:
         self.columns = ColumnStores(self.facts, settings.tenant_timezone, CheckpointPolicy(
             settings.columns_checkpoint_path, settings.columns_checkpoint_seconds,
             settings.columns_checkpoint_changes), shared)
+        self.exports = ExportSlots(settings.exports_at_once)
 
 
 async def get_services(request: Request) -> Services:
