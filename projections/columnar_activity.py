@@ -1,49 +1,53 @@
 """GET /v1/activities over `Columns`: the answers `activity.py` gives over a `Snapshot` (a
 test holds them byte-identical), in numpy.
 
+A question reads only the activities it selects, where it can: a date window's through the
+reps' order of `columnar_rep_activity`, the whole tenant's counts and the deals' last
+activities through `columnar_activity_index`; the rows appended since either was made (the
+tail) are read apart. A wide window, or dimension filters over the whole tenant, read every
+activity once.
+
 Days since a deal's last activity are whole microseconds as floats over 10**6 and then
 86,400: the float steps `timedelta.total_seconds` takes.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from projections.activity import CADENCE_BUCKETS, buckets
 from projections.columnar import Columns
-from projections.columnar_table import dense_codes, micros
-from projections.columnar_views import decimal_sum, quantile_of
+from projections.columnar_activity_index import (
+    NO_ACTIVITY,
+    ActivityIndex,
+    Minutes,
+    activity_index,
+    kind_minutes,
+    rep_kind_counts,
+    totals,
+)
+from projections.columnar_rep_activity import rep_activities, spans
+from projections.columnar_table import micros
+from projections.columnar_views import as_decimal, decimal_sum, quantile_of
 from projections.snapshot import Filters
 from projections.stats import money, ratio
 
-_NO_ACTIVITY = int(np.iinfo(np.int64).min)  # a deal's "last activity" when none by `as_of`
+# A window whose activities are more than this share of all is read by one pass over all:
+# gathering a row through the reps' order costs a few times reading it in turn.
+WINDOW_SHARE = 0.3
+
+Tests = list[tuple[NDArray[np.int32], int]] | None
+Counted = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], dict[int, Minutes]]
 
 
 def activities(columns: Columns, filters: Filters, as_of: datetime) -> dict[str, Any]:
-    a = columns.activities
-    selected = columns.select("activity", filters.dims, filters.start, filters.end, day="day")
-    values = columns.strings.values
-    kinds, reps = a["kind"][selected], a["rep"][selected]
-    by_kind = _named_counts(values, kinds)
-    per_rep = []
-    # One group per rep, in the order of their names: (rep, kind) pairs counted at once, by
-    # counting codes (small string ids) rather than sorting the activities.
-    rep_codes, rep_index = dense_codes(reps)
-    kind_codes, kind_index = dense_codes(kinds)
-    shape = (len(rep_codes), len(kind_codes))
-    counts = np.bincount(rep_index * shape[1] + kind_index,
-                         minlength=shape[0] * shape[1]).reshape(shape)
-    grouped: dict[str, dict[str, int]] = {}
-    for rep, kind in zip(*(found.tolist() for found in np.nonzero(counts)), strict=True):
-        name = str(values[rep_codes[rep]])
-        grouped.setdefault(name, {})[str(values[kind_codes[kind]])] = int(counts[rep, kind])
-    for rep_name, rep_kinds in sorted(grouped.items()):
-        per_rep.append({"rep": rep_name, "activities": sum(rep_kinds.values()),
-                        "by_kind": dict(sorted(rep_kinds.items()))})
+    index = activity_index(columns)
+    reps, kinds, counts, minutes = _counted(columns, index, filters)
+    by_kind, per_rep = _named(columns.strings.values, reps, kinds, counts)
     d = columns.deals
     deals = columns.select("deal", filters.dims, filters.start, filters.end, day="created_day")
     n_deals = int(deals.sum())
@@ -51,49 +55,169 @@ def activities(columns: Columns, filters: Filters, as_of: datetime) -> dict[str,
     quotes = columns.activity_facts.quotes_of(d.size)
     return {
         "as_of": as_of.isoformat(),
-        "activities": int(selected.sum()),
+        "activities": int(counts.sum()),
         "by_kind": by_kind,
         "reps": per_rep,
         "deals": n_deals,
         "activities_on_deals": on_deals,
         "activities_per_deal": ratio(on_deals, n_deals),
-        "talk_minutes": _minutes(columns, selected, "call"),
-        "visit_minutes": _minutes(columns, selected, "visit"),
+        "talk_minutes": _money(columns, minutes, "call"),
+        "visit_minutes": _money(columns, minutes, "visit"),
         "quotes_sent": int(quotes["quotes"][:d.size][deals].sum()),
         "quoted_value": money(decimal_sum(quotes["quoted"][:d.size][deals],
                                           quotes["quoted_exp"][:d.size][deals])),
-        "cadence": cadence(columns, deals, as_of),
+        "cadence": cadence(columns, deals, as_of, index),
     }
 
 
-def _named_counts(values: list[str | None], codes: NDArray[np.int32]) -> dict[str, int]:
-    counts = np.bincount(codes)
+def _named(values: list[str | None], reps: NDArray[np.intp], kinds: NDArray[np.intp],
+           counts: NDArray[np.intp]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """The counts by kind name, and per rep name (in name order) by kind name, from the
+    (rep code, kind code, count) triples."""
+    kind_codes, kind_at = np.unique(kinds, return_inverse=True)
+    kind_names = [str(values[code]) for code in kind_codes.tolist()]
+    per_kind = np.bincount(kind_at, counts, len(kind_codes)).astype(np.int64).tolist()
+    by_kind = dict(sorted(zip(kind_names, per_kind, strict=True)))
+    rep_codes, rep_at = np.unique(reps, return_inverse=True)
+    rep_names = [str(values[code]) for code in rep_codes.tolist()]
+    if len(set(rep_names)) < len(rep_names) or len(set(kind_names)) < len(kind_names):
+        return by_kind, _named_one_by_one(values, reps, kinds, counts)  # None and "None"
+    # Names ranked once, so the triples sort as numbers: by rep name, then kind name.
+    rep_rank = np.empty(len(rep_names), dtype=np.intp)
+    rep_rank[sorted(range(len(rep_names)), key=rep_names.__getitem__)] = np.arange(len(rep_names))
+    kind_rank = np.empty(len(kind_names), dtype=np.intp)
+    kind_rank[sorted(range(len(kind_names)), key=kind_names.__getitem__)] = \
+        np.arange(len(kind_names))
+    order = np.lexsort((kind_rank[kind_at], rep_rank[rep_at]))
+    kind_of = np.array(kind_names, dtype=object)[kind_at[order]].tolist()
+    count_of = counts[order].tolist()
+    ranked = np.argsort(rep_rank)
+    ends = np.cumsum(np.bincount(rep_at, minlength=len(rep_names))[ranked]).tolist()
+    totals = np.bincount(rep_at, counts, len(rep_names))[ranked].astype(np.int64).tolist()
+    per_rep = []
+    begin = 0
+    for name, end, total in zip([rep_names[i] for i in ranked.tolist()], ends, totals,
+                                strict=True):
+        per_rep.append({"rep": name, "activities": total,
+                        "by_kind": dict(zip(kind_of[begin:end], count_of[begin:end],
+                                            strict=True))})
+        begin = end
+    return by_kind, per_rep
+
+
+def _named_one_by_one(values: list[str | None], reps: NDArray[np.intp],
+                      kinds: NDArray[np.intp], counts: NDArray[np.intp]) -> list[dict[str, Any]]:
+    """`_named`'s per rep where two codes share a name (None and "None"): merged by name."""
+    grouped: dict[str, dict[str, int]] = {}
+    for rep, kind, n in zip(reps.tolist(), kinds.tolist(), counts.tolist(), strict=True):
+        grouped.setdefault(str(values[rep]), {})[str(values[kind])] = n
+    return [{"rep": rep_name, "activities": sum(rep_kinds.values()),
+             "by_kind": dict(sorted(rep_kinds.items()))}
+            for rep_name, rep_kinds in sorted(grouped.items())]
+
+
+def _counted(columns: Columns, index: ActivityIndex, filters: Filters) -> Counted:
+    """The selected activities' (rep, kind, count) triples and minutes per kind."""
+    tests = columns.tests("activity", filters.dims)
+    if tests is None:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty, empty, {}
+    if not tests and filters.start is None and filters.end is None:
+        # The whole tenant: the counts kept for the index's rows, and the tail's.
+        whole = totals(columns, index)
+        tail = _kept_rows(columns, tests, filters, whole.rows)
+        return _merged((whole.reps, whole.kinds, whole.counts, whole.minutes),
+                       _of_rows(columns, index, tail))
+    window = _window(columns, index, tests, filters)
+    if window is not None:
+        return window
+    return _of_rows(columns, index, _kept_rows(columns, tests, filters, 0))
+
+
+def _kept_rows(columns: Columns, tests: Tests, filters: Filters, low: int
+               ) -> tuple[NDArray[np.intp], NDArray[np.int32]]:
+    """The rows from `low` on that the filters keep, and their reps."""
+    a = columns.activities
+    rows = np.flatnonzero(columns.keeps("activity", tests, filters.start, filters.end,
+                                        day="day", rows=slice(low, a.size)))
+    rows += low
+    return rows, a["rep"][rows]
+
+
+def _of_rows(columns: Columns, index: ActivityIndex,
+             selected: tuple[NDArray[np.intp], NDArray[np.int32]]) -> Counted:
+    rows, reps = selected
+    kinds = columns.activities["kind"][rows]
+    return (*rep_kind_counts(reps, kinds), kind_minutes(columns, index, rows, kinds))
+
+
+def _window(columns: Columns, index: ActivityIndex, tests: Tests, filters: Filters
+            ) -> Counted | None:
+    """A date window's activities read through the reps' order (None when that would read
+    more than a pass over every activity)."""
+    order = rep_activities(columns)
+    low = _day_column(order.days, filters.start, "left")
+    high = max(low, _day_column(order.days, filters.end, "right"))
+    begins, ends = order.before[:, low], order.before[:, high]
+    within = ends - begins
+    if int(within.sum()) > WINDOW_SHARE * max(order.rows, 1):
+        return None
+    rows = order.order[spans(order.starts[:-1] + begins, order.starts[:-1] + ends)]
+    # The order gives each row's rep: (rep, kind) cells counted without reading the reps.
+    cells = np.repeat(np.arange(len(order.reps), dtype=np.intp), within)
+    for values, code in tests or ():
+        keep = values[rows] == code
+        rows, cells = rows[keep], cells[keep]
+    kinds = columns.activities["kind"][rows]
+    kind_codes, kind_index = index.kind_places(kinds)
+    width = max(len(kind_codes), 1)
+    cells *= width
+    cells += kind_index
+    counts = np.bincount(cells, minlength=len(order.reps) * width)
     found = np.flatnonzero(counts)
-    return dict(sorted((str(values[c]), int(n))
-                       for c, n in zip(found.tolist(), counts[found].tolist(), strict=True)))
+    ordered = (order.reps[found // width], kind_codes[found % width], counts[found],
+               kind_minutes(columns, index, rows, kinds))
+    tail = _kept_rows(columns, tests, filters, order.rows)
+    return _merged(ordered, _of_rows(columns, index, tail)) if tail[0].size else ordered
 
 
-def _minutes(columns: Columns, selected: NDArray[np.bool_], kind: str) -> str:
+def _day_column(days: NDArray[np.int32], day: date | None, side: Literal["left", "right"]
+                ) -> int:
+    """The column of the reps' per-day counts before `day` ("left") or through it
+    ("right"); None: before ("left") or through ("right") every day."""
+    if day is None:
+        return 0 if side == "left" else len(days)
+    return int(np.searchsorted(days, day.toordinal(), side=side))
+
+
+def _merged(first: Counted, second: Counted) -> Counted:
+    """Two parts' triples summed by (rep, kind), in rep then kind order, and minutes."""
+    reps, kinds, counts = (np.concatenate([mine, theirs])
+                           for mine, theirs in zip(first[:3], second[:3], strict=False))
+    width = int(kinds.max()) + 1 if kinds.size else 1
+    pairs, place = np.unique(reps * width + kinds, return_inverse=True)
+    summed = np.bincount(place, counts, len(pairs)).astype(np.intp)
+    minutes = {kind: first[3].get(kind, Minutes()) + second[3].get(kind, Minutes())
+               for kind in first[3].keys() | second[3].keys()}
+    return pairs // width, pairs % width, summed, minutes
+
+
+def _money(columns: Columns, minutes: dict[int, Minutes], kind: str) -> str:
     """`activity._minutes`: the selected activities of `kind` that have a duration."""
-    durations = columns.activity_facts.durations
     code = columns.strings.find(kind)
-    rows = selected & (columns.activities["kind"] == code) & durations["timed"] \
-        if code else np.zeros(durations.size, dtype=bool)
-    return money(decimal_sum(durations["minutes"][rows], durations["minutes_exp"][rows]))
+    parts = minutes.get(code, Minutes()) if code else Minutes()
+    return money(as_decimal(parts.total, parts.exponent))
 
 
-def cadence(columns: Columns, deals: NDArray[np.bool_], as_of: datetime) -> dict[str, Any]:
+def cadence(columns: Columns, deals: NDArray[np.bool_], as_of: datetime,
+            index: ActivityIndex | None = None) -> dict[str, Any]:
     """`activity.cadence` of the selected deals."""
-    d, a = columns.deals, columns.activities
+    d = columns.deals
     moment = micros(as_of)
-    open_then = deals & (d["created"] <= moment) & (d["closed"] > moment)
-    last = np.full(d.size, _NO_ACTIVITY, dtype=np.int64)
-    on_deal = (a["parent_kind"] == 0) & (a["at"] <= moment)
-    parents = a["parent"][on_deal]
-    mine = open_then[parents]
-    np.maximum.at(last, parents[mine], a["at"][on_deal][mine])
-    last_of_open = last[open_then]
-    touched = last_of_open[last_of_open != _NO_ACTIVITY]
+    open_then = np.flatnonzero(deals & (d["created"] <= moment) & (d["closed"] > moment))
+    last_of_open = (index or activity_index(columns)).last_activity(
+        open_then, moment, columns.activities)
+    touched = last_of_open[last_of_open != NO_ACTIVITY]
     quiet = (moment - touched).astype(np.float64) / 1e6 / 86400
     return {
         "open_deals": int(last_of_open.size),

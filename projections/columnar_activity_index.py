@@ -1,0 +1,186 @@
+"""What GET /v1/activities reads without a pass over every activity (12.7M at a million
+deals) per question: the activities on deals in deal order, for the last activity of the
+deals open at a moment; the kinds there are; and, for the whole tenant, every rep's count of
+each kind and the minutes of each kind.
+
+Activities are only ever appended (`Columns._put_activities`, durations alike), so these are
+made for the rows there are, kept for a `generation` of the activity table (as the reps'
+order of `columnar_rep_activity` is), and the rows appended since, the tail, are read apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from projections.columnar import Columns
+from projections.columnar_rep_activity import generation, spans
+from projections.columnar_table import INT64_MAX, Table, dense_codes
+from projections.derived import kept
+
+NO_ACTIVITY = int(np.iinfo(np.int64).min)  # a deal's "last activity" when none by a moment
+MINUTE_KINDS = ("call", "visit")  # the kinds whose minutes the view sums
+
+@dataclass(frozen=True)
+class Minutes:
+    """Durations summed as `columnar_views.decimal_sum` sums the timed ones: integer
+    millionths, and the least exponent among them and 0. An untimed activity's minutes and
+    exponent are 0 (`ActivityFacts`), so summing them too changes neither."""
+
+    total: int = 0
+    exponent: int = 0
+
+    def __add__(self, other: Minutes) -> Minutes:
+        return Minutes(self.total + other.total, min(self.exponent, other.exponent))
+
+
+def rep_kind_counts(reps: NDArray[np.int32], kinds: NDArray[np.int32]
+                    ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
+    """Each (rep code, kind code) pair among the activities and how many have it, by rep
+    and kind: counted over the codes' range (small string ids), not sorted."""
+    rep_codes, rep_index = dense_codes(reps)
+    kind_codes, kind_index = dense_codes(kinds)
+    width = max(len(kind_codes), 1)
+    rep_index *= width
+    rep_index += kind_index
+    counts = np.bincount(rep_index, minlength=len(rep_codes) * width)
+    found = np.flatnonzero(counts)
+    return rep_codes[found // width], kind_codes[found % width], counts[found]
+
+
+@dataclass(frozen=True)
+class ActivityIndex:
+    """The activities [0, `rows`): those on deals by deal, their kinds, their minutes'
+    bounds."""
+
+    rows: int  # activities [0, rows) are indexed; those appended since are the tail
+    on_deals: NDArray[np.int32]  # the rows on deals, by deal, by row within a deal
+    starts: NDArray[np.int32]  # where each deal row's rows begin in `on_deals` (and the end)
+    kinds: NDArray[np.intp]  # the kind codes among them, ascending
+    low_exponent: int  # the least exponent of their minutes (0 when none is below)
+    most_minutes: int  # the largest magnitude of their minutes
+
+    @classmethod
+    def of(cls, columns: Columns, rows: int) -> ActivityIndex:
+        """The index of activities [0, `rows`)."""
+        a, durations = columns.activities, columns.activity_facts.durations
+        on_deals = np.flatnonzero(a["parent_kind"][:rows] == 0).astype(np.int32)
+        parents = a["parent"][on_deals]
+        # A whole load appends each deal's activities together, deal after deal: in order.
+        if parents.size and bool(np.any(parents[1:] < parents[:-1])):
+            by_deal = np.argsort(parents, kind="stable")
+            on_deals, parents = on_deals[by_deal], parents[by_deal]
+        size = int(parents.max()) + 1 if parents.size else 0
+        starts = np.zeros(size + 1, dtype=np.int32)
+        np.cumsum(np.bincount(parents, minlength=size), out=starts[1:])
+        del parents
+        low, most = _bounds(durations, slice(0, rows))
+        return cls(rows, on_deals, starts, np.flatnonzero(np.bincount(a["kind"][:rows])),
+                   low, most)
+
+    def last_activity(self, deals: NDArray[np.intp], moment: int, a: Table
+                      ) -> NDArray[np.int64]:
+        """Per deal row of `deals` (ascending): the moment of its last activity at or
+        before `moment`, `NO_ACTIVITY` when none."""
+        last = np.full(deals.size, NO_ACTIVITY, dtype=np.int64)
+        indexed = deals[deals < self.starts.size - 1]  # deals after the index have no rows
+        begins = self.starts[indexed].astype(np.int64)
+        ends = self.starts[indexed + 1].astype(np.int64)
+        some = np.flatnonzero(ends > begins)
+        if some.size:
+            begins, ends = begins[some], ends[some]
+            at = a["at"][self.on_deals[spans(begins, ends)]]
+            at[at > moment] = NO_ACTIVITY
+            lengths = ends - begins
+            last[some] = np.maximum.reduceat(at, np.cumsum(lengths) - lengths)
+        # The tail: rows appended since, any deal's, in no order.
+        tail = slice(self.rows, a.size)
+        on_deal = np.flatnonzero((a["parent_kind"][tail] == 0) & (a["at"][tail] <= moment))
+        if on_deal.size and deals.size:
+            parents = a["parent"][tail][on_deal]
+            place = np.minimum(np.searchsorted(deals, parents), deals.size - 1)
+            mine = np.flatnonzero(deals[place] == parents)
+            np.maximum.at(last, place[mine], a["at"][tail][on_deal[mine]])
+        return last
+
+    def kind_places(self, kinds: NDArray[np.int32]
+                    ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        """`dense_codes(kinds)`, through the kinds known (a lookup, not a count) when every
+        one is; the places may then count kinds that are absent."""
+        known = np.full(int(self.kinds[-1]) + 2 if self.kinds.size else 1, -1, dtype=np.intp)
+        known[self.kinds] = np.arange(self.kinds.size)
+        places = known[np.minimum(kinds, known.size - 1)]
+        if places.size and int(places.min()) < 0:
+            return dense_codes(kinds)
+        return self.kinds, places
+
+    def minutes(self, columns: Columns, rows: NDArray[np.integer[Any]]) -> Minutes:
+        """The minutes of activities `rows`."""
+        durations = columns.activity_facts.durations
+        low, most = _bounds(durations, slice(self.rows, durations.size))
+        low, most = min(low, self.low_exponent), max(most, self.most_minutes)
+        amounts = durations["minutes"][rows]
+        if most * amounts.size < INT64_MAX:
+            total = int(amounts.sum())
+        else:  # beyond int64: Python's integers
+            total = sum(int(amount) for amount in amounts)
+        # When no minutes have a negative exponent, a sum's exponent is 0 whatever is summed.
+        exponent = min(0, int(durations["minutes_exp"][rows].min())) if low < 0 and rows.size \
+            else 0
+        return Minutes(total, exponent)
+
+
+def _bounds(durations: Table, rows: slice) -> tuple[int, int]:
+    """The least exponent (0 if none is below) and the largest magnitude of the minutes of
+    `rows`."""
+    minutes = durations["minutes"][rows]
+    if not minutes.size:
+        return 0, 0
+    return (min(0, int(durations["minutes_exp"][rows].min())),
+            max(int(minutes.max()), -int(minutes.min())))
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The whole table's activities [0, `rows`): `rep_kind_counts`, and minutes by kind."""
+
+    rows: int
+    reps: NDArray[np.intp]
+    kinds: NDArray[np.intp]
+    counts: NDArray[np.intp]
+    minutes: dict[int, Minutes]  # by kind code (of `MINUTE_KINDS`)
+
+    @classmethod
+    def of(cls, columns: Columns, index: ActivityIndex) -> Totals:
+        a, rows = columns.activities, index.rows
+        kinds = a["kind"][:rows]
+        return cls(rows, *rep_kind_counts(a["rep"][:rows], kinds),
+                   kind_minutes(columns, index, None, kinds))
+
+
+def kind_minutes(columns: Columns, index: ActivityIndex, rows: NDArray[np.integer[Any]] | None,
+                 kinds: NDArray[np.int32]) -> dict[int, Minutes]:
+    """The minutes of activities `rows` (None: the first `kinds.size`), of kinds `kinds`,
+    per kind code of `MINUTE_KINDS`."""
+    found: dict[int, Minutes] = {}
+    for name in MINUTE_KINDS:
+        code = columns.strings.find(name)
+        if code:
+            mine = np.flatnonzero(kinds == code)
+            found[code] = index.minutes(columns, mine if rows is None else rows[mine])
+    return found
+
+
+def activity_index(columns: Columns) -> ActivityIndex:
+    """The columns' activities indexed; those from `rows` on are the tail."""
+    size = columns.activities.size
+    return kept(columns, "activity index", generation(size),
+                lambda: ActivityIndex.of(columns, size))
+
+
+def totals(columns: Columns, index: ActivityIndex) -> Totals:
+    """The whole table's counts and minutes, for the rows `index` has."""
+    return kept(columns, "activity totals", index.rows, lambda: Totals.of(columns, index))
