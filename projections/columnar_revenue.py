@@ -3,7 +3,9 @@ them byte-identical), in numpy. Definitions: docs/METRICS.md, "GET /v1/revenue".
 
 Money is summed in integer millionths with the exponent Python's `Decimal` arithmetic
 would give (an amount owed has the smaller of its order's and its payments' exponents);
-a DSO divides the same exact `Decimal`s; moments compare as whole microseconds.
+a DSO divides the same exact `Decimal`s; moments compare as whole microseconds. Balances
+are read off the tenant's kept receivables (`columnar_receivables`), a few slices per
+period end, except when sums could leave int64: then off each order's payments.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from numpy.typing import NDArray
 
 from events.vocabulary import DIMENSIONS
 from projections.columnar import Columns
+from projections.columnar_receivables import exact_mean, nothing_owed, receivables
 from projections.columnar_table import dense_codes, micros, running_min_in_runs, split_by_code
-from projections.columnar_views import decimal_sum, mean_of, quantile_of
+from projections.columnar_views import decimal_sum, quantile_of
 from projections.derived import kept
 from projections.revenue import AGING_BUCKETS, DSO_WINDOW_DAYS, GROUPINGS, MONTHS_PER_PERIOD
 from projections.snapshot import ALL_PERIODS, Filters
@@ -157,14 +160,16 @@ class Ledger:
         self.bookings = self.known[self._on_days(o["booked_day"][self.known], filters)]
         paid = np.flatnonzero(keep[p["order"]] & (p["at"] <= self.as_of))
         self.receipts = paid[self._on_days(p["day"][paid], filters)]
-        # Every payment sorted for the whole tenant is kept until a record changes, since
-        # dashboards ask it again with each `as_of`; a team's or rep's question reads only
-        # its own orders' payments (kept for each, they would add up to every payment
-        # again per dimension).
-        self.payments = kept(columns, "revenue payments", tuple(sorted(columns.versions.items())),
-                             lambda: Payments(columns, orders)) if not dims \
-            else Payments(columns, orders)
-        self.done = self.payments.done
+        # The tenant's receivables are kept until an order changes, since dashboards ask
+        # again with each `as_of`; a team's or rep's question reads its own orders of them.
+        whole = receivables(columns)
+        self.receivables = whole if whole is None or not dims else whole.subset(orders)
+        self._balances: dict[tuple[int, bool], dict[str, Any]] = {}
+        if whole is None:  # sums beyond int64: every order's payments read as they come
+            self.payments = Payments(columns, orders)
+            self.done = self.payments.done
+        else:
+            self.done = whole.done
 
     @staticmethod
     def _on_days(days: NDArray[np.int32], filters: Filters) -> NDArray[np.bool_]:
@@ -208,8 +213,18 @@ class Ledger:
         exponent[some[has]] = np.minimum(pay.least_exp[last], 0)
         return paid, exponent
 
+    def balance_of_all(self, moment: int, inclusive: bool) -> dict[str, Any]:
+        """`revenue.balance` of every known order at `moment` (at most `as_of`)."""
+        found = self._balances.get((moment, inclusive))
+        if found is None:
+            found = self._balances[(moment, inclusive)] = \
+                self.balance(self.known, moment, inclusive) if self.receivables is None \
+                else self.receivables.balance(moment, inclusive)
+        return found
+
     def balance(self, rows: NDArray[np.intp], moment: int, inclusive: bool) -> dict[str, Any]:
-        """`revenue.balance` of the orders `rows` at `moment`."""
+        """`revenue.balance` of the orders `rows` at `moment`, reading their payments (the
+        path for sums beyond int64)."""
         o = self.columns.orders.orders
         booked = o["booked"][rows]
         before = (booked <= moment) if inclusive else (booked < moment)
@@ -245,7 +260,7 @@ class Ledger:
             "orders": int(bookings.size),
             "avg_order_value": average_money(booked, int(bookings.size)),
             "collection_orders": int(cycles.size),
-            "collection_days_mean": mean_of(cycles),
+            "collection_days_mean": exact_mean(cycles),
             "collection_days_median": quantile_of(cycles, 0.5),
         }
 
@@ -261,7 +276,7 @@ def revenue(columns: Columns, filters: Filters, by: str, as_of: datetime) -> dic
         "rows": _rows(ledger, by),
         "products": _rows(ledger, "product"),
         "total": {**ledger.flows(ledger.bookings, ledger.receipts),
-                  **ledger.balance(ledger.known, ledger.as_of, True)},
+                  **ledger.balance_of_all(ledger.as_of, True)},
     }
 
 
@@ -302,13 +317,13 @@ def _rows(ledger: Ledger, by: str) -> list[dict[str, Any]]:
                                                      ledger.bookings).items()}
         paid_in = {values[k]: v for k, v in _keyed(dims[p["order"][ledger.receipts]],
                                                    ledger.receipts).items()}
-        owing = {values[k]: v for k, v in _keyed(dims[ledger.known], ledger.known).items()}
+        owing = {} if ledger.receivables is not None else \
+            {values[k]: v for k, v in _keyed(dims[ledger.known], ledger.known).items()}
     keys = set(booked_in) | set(paid_in)
     if by not in ALL_PERIODS:
         # a group that only owes (nothing booked or paid in from/to) still shows
-        for key, group in owing.items():
-            if ledger.owing(group, ledger.as_of, True).size:
-                keys.add(key)
+        by_key = _balances_by(ledger, by, owing)
+        keys |= {key for key, (_, owes) in by_key.items() if owes}
     rows = []
     for key in sorted(k for k in keys if k is not None) + ([None] if None in keys else []):
         bookings, receipts = booked_in.get(key, empty), paid_in.get(key, empty)
@@ -316,10 +331,23 @@ def _rows(ledger: Ledger, by: str) -> list[dict[str, Any]]:
             inside = int(o["booked_day"][bookings[0]] if bookings.size
                          else p["day"][receipts[0]])
             end = _period_end(columns, date.fromordinal(inside), by)
-            balances = (ledger.balance(ledger.known, ledger.as_of, True) if ledger.as_of < end
-                        else ledger.balance(ledger.known, end, False))
+            balances = (ledger.balance_of_all(ledger.as_of, True) if ledger.as_of < end
+                        else ledger.balance_of_all(end, False))
         else:
-            balances = ledger.balance(owing[key], ledger.as_of, True)
+            balances = by_key[key][0] if key in by_key else nothing_owed()
         rows.append({"key": key, **ledger.flows(bookings, receipts), **balances})
     return rows
 
+
+def _balances_by(ledger: Ledger, by: str, owing: dict[Any, NDArray[np.intp]]
+                 ) -> dict[Any, tuple[dict[str, Any], bool]]:
+    """Each `by` group's balance at `as_of` and whether it owes anything then."""
+    if ledger.receivables is None:
+        found = {}
+        for key, group in owing.items():
+            found[key] = (ledger.balance(group, ledger.as_of, True),
+                          bool(ledger.owing(group, ledger.as_of, True).size))
+        return found
+    values = ledger.columns.strings.values
+    return {values[code]: found for code, found in ledger.receivables.balances(
+        ledger.as_of, True, order_dims(ledger.columns, by)).items()}
