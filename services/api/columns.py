@@ -34,12 +34,14 @@ import orjson
 import structlog
 from prometheus_client import Counter, Histogram
 from redis.exceptions import RedisError
+from starlette.responses import Response
 
 from events.vocabulary import DEFAULT_STAGES
 from projections.columnar import LOAD_ORDER, Columns
 from projections.columnar_checkpoint import CheckpointError
 from projections.facts import Record
 from services.api import checkpoints
+from services.api.route_json import route_json
 from services.api.shared_answers import SharedAnswers
 from services.readmodels.codec import decode
 from services.readmodels.store import Changes, FactStore, NotBuilt
@@ -63,8 +65,21 @@ ANSWER_BYTES = 8 << 20
 RELEASE_EVERY = 50  # chunks of a whole load between two returns of the C heap's free pages
 
 
+def _computed(encode: bool, compute: Callable[..., Any], *args: Any) -> tuple[Any, bytes | None]:
+    """`compute(*args)`, and its `route_json` when `encode` (both in the worker)."""
+    answer = compute(*args)
+    return answer, route_json(answer) if encode else None
+
+
 class Abandoned(Exception):
     """The client hung up before its question was computed: nobody is left to answer."""
+
+
+@dataclass
+class _Kept:
+    answer: Any
+    size: int
+    encoded: bytes | None  # its JSON as a route sends it, once asked for (`route_json`)
 
 
 class Answers:
@@ -74,7 +89,7 @@ class Answers:
 
     def __init__(self, count: int = ANSWERS_KEPT, size: int = ANSWER_BYTES) -> None:
         self.count, self.size, self.nbytes = count, size, 0
-        self._kept: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._kept: OrderedDict[Hashable, _Kept] = OrderedDict()
 
     def __contains__(self, question: Hashable) -> bool:
         return question in self._kept
@@ -84,16 +99,25 @@ class Answers:
 
     def get(self, question: Hashable) -> Any:
         self._kept.move_to_end(question)
-        return self._kept[question][0]
+        return self._kept[question].answer
 
-    def put(self, question: Hashable, answer: Any) -> None:
+    def json(self, question: Hashable) -> bytes:
+        """The answer's `route_json`, made the first time it is asked for."""
+        self._kept.move_to_end(question)
+        kept = self._kept[question]
+        if kept.encoded is None:
+            kept.encoded = route_json(kept.answer)
+        return kept.encoded
+
+    def put(self, question: Hashable, answer: Any, encoded: bytes | None = None) -> None:
         if question in self._kept:
-            self.nbytes -= self._kept.pop(question)[1]
-        size = len(orjson.dumps(answer, default=str))
-        self._kept[question] = (answer, size)
+            self.nbytes -= self._kept.pop(question).size
+        # Parts that are not answers (the forecast's stage history) count as their text.
+        size = len(encoded) if encoded is not None else len(orjson.dumps(answer, default=str))
+        self._kept[question] = _Kept(answer, size, encoded)
         self.nbytes += size
         while len(self._kept) > 1 and (len(self._kept) > self.count or self.nbytes > self.size):
-            self.nbytes -= self._kept.popitem(last=False)[1][1]
+            self.nbytes -= self._kept.popitem(last=False)[1].size
 
     def clear(self) -> None:
         self._kept.clear()
@@ -151,28 +175,46 @@ class ColumnStores:
         the other one computed at most once and kept for its own askers. It may be a part
         rather than an answer (the forecast's stage history): kept the same way, it counts
         towards ANSWER_BYTES only as its repr, so it must stay one per tenant."""
+        answer, _ = await self._answered(tenant, question, given, compute, encode=False)
+        return answer  # type: ignore[no-any-return]
+
+    async def answer_json(self, tenant: str, question: Hashable,
+                          compute: Callable[..., dict[str, Any]],
+                          given: tuple[Hashable, Callable[[Columns], Any]] | None = None
+                          ) -> Response:
+        """`answer_from`'s answer as the response a route returning it sends
+        (`route_json`): made once per answer, in the worker beside it, not per request."""
+        _, encoded = await self._answered(tenant, question, given, compute, encode=True)
+        assert encoded is not None
+        return Response(encoded, media_type="application/json")
+
+    async def _answered(self, tenant: str, question: Hashable,
+                        given: tuple[Hashable, Callable[[Columns], Any]] | None,
+                        compute: Callable[..., Any], encode: bool) -> tuple[Any, bytes | None]:
+        """(answer, its `route_json` when `encode`)."""
         state = await self._fresh(tenant)
         if question in state.answers:  # a cached answer touches no array: no lock
-            return self._cached(state, question)
+            return self._cached(state, question, encode)
         found, answer = await self._taken(tenant, state, question)
         if found:
-            return answer
+            return answer, self._json_of_taken(state, question, answer, encode)
         # Updates and computations never overlap: they share the arrays.
         async with self._lock(tenant):
             state = self._tenants.get(tenant) or await self._current(tenant)
             if question in state.answers:  # computed while this request waited
-                return self._cached(state, question)
+                return self._cached(state, question, encode)
             # ...or by another replica meanwhile (its worker may be ahead of this one's)
             found, answer = await self._taken(tenant, state, question)
             if found:
-                return answer
+                return answer, self._json_of_taken(state, question, answer, encode)
             await self._unless_abandoned()
             if given is None:
-                result = await self._in_worker(compute, state.columns)
+                result, encoded = await self._in_worker(_computed, encode, compute,
+                                                        state.columns)
             else:
                 other, make = given
                 if other in state.answers:
-                    base = self._cached(state, other)
+                    base, _ = self._cached(state, other, False)
                 else:
                     found, base = await self._taken(tenant, state, other)
                     if not found:
@@ -180,11 +222,12 @@ class ColumnStores:
                         ANSWERS.labels("computed").inc()
                         state.answers.put(other, base)
                         self._give(tenant, state.place, other, base)
-                result = await self._in_worker(compute, state.columns, base)
+                result, encoded = await self._in_worker(_computed, encode, compute,
+                                                        state.columns, base)
             ANSWERS.labels("computed").inc()
-            state.answers.put(question, result)
+            state.answers.put(question, result, encoded)
             self._give(tenant, state.place, question, result)
-            return result
+            return result, encoded
 
     async def _taken(self, tenant: str, state: Tenant, question: Hashable) -> tuple[bool, Any]:
         """(True, answer) if another replica gave the answer at the columns' place."""
@@ -197,6 +240,15 @@ class ColumnStores:
             if state.place is place:  # not moved on while Redis answered
                 state.answers.put(question, answer)
         return found, answer
+
+    @staticmethod
+    def _json_of_taken(state: Tenant, question: Hashable, answer: Any, encode: bool
+                       ) -> bytes | None:
+        """The `route_json` of an answer `_taken` found: made once, where it was kept."""
+        if not encode:
+            return None
+        kept = question in state.answers and state.answers.get(question) is answer
+        return state.answers.json(question) if kept else route_json(answer)
 
     def _give(self, tenant: str, place: Changes, question: Hashable, answer: Any) -> None:
         """Put the answer where the other replicas look, without holding up this one's."""
@@ -232,9 +284,9 @@ class ColumnStores:
             raise Abandoned
 
     @staticmethod
-    def _cached(state: Tenant, question: Hashable) -> Any:
+    def _cached(state: Tenant, question: Hashable, encode: bool) -> tuple[Any, bytes | None]:
         ANSWERS.labels("cached").inc()
-        return state.answers.get(question)
+        return state.answers.get(question), state.answers.json(question) if encode else None
 
     async def _in_worker(self, work: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, work, *args)

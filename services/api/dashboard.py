@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.responses import FileResponse, RedirectResponse
 
 from projections.columnar_dimensions import dimensions
@@ -57,12 +57,13 @@ async def display(services: ServicesDep) -> dict[str, str]:
             "timezone": services.settings.tenant_timezone}
 
 
-@router.get("/v1/dimensions", tags=["analytics"], dependencies=[READ], responses=READ_PROBLEMS)
-async def get_dimensions(services: ServicesDep, caller: PrincipalDep) -> dict[str, Any]:
+@router.get("/v1/dimensions", tags=["analytics"], dependencies=[READ], responses=READ_PROBLEMS,
+            response_model=dict[str, Any])
+async def get_dimensions(services: ServicesDep, caller: PrincipalDep) -> Response:
     """What the filters can take: `reps` (id, name, current team/manager/region) and, for
     team, manager, region, source, product and segment, the sorted distinct values occurring
     on the tenant's reps, deals, leads, orders and activities."""
     # Only what the caller may filter on: a rep sees their own values, a manager their team's.
     within = await scoped(services, caller, Filters())
-    return await services.columns.answer(caller.tenant, ("dimensions", question(within)),
-                                         lambda columns: dimensions(columns, within))
+    return await services.columns.answer_json(caller.tenant, ("dimensions", question(within)),
+                                              lambda columns: dimensions(columns, within))

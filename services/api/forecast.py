@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from projections.columnar_forecast import StageHistory, accuracy, forecast
 from services.api.auth import TenantDep
@@ -15,9 +15,9 @@ from services.api.views import AsOfDep, FiltersDep, question
 router = APIRouter(prefix="/v1", tags=["forecast"], responses=READ_PROBLEMS)
 
 
-@router.get("/forecast")
+@router.get("/forecast", response_model=dict[str, Any])
 async def get_forecast(services: ServicesDep, tenant: TenantDep, selected: FiltersDep,
-                       as_of: AsOfDep) -> dict[str, Any]:
+                       as_of: AsOfDep) -> Response:
     """Expected won value in the next 30 and 90 days after `as_of`, from events that
     occurred by `as_of` only (so any past forecast is reproduced exactly).
 
@@ -42,17 +42,18 @@ async def get_forecast(services: ServicesDep, tenant: TenantDep, selected: Filte
     """
     # The stage odds come from every deal's stage history, whatever the filters: that
     # history is made once per place, and keeps each stage's figures once found.
-    return await services.columns.answer_from(
-        tenant, ("forecast", as_of, question(selected)), (("stage history",), StageHistory),
-        lambda columns, history: forecast(columns, selected, as_of, history))
+    return await services.columns.answer_json(
+        tenant, ("forecast", as_of, question(selected)),
+        lambda columns, history: forecast(columns, selected, as_of, history),
+        given=(("stage history",), StageHistory))
 
 
-@router.get("/forecast/accuracy")
+@router.get("/forecast/accuracy", response_model=dict[str, Any])
 async def get_forecast_accuracy(
     services: ServicesDep, tenant: TenantDep, selected: FiltersDep, as_of: AsOfDep,
     period: Annotated[Literal["month", "quarter"], Query(description="calendar period")
                       ] = "month",
-) -> dict[str, Any]:
+) -> Response:
     """The forecast made at each closed period's start against what was won in it.
 
     Periods are calendar months or quarters in the tenant's zone, from the one in which the
@@ -65,7 +66,7 @@ async def get_forecast_accuracy(
     was won). `mape` = the mean of the non-null `ape`s.
     """
     # Each period's forecast reads the same stage history as `GET /v1/forecast`'s.
-    return await services.columns.answer_from(
+    return await services.columns.answer_json(
         tenant, ("forecast/accuracy", period, as_of, question(selected)),
-        (("stage history",), StageHistory),
-        lambda columns, history: accuracy(columns, selected, as_of, period, history))
+        lambda columns, history: accuracy(columns, selected, as_of, period, history),
+        given=(("stage history",), StageHistory))

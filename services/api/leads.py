@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from projections.columnar_leads import leads
 from services.api.auth import TenantDep
@@ -18,11 +18,11 @@ LeadGrouping = Literal["rep", "team", "manager", "region", "source", "product", 
                        "day", "week", "month", "quarter", "year"]
 
 
-@router.get("/leads")
+@router.get("/leads", response_model=dict[str, Any])
 async def get_leads(services: ServicesDep, tenant: TenantDep, selected: FiltersDep,
                     as_of: AsOfDep,
                     by: Annotated[LeadGrouping, Query(description="group by")] = "source",
-                    ) -> dict[str, Any]:
+                    ) -> Response:
     """One row per group of the selected leads (`from`/`to` on creation; periods group by
     creation day, week, month, quarter or year), plus `total` over all of them.
 
@@ -41,6 +41,6 @@ async def get_leads(services: ServicesDep, tenant: TenantDep, selected: FiltersD
       disqualified or converted by then. Leads created after `as_of` have no response figures.
     """
     sla_hours = services.settings.lead_sla_hours
-    return await services.columns.answer(
+    return await services.columns.answer_json(
         tenant, ("leads", by, as_of, sla_hours, question(selected)),
         lambda columns: leads(columns, selected, by, as_of, sla_hours))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from projections.columnar_customers import customers, rfm_list
 from projections.columnar_revenue import revenue
@@ -23,9 +23,9 @@ RfmSegment = Literal["champions", "new", "loyal", "potential", "at_risk", "hiber
                      "needs_attention"]
 
 
-@router.get("/revenue")
+@router.get("/revenue", response_model=dict[str, Any])
 async def get_revenue(services: ServicesDep, tenant: TenantDep, selected: FiltersDep,
-                      as_of: AsOfDep, by: RevenueGrouping = "month") -> dict[str, Any]:
+                      as_of: AsOfDep, by: RevenueGrouping = "month") -> Response:
     """Booked, collected, outstanding, aging, DSO and collection cycle per group (`rows`),
     per product (`products`) and in `total`. Only events at or before `as_of` count.
 
@@ -40,13 +40,13 @@ async def get_revenue(services: ServicesDep, tenant: TenantDep, selected: Filter
     - `collection_days_mean`/`_median`: booking to the payment completing the order, over
       the group's booked orders fully paid by as_of (`collection_orders` of them).
     """
-    return await services.columns.answer(tenant, ("revenue", by, as_of, question(selected)),
-                                         lambda columns: revenue(columns, selected, by, as_of))
+    return await services.columns.answer_json(tenant, ("revenue", by, as_of, question(selected)),
+                                              lambda columns: revenue(columns, selected, by, as_of))
 
 
-@router.get("/customers")
+@router.get("/customers", response_model=dict[str, Any])
 async def get_customers(services: ServicesDep, tenant: TenantDep, selected: FiltersDep,
-                        as_of: AsOfDep, by: Period = "month") -> dict[str, Any]:
+                        as_of: AsOfDep, by: Period = "month") -> Response:
     """Customers seen through their orders matching the dimension filters, booked by as_of.
 
     - `customers`: with at least one such order; `active`: last order in the 90 days up to
@@ -58,17 +58,18 @@ async def get_customers(services: ServicesDep, tenant: TenantDep, selected: Filt
       with an order in the k-th month after it (k = 0 to as_of's month).
     - `rfm_segments`: customers per RFM segment (see `GET /v1/customers/rfm`).
     """
-    return await services.columns.answer(tenant, ("customers", by, as_of, question(selected)),
-                                         lambda columns: customers(columns, selected, as_of, by))
+    return await services.columns.answer_json(
+        tenant, ("customers", by, as_of, question(selected)),
+        lambda columns: customers(columns, selected, as_of, by))
 
 
-@router.get("/customers/rfm")
+@router.get("/customers/rfm", response_model=dict[str, Any])
 async def get_customers_rfm(
     services: ServicesDep, tenant: TenantDep, selected: FiltersDep, as_of: AsOfDep,
     rfm_segment: RfmSegment | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
+) -> Response:
     """Each customer's recency, frequency, monetary value, their 1-5 scores and segment, by
     customer id, paged; `total` counts the matches.
 
@@ -79,7 +80,7 @@ async def get_customers_rfm(
     R <= 2, F >= 3; `hibernating` R <= 2; else `needs_attention`. `rfm_segment` narrows
     the list after scoring.
     """
-    return await services.columns.answer(
+    return await services.columns.answer_json(
         tenant, ("customers/rfm", limit, offset, rfm_segment, as_of, question(selected)),
         lambda columns: rfm_list(columns, selected, as_of, limit=limit, offset=offset,
                                  segment=rfm_segment))

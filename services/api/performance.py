@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -60,7 +60,7 @@ async def _window(services: ServicesDep, as_of: AsOfDep,
 WindowDep = Annotated[Window, Depends(_window)]
 
 
-@router.get("/targets")
+@router.get("/targets", response_model=dict[str, Any])
 async def get_targets(
     services: ServicesDep, caller: PrincipalDep, as_of: AsOfDep,
     scope: Literal["company", "team", "rep"] | None = None,
@@ -74,7 +74,7 @@ async def get_targets(
     standing: Annotated[Literal["not_begun", "under_way", "over"] | None, Query(
         description="keep targets whose period stands so at `as_of`: not begun, under way "
         "(begun, not ended) or over")] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Each target (`target.set`, latest value per scope, scope_id, period and metric) with:
 
     - `actual`: the metric over the period (tenant's time zone), counting only what occurred
@@ -104,7 +104,7 @@ async def get_targets(
         scope = "rep"
     asked = {"scope": scope, "period": period, "metric": metric, "team": within.get("team"),
              "rep": within.get("rep"), "standing": standing}
-    return await services.columns.answer(
+    return await services.columns.answer_json(
         caller.tenant, ("targets", as_of, tuple(asked.items())),
         lambda columns: column_targets(columns, as_of, **asked))
 

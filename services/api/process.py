@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from projections.columnar_activity import activities
 from projections.columnar_cycle import cycle
@@ -16,9 +16,9 @@ from services.api.views import AsOfDep, FiltersDep, question
 router = APIRouter(prefix="/v1", tags=["analytics"], responses=READ_PROBLEMS)
 
 
-@router.get("/activities")
+@router.get("/activities", response_model=dict[str, Any])
 async def get_activities(services: ServicesDep, tenant: TenantDep, selected: FiltersDep,
-                         as_of: AsOfDep) -> dict[str, Any]:
+                         as_of: AsOfDep) -> Response:
     """Selling effort over the selected activities (`from`/`to` on `occurred_at`) and deals
     (`from`/`to` on creation).
 
@@ -33,14 +33,14 @@ async def get_activities(services: ServicesDep, tenant: TenantDep, selected: Fil
       and counts in buckets of completed days 0-7, 8-14, 15-30, >30; deals with no activity
       by `as_of` are counted in `never_touched` instead.
     """
-    return await services.columns.answer(
+    return await services.columns.answer_json(
         tenant, ("activities", as_of, question(selected)),
         lambda columns: activities(columns, selected, as_of))
 
 
-@router.get("/cycle")
+@router.get("/cycle", response_model=dict[str, Any])
 async def get_cycle(services: ServicesDep, tenant: TenantDep, selected: FiltersDep,
-                    as_of: AsOfDep) -> dict[str, Any]:
+                    as_of: AsOfDep) -> Response:
     """Cycle times of the selected deals (`from`/`to` on creation).
 
     - `won_days_mean|median|p90`: created → won, in days, over won deals.
@@ -50,5 +50,5 @@ async def get_cycle(services: ServicesDep, tenant: TenantDep, selected: FiltersD
       `as_of` - creation in days: median, p90, buckets of completed days 0-30, 31-60, 61-90,
       >90. Everything else about those deals (stage, owner, dimensions) is today's state.
     """
-    return await services.columns.answer(tenant, ("cycle", as_of, question(selected)),
-                                         lambda columns: cycle(columns, selected, as_of))
+    return await services.columns.answer_json(tenant, ("cycle", as_of, question(selected)),
+                                              lambda columns: cycle(columns, selected, as_of))

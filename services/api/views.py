@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.exceptions import RequestValidationError
 
 from events.contract import FIRST_YEAR, LAST_YEAR
@@ -130,25 +130,25 @@ def stepped_now(step: float) -> datetime:
     return datetime.fromtimestamp(now.timestamp() // step * step, UTC)
 
 
-@router.get("/funnel")
+@router.get("/funnel", response_model=dict[str, Any])
 async def get_funnel(services: ServicesDep, tenant: TenantDep,
-                     selected: FiltersDep) -> dict[str, Any]:
+                     selected: FiltersDep) -> Response:
     """Per open stage: open deals and amount, entered, advanced, conversion, dwell (see
     docs/METRICS.md); and won, lost, won value, win rate; `loss_reasons` (lost deals per
     reason, none = "unspecified"), `competitors` (lost deals per named competitor),
     `stage_skips` (moves forward over at least one stage) and `regressions` (moves back)."""
-    return await services.columns.answer(tenant, ("funnel", question(selected)),
-                                         lambda columns: funnel(columns, selected))
+    return await services.columns.answer_json(tenant, ("funnel", question(selected)),
+                                              lambda columns: funnel(columns, selected))
 
 
-@router.get("/breakdown")
+@router.get("/breakdown", response_model=dict[str, Any])
 async def get_breakdown(
     services: ServicesDep, tenant: TenantDep, selected: FiltersDep,
     by: Grouping,
-) -> dict[str, Any]:
+) -> Response:
     """One row per group; month/quarter group deals by close time (open ones by creation)."""
-    return await services.columns.answer(tenant, ("breakdown", by, question(selected)),
-                                         lambda columns: breakdown(columns, selected, by))
+    return await services.columns.answer_json(tenant, ("breakdown", by, question(selected)),
+                                              lambda columns: breakdown(columns, selected, by))
 
 
 def question(selected: Filters) -> tuple[object, ...]:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from functools import cache
 from typing import Any
 
+import orjson
 import pytest
 from redis.asyncio import Redis
 
@@ -23,6 +24,7 @@ from projections.facts import Change
 from projections.funnel import funnel
 from projections.snapshot import Filters, Snapshot
 from services.api.columns import ANSWERS, LOADS, Abandoned, ColumnStores, hung_up
+from services.api.route_json import route_json
 from services.api.shared_answers import SharedAnswers
 from services.readmodels import store as readmodel
 from services.readmodels.store import FactStore, NotBuilt
@@ -207,6 +209,31 @@ async def test_an_answer_made_from_another_computes_that_other_once_and_keeps_it
     await store.apply(year().changes[2_000:2_100])  # a new place: everything anew
     await stores.answer_from("t", "part 1", ("whole", whole), part)
     assert computed == ["whole", "part", "part", "whole", "part"]
+
+
+async def test_an_answer_is_sent_as_the_json_made_once_beside_it(store: FactStore) -> None:
+    stores = ColumnStores(store, TZ)
+    await store.apply(year().changes[:2_000])
+    computed: list[str] = []
+
+    def counted(columns: Columns) -> dict[str, Any]:
+        computed.append("funnel")
+        return _funnel_all(columns)
+
+    first = await stores.answer_json("t", "funnel", counted)
+    again = await stores.answer_json("t", "funnel", counted)
+    assert first.body == again.body == route_json(await stores.answer("t", "funnel", counted))
+    assert first.media_type == "application/json" and computed == ["funnel"]
+    # An answer kept without its JSON (asked by a route that reshapes it) gets it once asked.
+    await stores.answer("t", "funnel, kept", counted)
+    assert (await stores.answer_json("t", "funnel, kept", counted)).body == first.body
+    # ...and one made from another question's answer, as the forecast from its history.
+    won = await stores.answer_json("t", "won", lambda _c, board: {"won": board["won"]},
+                                   given=("funnel", counted))
+    assert orjson.loads(won.body) == {"won": orjson.loads(first.body)["won"]}
+    assert computed == ["funnel", "funnel"]
+    await store.apply(year().changes[2_000:2_100])  # a new place: a new answer, new JSON
+    assert (await stores.answer_json("t", "funnel", counted)).body != first.body
 
 
 async def test_an_export_streams_the_deals_it_copied_while_the_columns_move_on(
