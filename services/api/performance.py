@@ -109,12 +109,12 @@ async def get_targets(
         lambda columns: column_targets(columns, as_of, **asked))
 
 
-@router.get("/leaderboard")
+@router.get("/leaderboard", response_model=dict[str, Any])
 async def get_leaderboard(
     services: ServicesDep, caller: PrincipalDep, window: WindowDep,
     team: str | None = None, manager: str | None = None, region: str | None = None,
     rep: str | None = None,
-) -> dict[str, Any]:
+) -> Response:
     """Reps ranked by score (0-100) over a window: `period`, or `from`/`to` (dates,
     inclusive; default: all history), counting only what occurred by `as_of`.
 
@@ -136,11 +136,13 @@ async def get_leaderboard(
     asked = {k: v for k, v in (("team", team), ("manager", manager), ("region", region),
                                ("rep", rep)) if v is not None}
     select = (await scoped(services, caller, Filters(dims=asked))).dims
-    # Every selection shows rows of the same board: computed once per window.
-    whole = await services.columns.answer(caller.tenant, ("leaderboard", window),
-                                          lambda columns: leaderboard(columns, window))
-    return {**whole, "rows": [row for row in whole["rows"]
-                              if all(row[k] == v for k, v in select.items())]}
+    # Every selection shows rows of the same board, computed once per window; each
+    # selection's rows are picked from it (and made JSON) once per place.
+    return await services.columns.answer_json(
+        caller.tenant, ("leaderboard", window, tuple(sorted(select.items()))),
+        lambda _columns, whole: {**whole, "rows": [
+            row for row in whole["rows"] if all(row[k] == v for k, v in select.items())]},
+        given=(("leaderboard", window), lambda columns: leaderboard(columns, window)))
 
 
 @router.get("/reps/{rep_id}", response_model=None, responses=problem_responses(404))
