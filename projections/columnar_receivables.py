@@ -17,7 +17,6 @@ Pure: no I/O. Made once per version of the orders and kept (`derived.kept`).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +31,6 @@ from projections.revenue import AGING_BUCKETS, DSO_WINDOW_DAYS
 from projections.stats import money
 
 _DAY_MICROS = 86_400 * 10**6
-_FRACTION = (1 << 52) - 1  # a float64's stored mantissa bits
-_HALF = 27
 NEVER = INT64_MAX  # `done` of an order never paid in full
 Sums = tuple[int, int, bool]  # integer millionths, exponent, whether anything was summed
 _NOTHING: Sums = (0, 0, False)
@@ -320,28 +317,3 @@ def _before(running: NDArray[np.int64], paid: NDArray[np.int64],
     """The running sum before each order's first payment."""
     first = np.minimum(pay_start[:-1], max(running.size - 1, 0))
     return running[first] - paid[first]
-
-
-def exact_mean(values: NDArray[np.float64]) -> float | None:
-    """`stats.mean` (`math.fsum` / count) of finite values, in numpy: a float64 is an
-    integer mantissa times a power of two given by its exponent field; the mantissas are
-    summed exactly per field in two 27-bit halves (a float64 adds integers below 2**53
-    exactly, so up to 2**26 values), and the exact sum rounded once, as `fsum` rounds."""
-    if not values.size:
-        return None
-    if values.size >= 1 << 26:
-        return math.fsum(values.tolist()) / values.size
-    bits = values.view(np.int64)
-    field = (bits >> 52) & 0x7FF
-    # The implicit leading bit, except for zeros and subnormals (field 0).
-    mantissa = (bits & _FRACTION) | ((field != 0).astype(np.int64) << 52)
-    if (bits < 0).any():
-        mantissa = np.where(bits < 0, -mantissa, mantissa)
-    total = 0
-    for shift in (0, _HALF):
-        piece = (mantissa >> _HALF) if shift else mantissa & ((1 << _HALF) - 1)
-        by_field = np.bincount(field, weights=piece.astype(np.float64))
-        for found in np.flatnonzero(by_field).tolist():
-            # a mantissa counts 2**(field - 1075), a subnormal's 2**-1074
-            total += int(by_field[found]) << (max(found, 1) - 1 + shift)
-    return total / (1 << 1074) / values.size  # int / int: correctly rounded

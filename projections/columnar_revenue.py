@@ -18,9 +18,10 @@ from numpy.typing import NDArray
 
 from events.vocabulary import DIMENSIONS
 from projections.columnar import Columns
-from projections.columnar_receivables import exact_mean, nothing_owed, receivables
+from projections.columnar_grouped import decimal_sums, fsum_means, medians
+from projections.columnar_receivables import nothing_owed, receivables
 from projections.columnar_table import dense_codes, micros, running_min_in_runs, split_by_code
-from projections.columnar_views import decimal_sum, quantile_of
+from projections.columnar_views import decimal_sum
 from projections.derived import kept
 from projections.revenue import AGING_BUCKETS, DSO_WINDOW_DAYS, GROUPINGS, MONTHS_PER_PERIOD
 from projections.snapshot import ALL_PERIODS, Filters
@@ -165,6 +166,7 @@ class Ledger:
         whole = receivables(columns)
         self.receivables = whole if whole is None or not dims else whole.subset(orders)
         self._balances: dict[tuple[int, bool], dict[str, Any]] = {}
+        self._flow_inputs: tuple[NDArray[Any], ...] | None = None
         if whole is None:  # sums beyond int64: every order's payments read as they come
             self.payments = Payments(columns, orders)
             self.done = self.payments.done
@@ -246,23 +248,40 @@ class Ledger:
             "dso": float(outstanding / trailing) * DSO_WINDOW_DAYS if trailing else None,
         }
 
-    def flows(self, bookings: NDArray[np.intp], receipts: NDArray[np.intp]) -> dict[str, Any]:
-        """`revenue._flows` of the bookings and receipts (row numbers)."""
+    def flows_by(self, booking_groups: NDArray[np.intp], receipt_groups: NDArray[np.intp],
+                 count: int) -> list[dict[str, Any]]:
+        """`revenue._flows` of each of `count` groups of the bookings and receipts, given
+        each booking's and receipt's group (0 to `count` - 1)."""
+        if self._flow_inputs is None:
+            self._flow_inputs = self._gathered()
+        amounts, exponents, paid, paid_exponents, finished, cycles = self._flow_inputs
+        booked = decimal_sums(amounts, exponents, booking_groups, count)
+        collected = decimal_sums(paid, paid_exponents, receipt_groups, count)
+        orders = np.bincount(booking_groups, minlength=count).tolist()
+        of_cycles = booking_groups[finished]
+        completed = np.bincount(of_cycles, minlength=count).tolist()
+        means, middles = fsum_means(cycles, of_cycles, count), medians(cycles, of_cycles, count)
+        return [{
+            "booked": money(booked[group]),
+            "collected": money(collected[group]),
+            "orders": orders[group],
+            "avg_order_value": average_money(booked[group], orders[group]),
+            "collection_orders": completed[group],
+            "collection_days_mean": means[group],
+            "collection_days_median": middles[group],
+        } for group in range(count)]
+
+    def _gathered(self) -> tuple[NDArray[Any], ...]:
+        """What every grouping of the flows reads, gathered once a question: the bookings'
+        amounts, the receipts', and the days to collect each booking paid in full."""
         o, p = self.columns.orders.orders, self.columns.orders.payments
-        booked = decimal_sum(o["amount"][bookings], o["amount_exp"][bookings])
+        bookings, receipts = self.bookings, self.receipts
         done = self.done[bookings]
-        finished = (done >= 0) & (done <= self.as_of)
-        cycles = (done[finished] - o["booked"][bookings][finished]).astype(np.float64) / 1e6 \
+        finished = np.flatnonzero((done >= 0) & (done <= self.as_of))
+        cycles = (done[finished] - o["booked"][bookings[finished]]).astype(np.float64) / 1e6 \
             / 86400
-        return {
-            "booked": money(booked),
-            "collected": money(decimal_sum(p["amount"][receipts], p["amount_exp"][receipts])),
-            "orders": int(bookings.size),
-            "avg_order_value": average_money(booked, int(bookings.size)),
-            "collection_orders": int(cycles.size),
-            "collection_days_mean": exact_mean(cycles),
-            "collection_days_median": quantile_of(cycles, 0.5),
-        }
+        return (o["amount"][bookings], o["amount_exp"][bookings], p["amount"][receipts],
+                p["amount_exp"][receipts], finished, cycles)
 
 
 def revenue(columns: Columns, filters: Filters, by: str, as_of: datetime) -> dict[str, Any]:
@@ -275,79 +294,77 @@ def revenue(columns: Columns, filters: Filters, by: str, as_of: datetime) -> dic
         "as_of": as_of.isoformat(),
         "rows": _rows(ledger, by),
         "products": _rows(ledger, "product"),
-        "total": {**ledger.flows(ledger.bookings, ledger.receipts),
+        "total": {**ledger.flows_by(np.zeros(ledger.bookings.size, dtype=np.intp),
+                                    np.zeros(ledger.receipts.size, dtype=np.intp), 1)[0],
                   **ledger.balance_of_all(ledger.as_of, True)},
     }
 
 
-def _keyed(values: NDArray[np.int32], rows: NDArray[np.intp]) -> dict[int, NDArray[np.intp]]:
-    """`rows` grouped by their string code in `values`."""
-    if not rows.size:
-        return {}
-    found, where = dense_codes(values)
-    return dict(zip(found.tolist(), split_by_code(where, len(found), rows), strict=True))
-
-
-def _by_period(days: NDArray[np.int32], rows: NDArray[np.intp], by: str
-               ) -> dict[Any, NDArray[np.intp]]:
-    """`rows` grouped by the period of their day: the days sorted as integers, each distinct
+def _period_groups(ledger: Ledger, by: str
+                   ) -> tuple[list[str], NDArray[np.intp], NDArray[np.intp], list[int]]:
+    """The periods the bookings and receipts fall in, in order, each booking's and receipt's
+    period among them, and a day in each: the days numbered as integers, each distinct
     day's key made once (sorting the keys themselves, Python strings, cost 0.3 s a question
     at 100k deals)."""
-    if not rows.size:
-        return {}
+    o, p = ledger.columns.orders.orders, ledger.columns.orders.payments
+    days = np.concatenate((o["booked_day"][ledger.bookings], p["day"][ledger.receipts]))
+    if not days.size:
+        return [], np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), []
     first = int(days.min())
     unique, where = dense_codes(days - first)
     keys = [_period_key(date.fromordinal(day + first), by) for day in unique.tolist()]
-    numbered = {key: n for n, key in enumerate(dict.fromkeys(keys))}
-    codes = np.array([numbered[key] for key in keys], dtype=np.intp)[where]
-    return dict(zip(numbered, split_by_code(codes, len(numbered), rows), strict=True))
+    ordered = sorted(set(keys))
+    numbered = {key: n for n, key in enumerate(ordered)}
+    inside = {key: day + first for key, day in zip(keys, unique.tolist(), strict=True)}
+    groups = np.array([numbered[key] for key in keys], dtype=np.intp)[where]
+    split = ledger.bookings.size
+    return ordered, groups[:split], groups[split:], [inside[key] for key in ordered]
 
 
 def _rows(ledger: Ledger, by: str) -> list[dict[str, Any]]:
     columns = ledger.columns
-    o, p = columns.orders.orders, columns.orders.payments
-    empty = np.zeros(0, dtype=np.intp)
+    p = columns.orders.payments
+    keys: list[str | None]
     if by in ALL_PERIODS:
-        booked_in = _by_period(o["booked_day"][ledger.bookings], ledger.bookings, by)
-        paid_in = _by_period(p["day"][ledger.receipts], ledger.receipts, by)
+        periods, booking_groups, receipt_groups, days = _period_groups(ledger, by)
+        keys = list[str | None](periods)
+        balances = []
+        for day in days:
+            end = _period_end(columns, date.fromordinal(day), by)
+            balances.append(ledger.balance_of_all(ledger.as_of, True) if ledger.as_of < end
+                            else ledger.balance_of_all(end, False))
     else:
         dims = order_dims(columns, by)
-        values = columns.strings.values
-        booked_in = {values[k]: v for k, v in _keyed(dims[ledger.bookings],
-                                                     ledger.bookings).items()}
-        paid_in = {values[k]: v for k, v in _keyed(dims[p["order"][ledger.receipts]],
-                                                   ledger.receipts).items()}
-        owing = {} if ledger.receivables is not None else \
-            {values[k]: v for k, v in _keyed(dims[ledger.known], ledger.known).items()}
-    keys = set(booked_in) | set(paid_in)
-    if by not in ALL_PERIODS:
+        by_code = _balances_by(ledger, dims)
+        booking_codes, receipt_codes = dims[ledger.bookings], dims[p["order"][ledger.receipts]]
         # a group that only owes (nothing booked or paid in from/to) still shows
-        by_key = _balances_by(ledger, by, owing)
-        keys |= {key for key, (_, owes) in by_key.items() if owes}
-    rows = []
-    for key in sorted(k for k in keys if k is not None) + ([None] if None in keys else []):
-        bookings, receipts = booked_in.get(key, empty), paid_in.get(key, empty)
-        if by in ALL_PERIODS:
-            inside = int(o["booked_day"][bookings[0]] if bookings.size
-                         else p["day"][receipts[0]])
-            end = _period_end(columns, date.fromordinal(inside), by)
-            balances = (ledger.balance_of_all(ledger.as_of, True) if ledger.as_of < end
-                        else ledger.balance_of_all(end, False))
-        else:
-            balances = by_key[key][0] if key in by_key else nothing_owed()
-        rows.append({"key": key, **ledger.flows(bookings, receipts), **balances})
-    return rows
+        owes = np.array([code for code, (_, owing) in by_code.items() if owing], dtype=np.int32)
+        present = np.flatnonzero(np.bincount(np.concatenate((booking_codes, receipt_codes, owes)),
+                                             minlength=1))
+        values = columns.strings.values
+        codes = sorted((code for code in present.tolist() if code),
+                       key=lambda code: str(values[code])) + ([0] if 0 in present else [])
+        keys = [values[code] for code in codes]
+        group_of = np.zeros(len(values), dtype=np.intp)
+        group_of[codes] = np.arange(len(codes))
+        booking_groups, receipt_groups = group_of[booking_codes], group_of[receipt_codes]
+        balances = [by_code[code][0] if code in by_code else nothing_owed() for code in codes]
+    flows = ledger.flows_by(booking_groups, receipt_groups, len(keys))
+    return [{"key": key, **flow, **balance}
+            for key, flow, balance in zip(keys, flows, balances, strict=True)]
 
 
-def _balances_by(ledger: Ledger, by: str, owing: dict[Any, NDArray[np.intp]]
-                 ) -> dict[Any, tuple[dict[str, Any], bool]]:
-    """Each `by` group's balance at `as_of` and whether it owes anything then."""
-    if ledger.receivables is None:
-        found = {}
-        for key, group in owing.items():
-            found[key] = (ledger.balance(group, ledger.as_of, True),
-                          bool(ledger.owing(group, ledger.as_of, True).size))
-        return found
-    values = ledger.columns.strings.values
-    return {values[code]: found for code, found in ledger.receivables.balances(
-        ledger.as_of, True, order_dims(ledger.columns, by)).items()}
+def _balances_by(ledger: Ledger, dims: NDArray[np.int32]
+                 ) -> dict[int, tuple[dict[str, Any], bool]]:
+    """The balance at `as_of` of each dimension code (`dims`, by order row) of the known
+    orders, and whether it owes anything then."""
+    if ledger.receivables is not None:
+        return ledger.receivables.balances(ledger.as_of, True, dims)
+    known = ledger.known
+    if not known.size:
+        return {}
+    found, where = dense_codes(dims[known])
+    return {code: (ledger.balance(group, ledger.as_of, True),
+                   bool(ledger.owing(group, ledger.as_of, True).size))
+            for code, group in zip(found.tolist(), split_by_code(where, len(found), known),
+                                   strict=True)}
