@@ -1,11 +1,10 @@
 """GET /v1/activities over `Columns`: the answers `activity.py` gives over a `Snapshot` (a
 test holds them byte-identical), in numpy.
 
-A question reads only the activities it selects, where it can: a date window's through the
-reps' order of `columnar_rep_activity`, the whole tenant's counts and the deals' last
-activities through `columnar_activity_index`; the rows appended since either was made (the
-tail) are read apart. A wide window, or dimension filters over the whole tenant, read every
-activity once.
+A question reads each activity at most once, and the few columns it needs of the ones it
+selects: the whole tenant's counts and minutes, and the deals' last activities (the cadence),
+come from `columnar_activity_index`, with the rows appended since it was made (the tail)
+read apart; a window or dimension filters read every activity's day or dimension once.
 
 Days since a deal's last activity are whole microseconds as floats over 10**6 and then
 86,400: the float steps `timedelta.total_seconds` takes.
@@ -13,8 +12,9 @@ Days since a deal's last activity are whole microseconds as floats over 10**6 an
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import datetime
+from itertools import islice
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,15 +30,10 @@ from projections.columnar_activity_index import (
     rep_kind_counts,
     totals,
 )
-from projections.columnar_rep_activity import rep_activities, spans
 from projections.columnar_table import micros
 from projections.columnar_views import as_decimal, decimal_sum, quantile_of
 from projections.snapshot import Filters
 from projections.stats import money, ratio
-
-# A window whose activities are more than this share of all is read by one pass over all:
-# gathering a row through the reps' order costs a few times reading it in turn.
-WINDOW_SHARE = 0.3
 
 Tests = list[tuple[NDArray[np.int32], int]] | None
 Counted = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], dict[int, Minutes]]
@@ -49,8 +44,10 @@ def activities(columns: Columns, filters: Filters, as_of: datetime) -> dict[str,
     reps, kinds, counts, minutes = _counted(columns, index, filters)
     by_kind, per_rep = _named(columns.strings.values, reps, kinds, counts)
     d = columns.deals
-    deals = columns.select("deal", filters.dims, filters.start, filters.end, day="created_day")
-    n_deals = int(deals.sum())
+    # The selected deals' rows (a few of every deal at a window): gathered, not masked.
+    deals = np.flatnonzero(columns.select("deal", filters.dims, filters.start, filters.end,
+                                          day="created_day"))
+    n_deals = int(deals.size)
     on_deals = int(d["activities"][deals].sum())
     quotes = columns.activity_facts.quotes_of(d.size)
     return {
@@ -63,9 +60,8 @@ def activities(columns: Columns, filters: Filters, as_of: datetime) -> dict[str,
         "activities_per_deal": ratio(on_deals, n_deals),
         "talk_minutes": _money(columns, minutes, "call"),
         "visit_minutes": _money(columns, minutes, "visit"),
-        "quotes_sent": int(quotes["quotes"][:d.size][deals].sum()),
-        "quoted_value": money(decimal_sum(quotes["quoted"][:d.size][deals],
-                                          quotes["quoted_exp"][:d.size][deals])),
+        "quotes_sent": int(quotes["quotes"][deals].sum()),
+        "quoted_value": money(decimal_sum(quotes["quoted"][deals], quotes["quoted_exp"][deals])),
         "cadence": cadence(columns, deals, as_of, index),
     }
 
@@ -83,25 +79,20 @@ def _named(values: list[str | None], reps: NDArray[np.intp], kinds: NDArray[np.i
     if len(set(rep_names)) < len(rep_names) or len(set(kind_names)) < len(kind_names):
         return by_kind, _named_one_by_one(values, reps, kinds, counts)  # None and "None"
     # Names ranked once, so the triples sort as numbers: by rep name, then kind name.
+    by_name = sorted(range(len(rep_names)), key=rep_names.__getitem__)
     rep_rank = np.empty(len(rep_names), dtype=np.intp)
-    rep_rank[sorted(range(len(rep_names)), key=rep_names.__getitem__)] = np.arange(len(rep_names))
+    rep_rank[by_name] = np.arange(len(rep_names))
     kind_rank = np.empty(len(kind_names), dtype=np.intp)
     kind_rank[sorted(range(len(kind_names)), key=kind_names.__getitem__)] = \
         np.arange(len(kind_names))
     order = np.lexsort((kind_rank[kind_at], rep_rank[rep_at]))
     kind_of = np.array(kind_names, dtype=object)[kind_at[order]].tolist()
     count_of = counts[order].tolist()
-    ranked = np.argsort(rep_rank)
-    ends = np.cumsum(np.bincount(rep_at, minlength=len(rep_names))[ranked]).tolist()
-    totals = np.bincount(rep_at, counts, len(rep_names))[ranked].astype(np.int64).tolist()
-    per_rep = []
-    begin = 0
-    for name, end, total in zip([rep_names[i] for i in ranked.tolist()], ends, totals,
-                                strict=True):
-        per_rep.append({"rep": name, "activities": total,
-                        "by_kind": dict(zip(kind_of[begin:end], count_of[begin:end],
-                                            strict=True))})
-        begin = end
+    lengths = np.bincount(rep_at, minlength=len(rep_names))[by_name].tolist()
+    totals = np.bincount(rep_at, counts, len(rep_names))[by_name].astype(np.int64).tolist()
+    pairs = zip(kind_of, count_of, strict=True)  # each rep's take the next `length`
+    per_rep = [{"rep": rep_names[i], "activities": total, "by_kind": dict(islice(pairs, length))}
+               for i, length, total in zip(by_name, lengths, totals, strict=True)]
     return by_kind, per_rep
 
 
@@ -128,9 +119,6 @@ def _counted(columns: Columns, index: ActivityIndex, filters: Filters) -> Counte
         tail = _kept_rows(columns, tests, filters, whole.rows)
         return _merged((whole.reps, whole.kinds, whole.counts, whole.minutes),
                        _of_rows(columns, index, tail))
-    window = _window(columns, index, tests, filters)
-    if window is not None:
-        return window
     return _of_rows(columns, index, _kept_rows(columns, tests, filters, 0))
 
 
@@ -148,46 +136,8 @@ def _of_rows(columns: Columns, index: ActivityIndex,
              selected: tuple[NDArray[np.intp], NDArray[np.int32]]) -> Counted:
     rows, reps = selected
     kinds = columns.activities["kind"][rows]
-    return (*rep_kind_counts(reps, kinds), kind_minutes(columns, index, rows, kinds))
-
-
-def _window(columns: Columns, index: ActivityIndex, tests: Tests, filters: Filters
-            ) -> Counted | None:
-    """A date window's activities read through the reps' order (None when that would read
-    more than a pass over every activity)."""
-    order = rep_activities(columns)
-    low = _day_column(order.days, filters.start, "left")
-    high = max(low, _day_column(order.days, filters.end, "right"))
-    begins, ends = order.before[:, low], order.before[:, high]
-    within = ends - begins
-    if int(within.sum()) > WINDOW_SHARE * max(order.rows, 1):
-        return None
-    rows = order.order[spans(order.starts[:-1] + begins, order.starts[:-1] + ends)]
-    # The order gives each row's rep: (rep, kind) cells counted without reading the reps.
-    cells = np.repeat(np.arange(len(order.reps), dtype=np.intp), within)
-    for values, code in tests or ():
-        keep = values[rows] == code
-        rows, cells = rows[keep], cells[keep]
-    kinds = columns.activities["kind"][rows]
-    kind_codes, kind_index = index.kind_places(kinds)
-    width = max(len(kind_codes), 1)
-    cells *= width
-    cells += kind_index
-    counts = np.bincount(cells, minlength=len(order.reps) * width)
-    found = np.flatnonzero(counts)
-    ordered = (order.reps[found // width], kind_codes[found % width], counts[found],
-               kind_minutes(columns, index, rows, kinds))
-    tail = _kept_rows(columns, tests, filters, order.rows)
-    return _merged(ordered, _of_rows(columns, index, tail)) if tail[0].size else ordered
-
-
-def _day_column(days: NDArray[np.int32], day: date | None, side: Literal["left", "right"]
-                ) -> int:
-    """The column of the reps' per-day counts before `day` ("left") or through it
-    ("right"); None: before ("left") or through ("right") every day."""
-    if day is None:
-        return 0 if side == "left" else len(days)
-    return int(np.searchsorted(days, day.toordinal(), side=side))
+    return (*rep_kind_counts(reps, *index.kind_places(kinds, len(columns.strings.values))),
+            kind_minutes(columns, index, rows, kinds))
 
 
 def _merged(first: Counted, second: Counted) -> Counted:
@@ -209,12 +159,12 @@ def _money(columns: Columns, minutes: dict[int, Minutes], kind: str) -> str:
     return money(as_decimal(parts.total, parts.exponent))
 
 
-def cadence(columns: Columns, deals: NDArray[np.bool_], as_of: datetime,
+def cadence(columns: Columns, deals: NDArray[np.intp], as_of: datetime,
             index: ActivityIndex | None = None) -> dict[str, Any]:
-    """`activity.cadence` of the selected deals."""
+    """`activity.cadence` of the selected deals (rows, ascending)."""
     d = columns.deals
     moment = micros(as_of)
-    open_then = np.flatnonzero(deals & (d["created"] <= moment) & (d["closed"] > moment))
+    open_then = deals[(d["created"][deals] <= moment) & (d["closed"][deals] > moment)]
     last_of_open = (index or activity_index(columns)).last_activity(
         open_then, moment, columns.activities)
     touched = last_of_open[last_of_open != NO_ACTIVITY]

@@ -37,18 +37,19 @@ class Minutes:
         return Minutes(self.total + other.total, min(self.exponent, other.exponent))
 
 
-def rep_kind_counts(reps: NDArray[np.int32], kinds: NDArray[np.int32]
+def rep_kind_counts(reps: NDArray[np.int32], kind_codes: NDArray[np.intp],
+                    kind_places: NDArray[np.intp]
                     ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
     """Each (rep code, kind code) pair among the activities and how many have it, by rep
-    and kind: counted over the codes' range (small string ids), not sorted."""
-    rep_codes, rep_index = dense_codes(reps)
-    kind_codes, kind_index = dense_codes(kinds)
+    and kind (`kind_places`: each activity's kind's place in `kind_codes`): counted over
+    the codes' range (small string ids), not sorted."""
     width = max(len(kind_codes), 1)
-    rep_index *= width
-    rep_index += kind_index
-    counts = np.bincount(rep_index, minlength=len(rep_codes) * width)
+    cells = reps.astype(np.intp)
+    cells *= width
+    cells += kind_places
+    counts = np.bincount(cells)
     found = np.flatnonzero(counts)
-    return rep_codes[found // width], kind_codes[found % width], counts[found]
+    return found // width, kind_codes[found % width], counts[found]
 
 
 @dataclass(frozen=True)
@@ -106,13 +107,14 @@ class ActivityIndex:
             np.maximum.at(last, place[mine], a["at"][tail][on_deal[mine]])
         return last
 
-    def kind_places(self, kinds: NDArray[np.int32]
+    def kind_places(self, kinds: NDArray[np.int32], codes: int
                     ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-        """`dense_codes(kinds)`, through the kinds known (a lookup, not a count) when every
-        one is; the places may then count kinds that are absent."""
-        known = np.full(int(self.kinds[-1]) + 2 if self.kinds.size else 1, -1, dtype=np.intp)
+        """`dense_codes(kinds)` (string codes below `codes`), through the kinds known (a
+        lookup, not a count) when every one is; the places may then count kinds absent."""
+        known = np.full(max(codes, int(self.kinds[-1]) + 1 if self.kinds.size else 0), -1,
+                        dtype=np.intp)
         known[self.kinds] = np.arange(self.kinds.size)
-        places = known[np.minimum(kinds, known.size - 1)]
+        places = known[kinds]
         if places.size and int(places.min()) < 0:
             return dense_codes(kinds)
         return self.kinds, places
@@ -157,7 +159,8 @@ class Totals:
     def of(cls, columns: Columns, index: ActivityIndex) -> Totals:
         a, rows = columns.activities, index.rows
         kinds = a["kind"][:rows]
-        return cls(rows, *rep_kind_counts(a["rep"][:rows], kinds),
+        places = index.kind_places(kinds, len(columns.strings.values))
+        return cls(rows, *rep_kind_counts(a["rep"][:rows], *places),
                    kind_minutes(columns, index, None, kinds))
 
 
