@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -233,3 +233,156 @@ def _row(columns: Columns, key: str | None, deals: NDArray[np.intp], leads: tupl
         "leads": n_leads,
         "lead_conversion": ratio(converted, n_leads),
     }
+
+
+class GroupQuantiles(NamedTuple):
+    per_group: list[list[float | None]]  # each group's quantiles, in the order asked
+    whole: list[float | None]  # all values' quantiles
+    at_most: list[int]  # how many of each group's values are <= the threshold (if given)
+
+
+def quantiles_by_group(values: NDArray[np.float64], groups: NDArray[np.intp], count: int,
+                       qs: tuple[float, ...], at_most: float | None = None) -> GroupQuantiles:
+    """`quantile_of(values of group g, q)` for each group 0 to `count` - 1 and each q, and
+    `quantile_of(values, q)` of all of them: one count over buckets of the values' bits
+    finds the bucket of every order statistic asked for, and only those buckets' values
+    are sorted, where a partition per group and quantile reads every value each time.
+    With `at_most`, also how many of each group's values are <= it (the same count).
+
+    No NaN among the values; the zeros' signs are not told apart (nor are they by a
+    partition)."""
+    if not values.size:
+        return GroupQuantiles([[None] * len(qs) for _ in range(count)], [None] * len(qs),
+                              [0] * count if at_most is not None else [])
+    # A float's bits as an integer in the floats' order: a negative one's run backwards.
+    key = values.view(np.int64)
+    if int(key.min()) < 0:
+        key = key ^ ((key >> 63) & np.int64(INT64_MAX))
+    # Buckets between the 1/64th and 63/64th of a sample of the values, as fine as keeps
+    # `count` times their number within `cells`; the values beyond go to the first or
+    # last bucket (where a quantile that far out finds more values to sort).
+    sample = np.sort(key[::max(1, key.size // 4096)])
+    low, high = int(sample[sample.size // 64]), int(sample[-1 - sample.size // 64])
+    # (At least a thousand buckets a group: each asked bucket's values are sorted.)
+    cells = min(max(1 << 8, min(1 << 18, values.size // 8), count << 10), 1 << 21)
+    shift = 0
+    while shift < 64 and ((high >> shift) - (low >> shift) + 1) * count > cells:
+        shift += 1
+    span = (high >> shift) - (low >> shift) + 1
+    cell = key >> shift
+    cell -= low >> shift
+    np.clip(cell, 0, span - 1, out=cell)
+    if count > 1:
+        cell += groups * span
+    table = np.bincount(cell, minlength=count * span)
+    # Order statistics as (group, rank): each group's, then all values' (their buckets
+    # counted over every group).
+    sizes = table.reshape(count, span).sum(axis=1).tolist()
+    asked = [(g, r) for g, size in enumerate(sizes) if size
+             for q in qs for r in _ranks(size, q)[:2]]
+    whole = table.reshape(count, span).sum(axis=0)
+    whole_ranks = [r for q in qs for r in _ranks(values.size, q)[:2]]
+    running = np.cumsum(table.reshape(count, span), axis=1).ravel()
+    wanted = np.zeros(count * span, dtype=bool)
+    at = within = np.zeros(0, dtype=np.int64)
+    if asked:
+        group, rank = (np.array(column, dtype=np.int64) for column in zip(*asked, strict=True))
+        # Each group's running count raised above the last's: one search for every rank.
+        raise_by = np.arange(count, dtype=np.int64) * (values.size + 1)
+        at = np.searchsorted(running + np.repeat(raise_by, span),
+                             rank + raise_by[group], side="right")
+        within = rank - (running[at] - table[at])
+        wanted[at] = True
+    whole_running = np.cumsum(whole)
+    whole_at = np.searchsorted(whole_running, whole_ranks, side="right")
+    whole_within = (np.array(whole_ranks) - (whole_running - whole)[whole_at]).tolist()
+    wanted.reshape(count, span)[:, whole_at] = True
+    if at_most is not None:  # its bucket: every group's values there are compared
+        bound = np.array([at_most + 0.0]).view(np.int64)  # (+ 0.0: no negative zero)
+        if int(bound[0]) < 0:
+            bound = bound ^ ((bound >> 63) & np.int64(INT64_MAX))
+        bound_at = min(max((int(bound[0]) >> shift) - (low >> shift), 0), span - 1)
+        wanted.reshape(count, span)[:, bound_at] = True
+    picked = np.flatnonzero(wanted[cell])
+    picked_cell, picked_value = cell[picked], values[picked]
+    order = np.lexsort((picked_value, picked_cell))
+    picked_cell, picked_value = picked_cell[order], picked_value[order]
+    chosen = iter(picked_value[np.searchsorted(picked_cell, at) + within].tolist())
+    bucket = picked_cell % span
+    bucket_values = {b: np.sort(picked_value[bucket == b]) for b in set(whole_at.tolist())}
+    whole_chosen = iter(float(bucket_values[b][r])
+                        for b, r in zip(whole_at.tolist(), whole_within, strict=True))
+    per_group: list[list[float | None]] = [
+        [_between(next(chosen), next(chosen), _ranks(size, q)[2]) for q in qs]
+        if size else [None] * len(qs) for size in sizes]
+    total: list[float | None] = [
+        _between(next(whole_chosen), next(whole_chosen), _ranks(values.size, q)[2])
+        for q in qs]
+    below: list[int] = []
+    if at_most is not None:  # the buckets before its own, and in its own those <= it
+        in_bound = (bucket == bound_at) & (picked_value <= at_most)
+        below = (table.reshape(count, span)[:, :bound_at].sum(axis=1)
+                 + np.bincount(picked_cell[in_bound] // span, minlength=count)).tolist()
+    return GroupQuantiles(per_group, total, below)
+
+
+def _ranks(size: int, q: float) -> tuple[int, int, float]:
+    """The two order statistics (0-based) `quantile_of` interpolates between over `size`
+    values, and how far between (its float arithmetic); (0, 0, 0.0) for no values."""
+    if not size:
+        return 0, 0, 0.0
+    position = q * (size - 1)
+    low = int(position)
+    return low, min(low + 1, size - 1), position - low
+
+
+def _between(low_value: float, high_value: float, frac: float) -> float:
+    return low_value + (high_value - low_value) * frac
+
+
+_MANTISSA_HALF = (1 << 26) - 1
+
+
+def means_by_group(values: NDArray[np.float64], groups: NDArray[np.intp], count: int
+                   ) -> tuple[list[float | None], float | None]:
+    """`mean_of(values of group g)` for each group 0 to `count` - 1, and `mean_of(values)`.
+
+    `math.fsum` is the exactly rounded sum: here that exact sum is made from integers, each
+    value's mantissa counted in two 26-bit halves per (group, sign and exponent), sums a
+    float64 `bincount` holds exactly (below 2**53 for fewer than 2**27 values), and then
+    rounded once by Python's correctly rounded integer division. No NaN among the values."""
+    if not values.size:
+        return [None] * count, None
+    if values.size >= 1 << 27 or not np.isfinite(values).all():
+        return [mean_of(values[groups == g]) for g in range(count)], mean_of(values)
+    bits = values.view(np.uint64)
+    top = (bits >> np.uint64(52)).view(np.int64)  # sign and exponent
+    first = int(top.min())
+    span = int(top.max()) - first + 1
+    cell = top - first
+    if count > 1:
+        cell += groups * span
+    size = count * span
+    counts = np.bincount(cell, minlength=size).reshape(count, span)
+    # As float64 here: `bincount` would cast unsigned weights one by one, at thrice the time.
+    high = np.bincount(cell, weights=((bits >> np.uint64(26)) & np.uint64(_MANTISSA_HALF))
+                       .astype(np.float64), minlength=size).reshape(count, span)
+    low = np.bincount(cell, weights=(bits & np.uint64(_MANTISSA_HALF)).astype(np.float64),
+                      minlength=size).reshape(count, span)
+    # Each group's sum in units of 2**-1074, the smallest subnormal: Python's integers, one
+    # sign and exponent at a time for every group at once.
+    sums = np.zeros(count, dtype=object)
+    for e in np.flatnonzero(counts.any(axis=0)).tolist():
+        sign_exponent = e + first
+        exponent = sign_exponent & 2047
+        mantissas = (high[:, e].astype(np.int64).astype(object) << 26) \
+            + low[:, e].astype(np.int64).astype(object)
+        if exponent:  # a normal number's leading 1
+            mantissas += counts[:, e].astype(object) << 52
+        mantissas <<= max(exponent, 1) - 1
+        sums += -mantissas if sign_exponent >> 11 else mantissas
+    sizes = counts.sum(axis=1).tolist()
+    unit = 1 << 1074
+    means: list[float | None] = [s / unit / n if n else None
+                                 for s, n in zip(sums.tolist(), sizes, strict=True)]
+    return means, int(sums.sum()) / unit / values.size
