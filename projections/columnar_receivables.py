@@ -12,12 +12,13 @@ moment. What an order owes is its amount less its payments by the moment, so a b
 outstanding is the sum of its owing orders' amounts less the sum of their payments by
 then, with the least exponent of those amounts, as `Decimal` sums give.
 
-Pure: no I/O. Made once per version of the orders and kept (`derived.kept`).
+Pure: no I/O. Made once per version of the orders and kept (`derived.kept`), with the
+balances read of it (a few hundred bytes each).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from projections.stats import money
 
 _DAY_MICROS = 86_400 * 10**6
 NEVER = INT64_MAX  # `done` of an order never paid in full
+_READ_MOST = 4096  # balances kept at most (a year by day asks 366)
 Sums = tuple[int, int, bool]  # integer millionths, exponent, whether anything was summed
 _NOTHING: Sums = (0, 0, False)
 
@@ -100,6 +102,9 @@ class Receivables:
     long: Run
     done: NDArray[np.int64]  # by order row: -1 never paid in full, as `revenue.fully_paid_at`
     exponent: int | None  # the one exponent of every amount and payment, if only one
+    # Balances already read, by (microsecond, inclusive): a balance depends on nothing
+    # after its moment, so a dashboard's next `as_of` finds its period ends here.
+    read: dict[tuple[int, bool], dict[str, Any]] = field(default_factory=dict)
 
     def subset(self, keep: NDArray[np.bool_]) -> Receivables:
         """The orders whose rows `keep` keeps."""
@@ -109,7 +114,12 @@ class Receivables:
 
     def balance(self, moment: int, inclusive: bool) -> dict[str, Any]:
         """`revenue.balance` of every order at `moment` (microseconds)."""
-        return self.balances(moment, inclusive, None)[0][0]
+        found = self.read.get((moment, inclusive))
+        if found is None:
+            if len(self.read) >= _READ_MOST:
+                self.read.clear()
+            found = self.read[(moment, inclusive)] = self.balances(moment, inclusive, None)[0][0]
+        return {**found, "aging": dict(found["aging"])}  # a copy: answers are handed out
 
     def balances(self, moment: int, inclusive: bool, codes: NDArray[np.int32] | None
                  ) -> dict[int, tuple[dict[str, Any], bool]]:

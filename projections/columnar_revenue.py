@@ -217,11 +217,12 @@ class Ledger:
 
     def balance_of_all(self, moment: int, inclusive: bool) -> dict[str, Any]:
         """`revenue.balance` of every known order at `moment` (at most `as_of`)."""
+        if self.receivables is not None:
+            return self.receivables.balance(moment, inclusive)
         found = self._balances.get((moment, inclusive))
         if found is None:
             found = self._balances[(moment, inclusive)] = \
-                self.balance(self.known, moment, inclusive) if self.receivables is None \
-                else self.receivables.balance(moment, inclusive)
+                self.balance(self.known, moment, inclusive)
         return found
 
     def balance(self, rows: NDArray[np.intp], moment: int, inclusive: bool) -> dict[str, Any]:
@@ -255,9 +256,10 @@ class Ledger:
         if self._flow_inputs is None:
             self._flow_inputs = self._gathered()
         amounts, exponents, paid, paid_exponents, finished, cycles = self._flow_inputs
-        booked = decimal_sums(amounts, exponents, booking_groups, count)
-        collected = decimal_sums(paid, paid_exponents, receipt_groups, count)
         orders = np.bincount(booking_groups, minlength=count).tolist()
+        booked = decimal_sums(amounts, exponents, booking_groups, orders)
+        collected = decimal_sums(paid, paid_exponents, receipt_groups,
+                                 np.bincount(receipt_groups, minlength=count).tolist())
         of_cycles = booking_groups[finished]
         completed = np.bincount(of_cycles, minlength=count).tolist()
         means, middles = fsum_means(cycles, of_cycles, count), medians(cycles, of_cycles, count)

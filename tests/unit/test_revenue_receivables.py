@@ -61,13 +61,15 @@ def test_grouped_sums_means_and_medians_are_each_groups_own() -> None:
     rng = np.random.default_rng(7)
     count = 5
     codes = rng.integers(0, count - 1, 3000).astype(np.intp)  # the last group stays empty
-    amounts = rng.integers(-(2 ** 62), 2 ** 62, codes.size) // codes.size
     wide = rng.integers(-(2 ** 63), 2 ** 63 - 1, codes.size)
     # each group its own exponents: some only above 0, some down to -6
     exponents = (rng.integers(-6, 3, codes.size) * (codes % 2) + codes).astype(np.int8)
+    # as `columnar_orders.scaled` stores them: a multiple of 10 ** (6 + exponent)
+    amounts = rng.integers(-(2 ** 40), 2 ** 40, codes.size) \
+        * 10 ** (6 + np.minimum(exponents, 0).astype(np.int64))
     floats = rng.uniform(-1, 1, codes.size) * 2.0 ** rng.integers(-1074, 900, codes.size)
     cycles = rng.integers(0, 10 ** 14, codes.size).astype(np.float64) / 1e6 / 86400
-    sums = decimal_sums(amounts, exponents, codes, count)
+    sums = decimal_sums(amounts, exponents, codes, np.bincount(codes, minlength=count).tolist())
     means = fsum_means(floats, codes, count)
     middles = medians(cycles, codes, count)
     for group in range(count):
