@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from events.vocabulary import DIMENSIONS
 from projections.columnar import Columns
-from projections.columnar_grouped import decimal_sums, fsum_means, medians
+from projections.columnar_grouped import DecimalSums, FsumMeans, medians
 from projections.columnar_receivables import nothing_owed, receivables
 from projections.columnar_table import dense_codes, micros, running_min_in_runs, split_by_code
 from projections.columnar_views import decimal_sum
@@ -158,15 +158,18 @@ class Ledger:
             orders &= order_dims(columns, name) == code if code else False
         keep = orders & (o["booked"] <= self.as_of)
         self.known = np.flatnonzero(keep)
-        self.bookings = self.known[self._on_days(o["booked_day"][self.known], filters)]
         paid = np.flatnonzero(keep[p["order"]] & (p["at"] <= self.as_of))
-        self.receipts = paid[self._on_days(p["day"][paid], filters)]
+        if filters.start is None and filters.end is None:  # every day: no mask to apply
+            self.bookings, self.receipts = self.known, paid
+        else:
+            self.bookings = self.known[self._on_days(o["booked_day"][self.known], filters)]
+            self.receipts = paid[self._on_days(p["day"][paid], filters)]
         # The tenant's receivables are kept until an order changes, since dashboards ask
         # again with each `as_of`; a team's or rep's question reads its own orders of them.
         whole = receivables(columns)
         self.receivables = whole if whole is None or not dims else whole.subset(orders)
         self._balances: dict[tuple[int, bool], dict[str, Any]] = {}
-        self._flow_inputs: tuple[NDArray[Any], ...] | None = None
+        self._flows: _Flows | None = None
         if whole is None:  # sums beyond int64: every order's payments read as they come
             self.payments = Payments(columns, orders)
             self.done = self.payments.done
@@ -253,16 +256,17 @@ class Ledger:
                  count: int) -> list[dict[str, Any]]:
         """`revenue._flows` of each of `count` groups of the bookings and receipts, given
         each booking's and receipt's group (0 to `count` - 1)."""
-        if self._flow_inputs is None:
-            self._flow_inputs = self._gathered()
-        amounts, exponents, paid, paid_exponents, finished, cycles = self._flow_inputs
+        if self._flows is None:
+            self._flows = _Flows(self)
+        flows = self._flows
         orders = np.bincount(booking_groups, minlength=count).tolist()
-        booked = decimal_sums(amounts, exponents, booking_groups, orders)
-        collected = decimal_sums(paid, paid_exponents, receipt_groups,
-                                 np.bincount(receipt_groups, minlength=count).tolist())
-        of_cycles = booking_groups[finished]
+        booked = flows.booked.by(booking_groups, orders)
+        collected = flows.collected.by(receipt_groups,
+                                       np.bincount(receipt_groups, minlength=count).tolist())
+        of_cycles = booking_groups[flows.finished]
         completed = np.bincount(of_cycles, minlength=count).tolist()
-        means, middles = fsum_means(cycles, of_cycles, count), medians(cycles, of_cycles, count)
+        means = flows.means.by(of_cycles, count)
+        middles = medians(flows.cycles, of_cycles, count)
         return [{
             "booked": money(booked[group]),
             "collected": money(collected[group]),
@@ -273,17 +277,21 @@ class Ledger:
             "collection_days_median": middles[group],
         } for group in range(count)]
 
-    def _gathered(self) -> tuple[NDArray[Any], ...]:
-        """What every grouping of the flows reads, gathered once a question: the bookings'
-        amounts, the receipts', and the days to collect each booking paid in full."""
-        o, p = self.columns.orders.orders, self.columns.orders.payments
-        bookings, receipts = self.bookings, self.receipts
-        done = self.done[bookings]
-        finished = np.flatnonzero((done >= 0) & (done <= self.as_of))
-        cycles = (done[finished] - o["booked"][bookings[finished]]).astype(np.float64) / 1e6 \
-            / 86400
-        return (o["amount"][bookings], o["amount_exp"][bookings], p["amount"][receipts],
-                p["amount_exp"][receipts], finished, cycles)
+
+class _Flows:
+    """What every grouping of a question's flows reads, gathered and prepared once: the
+    bookings' amounts, the receipts', and the days to collect each booking paid in full."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        o, p = ledger.columns.orders.orders, ledger.columns.orders.payments
+        bookings, receipts = ledger.bookings, ledger.receipts
+        done = ledger.done[bookings]
+        self.finished = np.flatnonzero((done >= 0) & (done <= ledger.as_of))
+        self.cycles = (done[self.finished] - o["booked"][bookings[self.finished]]
+                       ).astype(np.float64) / 1e6 / 86400
+        self.booked = DecimalSums(o["amount"][bookings], o["amount_exp"][bookings])
+        self.collected = DecimalSums(p["amount"][receipts], p["amount_exp"][receipts])
+        self.means = FsumMeans(self.cycles)
 
 
 def revenue(columns: Columns, filters: Filters, by: str, as_of: datetime) -> dict[str, Any]:
