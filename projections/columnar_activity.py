@@ -19,22 +19,22 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from projections.activity import CADENCE_BUCKETS, buckets
+from projections.activity import CADENCE_BUCKETS
 from projections.columnar import Columns
 from projections.columnar_activity_index import (
     NO_ACTIVITY,
     ActivityIndex,
     Minutes,
     activity_index,
-    kind_minutes,
     rep_kind_counts,
     totals,
 )
-from projections.columnar_table import micros
+from projections.columnar_table import dense_codes, micros
 from projections.columnar_views import as_decimal, decimal_sum, quantile_of
 from projections.snapshot import Filters
 from projections.stats import money, ratio
 
+_DAYS = np.iinfo(np.int32)
 Tests = list[tuple[NDArray[np.int32], int]] | None
 Counted = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], dict[int, Minutes]]
 
@@ -70,11 +70,11 @@ def _named(values: list[str | None], reps: NDArray[np.intp], kinds: NDArray[np.i
            counts: NDArray[np.intp]) -> tuple[dict[str, int], list[dict[str, Any]]]:
     """The counts by kind name, and per rep name (in name order) by kind name, from the
     (rep code, kind code, count) triples."""
-    kind_codes, kind_at = np.unique(kinds, return_inverse=True)
+    kind_codes, kind_at = dense_codes(kinds)
     kind_names = [str(values[code]) for code in kind_codes.tolist()]
     per_kind = np.bincount(kind_at, counts, len(kind_codes)).astype(np.int64).tolist()
     by_kind = dict(sorted(zip(kind_names, per_kind, strict=True)))
-    rep_codes, rep_at = np.unique(reps, return_inverse=True)
+    rep_codes, rep_at = dense_codes(reps)
     rep_names = [str(values[code]) for code in rep_codes.tolist()]
     if len(set(rep_names)) < len(rep_names) or len(set(kind_names)) < len(kind_names):
         return by_kind, _named_one_by_one(values, reps, kinds, counts)  # None and "None"
@@ -126,18 +126,26 @@ def _kept_rows(columns: Columns, tests: Tests, filters: Filters, low: int
                ) -> tuple[NDArray[np.intp], NDArray[np.int32]]:
     """The rows from `low` on that the filters keep, and their reps."""
     a = columns.activities
-    rows = np.flatnonzero(columns.keeps("activity", tests, filters.start, filters.end,
-                                        day="day", rows=slice(low, a.size)))
-    rows += low
-    return rows, a["rep"][rows]
+    rows = slice(low, a.size)
+    start, end = filters.start, filters.end
+    if tests or tests is None or (start is None and end is None):
+        keep = columns.keeps("activity", tests, start, end, day="day", rows=rows)
+    else:  # `keeps` of a window alone, without its mask of ones and one pass less
+        days = a["day"][rows]
+        keep = days >= (start.toordinal() if start is not None else _DAYS.min)
+        keep &= days <= (end.toordinal() if end is not None else _DAYS.max)
+    found = np.flatnonzero(keep)
+    found += low
+    return found, a["rep"][found]
 
 
 def _of_rows(columns: Columns, index: ActivityIndex,
              selected: tuple[NDArray[np.intp], NDArray[np.int32]]) -> Counted:
     rows, reps = selected
     kinds = columns.activities["kind"][rows]
-    return (*rep_kind_counts(reps, *index.kind_places(kinds, len(columns.strings.values))),
-            kind_minutes(columns, index, rows, kinds))
+    kind_codes, places = index.kind_places(kinds, len(columns.strings.values))
+    return (*rep_kind_counts(reps, kind_codes, places),
+            index.kind_minutes(columns, rows, kinds, kind_codes, places))
 
 
 def _merged(first: Counted, second: Counted) -> Counted:
@@ -174,5 +182,20 @@ def cadence(columns: Columns, deals: NDArray[np.intp], as_of: datetime,
         "never_touched": int(last_of_open.size - touched.size),
         "days_since_activity_median": quantile_of(quiet, 0.5),
         "days_since_activity_p90": quantile_of(quiet, 0.9),
-        "buckets": buckets(quiet.tolist(), CADENCE_BUCKETS),
+        "buckets": quiet_buckets(quiet),
     }
+
+
+def quiet_buckets(quiet: NDArray[np.float64]) -> dict[str, int]:
+    """`activity.buckets(quiet, CADENCE_BUCKETS)` in numpy: each value counted in the first
+    bucket whose bounds hold its completed days (`value // 1`)."""
+    whole = np.floor_divide(quiet, 1)
+    left = np.ones(whole.size, dtype=bool)
+    counts = {}
+    for low, high, label in CADENCE_BUCKETS:
+        mine = left & (whole >= low)
+        if high is not None:
+            mine &= whole <= high
+        counts[label] = int(mine.sum())
+        left &= ~mine
+    return counts

@@ -60,6 +60,7 @@ class ActivityIndex:
     rows: int  # activities [0, rows) are indexed; those appended since are the tail
     on_deals: NDArray[np.int32]  # the rows on deals, by deal, by row within a deal
     starts: NDArray[np.int32]  # where each deal row's rows begin in `on_deals` (and the end)
+    unordered: NDArray[np.bool_]  # by deal row: its rows' moments go down somewhere
     kinds: NDArray[np.intp]  # the kind codes among them, ascending
     low_exponent: int  # the least exponent of their minutes (0 when none is below)
     most_minutes: int  # the largest magnitude of their minutes
@@ -77,10 +78,14 @@ class ActivityIndex:
         size = int(parents.max()) + 1 if parents.size else 0
         starts = np.zeros(size + 1, dtype=np.int32)
         np.cumsum(np.bincount(parents, minlength=size), out=starts[1:])
-        del parents
+        # A deal's activities are logged in time order, as a rule: its last is its latest.
+        at = a["at"][on_deals]
+        unordered = np.zeros(size, dtype=bool)
+        unordered[parents[1:][(at[1:] < at[:-1]) & (parents[1:] == parents[:-1])]] = True
+        del parents, at
         low, most = _bounds(durations, slice(0, rows))
-        return cls(rows, on_deals, starts, np.flatnonzero(np.bincount(a["kind"][:rows])),
-                   low, most)
+        return cls(rows, on_deals, starts, unordered,
+                   np.flatnonzero(np.bincount(a["kind"][:rows])), low, most)
 
     def last_activity(self, deals: NDArray[np.intp], moment: int, a: Table
                       ) -> NDArray[np.int64]:
@@ -91,6 +96,11 @@ class ActivityIndex:
         begins = self.starts[indexed].astype(np.int64)
         ends = self.starts[indexed + 1].astype(np.int64)
         some = np.flatnonzero(ends > begins)
+        # Where a deal's rows are in time order and the last is by `moment`, it is the one.
+        latest = a["at"][self.on_deals[ends[some] - 1]]
+        found = (latest <= moment) & ~self.unordered[indexed[some]]
+        last[some[found]] = latest[found]
+        some = some[~found]
         if some.size:
             begins, ends = begins[some], ends[some]
             at = a["at"][self.on_deals[spans(begins, ends)]]
@@ -119,11 +129,35 @@ class ActivityIndex:
             return dense_codes(kinds)
         return self.kinds, places
 
+    def bounds(self, durations: Table) -> tuple[int, int]:
+        """`_bounds` of every activity's minutes: the index's and the tail's."""
+        low, most = _bounds(durations, slice(self.rows, durations.size))
+        return min(low, self.low_exponent), max(most, self.most_minutes)
+
+    def kind_minutes(self, columns: Columns, rows: NDArray[np.intp], kinds: NDArray[np.int32],
+                     kind_codes: NDArray[np.intp], places: NDArray[np.intp]
+                     ) -> dict[int, Minutes]:
+        """`kind_minutes` of activities `rows`, of kinds `kinds` (at `places` among
+        `kind_codes`): their minutes read once, summed per kind as floats where that is
+        exact (integers, every partial sum below 2**53) and no exponent is negative."""
+        durations = columns.activity_facts.durations
+        low, most = self.bounds(durations)
+        if low < 0 or most * rows.size >= 1 << 53:
+            return kind_minutes(columns, self, rows, kinds)
+        sums = np.bincount(places, durations["minutes"][rows], len(kind_codes))
+        found: dict[int, Minutes] = {}
+        for name in MINUTE_KINDS:
+            code = columns.strings.find(name)
+            if code:
+                place = int(np.searchsorted(kind_codes, code))
+                found[code] = Minutes(int(sums[place])) \
+                    if place < len(kind_codes) and kind_codes[place] == code else Minutes()
+        return found
+
     def minutes(self, columns: Columns, rows: NDArray[np.integer[Any]]) -> Minutes:
         """The minutes of activities `rows`."""
         durations = columns.activity_facts.durations
-        low, most = _bounds(durations, slice(self.rows, durations.size))
-        low, most = min(low, self.low_exponent), max(most, self.most_minutes)
+        low, most = self.bounds(durations)
         amounts = durations["minutes"][rows]
         if most * amounts.size < INT64_MAX:
             total = int(amounts.sum())

@@ -9,15 +9,19 @@ import copy
 from datetime import date, datetime
 from functools import cache
 
+import numpy as np
 import pytest
 
 from projections import activity, columnar_activity
+from projections.activity import CADENCE_BUCKETS, buckets
 from projections.columnar import Columns
+from projections.columnar_activity import quiet_buckets
 from projections.columnar_activity_index import ActivityIndex
 from projections.columnar_rep_activity import generation
 from projections.derived import kept
 from projections.snapshot import Filters, Snapshot
-from tests.history import TZ, changes, one_change_at_a_time, simulated
+from tests.builders import ev
+from tests.history import TZ, changes, columns_of, one_change_at_a_time, simulated, snapshot_of
 from tests.unit.test_column_store_views import body, values
 
 MOMENTS = ("2017-02-10T09:30:00+08:00", "2017-04-30T18:00:00+08:00", "2016-12-01T00:00:00Z")
@@ -70,3 +74,57 @@ def test_a_deals_activities_apart_in_the_table_are_found_together() -> None:
     # Records changed one at a time append a deal's activities among others'.
     assert not bool((a["parent"][a["parent_kind"] == 0][1:]
                      >= a["parent"][a["parent_kind"] == 0][:-1]).all())
+
+
+@pytest.mark.parametrize("fraction", ["5.5", "7"])
+def test_minutes_of_a_window_sum_exactly_with_or_without_fractions(fraction: str) -> None:
+    # Whole minutes are summed as floats where exact; a fraction takes the exact sums.
+    events = [
+        ev("customer.created", "2017-03-01T08:00:00", customer_id="C1"),
+        ev("activity.logged", "2017-03-01T09:00:00", activity_id="A-1", kind="call",
+           rep_id="r1", customer_id="C1", duration_min=10),
+        ev("activity.logged", "2017-03-02T10:00:00", activity_id="A-2", kind="call",
+           rep_id="r2", customer_id="C1", duration_min=fraction),
+        ev("activity.logged", "2017-03-02T11:00:00", activity_id="A-3", kind="call",
+           rep_id="r2", customer_id="C1"),
+        ev("activity.logged", "2017-03-03T12:00:00", activity_id="A-4", kind="visit",
+           rep_id="r1", customer_id="C1", duration_min=60),
+    ]
+    snapshot, columns = snapshot_of(events), columns_of(events)
+    as_of = datetime.fromisoformat(MOMENTS[1])
+    for filters in (Filters(), Filters(date(2017, 3, 2), date(2017, 3, 3)),
+                    Filters(None, date(2017, 3, 1)), Filters(date(2017, 3, 3), None),
+                    Filters(date(2017, 3, 2), None, dims={"rep": "r2"})):
+        assert body(columnar_activity.activities(columns, filters, as_of)) == \
+            body(activity.activities(snapshot, filters, as_of)), filters
+
+
+def test_a_deals_activity_logged_late_but_earlier_is_not_taken_for_its_last() -> None:
+    # D1's second activity happened before its first: its last row is not its latest.
+    events = [
+        ev("deal.created", "2017-03-01T08:00:00", deal_id="D1", owner_id="r1",
+           stage="prospecting"),
+        ev("deal.created", "2017-03-01T08:00:00", deal_id="D2", owner_id="r1",
+           stage="prospecting"),
+        ev("activity.logged", "2017-03-20T09:00:00", activity_id="A-1", kind="call",
+           rep_id="r1", deal_id="D1"),
+        ev("activity.logged", "2017-03-05T09:00:00", activity_id="A-2", kind="email",
+           rep_id="r1", deal_id="D1"),
+        ev("activity.logged", "2017-03-06T09:00:00", activity_id="A-3", kind="email",
+           rep_id="r1", deal_id="D2"),
+    ]
+    snapshot, columns = snapshot_of(events), columns_of(events)
+    index = ActivityIndex.of(columns, columns.activities.size)
+    assert index.unordered.any()
+    for text in ("2017-03-10T00:00:00+08:00", "2017-03-25T00:00:00+08:00"):
+        as_of = datetime.fromisoformat(text)
+        assert body(columnar_activity.activities(columns, Filters(), as_of)) == \
+            body(activity.activities(snapshot, Filters(), as_of)), text
+
+
+def test_cadence_buckets_in_numpy_are_the_snapshots() -> None:
+    edges = [0.0, 1e-9, 6.999999, 7.0, 7.9999999, 8.0, 14.5, 15.0, 30.99999, 31.0, 400.25,
+             -0.5, 1e9]
+    quiet = np.array(edges + [n / 7 for n in range(500)])
+    assert quiet_buckets(quiet) == buckets(quiet.tolist(), CADENCE_BUCKETS)
+    assert quiet_buckets(quiet[:0]) == buckets([], CADENCE_BUCKETS)
