@@ -8,15 +8,19 @@ in whole microseconds.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from projections.columnar import Columns
+from projections.columnar import KEPT_WHOLE, Columns
 from projections.columnar_table import micros
 from projections.columnar_views import means_by_group, quantiles_by_group
+from projections.derived import kept
 from projections.leads import DEFAULT_SLA_HOURS, GROUPINGS
 from projections.snapshot import ALL_PERIODS, Filters
 from projections.stats import ratio
@@ -47,32 +51,76 @@ def leads(columns: Columns, filters: Filters, by: str, as_of: datetime,
           sla_hours: float = DEFAULT_SLA_HOURS) -> dict[str, Any]:
     if by not in GROUPINGS:
         raise ValueError(f"by must be one of {', '.join(GROUPINGS)}")
-    keep = columns.select("lead", filters.dims, filters.start, filters.end, day="created_day")
-    # Most rows kept (the whole tenant): read the columns as they are, the other rows in a
-    # group of their own, rather than gather every kept row out of every column.
-    kept = int(np.count_nonzero(keep))
-    rows: slice | NDArray[np.intp] = slice(None) if kept * 2 > keep.size else np.flatnonzero(keep)
-    left_out = keep if isinstance(rows, slice) and kept < keep.size else None
-    del keep
-    labels, group = _groups(columns, by, rows, left_out)
-    count = len(labels)
-    tallies, hours, cycle = _per_lead(columns, rows, left_out, group, count, as_of,
-                                      sla_hours)
-    del group
+    chosen = _selected(columns, filters, by)
+    count = len(chosen.labels)
+    tallies, hours = _responses(columns, chosen, as_of, sla_hours)
     answered = quantiles_by_group(*hours, count, (0.5, 0.9), at_most=sla_hours)
     tallies[:, _INSIDE] = answered.at_most
-    cycle_medians = quantiles_by_group(*cycle, count, (0.5,))
-    cycle_means, whole_mean = means_by_group(*cycle, count)
+    tallies[:, :_ANSWERED] = chosen.decided
     return {
         "by": by,
         "as_of": as_of.isoformat(),
         "sla_hours": sla_hours,
-        "rows": [{"key": key, **_figures(tallies[g].tolist(), cycle_means[g],
-                                         cycle_medians.per_group[g][0], answered.per_group[g])}
-                 for g, key in enumerate(labels) if tallies[g, _NEW]],  # (days without leads)
-        "total": _figures(tallies.sum(axis=0).tolist(), whole_mean, cycle_medians.whole[0],
-                          answered.whole),
+        "rows": [{"key": key, **_figures(tallies[g].tolist(), chosen.cycle_means[g],
+                                         chosen.cycle_medians[g], answered.per_group[g])}
+                 for g, key in enumerate(chosen.labels) if tallies[g, _NEW]],  # (days without)
+        "total": _figures(tallies.sum(axis=0).tolist(), chosen.cycle_means[count],
+                          chosen.cycle_medians[count], answered.whole),
     }
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """Selected leads grouped one way, and what they answer whatever the `as_of`."""
+
+    rows: slice | NDArray[np.intp]  # all rows (then `left_out` marks the kept), or these
+    left_out: NDArray[np.bool_] | None
+    labels: list[str | None]  # the groups', in the answer's order
+    group: NDArray[np.integer[Any]]  # each row's (rows not kept: one past the last)
+    decided: NDArray[np.int64]  # each group's tallies up to `_ANSWERED`
+    cycle_means: list[float | None]  # days to a deal: each group's, then all of them
+    cycle_medians: list[float | None]
+
+
+def _selected(columns: Columns, filters: Filters, by: str) -> _Selection:
+    """The leads the filters select, grouped `by`. Most rows selected (the whole tenant,
+    as the dashboard asks on every refresh) is kept until the data change, for the
+    next question at another `as_of`: the last `_KEPT_SELECTIONS` of them."""
+    key = (by, filters.start, filters.end, tuple(sorted(filters.dims.items())))
+    version = tuple(sorted((kind, n) for kind, n in columns.versions.items()
+                           if kind not in KEPT_WHOLE))
+    selections: OrderedDict[Hashable, _Selection] = kept(columns, "lead selections", version,
+                                                         OrderedDict)
+    found = selections.get(key)
+    if found is not None:
+        selections.move_to_end(key)
+        return found
+    made = _select(columns, filters, by)
+    if isinstance(made.rows, slice):
+        selections[key] = made
+        while len(selections) > _KEPT_SELECTIONS:
+            selections.popitem(last=False)
+    return made
+
+
+def _select(columns: Columns, filters: Filters, by: str) -> _Selection:
+    keep = columns.select("lead", filters.dims, filters.start, filters.end, day="created_day")
+    # Most rows kept (the whole tenant): read the columns as they are, the other rows in a
+    # group of their own, rather than gather every kept row out of every column.
+    kept_rows = int(np.count_nonzero(keep))
+    rows: slice | NDArray[np.intp] = slice(None) if kept_rows * 2 > keep.size else \
+        np.flatnonzero(keep)
+    left_out = keep if isinstance(rows, slice) and kept_rows < keep.size else None
+    del keep
+    labels, group = _groups(columns, by, rows, left_out)
+    count = len(labels)
+    decided, cycle = _decisions(columns, rows, left_out, group, count)
+    medians = quantiles_by_group(*cycle, count, (0.5,))
+    means, whole_mean = means_by_group(*cycle, count)
+    narrow = np.uint8 if count < 1 << 8 else np.uint16 if count < 1 << 16 else np.intp
+    return _Selection(rows, left_out, labels, group.astype(narrow), decided,
+                      [*means, whole_mean],
+                      [m[0] for m in medians.per_group] + [medians.whole[0]])
 
 
 def _groups(columns: Columns, by: str, rows: slice | NDArray[np.intp],
@@ -120,43 +168,49 @@ def _groups(columns: Columns, by: str, rows: slice | NDArray[np.intp],
 Counted = tuple[NDArray[np.float64], NDArray[np.intp]]  # values and their groups
 # A group's tallies, in this order.
 _NEW, _CONVERTED, _QUALIFIED, _DISQUALIFIED, _ANSWERED, _INSIDE, _AWAITING, _OVERDUE = range(8)
+_KEPT_SELECTIONS = 2
 _LABELLED_DAYS = 5000  # days from the first to the last a period grouping labels each of
 
 
-def _per_lead(columns: Columns, rows: slice | NDArray[np.intp],
-              left_out: NDArray[np.bool_] | None, group: NDArray[np.intp], count: int,
-              as_of: datetime, sla_hours: float) -> tuple[NDArray[np.int64], Counted, Counted]:
-    """Each group's tallies of the selected leads (by decision and by first-response
-    standing at `as_of`; not yet how many were answered inside the SLA), the answered
-    leads' first-response hours and the converted leads' days to a deal, with their groups."""
+def _decisions(columns: Columns, rows: slice | NDArray[np.intp],
+               left_out: NDArray[np.bool_] | None, group: NDArray[np.intp], count: int
+               ) -> tuple[NDArray[np.int64], Counted]:
+    """Each group's tallies by decision (new, converted, qualified, disqualified), and the
+    converted leads' days to a deal with their groups."""
     lead = columns.leads
-    moment = micros(as_of)
     status = lead["status"][rows]
     converted = status == _code(columns, "converted")
-    disqualified = status == _code(columns, "disqualified")
     # A lead's decision: 1 converted, 2 qualified, 3 disqualified, else 0.
     decision = (status == _code(columns, "qualified")).view(np.uint8) * 2
     decision += converted.view(np.uint8)
-    decision += disqualified.view(np.uint8) * 3
+    decision += (status == _code(columns, "disqualified")).view(np.uint8) * 3
     del status
     cell = group * 4
     cell += decision
     del decision
-    tallies = np.zeros((count, 8), dtype=np.int64)
     by_decision = np.bincount(cell, minlength=(count + 1) * 4)[:count * 4].reshape(count, 4)
     del cell
-    tallies[:, _NEW] = by_decision.sum(axis=1)
-    tallies[:, _CONVERTED:_DISQUALIFIED + 1] = by_decision[:, 1:]
-    tallies[:, _QUALIFIED] += by_decision[:, 1]  # converted leads count as qualified
-    created = lead["created"][rows]
-    standing = created <= moment
+    decided = np.zeros((count, _ANSWERED), dtype=np.int64)
+    decided[:, _NEW] = by_decision.sum(axis=1)
+    decided[:, _CONVERTED:_DISQUALIFIED + 1] = by_decision[:, 1:]
+    decided[:, _QUALIFIED] += by_decision[:, 1]  # converted leads count as qualified
     if left_out is not None:
-        standing &= left_out
         converted &= left_out
-    converted_at = lead["converted_at"][rows]
-    cycle = (_in_units(converted_at[converted] - created[converted], 86400),
-             group[converted])
-    del converted, created
+    days = lead["converted_at"][rows][converted] - lead["created"][rows][converted]
+    return decided, (_in_units(days, 86400), group[converted])
+
+
+def _responses(columns: Columns, chosen: _Selection, as_of: datetime, sla_hours: float
+               ) -> tuple[NDArray[np.int64], Counted]:
+    """Each group's tallies of first-response standing at `as_of` (answered, awaiting and
+    overdue: the columns from `_ANSWERED`, not yet how many were answered inside the SLA),
+    and the answered leads' first-response hours with their groups."""
+    lead = columns.leads
+    rows, group, count = chosen.rows, chosen.group, len(chosen.labels)
+    moment = micros(as_of)
+    standing = lead["created"][rows] <= moment
+    if chosen.left_out is not None:
+        standing &= chosen.left_out
     contacted = lead["first_contact"][rows] <= moment
     contacted &= standing
     # Created by `as_of` but not contacted by then: awaiting contact unless decided.
@@ -164,17 +218,19 @@ def _per_lead(columns: Columns, rows: slice | NDArray[np.intp],
     del standing
     waited = _waited(columns, rows, moment)
     hours = _in_units(waited[contacted], 3600)
-    answered = group[contacted]
+    answered = group[contacted].astype(np.intp)
     del contacted
+    tallies = np.zeros((count, 8), dtype=np.int64)
     tallies[:, _ANSWERED] = np.bincount(answered, minlength=count)
-    closed = converted_at[waiting] <= moment
-    decided_at = lead["decided_at"][waiting if isinstance(rows, slice) else rows[waiting]]
-    closed |= disqualified[waiting] & (decided_at <= moment)
+    at = waiting if isinstance(rows, slice) else rows[waiting]
+    closed = lead["converted_at"][at] <= moment
+    closed |= (lead["status"][at] == _code(columns, "disqualified")) & \
+        (lead["decided_at"][at] <= moment)
     awaiting = waiting[~closed]
     tallies[:, _AWAITING] = np.bincount(group[awaiting], minlength=count)
     overdue = awaiting[waited[awaiting] > timedelta(hours=sla_hours) // _MICRO]
     tallies[:, _OVERDUE] = np.bincount(group[overdue], minlength=count)
-    return tallies, (hours, answered), cycle
+    return tallies, (hours, answered)
 
 
 def _in_units(micros: NDArray[np.int64], seconds: int) -> NDArray[np.float64]:
