@@ -24,8 +24,10 @@ from projections.columnar import Columns
 from projections.columnar_activity_index import (
     NO_ACTIVITY,
     ActivityIndex,
+    Counted,
     Minutes,
     activity_index,
+    merged,
     rep_kind_counts,
     totals,
 )
@@ -36,7 +38,6 @@ from projections.stats import money, ratio
 
 _DAYS = np.iinfo(np.int32)
 Tests = list[tuple[NDArray[np.int32], int]] | None
-Counted = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], dict[int, Minutes]]
 
 
 def activities(columns: Columns, filters: Filters, as_of: datetime) -> dict[str, Any]:
@@ -117,8 +118,8 @@ def _counted(columns: Columns, index: ActivityIndex, filters: Filters) -> Counte
         # The whole tenant: the counts kept for the index's rows, and the tail's.
         whole = totals(columns, index)
         tail = _kept_rows(columns, tests, filters, whole.rows)
-        return _merged((whole.reps, whole.kinds, whole.counts, whole.minutes),
-                       _of_rows(columns, index, tail))
+        return merged([(whole.reps, whole.kinds, whole.counts, whole.minutes),
+                       _of_rows(columns, index, tail)])
     return _of_rows(columns, index, _kept_rows(columns, tests, filters, 0))
 
 
@@ -146,18 +147,6 @@ def _of_rows(columns: Columns, index: ActivityIndex,
     kind_codes, places = index.kind_places(kinds, len(columns.strings.values))
     return (*rep_kind_counts(reps, kind_codes, places),
             index.kind_minutes(columns, rows, kinds, kind_codes, places))
-
-
-def _merged(first: Counted, second: Counted) -> Counted:
-    """Two parts' triples summed by (rep, kind), in rep then kind order, and minutes."""
-    reps, kinds, counts = (np.concatenate([mine, theirs])
-                           for mine, theirs in zip(first[:3], second[:3], strict=False))
-    width = int(kinds.max()) + 1 if kinds.size else 1
-    pairs, place = np.unique(reps * width + kinds, return_inverse=True)
-    summed = np.bincount(place, counts, len(pairs)).astype(np.intp)
-    minutes = {kind: first[3].get(kind, Minutes()) + second[3].get(kind, Minutes())
-               for kind in first[3].keys() | second[3].keys()}
-    return pairs // width, pairs % width, summed, minutes
 
 
 def _money(columns: Columns, minutes: dict[int, Minutes], kind: str) -> str:

@@ -1,7 +1,7 @@
 """What GET /v1/activities reads without a pass over every activity (12.7M at a million
 deals) per question: the activities on deals in deal order, for the last activity of the
-deals open at a moment; the kinds there are; and, for the whole tenant, every rep's count of
-each kind and the minutes of each kind.
+deals open at a moment; and, for the whole tenant, every rep's count of each kind and the
+minutes of each kind.
 
 Activities are only ever appended (`Columns._put_activities`, durations alike), so these are
 made for the rows there are, kept for a `generation` of the activity table (as the reps'
@@ -11,16 +11,19 @@ order of `columnar_rep_activity` is), and the rows appended since, the tail, are
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from numpy.typing import NDArray
 
-from projections.columnar import Columns
+from events.contract import ActivityKind
+from projections.columnar import Columns, blocks
 from projections.columnar_rep_activity import generation, spans
 from projections.columnar_table import INT64_MAX, Table, dense_codes
 from projections.derived import kept
 
+# The selected activities: (rep code, kind code, count) triples, and minutes by kind code.
+Counted = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], dict[int, "Minutes"]]
 NO_ACTIVITY = int(np.iinfo(np.int64).min)  # a deal's "last activity" when none by a moment
 MINUTE_KINDS = ("call", "visit")  # the kinds whose minutes the view sums
 
@@ -61,7 +64,7 @@ class ActivityIndex:
     on_deals: NDArray[np.int32]  # the rows on deals, by deal, by row within a deal
     starts: NDArray[np.int32]  # where each deal row's rows begin in `on_deals` (and the end)
     unordered: NDArray[np.bool_]  # by deal row: its rows' moments go down somewhere
-    kinds: NDArray[np.intp]  # the kind codes among them, ascending
+    kinds: NDArray[np.intp]  # the codes of the kinds activities may have, ascending
     low_exponent: int  # the least exponent of their minutes (0 when none is below)
     most_minutes: int  # the largest magnitude of their minutes
 
@@ -84,8 +87,11 @@ class ActivityIndex:
         unordered[parents[1:][(at[1:] < at[:-1]) & (parents[1:] == parents[:-1])]] = True
         del parents, at
         low, most = _bounds(durations, slice(0, rows))
-        return cls(rows, on_deals, starts, unordered,
-                   np.flatnonzero(np.bincount(a["kind"][:rows])), low, most)
+        # The contract's kinds, those coded: a lookup finds the rows' (else they are counted).
+        known = sorted(code for kind in get_args(ActivityKind)
+                       if (code := columns.strings.find(kind)) is not None)
+        return cls(rows, on_deals, starts, unordered, np.array(known, dtype=np.intp), low,
+                   most)
 
     def last_activity(self, deals: NDArray[np.intp], moment: int, a: Table
                       ) -> NDArray[np.int64]:
@@ -191,11 +197,42 @@ class Totals:
 
     @classmethod
     def of(cls, columns: Columns, index: ActivityIndex) -> Totals:
-        a, rows = columns.activities, index.rows
-        kinds = a["kind"][:rows]
-        places = index.kind_places(kinds, len(columns.strings.values))
-        return cls(rows, *rep_kind_counts(a["rep"][:rows], *places),
-                   kind_minutes(columns, index, None, kinds))
+        """Counted a block of rows at a time: each block's temporaries are a few MB."""
+        a, codes = columns.activities, len(columns.strings.values)
+        width = max(len(index.kinds), 1)
+        cells = np.zeros(codes * width, dtype=np.intp)  # (rep code, kind's place) counts
+        parts: list[Counted] = []
+        for block in blocks(index.rows):
+            kinds, reps = a["kind"][block], a["rep"][block]
+            kind_codes, places = index.kind_places(kinds, codes)
+            rows = np.arange(block.start, block.stop)
+            minutes = index.kind_minutes(columns, rows, kinds, kind_codes, places)
+            if kind_codes is index.kinds:
+                block_cells = reps.astype(np.intp)
+                block_cells *= width
+                block_cells += places
+                cells += np.bincount(block_cells, minlength=cells.size)
+                parts.append((*(np.zeros(0, dtype=np.intp),) * 3, minutes))
+            else:  # a kind the index does not know
+                parts.append((*rep_kind_counts(reps, kind_codes, places), minutes))
+        found = np.flatnonzero(cells)
+        parts.append((found // width, index.kinds[found % width], cells[found], {}))
+        return cls(index.rows, *merged(parts))
+
+
+def merged(parts: list[Counted]) -> Counted:
+    """Parts' (rep, kind, count) triples summed by (rep, kind), in rep then kind order, and
+    their minutes by kind."""
+    reps, kinds, counts = (np.concatenate(arrays) for arrays in
+                           zip(*(part[:3] for part in parts), strict=True))
+    width = int(kinds.max()) + 1 if kinds.size else 1
+    pairs, place = np.unique(reps * width + kinds, return_inverse=True)
+    summed = np.bincount(place, counts, len(pairs)).astype(np.intp)
+    minutes: dict[int, Minutes] = {}
+    for part in parts:
+        for kind, part_minutes in part[3].items():
+            minutes[kind] = minutes.get(kind, Minutes()) + part_minutes
+    return pairs // width, pairs % width, summed, minutes
 
 
 def kind_minutes(columns: Columns, index: ActivityIndex, rows: NDArray[np.integer[Any]] | None,

@@ -6,6 +6,7 @@ one at a time, where a deal's activities are not together in the table."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import date, datetime
 from functools import cache
 
@@ -16,7 +17,7 @@ from projections import activity, columnar_activity
 from projections.activity import CADENCE_BUCKETS, buckets
 from projections.columnar import Columns
 from projections.columnar_activity import quiet_buckets
-from projections.columnar_activity_index import ActivityIndex
+from projections.columnar_activity_index import ActivityIndex, Totals
 from projections.columnar_rep_activity import generation
 from projections.derived import kept
 from projections.snapshot import Filters, Snapshot
@@ -128,3 +129,13 @@ def test_cadence_buckets_in_numpy_are_the_snapshots() -> None:
     quiet = np.array(edges + [n / 7 for n in range(500)])
     assert quiet_buckets(quiet) == buckets(quiet.tolist(), CADENCE_BUCKETS)
     assert quiet_buckets(quiet[:0]) == buckets([], CADENCE_BUCKETS)
+
+
+def test_kinds_the_index_does_not_know_are_counted_all_the_same() -> None:
+    _, columns = changed_one_at_a_time()
+    index = ActivityIndex.of(columns, columns.activities.size)
+    blind = dataclasses.replace(index, kinds=index.kinds[1:])  # as if coded after it was made
+    known, found = Totals.of(columns, index), Totals.of(columns, blind)
+    for name in ("reps", "kinds", "counts"):
+        assert getattr(known, name).tolist() == getattr(found, name).tolist(), name
+    assert known.minutes == found.minutes and known.counts.sum() == columns.activities.size
