@@ -249,13 +249,16 @@ def _waited(columns: Columns, rows: slice | NDArray[np.intp], moment: int) -> ND
     assigned = columns.lead_facts.assignments
     if isinstance(rows, slice):  # (indices as intp: numpy's fast path, a third faster)
         at_row, at = assigned["lead"].astype(np.intp), assigned["at"]
-    else:
-        position = np.full(lead.size, -1, dtype=np.int32)
-        position[rows] = np.arange(len(rows), dtype=np.int32)
-        at_row = position[assigned["lead"]]
-        del position
-        mine = at_row >= 0
-        at_row, at = at_row[mine].astype(np.intp), assigned["at"][mine]
+    else:  # the assignments of these rows: found by a mask (a byte a lead), then placed
+        chosen = np.zeros(lead.size, dtype=bool)
+        chosen[rows] = True
+        mine = np.flatnonzero(chosen[assigned["lead"]])
+        del chosen
+        place = np.empty(lead.size, dtype=np.intp)  # only the selected rows' pages written
+        place[rows] = np.arange(len(rows))
+        at_row = place[assigned["lead"][mine]]
+        del place
+        at = assigned["at"][mine]
     since = until[at_row] - at
     until -= lead["created"][rows]
     waited = until  # now the wait
