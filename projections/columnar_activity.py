@@ -45,7 +45,7 @@ def activities(columns: Columns, filters: Filters, as_of: datetime) -> dict[str,
     reps, kinds, counts, minutes = _counted(columns, index, filters)
     by_kind, per_rep = _named(columns.strings.values, reps, kinds, counts)
     d = columns.deals
-    # The selected deals' rows (a few of every deal at a window): gathered, not masked.
+    # The selected deals' rows (a window's are a few in ten): their figures gathered.
     deals = np.flatnonzero(columns.select("deal", filters.dims, filters.start, filters.end,
                                           day="created_day"))
     n_deals = int(deals.size)
@@ -144,8 +144,9 @@ def _of_rows(columns: Columns, index: ActivityIndex,
              selected: tuple[NDArray[np.intp], NDArray[np.int32]]) -> Counted:
     rows, reps = selected
     kinds = columns.activities["kind"][rows]
-    kind_codes, places = index.kind_places(kinds, len(columns.strings.values))
-    return (*rep_kind_counts(reps, kind_codes, places),
+    codes = len(columns.strings.values)
+    kind_codes, places = index.kind_places(kinds, codes)
+    return (*rep_kind_counts(reps, kind_codes, places, codes),
             index.kind_minutes(columns, rows, kinds, kind_codes, places))
 
 

@@ -27,6 +27,7 @@ Counted = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], dict[int, 
 NO_ACTIVITY = int(np.iinfo(np.int64).min)  # a deal's "last activity" when none by a moment
 MINUTE_KINDS = ("call", "visit")  # the kinds whose minutes the view sums
 
+
 @dataclass(frozen=True)
 class Minutes:
     """Durations summed as `columnar_views.decimal_sum` sums the timed ones: integer
@@ -41,13 +42,14 @@ class Minutes:
 
 
 def rep_kind_counts(reps: NDArray[np.int32], kind_codes: NDArray[np.intp],
-                    kind_places: NDArray[np.intp]
+                    kind_places: NDArray[np.integer[Any]], codes: int
                     ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
     """Each (rep code, kind code) pair among the activities and how many have it, by rep
-    and kind (`kind_places`: each activity's kind's place in `kind_codes`): counted over
-    the codes' range (small string ids), not sorted."""
+    and kind (`kind_places`: each activity's kind's place in `kind_codes`; rep codes below
+    `codes`): counted over the codes' range (small string ids), not sorted."""
     width = max(len(kind_codes), 1)
-    cells = reps.astype(np.intp)
+    cells: NDArray[np.signedinteger[Any]] = \
+        reps.astype(np.int32 if codes * width < 1 << 31 else np.intp)
     cells *= width
     cells += kind_places
     counts = np.bincount(cells)
@@ -124,11 +126,11 @@ class ActivityIndex:
         return last
 
     def kind_places(self, kinds: NDArray[np.int32], codes: int
-                    ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+                    ) -> tuple[NDArray[np.intp], NDArray[np.integer[Any]]]:
         """`dense_codes(kinds)` (string codes below `codes`), through the kinds known (a
         lookup, not a count) when every one is; the places may then count kinds absent."""
         known = np.full(max(codes, int(self.kinds[-1]) + 1 if self.kinds.size else 0), -1,
-                        dtype=np.intp)
+                        dtype=np.int32)
         known[self.kinds] = np.arange(self.kinds.size)
         places = known[kinds]
         if places.size and int(places.min()) < 0:
@@ -141,7 +143,7 @@ class ActivityIndex:
         return min(low, self.low_exponent), max(most, self.most_minutes)
 
     def kind_minutes(self, columns: Columns, rows: NDArray[np.intp], kinds: NDArray[np.int32],
-                     kind_codes: NDArray[np.intp], places: NDArray[np.intp]
+                     kind_codes: NDArray[np.intp], places: NDArray[np.integer[Any]]
                      ) -> dict[int, Minutes]:
         """`kind_minutes` of activities `rows`, of kinds `kinds` (at `places` among
         `kind_codes`): their minutes read once, summed per kind as floats where that is
@@ -214,7 +216,7 @@ class Totals:
                 cells += np.bincount(block_cells, minlength=cells.size)
                 parts.append((*(np.zeros(0, dtype=np.intp),) * 3, minutes))
             else:  # a kind the index does not know
-                parts.append((*rep_kind_counts(reps, kind_codes, places), minutes))
+                parts.append((*rep_kind_counts(reps, kind_codes, places, codes), minutes))
         found = np.flatnonzero(cells)
         parts.append((found // width, index.kinds[found % width], cells[found], {}))
         return cls(index.rows, *merged(parts))
