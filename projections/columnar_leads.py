@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from projections.columnar import KEPT_WHOLE, Columns
-from projections.columnar_table import micros
+from projections.columnar_table import INT64_MAX, micros
 from projections.columnar_views import means_by_group, quantiles_by_group
 from projections.derived import kept
 from projections.leads import DEFAULT_SLA_HOURS, GROUPINGS
@@ -26,6 +26,7 @@ from projections.snapshot import ALL_PERIODS, Filters
 from projections.stats import ratio
 
 _MICRO = timedelta(microseconds=1)
+_SECOND = 10**6  # microseconds
 
 
 def _period_label(day: int, by: str) -> str:
@@ -51,9 +52,9 @@ def leads(columns: Columns, filters: Filters, by: str, as_of: datetime,
           sla_hours: float = DEFAULT_SLA_HOURS) -> dict[str, Any]:
     if by not in GROUPINGS:
         raise ValueError(f"by must be one of {', '.join(GROUPINGS)}")
-    chosen = _selected(columns, filters, by)
+    chosen, again = _selected(columns, filters, by)
     count = len(chosen.labels)
-    tallies, hours = _responses(columns, chosen, as_of, sla_hours)
+    tallies, hours = _responses(columns, chosen, as_of, sla_hours, again)
     answered = quantiles_by_group(*hours, count, (0.5, 0.9), at_most=sla_hours)
     tallies[:, _INSIDE] = answered.at_most
     tallies[:, :_ANSWERED] = chosen.decided
@@ -82,10 +83,11 @@ class _Selection:
     cycle_medians: list[float | None]
 
 
-def _selected(columns: Columns, filters: Filters, by: str) -> _Selection:
-    """The leads the filters select, grouped `by`. Most rows selected (the whole tenant,
-    as the dashboard asks on every refresh) is kept until the data change, for the
-    next question at another `as_of`: the last `_KEPT_SELECTIONS` of them."""
+def _selected(columns: Columns, filters: Filters, by: str) -> tuple[_Selection, bool]:
+    """The leads the filters select, grouped `by`, and whether it was kept (asked since
+    the data last changed). Most rows selected (the whole tenant, as the dashboard asks
+    on every refresh) is kept until the data change, for the next question at another
+    `as_of`: the last `_KEPT_SELECTIONS` of them."""
     key = (by, filters.start, filters.end, tuple(sorted(filters.dims.items())))
     version = tuple(sorted((kind, n) for kind, n in columns.versions.items()
                            if kind not in KEPT_WHOLE))
@@ -94,13 +96,13 @@ def _selected(columns: Columns, filters: Filters, by: str) -> _Selection:
     found = selections.get(key)
     if found is not None:
         selections.move_to_end(key)
-        return found
+        return found, True
     made = _select(columns, filters, by)
     if isinstance(made.rows, slice):
         selections[key] = made
         while len(selections) > _KEPT_SELECTIONS:
             selections.popitem(last=False)
-    return made
+    return made, False
 
 
 def _select(columns: Columns, filters: Filters, by: str) -> _Selection:
@@ -200,11 +202,12 @@ def _decisions(columns: Columns, rows: slice | NDArray[np.intp],
     return decided, (_in_units(days, 86400), group[converted])
 
 
-def _responses(columns: Columns, chosen: _Selection, as_of: datetime, sla_hours: float
-               ) -> tuple[NDArray[np.int64], Counted]:
+def _responses(columns: Columns, chosen: _Selection, as_of: datetime, sla_hours: float,
+               again: bool) -> tuple[NDArray[np.int64], Counted]:
     """Each group's tallies of first-response standing at `as_of` (answered, awaiting and
     overdue: the columns from `_ANSWERED`, not yet how many were answered inside the SLA),
-    and the answered leads' first-response hours with their groups."""
+    and the answered leads' first-response hours with their groups. `again`: the
+    selection was asked before since the data last changed."""
     lead = columns.leads
     rows, group, count = chosen.rows, chosen.group, len(chosen.labels)
     moment = micros(as_of)
@@ -216,8 +219,22 @@ def _responses(columns: Columns, chosen: _Selection, as_of: datetime, sla_hours:
     # Created by `as_of` but not contacted by then: awaiting contact unless decided.
     waiting = np.flatnonzero(standing ^ contacted)
     del standing
-    waited = _waited(columns, rows, moment)
-    hours = _in_units(waited[contacted], 3600)
+    if again and isinstance(rows, slice):
+        # Asked again: every lead's wait for its first contact is kept (`as_of` only tells
+        # who was contacted by then), and the waits to `as_of` made for those waiting.
+        waits = _contact_waits(columns)
+        hours = waits[contacted].astype(np.float64)
+        if waits.dtype == np.uint32:  # whole seconds: s * 10**6 / 10**6 is s exactly
+            hours /= 3600
+        else:
+            hours /= 1e6
+            hours /= 3600
+        waited = _waited(columns, waiting, moment)
+    else:
+        waited_all = _waited(columns, rows, moment)
+        hours = _in_units(waited_all[contacted], 3600)
+        waited = waited_all[waiting]
+        del waited_all
     answered = group[contacted].astype(np.intp)
     del contacted
     tallies = np.zeros((count, 8), dtype=np.int64)
@@ -228,7 +245,7 @@ def _responses(columns: Columns, chosen: _Selection, as_of: datetime, sla_hours:
         (lead["decided_at"][at] <= moment)
     awaiting = waiting[~closed]
     tallies[:, _AWAITING] = np.bincount(group[awaiting], minlength=count)
-    overdue = awaiting[waited[awaiting] > timedelta(hours=sla_hours) // _MICRO]
+    overdue = awaiting[waited[~closed] > timedelta(hours=sla_hours) // _MICRO]
     tallies[:, _OVERDUE] = np.bincount(group[overdue], minlength=count)
     return tallies, (hours, answered)
 
@@ -239,6 +256,29 @@ def _in_units(micros: NDArray[np.int64], seconds: int) -> NDArray[np.float64]:
     out /= 1e6
     out /= seconds
     return out
+
+
+def _contact_waits(columns: Columns) -> NDArray[np.uint32] | NDArray[np.int64]:
+    """Each lead's wait for its first contact, from the latest of its creation and its
+    assignments before that contact (not contacted: any value); kept until the leads
+    change. In whole seconds (uint32: 14 MB at 1M deals) when every wait is whole seconds
+    below 2**32, as timestamps to the second give; else in microseconds (int64)."""
+    def make() -> NDArray[np.uint32] | NDArray[np.int64]:
+        contacted = columns.leads["first_contact"] < INT64_MAX
+        waits = _waited(columns, slice(None), INT64_MAX)
+        mine = waits[contacted]
+        if mine.size and (int(mine.min()) < 0 or int(mine.max()) >= (1 << 32) * _SECOND):
+            return waits
+        # Whole seconds exactly when the quotient is whole: below 2**32 s a float's step
+        # is under 10**-6, so a remainder of a microsecond or more never rounds away.
+        seconds = mine.astype(np.float64)
+        seconds /= _SECOND
+        if np.any(seconds != np.floor(seconds)):
+            return waits
+        compact = np.zeros(waits.size, dtype=np.uint32)
+        compact[contacted] = seconds
+        return compact
+    return kept(columns, "lead contact waits", columns.versions.get("lead", 0), make)
 
 
 def _waited(columns: Columns, rows: slice | NDArray[np.intp], moment: int) -> NDArray[np.int64]:
