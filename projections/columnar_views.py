@@ -276,52 +276,62 @@ def quantiles_by_group(values: NDArray[np.float64], groups: NDArray[np.intp], co
         cell += groups * span
     table = np.bincount(cell, minlength=count * span)
     # Order statistics as (group, rank): each group's, then all values' (their buckets
-    # counted over every group).
-    sizes = table.reshape(count, span).sum(axis=1).tolist()
-    asked = [(g, r) for g, size in enumerate(sizes) if size
-             for q in qs for r in _ranks(size, q)[:2]]
-    whole = table.reshape(count, span).sum(axis=0)
+    # counted over every group). A group's two ranks per q and how far between them, in
+    # `quantile_of`'s float steps (q * (size - 1), truncated), for all groups at once.
+    tables = table.reshape(count, span)
+    sizes = tables.sum(axis=1)
+    filled = np.flatnonzero(sizes)
+    last = (sizes[filled] - 1)[:, None]
+    position = last.astype(np.float64) * np.array(qs, dtype=np.float64)[None, :]
+    low_rank = position.astype(np.int64)
+    between = position - low_rank
+    rank = np.stack((low_rank, np.minimum(low_rank + 1, last)), axis=2).reshape(len(filled), -1)
+    running = np.cumsum(tables, axis=1).ravel()
+    # Each group's running count raised above the last's: one search for every rank.
+    raise_by = np.arange(count, dtype=np.int64) * (values.size + 1)
+    at = np.searchsorted(running + np.repeat(raise_by, span),
+                         (rank + raise_by[filled][:, None]).ravel(), side="right")
+    within = rank.ravel() - (running[at] - table[at])
+    whole = tables.sum(axis=0)
     whole_ranks = [r for q in qs for r in _ranks(values.size, q)[:2]]
-    running = np.cumsum(table.reshape(count, span), axis=1).ravel()
-    wanted = np.zeros(count * span, dtype=bool)
-    at = within = np.zeros(0, dtype=np.int64)
-    if asked:
-        group, rank = (np.array(column, dtype=np.int64) for column in zip(*asked, strict=True))
-        # Each group's running count raised above the last's: one search for every rank.
-        raise_by = np.arange(count, dtype=np.int64) * (values.size + 1)
-        at = np.searchsorted(running + np.repeat(raise_by, span),
-                             rank + raise_by[group], side="right")
-        within = rank - (running[at] - table[at])
-        wanted[at] = True
     whole_running = np.cumsum(whole)
     whole_at = np.searchsorted(whole_running, whole_ranks, side="right")
     whole_within = (np.array(whole_ranks) - (whole_running - whole)[whole_at]).tolist()
-    wanted.reshape(count, span)[:, whole_at] = True
+    # The cells whose values are read: 1 a group's, 2 all values', 4 the threshold's.
+    wanted = np.zeros(count * span, dtype=np.uint8)
+    wanted[at] = 1
+    wanted.reshape(count, span)[:, whole_at] |= 2
     if at_most is not None:  # its bucket: every group's values there are compared
         bound = np.array([at_most + 0.0]).view(np.int64)  # (+ 0.0: no negative zero)
         if int(bound[0]) < 0:
             bound = bound ^ ((bound >> 63) & np.int64(INT64_MAX))
         bound_at = min(max((int(bound[0]) >> shift) - (low >> shift), 0), span - 1)
-        wanted.reshape(count, span)[:, bound_at] = True
-    picked = np.flatnonzero(wanted[cell])
+        wanted.reshape(count, span)[:, bound_at] |= 4
+    picked = np.flatnonzero((wanted != 0)[cell])  # (a bool mask: numpy's fast nonzero)
     picked_cell, picked_value = cell[picked], values[picked]
-    order = np.lexsort((picked_value, picked_cell))
-    picked_cell, picked_value = picked_cell[order], picked_value[order]
-    chosen = iter(picked_value[np.searchsorted(picked_cell, at) + within].tolist())
+    flags = wanted[picked_cell]
+    mine = (flags & 1).astype(bool)
+    group_cell, group_value = picked_cell[mine], picked_value[mine]
+    order = np.lexsort((group_value, group_cell))
+    chosen = group_value[order][np.searchsorted(group_cell[order], at) + within]
+    chosen = chosen.reshape(len(filled), len(qs), 2)
+    quantiles = chosen[:, :, 0] + (chosen[:, :, 1] - chosen[:, :, 0]) * between
+    per_group: list[list[float | None]] = [[None] * len(qs) for _ in range(count)]
+    for g, row in zip(filled.tolist(), quantiles.tolist(), strict=True):
+        per_group[g] = row
     bucket = picked_cell % span
-    bucket_values = {b: np.sort(picked_value[bucket == b]) for b in set(whole_at.tolist())}
+    of_whole = (flags & 2).astype(bool)
+    bucket_values = {b: np.sort(picked_value[of_whole & (bucket == b)])
+                     for b in set(whole_at.tolist())}
     whole_chosen = iter(float(bucket_values[b][r])
                         for b, r in zip(whole_at.tolist(), whole_within, strict=True))
-    per_group: list[list[float | None]] = [
-        [_between(next(chosen), next(chosen), _ranks(size, q)[2]) for q in qs]
-        if size else [None] * len(qs) for size in sizes]
     total: list[float | None] = [
         _between(next(whole_chosen), next(whole_chosen), _ranks(values.size, q)[2])
         for q in qs]
     below: list[int] = []
     if at_most is not None:  # the buckets before its own, and in its own those <= it
         in_bound = (bucket == bound_at) & (picked_value <= at_most)
-        below = (table.reshape(count, span)[:, :bound_at].sum(axis=1)
+        below = (tables[:, :bound_at].sum(axis=1)
                  + np.bincount(picked_cell[in_bound] // span, minlength=count)).tolist()
     return GroupQuantiles(per_group, total, below)
 
