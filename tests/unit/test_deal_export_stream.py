@@ -31,6 +31,7 @@ from projections.export import DEAL_COLUMNS
 from projections.keyindex import MAX_WIDTH, KeyIndex, TakenKeys
 from projections.snapshot import Filters, Snapshot
 from services.api import exports
+from services.api.export_slots import ExportSlots
 from tests.depth import examples
 from tests.history import TZ, columns_from, fold, simulated
 
@@ -155,8 +156,9 @@ class _Stores:
         return deals
 
 
-async def _exported(stores: _Stores, format: str) -> StreamingResponse:  # noqa: A002
-    services = cast(Any, SimpleNamespace(columns=stores))
+async def _exported(stores: _Stores, format: str,  # noqa: A002
+                    slots: ExportSlots | None = None) -> StreamingResponse:
+    services = cast(Any, SimpleNamespace(columns=stores, exports=slots or ExportSlots(1)))
     return await exports.export_deals(services, "default", Filters(), format)  # type: ignore[arg-type]
 
 
@@ -204,7 +206,8 @@ async def test_a_client_hanging_up_mid_stream_stops_it_and_lets_go_of_the_copies
     snapshot, columns = _year()
     stores = _Stores(columns)
     _CountedKeys.read = 0
-    response = await _exported(stores, "csv")
+    slots = ExportSlots(1)
+    response = await _exported(stores, "csv", slots)
     sent = await _sent(response, hang_up_after=1)
     bodies = [m for m in sent if m["type"] == "http.response.body"]
     assert len(snapshot.deals) > 8 * 40  # a dozen chunks, of which
@@ -213,3 +216,4 @@ async def test_a_client_hanging_up_mid_stream_stops_it_and_lets_go_of_the_copies
     del response
     gc.collect()
     assert stores.handed[0]() is None  # the copies went with the stream
+    assert slots.held == 0  # and so did its export slot
