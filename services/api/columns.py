@@ -176,7 +176,7 @@ class ColumnStores:
         rather than an answer (the forecast's stage history): kept the same way, it counts
         towards ANSWER_BYTES only as its repr, so it must stay one per tenant."""
         answer, _ = await self._answered(tenant, question, given, compute, encode=False)
-        return answer  # type: ignore[no-any-return]
+        return answer
 
     async def answer_json(self, tenant: str, question: Hashable,
                           compute: Callable[..., dict[str, Any]],
