@@ -57,7 +57,7 @@ NOW = INT64_MAX  # "the moment" of an open deal: its owner's team now
 KEPT_WHOLE = ("scoring", "target")
 # The order a whole load feeds records in: reps first, so rows find their team at once.
 LOAD_ORDER = ("rep", "customer", "deal", "lead", "order", *KEPT_WHOLE)
-JOINED_BYTES = 64 << 20  # joined dimensions kept between changes
+JOINED_BYTES = 128 << 20  # joined dimensions kept between changes
 # Lead and activity rows joined or counted at a time: a block's masks and codes are a few
 # MB, where the whole activity table's (12.7M rows at 1M deals) were hundreds.
 BLOCK_ROWS = 1 << 20

@@ -32,7 +32,7 @@ from projections.columnar_activity_index import (
     totals,
 )
 from projections.columnar_table import dense_codes, micros
-from projections.columnar_views import as_decimal, decimal_sum, quantile_of
+from projections.columnar_views import as_decimal, day_buckets, decimal_sum, quantiles_of
 from projections.snapshot import Filters
 from projections.stats import money, ratio
 
@@ -167,25 +167,11 @@ def cadence(columns: Columns, deals: NDArray[np.intp], as_of: datetime,
         open_then, moment, columns.activities)
     touched = last_of_open[last_of_open != NO_ACTIVITY]
     quiet = (moment - touched).astype(np.float64) / 1e6 / 86400
+    median, p90 = quantiles_of(quiet, (0.5, 0.9))
     return {
         "open_deals": int(last_of_open.size),
         "never_touched": int(last_of_open.size - touched.size),
-        "days_since_activity_median": quantile_of(quiet, 0.5),
-        "days_since_activity_p90": quantile_of(quiet, 0.9),
-        "buckets": quiet_buckets(quiet),
+        "days_since_activity_median": median,
+        "days_since_activity_p90": p90,
+        "buckets": day_buckets(quiet, CADENCE_BUCKETS),
     }
-
-
-def quiet_buckets(quiet: NDArray[np.float64]) -> dict[str, int]:
-    """`activity.buckets(quiet, CADENCE_BUCKETS)` in numpy: each value counted in the first
-    bucket whose bounds hold its completed days (`value // 1`)."""
-    whole = np.floor_divide(quiet, 1)
-    left = np.ones(whole.size, dtype=bool)
-    counts = {}
-    for low, high, label in CADENCE_BUCKETS:
-        mine = left & (whole >= low)
-        if high is not None:
-            mine &= whole <= high
-        counts[label] = int(mine.sum())
-        left &= ~mine
-    return counts

@@ -7,49 +7,82 @@ float, over 10**6 and then 86,400, the float steps `timedelta.total_seconds` tak
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from projections.activity import buckets
-from projections.columnar import Columns
+from projections.columnar import KEPT_WHOLE, Columns
 from projections.columnar_table import micros
-from projections.columnar_views import mean_of, quantile_of
+from projections.columnar_views import day_buckets, mean_of, quantiles_of
 from projections.cycle import AGE_BUCKETS
+from projections.derived import kept
 from projections.snapshot import Filters
 
 
 def cycle(columns: Columns, filters: Filters, as_of: datetime) -> dict[str, Any]:
     d = columns.deals
     keep = columns.select("deal", filters.dims, filters.start, filters.end, day="created_day")
-    won = d["cycle_days"][keep]
+    won, stages = _settled(columns, filters, keep)
+    moment = micros(as_of)
+    open_then = keep & (d["created"] <= moment) & (d["closed"] > moment)
+    ages = (moment - d["created"][open_then]).astype(np.float64) / 1e6 / 86400
+    age_median, age_p90 = quantiles_of(ages, (0.5, 0.9))
+    return {
+        "as_of": as_of.isoformat(),
+        **won,
+        "stages": [dict(stage) for stage in stages],
+        "ageing": {
+            "open_deals": int(ages.size),
+            "age_days_median": age_median,
+            "age_days_p90": age_p90,
+            "buckets": day_buckets(ages, AGE_BUCKETS),
+        },
+    }
+
+
+_KEPT_QUESTIONS = 64
+
+
+def _settled(columns: Columns, filters: Filters, keep: NDArray[np.bool_]
+             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The won deals' cycle and each stage's dwell over the kept deals: today's statuses
+    and stages, whatever the `as_of`. Kept until the records change, for the same filters
+    at the next `as_of` (a dashboard asks again each refresh; at 1M deals this part is
+    0.17 s of the whole tenant's 0.18)."""
+    version = tuple(sorted((kind, n) for kind, n in columns.versions.items()
+                           if kind not in KEPT_WHOLE))
+    answers: OrderedDict[Hashable, tuple[dict[str, Any], list[dict[str, Any]]]] = \
+        kept(columns, "cycle settled", version, OrderedDict)
+    question = (filters.start, filters.end, tuple(sorted(filters.dims.items())))
+    found = answers.get(question)
+    if found is not None:
+        answers.move_to_end(question)
+        return found
+    d = columns.deals
+    # The kept rows, gathered: a rep's few deals are then read alone.
+    rows = np.flatnonzero(keep)
+    won = d["cycle_days"][rows]
     won = won[~np.isnan(won)]
+    won_median, won_p90 = quantiles_of(won, (0.5, 0.9))
     stages = []
     for i, stage in enumerate(columns.stages):
-        dwell = d["dwell"][:, i][keep]
+        dwell = d["dwell"][rows, i]
         dwell = dwell[~np.isnan(dwell)]
+        median, p90 = quantiles_of(dwell, (0.5, 0.9))
         stages.append({
             "stage": stage,
             "deals": int(dwell.size),
             "dwell_days_mean": mean_of(dwell),
-            "dwell_days_median": quantile_of(dwell, 0.5),
-            "dwell_days_p90": quantile_of(dwell, 0.9),
+            "dwell_days_median": median,
+            "dwell_days_p90": p90,
         })
-    moment = micros(as_of)
-    open_then = keep & (d["created"] <= moment) & (d["closed"] > moment)
-    ages = (moment - d["created"][open_then]).astype(np.float64) / 1e6 / 86400
-    return {
-        "as_of": as_of.isoformat(),
-        "won": int(won.size),
-        "won_days_mean": mean_of(won),
-        "won_days_median": quantile_of(won, 0.5),
-        "won_days_p90": quantile_of(won, 0.9),
-        "stages": stages,
-        "ageing": {
-            "open_deals": int(ages.size),
-            "age_days_median": quantile_of(ages, 0.5),
-            "age_days_p90": quantile_of(ages, 0.9),
-            "buckets": buckets(ages.tolist(), AGE_BUCKETS),
-        },
-    }
+    found = answers[question] = ({"won": int(won.size), "won_days_mean": mean_of(won),
+                                  "won_days_median": won_median, "won_days_p90": won_p90},
+                                 stages)
+    while len(answers) > _KEPT_QUESTIONS:
+        answers.popitem(last=False)
+    return found

@@ -13,6 +13,7 @@ byte-identical answers (docs/PERFORMANCE.md has the figures).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any, NamedTuple
@@ -54,20 +55,48 @@ def as_decimal(millionths: int, exponent: int) -> Decimal:
 def quantile_of(values: NDArray[np.float64], q: float) -> float | None:
     """`stats.quantile` of the values that are not NaN, without leaving numpy: the same
     two order statistics, interpolated with the same float arithmetic."""
+    return quantiles_of(values, (q,))[0]
+
+
+def quantiles_of(values: NDArray[np.float64], qs: Sequence[float]) -> list[float | None]:
+    """`quantile_of(values, q)` for each q, with one partition for them all (each is a
+    pass over the values: a stage's median and p90 of a million deals took two)."""
     present = values[~np.isnan(values)]
     if not present.size:
-        return None
-    position = q * (present.size - 1)
-    low = int(position)
-    high = min(low + 1, present.size - 1)
-    picked = np.partition(present, (low, high)) if present.size > 2 else np.sort(present)
-    low_value, high_value = float(picked[low]), float(picked[high])
-    return low_value + (high_value - low_value) * (position - low)
+        return [None] * len(qs)
+    ranks = [_ranks(present.size, q) for q in qs]
+    picked = np.partition(present, sorted({r for low, high, _ in ranks for r in (low, high)})) \
+        if present.size > 2 else np.sort(present)
+    return [_between(float(picked[low]), float(picked[high]), frac) for low, high, frac in ranks]
 
 
 def mean_of(values: NDArray[np.float64]) -> float | None:
+    """`stats.mean` of the values that are not NaN: from their exact sum (`means_by_group`)
+    past a few thousand, where `math.fsum` over a Python list took 17 ms a million."""
     present = values[~np.isnan(values)]
-    return mean(present.tolist()) if present.size else None
+    if not _EXACT_SUM_FROM <= present.size < 1 << 27 or not np.isfinite(present).all():
+        return mean(present.tolist()) if present.size else None
+    return means_by_group(present, _NO_GROUPS, 1)[1]
+
+
+_EXACT_SUM_FROM = 4096
+_NO_GROUPS = np.zeros(0, dtype=np.intp)  # (one group: `means_by_group` reads none)
+
+
+def day_buckets(days: NDArray[np.float64], bounds: Sequence[tuple[int, int | None, str]]
+                ) -> dict[str, int]:
+    """`activity.buckets(days, bounds)` in numpy: each value counted in the first bucket
+    whose bounds hold its completed days (`value // 1`)."""
+    whole = np.floor_divide(days, 1)
+    left = np.ones(whole.size, dtype=bool)
+    counts = {}
+    for low, high, label in bounds:
+        mine = left & (whole >= low)
+        if high is not None:
+            mine &= whole <= high
+        counts[label] = int(mine.sum())
+        left &= ~mine
+    return counts
 
 
 def _status(columns: Columns, status: str) -> int:
@@ -83,28 +112,32 @@ def _counted(columns: Columns, codes: NDArray[np.int32]) -> dict[str, int]:
 
 def funnel(columns: Columns, filters: Filters) -> dict[str, Any]:
     d = columns.deals
-    keep = columns.select("deal", filters.dims, filters.start, filters.end, day="created_day")
-    status = d["status"]
-    is_open = keep & (status == _status(columns, "open"))
+    # The kept rows, gathered: a rep's or a team's few deals are then read alone, where
+    # masks over every deal took 25 ms a question at 1M deals whatever was kept.
+    kept_rows = np.flatnonzero(columns.select("deal", filters.dims, filters.start, filters.end,
+                                              day="created_day"))
+    status = d["status"][kept_rows]
+    is_open = status == _status(columns, "open")
+    open_rows, open_stages = kept_rows[is_open], d["last_stage"][kept_rows[is_open]]
     rows = []
     for i, stage in enumerate(columns.stages):
-        open_here = is_open & (d["last_stage"] == i)
-        entered = keep & d["entered"][:, i]
-        advanced = entered & d["advanced"][:, i]
-        dwell = d["dwell"][:, i][entered]
+        open_here = open_rows[open_stages == i]
+        entered = kept_rows[d["entered"][kept_rows, i]]
+        n_entered, n_advanced = int(entered.size), int(d["advanced"][entered, i].sum())
+        dwell_median, dwell_p90 = quantiles_of(d["dwell"][entered, i], (0.5, 0.9))
         rows.append({
             "stage": stage,
-            "open_deals": int(open_here.sum()),
+            "open_deals": int(open_here.size),
             "open_amount": str(money_sum(columns, open_here)),
-            "entered": int(entered.sum()),
-            "advanced": int(advanced.sum()),
-            "conversion": ratio(int(advanced.sum()), int(entered.sum())),
-            "dwell_days_median": quantile_of(dwell, 0.5),
-            "dwell_days_p90": quantile_of(dwell, 0.9),
+            "entered": n_entered,
+            "advanced": n_advanced,
+            "conversion": ratio(n_advanced, n_entered),
+            "dwell_days_median": dwell_median,
+            "dwell_days_p90": dwell_p90,
         })
-    won = keep & (status == _status(columns, "won"))
-    lost = keep & (status == _status(columns, "lost"))
-    n_won, n_lost = int(won.sum()), int(lost.sum())
+    won = kept_rows[status == _status(columns, "won")]
+    lost = kept_rows[status == _status(columns, "lost")]
+    n_won, n_lost = int(won.size), int(lost.size)
     return {
         "stages": rows,
         "won": n_won,
@@ -113,8 +146,8 @@ def funnel(columns: Columns, filters: Filters) -> dict[str, Any]:
         "win_rate": ratio(n_won, n_won + n_lost),
         "loss_reasons": _counted(columns, d["lost_reason"][lost]),
         "competitors": _counted(columns, d["competitor"][lost]),
-        "stage_skips": int(d["skips"][keep].sum()),
-        "regressions": int(d["regressions"][keep].sum()),
+        "stage_skips": int(d["skips"][kept_rows].sum()),
+        "regressions": int(d["regressions"][kept_rows].sum()),
     }
 
 

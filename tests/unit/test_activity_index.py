@@ -16,9 +16,10 @@ import pytest
 from projections import activity, columnar_activity
 from projections.activity import CADENCE_BUCKETS, buckets
 from projections.columnar import Columns
-from projections.columnar_activity import quiet_buckets
 from projections.columnar_activity_index import ActivityIndex, Totals
 from projections.columnar_rep_activity import generation
+from projections.columnar_views import day_buckets
+from projections.cycle import AGE_BUCKETS
 from projections.derived import kept
 from projections.snapshot import Filters, Snapshot
 from tests.builders import ev
@@ -123,12 +124,14 @@ def test_a_deals_activity_logged_late_but_earlier_is_not_taken_for_its_last() ->
             body(activity.activities(snapshot, Filters(), as_of)), text
 
 
-def test_cadence_buckets_in_numpy_are_the_snapshots() -> None:
-    edges = [0.0, 1e-9, 6.999999, 7.0, 7.9999999, 8.0, 14.5, 15.0, 30.99999, 31.0, 400.25,
-             -0.5, 1e9]
-    quiet = np.array(edges + [n / 7 for n in range(500)])
-    assert quiet_buckets(quiet) == buckets(quiet.tolist(), CADENCE_BUCKETS)
-    assert quiet_buckets(quiet[:0]) == buckets([], CADENCE_BUCKETS)
+@pytest.mark.parametrize("bounds", [CADENCE_BUCKETS, AGE_BUCKETS])
+def test_day_buckets_in_numpy_are_the_snapshots(bounds: tuple[tuple[int, int | None, str], ...]
+                                                 ) -> None:
+    edges = [0.0, 1e-9, 6.999999, 7.0, 7.9999999, 8.0, 14.5, 15.0, 30.99999, 31.0, 60.5,
+             61.0, 90.99, 91.0, 400.25, -0.5, 1e9]
+    days = np.array(edges + [n / 7 for n in range(800)])
+    assert day_buckets(days, bounds) == buckets(days.tolist(), bounds)
+    assert day_buckets(days[:0], bounds) == buckets([], bounds)
 
 
 def test_kinds_the_index_does_not_know_are_counted_all_the_same() -> None:
