@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from events.vocabulary import DIMENSIONS
 from projections.activity import CADENCE_BUCKETS
 from projections.columnar import Columns
 from projections.columnar_activity_index import (
@@ -31,6 +32,7 @@ from projections.columnar_activity_index import (
     rep_kind_counts,
     totals,
 )
+from projections.columnar_rows import chosen
 from projections.columnar_table import dense_codes, micros
 from projections.columnar_views import as_decimal, day_buckets, decimal_sum, quantiles_of
 from projections.snapshot import Filters
@@ -129,6 +131,9 @@ def _kept_rows(columns: Columns, tests: Tests, filters: Filters, low: int
     a = columns.activities
     rows = slice(low, a.size)
     start, end = filters.start, filters.end
+    if low == 0 and any(name in DIMENSIONS for name in filters.dims):  # a team's, a rep's
+        found = chosen(columns, "activity", filters.dims, start, end, day="day")
+        return found, a["rep"][found]
     if tests or tests is None or (start is None and end is None):
         keep = columns.keeps("activity", tests, start, end, day="day", rows=rows)
     else:  # `keeps` of a window alone, without its mask of ones and one pass less

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from events.vocabulary import DIMENSIONS
 from projections.columnar import KEPT_WHOLE, Columns
+from projections.columnar_rows import chosen
 from projections.columnar_table import INT64_MAX, micros
 from projections.columnar_views import means_by_group, quantiles_by_group
 from projections.derived import kept
@@ -106,14 +108,7 @@ def _selected(columns: Columns, filters: Filters, by: str) -> tuple[_Selection, 
 
 
 def _select(columns: Columns, filters: Filters, by: str) -> _Selection:
-    keep = columns.select("lead", filters.dims, filters.start, filters.end, day="created_day")
-    # Most rows kept (the whole tenant): read the columns as they are, the other rows in a
-    # group of their own, rather than gather every kept row out of every column.
-    kept_rows = int(np.count_nonzero(keep))
-    rows: slice | NDArray[np.intp] = slice(None) if kept_rows * 2 > keep.size else \
-        np.flatnonzero(keep)
-    left_out = keep if isinstance(rows, slice) and kept_rows < keep.size else None
-    del keep
+    rows, left_out = _kept_rows(columns, filters)
     labels, group = _groups(columns, by, rows, left_out)
     count = len(labels)
     decided, cycle = _decisions(columns, rows, left_out, group, count)
@@ -123,6 +118,29 @@ def _select(columns: Columns, filters: Filters, by: str) -> _Selection:
     return _Selection(rows, left_out, labels, group.astype(narrow), decided,
                       [*means, whole_mean],
                       [m[0] for m in medians.per_group] + [medians.whole[0]])
+
+
+def _kept_rows(columns: Columns, filters: Filters
+               ) -> tuple[slice | NDArray[np.intp], NDArray[np.bool_] | None]:
+    """The leads the filters keep: as rows, or, when most rows are kept (the whole tenant),
+    all of them with a mask of the kept (None: every row), to read the columns as they are
+    rather than gather every kept row out of every column. A team's or a rep's are found
+    without a pass over every lead (`columnar_rows`)."""
+    size = columns.leads.size
+    if any(name in DIMENSIONS for name in filters.dims):
+        found = chosen(columns, "lead", filters.dims, filters.start, filters.end,
+                       day="created_day")
+        if found.size * 2 <= size:
+            return found, None
+        keep = np.zeros(size, dtype=bool)
+        keep[found] = True
+    else:
+        keep = columns.select("lead", filters.dims, filters.start, filters.end,
+                              day="created_day")
+    kept_rows = int(np.count_nonzero(keep))
+    if kept_rows * 2 <= size:
+        return np.flatnonzero(keep), None
+    return slice(None), keep if kept_rows < size else None
 
 
 def _groups(columns: Columns, by: str, rows: slice | NDArray[np.intp],

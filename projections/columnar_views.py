@@ -21,9 +21,10 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from events.vocabulary import GROUPINGS, PERIODS
+from events.vocabulary import DIMENSIONS, GROUPINGS, PERIODS
 from projections import columnar
 from projections.columnar import Columns, months
+from projections.columnar_rows import chosen
 from projections.columnar_table import AMOUNT_SCALE, INT64_MAX
 from projections.snapshot import Filters
 from projections.stats import average_money, mean, ratio
@@ -114,8 +115,8 @@ def funnel(columns: Columns, filters: Filters) -> dict[str, Any]:
     d = columns.deals
     # The kept rows, gathered: a rep's or a team's few deals are then read alone, where
     # masks over every deal took 25 ms a question at 1M deals whatever was kept.
-    kept_rows = np.flatnonzero(columns.select("deal", filters.dims, filters.start, filters.end,
-                                              day="created_day"))
+    kept_rows = chosen(columns, "deal", filters.dims, filters.start, filters.end,
+                       day="created_day")
     status = d["status"][kept_rows]
     is_open = status == _status(columns, "open")
     open_rows, open_stages = kept_rows[is_open], d["last_stage"][kept_rows[is_open]]
@@ -207,12 +208,19 @@ def _counted_by_group(columns: Columns, what: str, filters: Filters, by: str, da
                       flag: str | None = None) -> tuple[dict[int, int], dict[int, int]]:
     """How many kept rows of `what` each group has, and how many of them have `flag` set;
     `columnar.BLOCK_ROWS` rows at a time, so the temporaries are a block long, not the
-    table's."""
-    tests = columns.tests(what, filters.dims)
+    table's; a team's or a rep's rows alone (`columnar_rows`)."""
     grouped_by = _grouped_by(columns, what, by, day)
     table = columns.table(what)
     counts: Counter[int] = Counter()
     flagged: Counter[int] = Counter()
+    if any(name in DIMENSIONS for name in filters.dims):
+        found = chosen(columns, what, filters.dims, filters.start, filters.end, day=day)
+        codes = _group_codes(grouped_by[found], np.ones(found.size, dtype=bool), by)
+        counts.update(_counts(codes))
+        if flag is not None:
+            flagged.update(_counts(codes[table[flag][found]]))
+        return counts, flagged
+    tests = columns.tests(what, filters.dims)
     for rows in columnar.blocks(table.size):
         keep = columns.keeps(what, tests, filters.start, filters.end, day=day, rows=rows)
         codes = _group_codes(grouped_by, keep, by, rows)
