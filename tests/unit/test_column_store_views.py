@@ -186,9 +186,11 @@ def test_revenue_and_cycle_asked_again_as_time_passes_age_as_the_snapshots_do() 
     # DSO move on with as_of, over nothing new and over payments and bookings arriving.
     records, snapshot, _ = year()
     columns = columns_from(records)  # its own: nothing kept from other tests' questions
-    moments = [datetime(2017, 12, 31, 23, 0, tzinfo=ZoneInfo(TZ)) + timedelta(days=days, seconds=s)
+    zone = ZoneInfo(TZ)
+    moments = [datetime(2017, 12, 31, 23, 0, tzinfo=zone) + timedelta(days=days, seconds=s)
                for days in (0, 20, 45, 80, 200) for s in (0, 5)]
-    moments += [datetime(2017, 7, 3, 9, 0, tzinfo=ZoneInfo(TZ)) + timedelta(hours=h) for h in range(0, 48, 6)]
+    moments += [datetime(2017, 7, 3, 9, 0, tzinfo=zone) + timedelta(hours=h)
+                for h in range(0, 48, 6)]
     team = values(snapshot)["team"][0]
     asked = 0
     for filters in (Filters(), Filters(dims={"team": team}),
