@@ -38,6 +38,15 @@ class Window:
         """The moment the window is judged at: its end, or `as_of` if that is earlier."""
         return self.as_of if self.end is None else min(self.end, self.as_of)
 
+    def settled(self) -> Window:
+        """The same window judged at its end when `as_of` is past it: what it holds and
+        its close are then the same whatever `as_of`, so one board serves every later
+        moment (a past quarter's, asked again at each as_of step); only the `as_of` an
+        answer names differs."""
+        if self.end is not None and self.as_of > self.end:
+            return Window(self.start, self.end, self.end)
+        return self
+
     def holds(self, moment: datetime) -> bool:
         return (moment <= self.as_of and (self.start is None or moment >= self.start)
                 and (self.end is None or moment < self.end))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -14,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from events.contract import PERIOD_PATTERN
 from events.vocabulary import TargetMetric
+from projections.columnar import Columns
 from projections.columnar_scores import leaderboard, rep_page_or_none
 from projections.columnar_targets import column_targets
 from projections.scores import Window
@@ -136,13 +138,20 @@ async def get_leaderboard(
     asked = {k: v for k, v in (("team", team), ("manager", manager), ("region", region),
                                ("rep", rep)) if v is not None}
     select = (await scoped(services, caller, Filters(dims=asked))).dims
-    # Every selection shows rows of the same board, computed once per window; each
-    # selection's rows are picked from it (and made JSON) once per place.
+    # Every selection shows rows of the same board, computed once per window (a past
+    # window's once for every later as_of); each selection's rows are picked from it (and
+    # made JSON) once per place.
     return await services.columns.answer_json(
         caller.tenant, ("leaderboard", window, tuple(sorted(select.items()))),
-        lambda _columns, whole: {**whole, "rows": [
+        lambda _columns, whole: {**whole, "as_of": window.as_of.isoformat(), "rows": [
             row for row in whole["rows"] if all(row[k] == v for k, v in select.items())]},
-        given=(("leaderboard", window), lambda columns: leaderboard(columns, window)))
+        given=_board(window))
+
+
+def _board(window: Window) -> tuple[Hashable, Callable[[Columns], dict[str, Any]]]:
+    """The whole board over the window, as a question its selections and rep pages share."""
+    judged = window.settled()
+    return ("leaderboard", judged), lambda columns: leaderboard(columns, judged)
 
 
 @router.get("/reps/{rep_id}", response_model=None, responses=problem_responses(404))
@@ -164,7 +173,7 @@ async def get_rep(rep_id: str, services: ServicesDep, caller: PrincipalDep,
                       end=(window.end - timedelta(days=1)).date() if window.end else None)
     page = await services.columns.answer_from(
         caller.tenant, ("rep", rep_id, window, question(filters)),
-        (("leaderboard", window), lambda columns: leaderboard(columns, window)),
+        _board(window),
         lambda columns, board: rep_page_or_none(columns, filters, window, rep_id,
                                                 board["rows"]))
     # The rep's team at the close, not now: a window closing before a move describes the

@@ -179,3 +179,19 @@ def test_view_equals_the_independent_computation_over_a_simulated_year(
     independent = oracle.leaderboard(events, as_of=as_of, start=start, end=end)["rows"]
     assert len(view) == 12
     assert comparable(view) == comparable(independent)
+
+
+def test_a_past_window_judged_at_its_end_gives_the_same_board_at_any_later_as_of() -> None:
+    columns = columns_of(simulated())
+    quarter = (datetime.fromisoformat("2017-04-01T00:00:00+08:00"),
+               datetime.fromisoformat("2017-07-01T00:00:00+08:00"))
+    for later in ("2017-07-01T00:00:00.000001+08:00", "2017-07-02T09:00:00+08:00",
+                  "2018-03-01T00:00:00+08:00"):
+        window = Window(*quarter, datetime.fromisoformat(later))
+        assert window.settled().as_of == quarter[1]
+        assert columnar_scores.leaderboard(columns, window) == {
+            **columnar_scores.leaderboard(columns, window.settled()), "as_of": later}
+    for open_then in ("2017-06-30T23:59:59+08:00", "2017-07-01T00:00:00+08:00"):
+        window = Window(*quarter, datetime.fromisoformat(open_then))
+        assert window.settled() == window  # not past its end: as_of still decides
+    assert Window(quarter[0], None, quarter[1]).settled().end is None
