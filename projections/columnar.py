@@ -243,9 +243,20 @@ class Columns:
     def entries_at(self, reps: NDArray[np.int32], moments: NDArray[np.int64]
                    ) -> NDArray[np.int32]:
         """The history entry in force for each rep at each moment (0: none)."""
-        found = kept(self, "rep entries", self.versions.get("rep", 0),
-                     lambda: RepEntries.of(self.rep_history))
-        return found.at(reps, moments, NOW)
+        return self.rep_entries().at(reps, moments, NOW)
+
+    def rep_entries(self) -> RepEntries:
+        """Every rep's history entries, kept until a rep changes."""
+        return kept(self, "rep entries", self.versions.get("rep", 0),
+                    lambda: RepEntries.of(self.rep_history))
+
+    def reps_ever_in(self, name: str, code: int) -> NDArray[np.bool_]:
+        """By rep code: the reps with any history entry whose team, manager or region
+        (`name`) is `code`."""
+        everyone = self.rep_entries()
+        found = np.zeros(len(self.strings.values), dtype=bool)
+        found[everyone.reps[self._history(name)[everyone.entries] == code]] = True
+        return found
 
     def _entries(self, rep: int, moments: NDArray[np.int64]) -> NDArray[np.int32]:
         found = self.rep_history[rep]

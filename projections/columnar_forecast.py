@@ -130,6 +130,10 @@ def _states(columns: Columns, selection: Selection, deals: NDArray[np.int64],
     history = columns.deal_history
     tables = history.tables
     if selection.by_owner:
+        # Only deals some owner of which could be the one asked for, before finding each
+        # one's owner then (a team's forecast at 1M deals: every open deal's, 25 ms).
+        may = _ever_owned_by(columns, selection.by_owner)[deals]
+        deals, moments = deals[may], moments[may]
         owner = _pick(tables["owner"]["owner"], _latest(history, "owner", deals, moments))
         kept = np.ones(len(deals), dtype=bool)
         for name, code in selection.by_owner:
@@ -148,6 +152,23 @@ def _states(columns: Columns, selection: Selection, deals: NDArray[np.int64],
                   _pick(tables["amount"]["amount"], amount),
                   _pick(tables["amount"]["amount_exp"], amount),
                   _pick(tables["close"]["day"], _latest(history, "close", deals, moments)))
+
+
+def _ever_owned_by(columns: Columns, by_owner: list[tuple[str, int]]) -> NDArray[np.bool_]:
+    """By deal row: whether any owner it ever had is the rep asked for, or was ever in the
+    team, manager or region asked for (all of them, when several are)."""
+    wanted = np.ones(len(columns.strings.values), dtype=bool)
+    for name, code in by_owner:
+        if name == "rep":
+            one = np.zeros(wanted.size, dtype=bool)
+            one[code] = True
+            wanted &= one
+        else:
+            wanted &= columns.reps_ever_in(name, code)
+    owners = columns.deal_history.tables["owner"]
+    owned = np.zeros(columns.deals.size, dtype=bool)
+    owned[owners["deal"][wanted[owners["owner"]]]] = True
+    return owned
 
 
 def _open_at(columns: Columns, selection: Selection, moment: int) -> States:
