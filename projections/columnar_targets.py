@@ -249,6 +249,10 @@ class _Plan:
     metric: NDArray[np.intp]  # per key: its metric's place among them
     scope_id: NDArray[Any]  # str | None
     rep_team: NDArray[Any]  # a rep target's team at its period's start
+    # The keys of each scope id and each rep team: a rep's or a team's targets found
+    # without comparing every key's string (17 ms a question at 1M deals).
+    by_scope_id: dict[str | None, NDArray[np.intp]]
+    by_rep_team: dict[str | None, NDArray[np.intp]]
     id_code: NDArray[np.int64]  # its scope id's string code (-1: none yet)
     unresolved: list[int]  # keys whose scope id had no string code
     strings_seen: int
@@ -387,6 +391,7 @@ def _make_plan(columns: Columns) -> _Plan:
                 unresolved.append(i)
             else:
                 id_code[i] = code
+    rep_team = column([team_at(k[1], k[2]) if k[0] == "rep" else None for k in keys])
     return _Plan(
         keys=keys, values=values, derived=derived, periods=listed, period_index=period_index,
         first_month=np.array([p.start.year * 12 + p.start.month - 1 for p in listed],
@@ -395,8 +400,8 @@ def _make_plan(columns: Columns) -> _Plan:
                              dtype=np.int64),
         period_of=np.array([period_index[k[2]] for k in keys], dtype=np.intp),
         scope=scopes, metrics=metrics, metric=np.array([place[k[3]] for k in keys], dtype=np.intp),
-        scope_id=scope_id,
-        rep_team=column([team_at(k[1], k[2]) if k[0] == "rep" else None for k in keys]),
+        scope_id=scope_id, rep_team=rep_team,
+        by_scope_id=_rows_by(scope_id), by_rep_team=_rows_by(rep_team),
         id_code=id_code, unresolved=unresolved, strings_seen=len(columns.strings.values),
         head=[column(h) for h in head_lists], head_lists=head_lists,
         amount=amount, fast=np.array(fast, dtype=np.bool_),
@@ -427,11 +432,25 @@ def _chosen(plan: _Plan, tz: Any, state_of: NDArray[np.int8], scope: str | None,
         inside = np.array([p.within(within) for p in plan.periods], dtype=np.bool_)
         keep &= inside[plan.period_of]
     if rep:
-        keep &= (plan.scope == 2) & (plan.scope_id == rep)
+        keep &= (plan.scope == 2) & _marked(plan.by_scope_id, rep, keep.size)
     if team:
-        keep &= ((plan.scope == 1) & (plan.scope_id == team)) | \
-            ((plan.scope == 2) & (plan.rep_team == team))
+        keep &= ((plan.scope == 1) & _marked(plan.by_scope_id, team, keep.size)) | \
+            ((plan.scope == 2) & _marked(plan.by_rep_team, team, keep.size))
     return np.flatnonzero(keep)
+
+
+def _rows_by(values: NDArray[Any]) -> dict[str | None, NDArray[np.intp]]:
+    rows: dict[str | None, list[int]] = {}
+    for row, value in enumerate(values.tolist()):
+        rows.setdefault(value, []).append(row)
+    return {value: np.array(found, dtype=np.intp) for value, found in rows.items()}
+
+
+def _marked(rows: dict[str | None, NDArray[np.intp]], value: str, size: int
+            ) -> NDArray[np.bool_]:
+    marked = np.zeros(size, dtype=np.bool_)
+    marked[rows.get(value, np.zeros(0, dtype=np.intp))] = True
+    return marked
 
 
 def _within(cells: NDArray[Any], row: NDArray[np.intp], low: NDArray[np.intp],
