@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from events.vocabulary import DIMENSIONS
 from projections.columnar import KEPT_WHOLE, Columns
-from projections.columnar_rows import chosen
+from projections.columnar_rows import asked_often, chosen
 from projections.columnar_table import INT64_MAX, micros
 from projections.columnar_views import means_by_group, quantiles_by_group
 from projections.derived import kept
@@ -307,6 +307,14 @@ def _waited(columns: Columns, rows: slice | NDArray[np.intp], moment: int) -> ND
     assigned = columns.lead_facts.assignments
     if isinstance(rows, slice):  # (indices as intp: numpy's fast path, a third faster)
         at_row, at = assigned["lead"].astype(np.intp), assigned["at"]
+    elif (by_lead := _assignments_by_lead(columns)) is not None:  # these rows' own
+        order, starts = by_lead
+        first, counts = starts[rows], starts[rows + 1] - starts[rows]
+        ends = np.cumsum(counts)
+        mine = order[np.arange(int(ends[-1]) if ends.size else 0, dtype=np.intp)
+                     + np.repeat(first - (ends - counts), counts)]
+        at_row = np.repeat(np.arange(len(rows)), counts)
+        at = assigned["at"][mine]
     else:  # the assignments of these rows: found by a mask (a byte a lead), then placed
         chosen = np.zeros(lead.size, dtype=bool)
         chosen[rows] = True
@@ -323,6 +331,23 @@ def _waited(columns: Columns, rows: slice | NDArray[np.intp], moment: int) -> ND
     counted = since >= 0
     np.minimum.at(waited, at_row[counted], since[counted])
     return waited
+
+
+def _assignments_by_lead(columns: Columns
+                         ) -> tuple[NDArray[np.int32], NDArray[np.int64]] | None:
+    """Every assignment's row, lead after lead, and where each lead row's begin (one more
+    at the end); made when a few leads' questions have been asked often enough since the
+    records changed (`columnar_rows.asked_often`) to be worth the sort (0.2 s at 1M
+    deals), which saves a pass over every assignment each (11 ms). None: not yet."""
+    if not asked_often(columns, "assignments by lead"):
+        return None
+
+    def make() -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+        leads = columns.lead_facts.assignments["lead"]
+        starts = np.zeros(columns.leads.size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(leads, minlength=columns.leads.size), out=starts[1:])
+        return np.argsort(leads, kind="stable").astype(np.int32), starts
+    return kept(columns, "assignments by lead", tuple(sorted(columns.versions.items())), make)
 
 
 def _figures(tallies: list[int], cycle_mean: float | None, cycle_median: float | None,
