@@ -23,7 +23,15 @@ from projections.export import deal_rows
 from projections.facts import Change
 from projections.funnel import funnel
 from projections.snapshot import Filters, Snapshot
-from services.api.columns import ANSWERS, LOADS, Abandoned, ColumnStores, hung_up
+from services.api.columns import (
+    ANSWER_BYTES,
+    ANSWERS,
+    ANSWERS_KEPT,
+    LOADS,
+    Abandoned,
+    ColumnStores,
+    hung_up,
+)
 from services.api.route_json import route_json
 from services.api.shared_answers import SharedAnswers
 from services.readmodels import store as readmodel
@@ -209,6 +217,27 @@ async def test_an_answer_made_from_another_computes_that_other_once_and_keeps_it
     await store.apply(year().changes[2_000:2_100])  # a new place: everything anew
     await stores.answer_from("t", "part 1", ("whole", whole), part)
     assert computed == ["whole", "part", "part", "whole", "part"]
+
+
+async def test_a_part_outlives_the_answers_that_new_questions_push_out(
+        store: FactStore) -> None:
+    # A busy dashboard mix asks hundreds of new questions a minute, some of them large (a
+    # whole tenant's leaderboard is MBs); the part most of them are made from (the
+    # forecast's stage history, a window's board) is kept apart from them.
+    stores = ColumnStores(store, TZ)
+    await store.apply(year().changes[:2_000])
+    computed: list[str] = []
+
+    def whole(columns: object) -> object:
+        computed.append("whole")
+        return _funnel_all(columns)
+
+    for n in range(ANSWERS_KEPT + 50):
+        if n % 100 == 0:  # as large as every answer kept may be: it pushes out all others
+            await stores.answer("t", ("large", n), lambda _c: {"rows": "x" * ANSWER_BYTES})
+        await stores.answer_from("t", ("part", n), ("whole", whole),
+                                 lambda _c, board: {"won": board["won"]})
+    assert computed == ["whole"]
 
 
 async def test_an_answer_is_sent_as_the_json_made_once_beside_it(store: FactStore) -> None:
