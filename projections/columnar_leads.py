@@ -87,9 +87,9 @@ class _Selection:
 
 def _selected(columns: Columns, filters: Filters, by: str) -> tuple[_Selection, bool]:
     """The leads the filters select, grouped `by`, and whether it was kept (asked since
-    the data last changed). Most rows selected (the whole tenant, as the dashboard asks
-    on every refresh) is kept until the data change, for the next question at another
-    `as_of`: the last `_KEPT_SELECTIONS` of them."""
+    the data last changed). Kept until the data change, for the next question at another
+    `as_of` (dashboards ask the whole tenant and a few windows again at each): the last
+    `_KEPT_SELECTIONS` of them, each a few MB at 1M deals."""
     key = (by, filters.start, filters.end, tuple(sorted(filters.dims.items())))
     version = tuple(sorted((kind, n) for kind, n in columns.versions.items()
                            if kind not in KEPT_WHOLE))
@@ -99,11 +99,9 @@ def _selected(columns: Columns, filters: Filters, by: str) -> tuple[_Selection, 
     if found is not None:
         selections.move_to_end(key)
         return found, True
-    made = _select(columns, filters, by)
-    if isinstance(made.rows, slice):
-        selections[key] = made
-        while len(selections) > _KEPT_SELECTIONS:
-            selections.popitem(last=False)
+    made = selections[key] = _select(columns, filters, by)
+    while len(selections) > _KEPT_SELECTIONS:
+        selections.popitem(last=False)
     return made, False
 
 
@@ -188,7 +186,7 @@ def _groups(columns: Columns, by: str, rows: slice | NDArray[np.intp],
 Counted = tuple[NDArray[np.float64], NDArray[np.intp]]  # values and their groups
 # A group's tallies, in this order.
 _NEW, _CONVERTED, _QUALIFIED, _DISQUALIFIED, _ANSWERED, _INSIDE, _AWAITING, _OVERDUE = range(8)
-_KEPT_SELECTIONS = 2
+_KEPT_SELECTIONS = 8
 _LABELLED_DAYS = 5000  # days from the first to the last a period grouping labels each of
 
 
@@ -237,17 +235,17 @@ def _responses(columns: Columns, chosen: _Selection, as_of: datetime, sla_hours:
     # Created by `as_of` but not contacted by then: awaiting contact unless decided.
     waiting = np.flatnonzero(standing ^ contacted)
     del standing
-    if again and isinstance(rows, slice):
+    if again:
         # Asked again: every lead's wait for its first contact is kept (`as_of` only tells
         # who was contacted by then), and the waits to `as_of` made for those waiting.
-        waits = _contact_waits(columns)
+        waits = _contact_waits(columns)[rows]
         hours = waits[contacted].astype(np.float64)
         if waits.dtype == np.uint32:  # whole seconds: s * 10**6 / 10**6 is s exactly
             hours /= 3600
         else:
             hours /= 1e6
             hours /= 3600
-        waited = _waited(columns, waiting, moment)
+        waited = _waited(columns, waiting if isinstance(rows, slice) else rows[waiting], moment)
     else:
         waited_all = _waited(columns, rows, moment)
         hours = _in_units(waited_all[contacted], 3600)
