@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from events.vocabulary import DIMENSIONS
 from projections.activity import CADENCE_BUCKETS
 from projections.columnar import Columns
 from projections.columnar_activity_index import (
@@ -32,7 +31,7 @@ from projections.columnar_activity_index import (
     rep_kind_counts,
     totals,
 )
-from projections.columnar_rows import chosen
+from projections.columnar_rows import chosen, indexed
 from projections.columnar_table import dense_codes, micros
 from projections.columnar_views import as_decimal, day_buckets, decimal_sum, quantiles_of
 from projections.snapshot import Filters
@@ -131,7 +130,7 @@ def _kept_rows(columns: Columns, tests: Tests, filters: Filters, low: int
     a = columns.activities
     rows = slice(low, a.size)
     start, end = filters.start, filters.end
-    if low == 0 and any(name in DIMENSIONS for name in filters.dims):  # a team's, a rep's
+    if low == 0 and indexed(filters.dims):  # a team's, a rep's
         found = chosen(columns, "activity", filters.dims, start, end, day="day")
         return found, a["rep"][found]
     if tests or tests is None or (start is None and end is None):

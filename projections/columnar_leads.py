@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from events.vocabulary import DIMENSIONS
 from projections.columnar import KEPT_WHOLE, Columns
-from projections.columnar_rows import asked_often, chosen
+from projections.columnar_rows import asked_often, chosen, indexed
 from projections.columnar_table import INT64_MAX, micros
 from projections.columnar_views import means_by_group, quantiles_by_group
 from projections.derived import kept
@@ -125,7 +124,7 @@ def _kept_rows(columns: Columns, filters: Filters
     rather than gather every kept row out of every column. A team's or a rep's are found
     without a pass over every lead (`columnar_rows`)."""
     size = columns.leads.size
-    if any(name in DIMENSIONS for name in filters.dims):
+    if indexed(filters.dims):
         found = chosen(columns, "lead", filters.dims, filters.start, filters.end,
                        day="created_day")
         if found.size * 2 <= size:

@@ -2,8 +2,8 @@
 
 At 1M deals a team has 0.1% of the 12.7M activities and 3M leads, yet a mask over all of
 them costs 10-15 ms a question, and a dashboard's filtered refresh asks ten. Here the
-rows of each value of a dimension are kept in the value's order (`RowIndex`), so a
-filter reads only its own rows.
+rows of each rep and each team are kept value after value (`RowIndex`), so such a filter
+reads only its own rows.
 
 An index costs a sort of the table (0.4 s for the activities at 1M) and is kept until any
 record changes, so it is built only for a dimension asked `INDEX_AFTER` times since the
@@ -19,14 +19,16 @@ from datetime import date
 import numpy as np
 from numpy.typing import NDArray
 
-from events.vocabulary import DIMENSIONS
 from projections.columnar import Columns
 from projections.columnar_table import dense_codes
 from projections.derived import kept
 
 INDEX_AFTER = 4
-# The most selective first: a filter by rep and team reads the rep's rows.
-_PREFERRED = ("rep", "team", "manager", "region", "source", "product", "segment")
+# The dimensions indexed, the most selective first (a filter by rep and team reads the
+# rep's rows): the dashboard's pickers. A region or a source keeps a large share of the
+# rows, where a mask costs little more than an index, and each index of the activities is
+# 51 MB at 1M deals.
+INDEXED = ("rep", "team")
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,10 @@ class RowIndex:
         i = int(self.place[code]) if 0 <= code < self.place.size else -1
         return self.order[self.starts[i]:self.starts[i + 1]] if i >= 0 else self.order[:0]
 
-    @property
-    def nbytes(self) -> int:
-        return self.order.nbytes + self.starts.nbytes + self.place.nbytes
+
+def indexed(dims: dict[str, str]) -> bool:
+    """Whether these filters name a dimension `chosen` may read from an index."""
+    return any(name in dims for name in INDEXED)
 
 
 def chosen(columns: Columns, what: str, dims: dict[str, str], start: date | None,
@@ -74,8 +77,8 @@ def chosen(columns: Columns, what: str, dims: dict[str, str], start: date | None
     rows = index.rows(code).astype(np.intp)
     table = columns.table(what)
     keep = table["exists"][rows] if what != "activity" else np.ones(rows.size, dtype=bool)
-    for values, code in tests:
-        keep &= values[rows] == code
+    for values, other in tests:
+        keep &= values[rows] == other
     days = table[day][rows]
     if start is not None:
         keep &= days >= start.toordinal()
@@ -89,7 +92,7 @@ def _index(columns: Columns, what: str, dims: dict[str, str]
            ) -> tuple[str, RowIndex] | None:
     """The most selective dimension asked and its index, once asked often enough since the
     records last changed (each kept until then); None: use a mask."""
-    name = next((name for name in _PREFERRED if name in dims and name in DIMENSIONS), None)
+    name = next((name for name in INDEXED if name in dims), None)
     if name is None:
         return None
     if not asked_often(columns, ("row index", what, name)):

@@ -21,10 +21,10 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from events.vocabulary import DIMENSIONS, GROUPINGS, PERIODS
+from events.vocabulary import GROUPINGS, PERIODS
 from projections import columnar
 from projections.columnar import Columns, months
-from projections.columnar_rows import chosen
+from projections.columnar_rows import chosen, indexed
 from projections.columnar_table import AMOUNT_SCALE, INT64_MAX
 from projections.snapshot import Filters
 from projections.stats import average_money, mean, ratio
@@ -213,7 +213,7 @@ def _counted_by_group(columns: Columns, what: str, filters: Filters, by: str, da
     table = columns.table(what)
     counts: Counter[int] = Counter()
     flagged: Counter[int] = Counter()
-    if any(name in DIMENSIONS for name in filters.dims):
+    if indexed(filters.dims):
         found = chosen(columns, what, filters.dims, filters.start, filters.end, day=day)
         codes = _group_codes(grouped_by[found], np.ones(found.size, dtype=bool), by)
         counts.update(_counts(codes))
