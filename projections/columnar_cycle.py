@@ -7,8 +7,6 @@ float, over 10**6 and then 86,400, the float steps `timedelta.total_seconds` tak
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Hashable
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +17,7 @@ from projections.columnar import KEPT_WHOLE, Columns
 from projections.columnar_table import micros
 from projections.columnar_views import day_buckets, mean_of, quantiles_of
 from projections.cycle import AGE_BUCKETS
-from projections.derived import kept
+from projections.derived import kept_for
 from projections.snapshot import Filters
 
 
@@ -55,13 +53,13 @@ def _settled(columns: Columns, filters: Filters, keep: NDArray[np.bool_]
     0.17 s of the whole tenant's 0.18)."""
     version = tuple(sorted((kind, n) for kind, n in columns.versions.items()
                            if kind not in KEPT_WHOLE))
-    answers: OrderedDict[Hashable, tuple[dict[str, Any], list[dict[str, Any]]]] = \
-        kept(columns, "cycle settled", version, OrderedDict)
     question = (filters.start, filters.end, tuple(sorted(filters.dims.items())))
-    found = answers.get(question)
-    if found is not None:
-        answers.move_to_end(question)
-        return found
+    return kept_for(columns, "cycle settled", version, question,
+                    lambda: _settle(columns, keep), _KEPT_QUESTIONS)
+
+
+def _settle(columns: Columns, keep: NDArray[np.bool_]
+            ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     d = columns.deals
     # The kept rows, gathered: a rep's few deals are then read alone.
     rows = np.flatnonzero(keep)
@@ -80,9 +78,5 @@ def _settled(columns: Columns, filters: Filters, keep: NDArray[np.bool_]
             "dwell_days_median": median,
             "dwell_days_p90": p90,
         })
-    found = answers[question] = ({"won": int(won.size), "won_days_mean": mean_of(won),
-                                  "won_days_median": won_median, "won_days_p90": won_p90},
-                                 stages)
-    while len(answers) > _KEPT_QUESTIONS:
-        answers.popitem(last=False)
-    return found
+    return ({"won": int(won.size), "won_days_mean": mean_of(won),
+             "won_days_median": won_median, "won_days_p90": won_p90}, stages)

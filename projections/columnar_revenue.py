@@ -10,8 +10,6 @@ period end, except when sums could leave int64: then off each order's payments.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -25,7 +23,7 @@ from projections.columnar_grouped import DecimalSums, FsumMeans, medians
 from projections.columnar_receivables import nothing_owed, receivables
 from projections.columnar_table import dense_codes, micros, running_min_in_runs, split_by_code
 from projections.columnar_views import decimal_sum
-from projections.derived import kept
+from projections.derived import kept, kept_for
 from projections.revenue import AGING_BUCKETS, DSO_WINDOW_DAYS, GROUPINGS, MONTHS_PER_PERIOD
 from projections.snapshot import ALL_PERIODS, Filters
 from projections.stats import average_money, money
@@ -348,19 +346,11 @@ def _settled(ledger: Ledger, filters: Filters, by: str) -> _Settled:
                 ledger.bookings.size, ledger.receipts.size, finished)
     version = tuple(sorted((kind, n) for kind, n in columns.versions.items()
                            if kind not in KEPT_WHOLE))
-    answers: OrderedDict[Hashable, _Settled] = kept(columns, "revenue flows", version,
-                                                    OrderedDict)
-    found = answers.get(question)
-    if found is not None:
-        answers.move_to_end(question)
-        return found
-    found = answers[question] = _Settled(
+    return kept_for(columns, "revenue flows", version, question, lambda: _Settled(
         _grouped(ledger, by), _grouped(ledger, "product"),
         ledger.flows_by(np.zeros(ledger.bookings.size, dtype=np.intp),
-                        np.zeros(ledger.receipts.size, dtype=np.intp), 1)[0])
-    while len(answers) > _KEPT_QUESTIONS:
-        answers.popitem(last=False)
-    return found
+                        np.zeros(ledger.receipts.size, dtype=np.intp), 1)[0]),
+        _KEPT_QUESTIONS)
 
 
 def _period_groups(ledger: Ledger, by: str

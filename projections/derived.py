@@ -7,6 +7,7 @@ store loaded again is a new object, and what was kept for the old one goes with 
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
@@ -24,4 +25,19 @@ def kept(owner: object, what: Hashable, version: Hashable, make: Callable[[], T]
     if found is None or found[0] != version:
         found = mine[what] = (version, make())
     made: T = found[1]
+    return made
+
+
+def kept_for(owner: object, what: Hashable, version: Hashable, question: Hashable,
+             make: Callable[[], T], most: int) -> T:
+    """`make()`'s result for `question`, kept with the results of the `most` questions
+    asked last while `owner`'s `version` holds (for `what`): what a dashboard asks again
+    at its next `as_of`."""
+    asked: OrderedDict[Hashable, T] = kept(owner, what, version, OrderedDict)
+    if question in asked:
+        asked.move_to_end(question)
+        return asked[question]
+    made = asked[question] = make()
+    while len(asked) > most:
+        asked.popitem(last=False)
     return made
